@@ -1,0 +1,117 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace CfOrch.Core.Configuration;
+
+/// <summary>The <c>CfOrch</c> configuration section (appsettings, <c>CfOrch__*</c> environment variables, command line).</summary>
+public sealed class CfOrchOptions
+{
+    public const string SectionName = "CfOrch";
+
+    private readonly List<string> _bindErrors = [];
+
+    /// <summary>This machine's node id in the API and the dashboard.</summary>
+    public string NodeId { get; set; } = "local";
+
+    /// <summary>A profile YAML file path, or the name of a shipped or user profile. Empty: auto-detect from GPU 0.</summary>
+    public string? Profile { get; set; }
+
+    /// <summary>Directory of user profiles (*.yaml). Default: <c>{DataDir}/profiles</c>.</summary>
+    public string? ProfilesDir { get; set; }
+
+    /// <summary>Directory of the SQLite database and user state. Relative paths are resolved against the current directory.</summary>
+    public string DataDir { get; set; } = "data";
+
+    /// <summary>Host name or IP put into the service URLs handed to clients on the LAN. Empty: each service's own host.</summary>
+    public string? AdvertiseHost { get; set; }
+
+    public GpuOptions Gpus { get; set; } = new();
+
+    /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
+    public IReadOnlyList<string> BindErrors() => _bindErrors;
+
+    public string ResolvedDataDir() => Path.GetFullPath(DataDir);
+
+    public string ResolvedProfilesDir() =>
+        string.IsNullOrWhiteSpace(ProfilesDir) ? Path.Combine(ResolvedDataDir(), "profiles") : Path.GetFullPath(ProfilesDir);
+
+    /// <summary>Binds the section, turning conversion failures into validation errors instead of exceptions.</summary>
+    public static void Bind(IConfiguration section, CfOrchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(options);
+        try
+        {
+            section.Bind(options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The binder's message names the key: "Failed to convert configuration value 'abc' at 'CfOrch:Gpus:...' to type ...".
+            options._bindErrors.Add(ex.Message);
+        }
+
+        // The binder drops a list element it cannot convert instead of failing: check simulated GPUs key by key.
+        var simulated = section.GetSection("Gpus:Simulated").GetChildren().ToList();
+        for (var i = 0; i < simulated.Count; i++)
+        {
+            var gpu = simulated[i];
+            var key = $"{SectionName}:Gpus:Simulated:{gpu.Key}";
+            if (gpu.Key != i.ToString(CultureInfo.InvariantCulture))
+            {
+                options._bindErrors.Add($"{SectionName}:Gpus:Simulated: GPUs must be numbered 0, 1, 2… without gaps (found '{gpu.Key}' where {i} was expected).");
+                break;
+            }
+
+            foreach (var field in new[] { nameof(SimulatedGpuOptions.TotalMb), nameof(SimulatedGpuOptions.UsedMb), nameof(SimulatedGpuOptions.TemperatureC), nameof(SimulatedGpuOptions.UtilizationPercent) })
+            {
+                var value = gpu[field];
+                if (value is not null && !long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+                {
+                    options._bindErrors.Add($"{key}:{field}: '{value}' is not a whole number.");
+                }
+            }
+        }
+    }
+}
+
+/// <summary>The <c>CfOrch:Gpus</c> section.</summary>
+public sealed class GpuOptions
+{
+    /// <summary><c>auto</c> (NVML when it loads, else the simulated GPUs if any are configured, else none), <c>nvml</c>, <c>simulated</c> or <c>none</c>.</summary>
+    public string Mode { get; set; } = "auto";
+
+    /// <summary>Simulated GPUs, by index: <c>CfOrch:Gpus:Simulated:0:Name</c>, <c>:TotalMb</c>, …</summary>
+    public List<SimulatedGpuOptions> Simulated { get; set; } = [];
+
+    /// <summary>VRAM per GPU that cf-orch never leases (driver, desktop, headroom).</summary>
+    public long ReserveMb { get; set; }
+
+    /// <summary>How often the GPU inventory is read.</summary>
+    public double PollIntervalSeconds { get; set; } = 2;
+
+    public GpuMode ParsedMode() => Enum.TryParse<GpuMode>(Mode, ignoreCase: true, out var mode) && Enum.IsDefined(mode) ? mode : GpuMode.Invalid;
+}
+
+public enum GpuMode
+{
+    Invalid,
+    Auto,
+    Nvml,
+    Simulated,
+    None,
+}
+
+/// <summary>One simulated GPU: <c>CfOrch:Gpus:Simulated:N</c>.</summary>
+public sealed class SimulatedGpuOptions
+{
+    public string Name { get; set; } = "Simulated GPU";
+
+    public long TotalMb { get; set; }
+
+    /// <summary>Memory already in use by programs outside cf-orch when the app starts.</summary>
+    public long UsedMb { get; set; }
+
+    public int? TemperatureC { get; set; }
+
+    public int? UtilizationPercent { get; set; }
+}

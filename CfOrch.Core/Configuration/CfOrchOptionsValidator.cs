@@ -1,0 +1,89 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Configuration;
+
+/// <summary>Checks the <c>CfOrch</c> section at start-up; every failure names its configuration key.</summary>
+public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
+{
+    public const long MaxGpuMb = 1024 * 1024;
+
+    public ValidateOptionsResult Validate(string? name, CfOrchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>(options.BindErrors());
+        const string S = CfOrchOptions.SectionName;
+
+        if (!Profiles.ProfileParser.IsValidName(options.NodeId ?? ""))
+        {
+            errors.Add($"{S}:NodeId: '{options.NodeId}' is not a valid node id (letters, digits, '.', '_' and '-', at most 64).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.DataDir))
+        {
+            errors.Add($"{S}:DataDir must not be empty.");
+        }
+        else if (options.DataDir.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
+        {
+            errors.Add($"{S}:DataDir: '{options.DataDir}' is not a valid path.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.AdvertiseHost) && Uri.CheckHostName(options.AdvertiseHost) == UriHostNameType.Unknown)
+        {
+            errors.Add($"{S}:AdvertiseHost: '{options.AdvertiseHost}' is not a host name or IP address (no scheme, no port, no path).");
+        }
+
+        var gpus = options.Gpus ?? new GpuOptions();
+        var mode = gpus.ParsedMode();
+        if (mode == GpuMode.Invalid)
+        {
+            errors.Add($"{S}:Gpus:Mode: '{gpus.Mode}' is not one of auto, nvml, simulated, none.");
+        }
+
+        if (mode == GpuMode.Simulated && gpus.Simulated.Count == 0)
+        {
+            errors.Add($"{S}:Gpus:Simulated: Mode is 'simulated' but no GPU is configured (set {S}:Gpus:Simulated:0:Name and {S}:Gpus:Simulated:0:TotalMb).");
+        }
+
+        if (gpus.ReserveMb < 0 || gpus.ReserveMb > MaxGpuMb)
+        {
+            errors.Add($"{S}:Gpus:ReserveMb must be between 0 and {MaxGpuMb} (got {gpus.ReserveMb}).");
+        }
+
+        if (!double.IsFinite(gpus.PollIntervalSeconds) || gpus.PollIntervalSeconds < 0.1 || gpus.PollIntervalSeconds > 3600)
+        {
+            errors.Add($"{S}:Gpus:PollIntervalSeconds must be between 0.1 and 3600 (got {gpus.PollIntervalSeconds.ToString(CultureInfo.InvariantCulture)}).");
+        }
+
+        for (var i = 0; i < gpus.Simulated.Count; i++)
+        {
+            var g = gpus.Simulated[i];
+            var key = $"{S}:Gpus:Simulated:{i}";
+            if (string.IsNullOrWhiteSpace(g.Name))
+            {
+                errors.Add($"{key}:Name must not be empty.");
+            }
+
+            if (g.TotalMb <= 0 || g.TotalMb > MaxGpuMb)
+            {
+                errors.Add($"{key}:TotalMb must be between 1 and {MaxGpuMb} MB (got {g.TotalMb}).");
+            }
+            else if (g.UsedMb < 0 || g.UsedMb > g.TotalMb)
+            {
+                errors.Add($"{key}:UsedMb must be between 0 and TotalMb ({g.TotalMb}) (got {g.UsedMb}).");
+            }
+
+            if (g.TemperatureC is < -50 or > 150)
+            {
+                errors.Add($"{key}:TemperatureC must be between -50 and 150 (got {g.TemperatureC}).");
+            }
+
+            if (g.UtilizationPercent is < 0 or > 100)
+            {
+                errors.Add($"{key}:UtilizationPercent must be between 0 and 100 (got {g.UtilizationPercent}).");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,130 @@
+namespace CfOrch.Core.Profiles;
+
+/// <summary>A GPU profile (schema_version 1, compatible with cf-orch): the VRAM budget and launch spec of each service.</summary>
+public sealed record GpuProfile
+{
+    public const int SupportedSchemaVersion = 1;
+
+    public required int SchemaVersion { get; init; }
+
+    public required string Name { get; init; }
+
+    public long? VramTotalMb { get; init; }
+
+    public double EvictionTimeoutS { get; init; } = 10.0;
+
+    public IReadOnlyDictionary<string, ServiceProfile> Services { get; init; } = new Dictionary<string, ServiceProfile>();
+
+    public IReadOnlyDictionary<string, string> ModelSizeHints { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, NodeProfile> Nodes { get; init; } = new Dictionary<string, NodeProfile>();
+}
+
+/// <summary>One service entry of a profile: its budget, priority and (optionally) how to launch it.</summary>
+public sealed record ServiceProfile
+{
+    public required string Name { get; init; }
+
+    /// <summary>The budget: the size of the lease this service holds.</summary>
+    public required long MaxMb { get; init; }
+
+    /// <summary>1 = most important; larger numbers are evicted first.</summary>
+    public required int Priority { get; init; }
+
+    public bool Shared { get; init; }
+
+    public int MaxConcurrent { get; init; } = 1;
+
+    public bool AlwaysOn { get; init; }
+
+    /// <summary>0 = never stop when idle.</summary>
+    public double IdleStopAfterS { get; init; }
+
+    public string? Backend { get; init; }
+
+    public IReadOnlyList<string> Consumers { get; init; } = [];
+
+    /// <summary>GPU indexes this service may run on; empty = any.</summary>
+    public IReadOnlyList<int> Gpus { get; init; } = [];
+
+    public ManagedSpec? Managed { get; init; }
+}
+
+/// <summary>How cf-orch launches (or adopts) a service.</summary>
+public abstract record ManagedSpec
+{
+    public const string DefaultHealthPath = "/health";
+    public const string DefaultHost = "127.0.0.1";
+
+    public abstract string Type { get; }
+
+    public int Port { get; init; }
+
+    public int HostPort { get; init; }
+
+    public string Host { get; init; } = DefaultHost;
+
+    public bool Adopt { get; init; }
+
+    public string HealthPath { get; init; } = DefaultHealthPath;
+
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The port the service answers on from this machine: host_port, else port.</summary>
+    public int EffectivePort => HostPort != 0 ? HostPort : Port;
+}
+
+public sealed record ProcessSpec : ManagedSpec
+{
+    public const string TypeName = "process";
+
+    public override string Type => TypeName;
+
+    public required string ExecPath { get; init; }
+
+    /// <summary>Arguments with {port} {gpu_id} {model} placeholders; split into argv, never run through a shell.</summary>
+    public string ArgsTemplate { get; init; } = "";
+
+    public string Cwd { get; init; } = "";
+}
+
+public sealed record DockerSpec : ManagedSpec
+{
+    public const string TypeName = "docker";
+
+    public override string Type => TypeName;
+
+    public required string Image { get; init; }
+
+    public string CommandTemplate { get; init; } = "";
+
+    public IReadOnlyList<string> Volumes { get; init; } = [];
+
+    public string Runtime { get; init; } = "nvidia";
+
+    public string Ipc { get; init; } = "host";
+}
+
+public sealed record NodeProfile
+{
+    public IReadOnlyList<GpuNodeEntry> Gpus { get; init; } = [];
+
+    public string? AgentUrl { get; init; }
+
+    public string? NasMount { get; init; }
+}
+
+public sealed record GpuNodeEntry
+{
+    public required int Id { get; init; }
+
+    public required long VramMb { get; init; }
+
+    public required string Role { get; init; }
+
+    public string Card { get; init; } = "unknown";
+
+    public bool AlwaysOn { get; init; }
+
+    public IReadOnlyList<string> Services { get; init; } = [];
+}

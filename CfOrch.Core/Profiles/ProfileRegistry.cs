@@ -1,0 +1,278 @@
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Profiles;
+
+public enum ProfileOrigin
+{
+    /// <summary>Shipped with cf-orch (profiles/ in the repository, embedded in the app).</summary>
+    Shipped,
+
+    /// <summary>A file in <c>CfOrch:ProfilesDir</c>.</summary>
+    User,
+
+    /// <summary>The file <c>CfOrch:Profile</c> names.</summary>
+    File,
+}
+
+/// <summary>A profile that loaded, with where it came from and its text.</summary>
+public sealed record LoadedProfile(GpuProfile Profile, string Source, ProfileOrigin Origin, string Yaml)
+{
+    public string Name => Profile.Name;
+}
+
+/// <summary>A profile file that did not load; nothing of it is used.</summary>
+public sealed record ProfileProblem(string Source, IReadOnlyList<ProfileError> Errors, string Consequence)
+{
+    public string Summary => $"{Source}: {Errors.Count} error{(Errors.Count == 1 ? "" : "s")}. {Consequence}";
+}
+
+/// <summary>The profile in use and, in words, why it was chosen.</summary>
+public sealed record ActiveProfile(LoadedProfile Loaded, string Reason)
+{
+    public GpuProfile Profile => Loaded.Profile;
+}
+
+/// <summary>
+/// Loads the shipped profiles and the user's, and picks the active one: <c>CfOrch:Profile</c> (a path or a name),
+/// else auto-detection from GPU 0's memory. A broken file is reported and never replaces a good profile.
+/// </summary>
+public sealed partial class ProfileRegistry
+{
+    private const string ShippedPrefix = "profiles/";
+
+    private static readonly (long MinMb, string Name)[] Thresholds =
+    [
+        (22000, "single-gpu-24gb"),
+        (14000, "single-gpu-16gb"),
+        (8000, "single-gpu-8gb"),
+        (5500, "single-gpu-6gb"),
+        (3500, "single-gpu-4gb"),
+        (0, "single-gpu-2gb"),
+    ];
+
+    private readonly CfOrchOptions _options;
+    private readonly GpuMonitor _gpus;
+    private readonly ILogger<ProfileRegistry> _logger;
+    private readonly Lock _lock = new();
+    private State _state;
+
+    public ProfileRegistry(IOptions<CfOrchOptions> options, GpuMonitor gpus, ILogger<ProfileRegistry> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _gpus = gpus;
+        _logger = logger;
+        _state = Build(previous: null);
+        LogOutcome(_state);
+    }
+
+    public event Action? Changed;
+
+    /// <summary>Every profile that loaded, by name (a user profile replaces a shipped one of the same name).</summary>
+    public IReadOnlyList<LoadedProfile> Profiles => _state.Profiles.Values.OrderBy(p => p.Origin).ThenBy(p => p.Profile.VramTotalMb ?? 0).ThenBy(p => p.Name, StringComparer.Ordinal).ToArray();
+
+    public IReadOnlyList<ProfileProblem> Problems => _state.Problems;
+
+    public ActiveProfile Active => _state.Active;
+
+    public string ProfilesDir => _options.ResolvedProfilesDir();
+
+    public LoadedProfile? Find(string name) => _state.Profiles.GetValueOrDefault(name);
+
+    /// <summary>The shipped profile a GPU of this size gets (the thresholds of cf-orch); no GPU means cpu-16gb.</summary>
+    public static string AutoDetectName(IReadOnlyList<GpuInfo> gpus)
+    {
+        ArgumentNullException.ThrowIfNull(gpus);
+        if (gpus.Count == 0 || gpus[0].TotalMb <= 0)
+        {
+            return "cpu-16gb";
+        }
+
+        return Thresholds.First(t => gpus[0].TotalMb >= t.MinMb).Name;
+    }
+
+    /// <summary>Reads every profile file again. Files that broke keep their last good version.</summary>
+    public void Reload()
+    {
+        lock (_lock)
+        {
+            var next = Build(_state);
+            Volatile.Write(ref _state, next);
+            LogOutcome(next);
+        }
+
+        Changed?.Invoke();
+    }
+
+    /// <summary>The shipped profiles, straight from the assembly.</summary>
+    public static IReadOnlyList<(string Source, string Yaml)> ShippedProfileTexts()
+    {
+        var assembly = typeof(ProfileRegistry).Assembly;
+        var result = new List<(string, string)>();
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ShippedPrefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var reader = new StreamReader(stream);
+            result.Add((resource, reader.ReadToEnd()));
+        }
+
+        return result;
+    }
+
+    private State Build(State? previous)
+    {
+        var profiles = new Dictionary<string, LoadedProfile>(StringComparer.Ordinal);
+        var problems = new List<ProfileProblem>();
+
+        foreach (var (source, yaml) in ShippedProfileTexts())
+        {
+            if (TryParse(yaml, source, ProfileOrigin.Shipped, problems, "This shipped profile is not available.") is { } loaded)
+            {
+                profiles[loaded.Name] = loaded;
+            }
+        }
+
+        var dir = _options.ResolvedProfilesDir();
+        if (Directory.Exists(dir))
+        {
+            var files = Directory.EnumerateFiles(dir, "*.yaml").Concat(Directory.EnumerateFiles(dir, "*.yml")).Order(StringComparer.Ordinal);
+            foreach (var file in files)
+            {
+                var loaded = TryLoadFile(file, ProfileOrigin.User, problems, previous);
+                if (loaded is null)
+                {
+                    continue;
+                }
+
+                if (profiles.TryGetValue(loaded.Name, out var existing) && existing.Origin == ProfileOrigin.User)
+                {
+                    problems.Add(new ProfileProblem(file, [new ProfileError(file, 1, 1, "name", $"the name '{loaded.Name}' is already used by {existing.Source}")], "This file is ignored."));
+                    continue;
+                }
+
+                profiles[loaded.Name] = loaded;
+            }
+        }
+
+        var active = ChooseActive(profiles, problems, previous);
+        return new State(profiles, problems, active);
+    }
+
+    private ActiveProfile ChooseActive(Dictionary<string, LoadedProfile> profiles, List<ProfileProblem> problems, State? previous)
+    {
+        var requested = _options.Profile?.Trim();
+        string? refusal = null;
+        if (!string.IsNullOrEmpty(requested))
+        {
+            if (LooksLikePath(requested))
+            {
+                var path = Path.GetFullPath(requested);
+                var problemsBefore = problems.Count;
+                var loaded = TryLoadFile(path, ProfileOrigin.File, problems, previous);
+                if (loaded is not null)
+                {
+                    profiles[loaded.Name] = loaded;
+                    var stale = problems.Count > problemsBefore;
+                    return new ActiveProfile(loaded, stale
+                        ? $"CfOrch:Profile names the file {path}, which is invalid now; the last good version of '{loaded.Name}' stays in use."
+                        : $"CfOrch:Profile names the file {path}.");
+                }
+
+                refusal = $"CfOrch:Profile {path} is invalid";
+            }
+            else if (profiles.TryGetValue(requested, out var byName))
+            {
+                return new ActiveProfile(byName, $"CfOrch:Profile names the profile '{requested}' ({byName.Source}).");
+            }
+            else
+            {
+                problems.Add(new ProfileProblem("CfOrch:Profile", [new ProfileError("CfOrch:Profile", 1, 1, "", $"no profile is named '{requested}'; known: {string.Join(", ", profiles.Keys.Order(StringComparer.Ordinal))}")], "Auto-detection is used instead."));
+                refusal = $"no profile is named '{requested}'";
+            }
+        }
+
+        var gpus = _gpus.Current.Gpus;
+        var name = AutoDetectName(gpus);
+        var detected = profiles.GetValueOrDefault(name) ?? profiles.Values.OrderBy(p => p.Origin).First();
+        var why = gpus.Count == 0 || gpus[0].TotalMb <= 0
+            ? "auto-detected: no GPU"
+            : $"auto-detected from GPU 0 ({gpus[0].Name}, {gpus[0].TotalMb} MB)";
+        return new ActiveProfile(detected, refusal is null ? $"{why}." : $"{refusal}, so '{detected.Name}' is used instead ({why}).");
+    }
+
+    private static LoadedProfile? TryLoadFile(string path, ProfileOrigin origin, List<ProfileProblem> problems, State? previous)
+    {
+        string yaml;
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                problems.Add(new ProfileProblem(path, [new ProfileError(path, 1, 1, "", "file not found")], Consequence(origin)));
+                return null;
+            }
+
+            if (info.Length > ProfileParser.MaxFileBytes)
+            {
+                problems.Add(new ProfileProblem(path, [new ProfileError(path, 1, 1, "", "the file is larger than 1 MiB; a profile is a short YAML file")], Consequence(origin)));
+                return null;
+            }
+
+            yaml = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            problems.Add(new ProfileProblem(path, [new ProfileError(path, 1, 1, "", $"cannot read the file: {ex.Message}")], Consequence(origin)));
+            return null;
+        }
+
+        var kept = previous?.Profiles.Values.FirstOrDefault(p => p.Source == path)
+            ?? (previous?.Active.Loaded.Source == path ? previous.Active.Loaded : null);
+        var consequence = kept is null ? Consequence(origin) : $"The last good version of '{kept.Name}' stays in use.";
+        return TryParse(yaml, path, origin, problems, consequence) ?? kept;
+    }
+
+    private static LoadedProfile? TryParse(string yaml, string source, ProfileOrigin origin, List<ProfileProblem> problems, string consequence)
+    {
+        try
+        {
+            return new LoadedProfile(ProfileParser.Parse(yaml, source), source, origin, yaml);
+        }
+        catch (ProfileException ex)
+        {
+            problems.Add(new ProfileProblem(source, ex.Errors, consequence));
+            return null;
+        }
+    }
+
+    private static string Consequence(ProfileOrigin origin) => origin switch
+    {
+        ProfileOrigin.File => "It was not loaded.",
+        _ => "This file is ignored.",
+    };
+
+    private static bool LooksLikePath(string value) =>
+        value.Contains('/', StringComparison.Ordinal) || value.Contains('\\', StringComparison.Ordinal)
+        || value.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || value.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
+
+    private void LogOutcome(State state)
+    {
+        foreach (var problem in state.Problems)
+        {
+            LogProblem(problem.Source, problem.Consequence, string.Join(Environment.NewLine, problem.Errors.Select(e => "  " + e)));
+        }
+
+        LogActive(state.Active.Profile.Name, state.Active.Loaded.Source, state.Active.Reason);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Profile {Source} is invalid. {Consequence}\n{Errors}")]
+    private partial void LogProblem(string source, string consequence, string errors);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Using profile '{Name}' from {Source}: {Reason}")]
+    private partial void LogActive(string name, string source, string reason);
+
+    private sealed record State(IReadOnlyDictionary<string, LoadedProfile> Profiles, IReadOnlyList<ProfileProblem> Problems, ActiveProfile Active);
+}

@@ -1,0 +1,77 @@
+using Microsoft.Playwright;
+
+namespace CfOrch.E2E;
+
+public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture app) : IClassFixture<SimulatedAppFixture>, IAsyncLifetime
+{
+    private IBrowserContext _context = null!;
+    private IPage _page = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1440, Height = 900 }, ColorScheme = ColorScheme.Light });
+        _page = await _context.NewPageAsync();
+    }
+
+    public async ValueTask DisposeAsync() => await _context.DisposeAsync();
+
+    [Fact]
+    public async Task The_dashboard_shows_a_card_with_a_vram_bar_for_each_simulated_gpu()
+    {
+        await _page.GotoInteractiveAsync(app.App.BaseAddress);
+
+        var cards = _page.GetByTestId("gpu-card");
+        await Assertions.Expect(cards).ToHaveCountAsync(2, new() { Timeout = PageExtensions.Timeout });
+        await Assertions.Expect(cards.Nth(0)).ToContainTextAsync("NVIDIA GeForce RTX 4090");
+        await Assertions.Expect(cards.Nth(0).GetByTestId("vram-used")).ToHaveTextAsync("1,310 MB of 24,576 MB used (5%)");
+        await Assertions.Expect(cards.Nth(1)).ToContainTextAsync("NVIDIA GeForce RTX 3060");
+        await Assertions.Expect(cards.Nth(1).GetByRole(AriaRole.Img, new() { Name = "VRAM: 412 of 12,288 MB used" })).ToBeVisibleAsync();
+        await Assertions.Expect(_page.GetByTestId("active-profile")).ToContainTextAsync("single-gpu-24gb");
+        await Assertions.Expect(_page.GetByTestId("node-name")).ToHaveTextAsync("local");
+
+        await _page.ScreenshotToAsync("dashboard.png");
+    }
+
+    [Fact]
+    public async Task Navigation_reaches_every_page_through_the_circuit()
+    {
+        await _page.GotoInteractiveAsync(app.App.BaseAddress);
+
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Services" }).ClickAsync();
+        await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Services" })).ToBeVisibleAsync();
+        await Assertions.Expect(_page.GetByTestId("services-table")).ToContainTextAsync("/api/tags");
+        await _page.ScreenshotToAsync("services.png");
+
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Leases" }).ClickAsync();
+        await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Leases" })).ToBeVisibleAsync();
+
+        await _page.GetByRole(AriaRole.Link, new() { Name = "History" }).ClickAsync();
+        await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "History" })).ToBeVisibleAsync();
+
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Profiles" }).ClickAsync();
+        await Assertions.Expect(_page.GetByTestId("active-profile-name")).ToHaveTextAsync("single-gpu-24gb");
+        await _page.GetByRole(AriaRole.Cell, new() { Name = "single-gpu-8gb", Exact = true }).ClickAsync();
+        await Assertions.Expect(_page.GetByTestId("profile-yaml")).ToContainTextAsync("name: single-gpu-8gb");
+        await _page.ScreenshotToAsync("profiles.png");
+
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Dashboard" }).ClickAsync();
+        await Assertions.Expect(_page.GetByTestId("gpu-card")).ToHaveCountAsync(2);
+    }
+
+    [Fact]
+    public async Task The_theme_toggle_switches_to_dark_and_remembers_it()
+    {
+        await _page.GotoInteractiveAsync(app.App.BaseAddress);
+
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Toggle dark theme" }).ClickAsync();
+
+        await Assertions.Expect(_page.GetByRole(AriaRole.Button, new() { Name = "Toggle dark theme" })).ToBeVisibleAsync();
+        var saved = await _page.WaitForFunctionAsync("() => window.localStorage.getItem('cf-orch.theme') === 'dark'", null, new() { Timeout = PageExtensions.Timeout });
+        Assert.NotNull(saved);
+        await _page.ReloadAsync();
+        await _page.Locator("[data-interactive=true]").WaitForAsync(new() { Timeout = PageExtensions.Timeout });
+        var background = await _page.EvaluateAsync<string>("() => getComputedStyle(document.querySelector('.mud-main-content')).backgroundColor || getComputedStyle(document.body).backgroundColor");
+        Assert.NotEqual("rgb(245, 247, 251)", background);
+        await _page.ScreenshotToAsync("dashboard-dark.png");
+    }
+}

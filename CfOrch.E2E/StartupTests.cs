@@ -1,0 +1,66 @@
+using Microsoft.Playwright;
+
+namespace CfOrch.E2E;
+
+/// <summary>What a self-hoster sees when the configuration or the profile is wrong.</summary>
+public sealed class StartupTests(BrowserFixture browser)
+{
+    [Fact]
+    public async Task A_profile_with_a_typo_is_refused_with_its_position_and_the_app_says_which_profile_it_uses()
+    {
+        var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-typo-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(profile, """
+            schema_version: 1
+            name: my-rig
+            vram_total_mb: 12288
+            services:
+              ollama:
+                max_mb: 8192
+                priority: 1
+                managed:
+                  type: process
+                  adopt: true
+                  exec_path: /usr/local/bin/ollama
+                  args_template: serve
+                  prot: 11434
+                  host_port: 11434
+                  health_path: /api/tags
+            """, TestContext.Current.CancellationToken);
+        try
+        {
+            var environment = AppProcess.SimulatedGpus();
+            environment["CfOrch__Profile"] = profile;
+            await using var app = await AppProcess.StartAsync(environment, TestContext.Current.CancellationToken);
+
+            Assert.Contains($"{profile}:13:7: services.ollama.managed.prot: unknown key 'prot' (did you mean 'port'?)", app.Output, StringComparison.Ordinal);
+            Assert.Contains($"Using profile 'single-gpu-24gb' from profiles/single-gpu-24gb.yaml: CfOrch:Profile {profile} is invalid, so 'single-gpu-24gb' is used instead", app.Output, StringComparison.Ordinal);
+
+            await using var context = await browser.Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1440, Height = 900 } });
+            var page = await context.NewPageAsync();
+            await page.GotoInteractiveAsync(app.BaseAddress);
+            await Assertions.Expect(page.GetByTestId("profile-problem")).ToContainTextAsync($"{profile}:13:7: services.ollama.managed.prot: unknown key 'prot'");
+            await Assertions.Expect(page.GetByTestId("active-profile-reason")).ToContainTextAsync("'single-gpu-24gb' is used instead");
+            await page.ScreenshotToAsync("profile-error.png");
+        }
+        finally
+        {
+            File.Delete(profile);
+        }
+    }
+
+    [Fact]
+    public async Task An_invalid_setting_stops_start_up_naming_its_key()
+    {
+        var environment = AppProcess.SimulatedGpus();
+        environment["CfOrch__Gpus__Mode"] = "cuda";
+        environment["CfOrch__Gpus__Simulated__1__TotalMb"] = "lots";
+
+        var (exitCode, output) = await AppProcess.RunToExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("cf-orch cannot start: the configuration is invalid.", output, StringComparison.Ordinal);
+        Assert.Contains("CfOrch:Gpus:Mode: 'cuda' is not one of auto, nvml, simulated, none.", output, StringComparison.Ordinal);
+        Assert.Contains("CfOrch:Gpus:Simulated:1:TotalMb: 'lots' is not a whole number.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,34 @@
+using Bunit;
+using CfOrch.Core.Configuration;
+using CfOrch.Web.Components.Layout;
+
+namespace CfOrch.Tests.Components;
+
+public sealed class ProfileProblemsTests : MudBunitContext
+{
+    [Fact]
+    public void Nothing_is_shown_when_every_profile_loaded()
+    {
+        UseGpus(null, new SimulatedGpuOptions { Name = "g", TotalMb = 8192 });
+
+        var component = Render<ProfileProblems>();
+
+        Assert.Empty(component.FindAll("[data-testid=profile-problem]"));
+    }
+
+    [Fact]
+    public void A_broken_profile_is_listed_with_every_error_and_the_profile_used_instead()
+    {
+        var path = Data.Write("bad.yaml", "schema_version: 1\nname: bad\nservices:\n  x:\n    max_mb: 1\n    priorty: 1\n");
+        UseGpus(new CfOrchOptions { Profile = path }, new SimulatedGpuOptions { Name = "g", TotalMb = 8192 });
+
+        var component = Render<ProfileProblems>();
+
+        var problem = component.Find("[data-testid=profile-problem]");
+        Assert.Contains($"Profile {path} is invalid", problem.TextContent, StringComparison.Ordinal);
+        var errors = problem.QuerySelectorAll("li").Select(li => li.TextContent).ToList();
+        Assert.Contains($"{path}:6:5: services.x.priorty: unknown key 'priorty' (did you mean 'priority'?)", errors);
+        Assert.Contains($"{path}:5:5: services.x.priority: required key 'priority' is missing", errors);
+        Assert.Contains("'single-gpu-8gb' is used instead", component.Find("[data-testid=active-profile-reason]").TextContent, StringComparison.Ordinal);
+    }
+}

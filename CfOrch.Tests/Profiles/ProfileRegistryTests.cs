@@ -1,0 +1,189 @@
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
+using CfOrch.Core.Profiles;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Tests.Profiles;
+
+public sealed class ProfileRegistryTests : IDisposable
+{
+    private const string UserProfile = """
+        schema_version: 1
+        name: my-rig
+        vram_total_mb: 12288
+        services:
+          ollama:
+            max_mb: 8000
+            priority: 1
+            managed:
+              type: process
+              adopt: true
+              exec_path: /usr/local/bin/ollama
+              port: 11434
+              health_path: /api/tags
+        """;
+
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Theory]
+    [InlineData(24576, "single-gpu-24gb")]
+    [InlineData(22000, "single-gpu-24gb")]
+    [InlineData(21999, "single-gpu-16gb")]
+    [InlineData(16384, "single-gpu-16gb")]
+    [InlineData(14000, "single-gpu-16gb")]
+    [InlineData(12288, "single-gpu-8gb")]
+    [InlineData(8000, "single-gpu-8gb")]
+    [InlineData(7999, "single-gpu-6gb")]
+    [InlineData(5500, "single-gpu-6gb")]
+    [InlineData(4096, "single-gpu-4gb")]
+    [InlineData(3500, "single-gpu-4gb")]
+    [InlineData(3499, "single-gpu-2gb")]
+    [InlineData(2048, "single-gpu-2gb")]
+    public void Auto_detection_follows_gpu_0s_memory(long totalMb, string expected)
+    {
+        var registry = Create(new CfOrchOptions(), totalMb);
+
+        Assert.Equal(expected, registry.Active.Profile.Name);
+        Assert.Contains($"{totalMb} MB", registry.Active.Reason, StringComparison.Ordinal);
+        Assert.Empty(registry.Problems);
+    }
+
+    [Fact]
+    public void No_gpu_means_cpu_16gb()
+    {
+        var registry = Create(new CfOrchOptions());
+
+        Assert.Equal("cpu-16gb", registry.Active.Profile.Name);
+        Assert.Contains("no GPU", registry.Active.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Only_gpu_0_counts_for_auto_detection()
+    {
+        Assert.Equal("single-gpu-4gb", ProfileRegistry.AutoDetectName([Gpu(0, 4096), Gpu(1, 24576)]));
+    }
+
+    [Fact]
+    public void A_profile_can_be_picked_by_name()
+    {
+        var registry = Create(new CfOrchOptions { Profile = "single-gpu-8gb" }, 24576);
+
+        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
+        Assert.Contains("CfOrch:Profile", registry.Active.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_profile_can_be_picked_by_file_path()
+    {
+        var path = _dir.Write("elsewhere/rig.yaml", UserProfile);
+
+        var registry = Create(new CfOrchOptions { Profile = path }, 24576);
+
+        Assert.Equal("my-rig", registry.Active.Profile.Name);
+        Assert.Equal(ProfileOrigin.File, registry.Active.Loaded.Origin);
+        Assert.Empty(registry.Problems);
+    }
+
+    [Fact]
+    public void User_profiles_are_loaded_from_the_profiles_dir_and_can_be_picked_by_name()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        _dir.Write("profiles/rig.yaml", UserProfile);
+
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "my-rig" }, 8192);
+
+        Assert.Equal("my-rig", registry.Active.Profile.Name);
+        Assert.Equal(ProfileOrigin.User, registry.Active.Loaded.Origin);
+        Assert.Contains(registry.Profiles, p => p.Name == "single-gpu-24gb" && p.Origin == ProfileOrigin.Shipped);
+    }
+
+    [Fact]
+    public void A_broken_profile_file_is_refused_with_its_position_and_auto_detection_takes_over()
+    {
+        var path = _dir.Write("rig.yaml", UserProfile.Replace("      port: 11434", "      prot: 11434", StringComparison.Ordinal));
+
+        var registry = Create(new CfOrchOptions { Profile = path }, 8192);
+
+        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
+        Assert.Contains($"CfOrch:Profile {path} is invalid", registry.Active.Reason, StringComparison.Ordinal);
+        Assert.Contains("'single-gpu-8gb' is used instead", registry.Active.Reason, StringComparison.Ordinal);
+        var problem = Assert.Single(registry.Problems);
+        var error = Assert.Single(problem.Errors, e => e.Path == "services.ollama.managed.prot");
+        Assert.Equal((path, 12, 7), (error.File, error.Line, error.Column));
+        Assert.Contains("did you mean 'port'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_profile_name_is_reported_and_auto_detection_takes_over()
+    {
+        var registry = Create(new CfOrchOptions { Profile = "single-gpu-9gb" }, 4096);
+
+        Assert.Equal("single-gpu-4gb", registry.Active.Profile.Name);
+        Assert.Contains(registry.Problems, p => p.Errors.Any(e => e.Message.Contains("no profile is named 'single-gpu-9gb'", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void A_profile_broken_after_start_never_replaces_the_good_one()
+    {
+        var path = _dir.Write("rig.yaml", UserProfile);
+        var registry = Create(new CfOrchOptions { Profile = path }, 8192);
+        var changes = 0;
+        registry.Changed += () => changes++;
+
+        File.WriteAllText(path, UserProfile.Replace("max_mb: 8000", "max_mb: eight", StringComparison.Ordinal));
+        registry.Reload();
+
+        Assert.Equal(1, changes);
+        Assert.Equal("my-rig", registry.Active.Profile.Name);
+        Assert.Equal(8000, registry.Active.Profile.Services["ollama"].MaxMb);
+        Assert.Contains("last good version", registry.Active.Reason, StringComparison.Ordinal);
+        Assert.Equal("services.ollama.max_mb", Assert.Single(Assert.Single(registry.Problems).Errors).Path);
+
+        File.WriteAllText(path, UserProfile.Replace("max_mb: 8000", "max_mb: 6000", StringComparison.Ordinal));
+        registry.Reload();
+
+        Assert.Equal(6000, registry.Active.Profile.Services["ollama"].MaxMb);
+        Assert.Empty(registry.Problems);
+    }
+
+    [Fact]
+    public void A_broken_user_profile_keeps_its_last_good_version_on_reload()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        var path = _dir.Write("profiles/rig.yaml", UserProfile);
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir }, 8192);
+
+        File.WriteAllText(path, "schema_version: 1\nname: [");
+        registry.Reload();
+
+        Assert.Equal(8000, registry.Find("my-rig")!.Profile.Services["ollama"].MaxMb);
+        Assert.Contains("last good version of 'my-rig'", Assert.Single(registry.Problems).Consequence, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_user_profile_with_a_shipped_name_replaces_the_shipped_one()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        _dir.Write("profiles/8gb.yaml", UserProfile.Replace("name: my-rig", "name: single-gpu-8gb", StringComparison.Ordinal).Replace("12288", "8192", StringComparison.Ordinal));
+
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir }, 8192);
+
+        Assert.Equal(ProfileOrigin.User, registry.Active.Loaded.Origin);
+        Assert.Equal(8000, registry.Active.Profile.Services["ollama"].MaxMb);
+    }
+
+    private ProfileRegistry Create(CfOrchOptions options, params long[] gpuTotals)
+    {
+        options.DataDir = _dir.Path;
+        var inventory = gpuTotals.Length == 0
+            ? (IGpuInventory)new NoGpuInventory("test")
+            : new SimulatedGpuInventory(gpuTotals.Select(t => new SimulatedGpuOptions { Name = "Test GPU", TotalMb = t }));
+        var monitor = new GpuMonitor(inventory, TimeProvider.System, NullLogger<GpuMonitor>.Instance);
+        return new ProfileRegistry(Options.Create(options), monitor, NullLogger<ProfileRegistry>.Instance);
+    }
+
+    private static GpuInfo Gpu(int index, long totalMb) => new() { Index = index, Name = "g", TotalMb = totalMb, UsedMb = 0 };
+}

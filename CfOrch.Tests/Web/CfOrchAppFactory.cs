@@ -1,0 +1,50 @@
+using CfOrch.Core.Gpus;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Web;
+
+/// <summary>
+/// The real app in process (the test server), with its own data directory and simulated GPUs unless a test says otherwise.
+/// </summary>
+public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+
+    public CfOrchAppFactory(Dictionary<string, string?>? settings = null)
+    {
+        DataDir = new TempDir();
+        _settings = new Dictionary<string, string?>
+        {
+            ["CfOrch:DataDir"] = DataDir.Path,
+            ["CfOrch:Gpus:Mode"] = "simulated",
+            ["CfOrch:Gpus:Simulated:0:Name"] = "Simulated RTX 4090",
+            ["CfOrch:Gpus:Simulated:0:TotalMb"] = "24576",
+            ["CfOrch:Gpus:Simulated:1:Name"] = "Simulated RTX 3060",
+            ["CfOrch:Gpus:Simulated:1:TotalMb"] = "12288",
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public TempDir DataDir { get; }
+
+    public SimulatedGpuInventory SimulatedGpus => (SimulatedGpuInventory)Services.GetRequiredService<IGpuInventory>();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        DataDir.Dispose();
+    }
+}

@@ -1,0 +1,102 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CfOrch.Web.Data;
+using Microsoft.Data.Sqlite;
+
+namespace CfOrch.Tests.Web;
+
+public sealed class HostingTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Api_health_answers_status_ok()
+    {
+        await using var app = new CfOrchAppFactory();
+        using var client = app.CreateClient();
+
+        using var response = await client.GetAsync(new Uri("/api/health", UriKind.Relative), TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal("""{"status":"ok"}""", body.GetRawText());
+    }
+
+    [Fact]
+    public async Task The_sqlite_database_is_created_by_migrations_on_first_start()
+    {
+        await using var app = new CfOrchAppFactory();
+        using var client = app.CreateClient();
+        await client.GetAsync(new Uri("/api/health", UriKind.Relative), TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+        var path = Path.Combine(app.DataDir.Path, DataServiceCollectionExtensions.DatabaseFileName);
+        Assert.True(File.Exists(path), $"{path} was not created");
+        await using var connection = new SqliteConnection($"Data Source={path};Mode=ReadOnly");
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM \"__EFMigrationsHistory\"; SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'gpu_samples';";
+        await using var reader = await command.ExecuteReaderAsync(TestContext.Current.CancellationToken);
+        Assert.True(await reader.ReadAsync(TestContext.Current.CancellationToken));
+        Assert.True(reader.GetInt64(0) >= 1);
+        Assert.True(await reader.NextResultAsync(TestContext.Current.CancellationToken));
+        Assert.True(await reader.ReadAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task The_dashboard_is_served_with_a_card_per_simulated_gpu()
+    {
+        await using var app = new CfOrchAppFactory();
+        using var client = app.CreateClient();
+
+        var html = await client.GetStringAsync(new Uri("/", UriKind.Relative), TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, html.Split("data-testid=\"gpu-card\"").Length - 1);
+        Assert.Contains("Simulated RTX 4090", html, StringComparison.Ordinal);
+        Assert.Contains("Simulated RTX 3060", html, StringComparison.Ordinal);
+        Assert.Contains("single-gpu-24gb", html, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/app.css", "text/css")]
+    [InlineData("/logo.svg", "image/svg+xml")]
+    [InlineData("/favicon.svg", "image/svg+xml")]
+    [InlineData("/app.js", "text/javascript")]
+    public async Task The_apps_own_assets_are_served_with_content(string path, string mediaType)
+    {
+        await using var app = new CfOrchAppFactory();
+        using var client = app.CreateClient();
+
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative), TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(mediaType, response.Content.Headers.ContentType?.MediaType);
+        Assert.True((await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken)).Length > 100);
+    }
+
+    [Fact]
+    public async Task A_broken_profile_is_shown_on_the_dashboard_with_its_position_and_the_profile_used_instead()
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("mine.yaml", """
+            schema_version: 1
+            name: mine
+            services:
+              ollama:
+                max_mb: 4096
+                priority: 1
+                managed:
+                  type: process
+                  exec_path: /usr/local/bin/ollama
+                  prot: 11434
+            """);
+        await using var app = new CfOrchAppFactory(new() { ["CfOrch:Profile"] = path });
+        using var client = app.CreateClient();
+
+        var html = WebUtility.HtmlDecode(await client.GetStringAsync(new Uri("/", UriKind.Relative), TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken));
+
+        Assert.Contains($"{path}:10:7: services.ollama.managed.prot: unknown key 'prot' (did you mean 'port'?)", html, StringComparison.Ordinal);
+        Assert.Contains("'single-gpu-24gb' is used instead", html, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,44 @@
+using CfOrch.Core.Configuration;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Web.Data;
+
+public static partial class DataServiceCollectionExtensions
+{
+    public const string DatabaseFileName = "cf-orch.db";
+
+    public static IServiceCollection AddCfOrchData(this IServiceCollection services)
+    {
+        services.AddDbContextFactory<CfOrchDb>((sp, o) =>
+            o.UseSqlite(ConnectionString(sp.GetRequiredService<IOptions<CfOrchOptions>>().Value)));
+        return services;
+    }
+
+    public static string DatabasePath(CfOrchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Path.Combine(options.ResolvedDataDir(), DatabaseFileName);
+    }
+
+    /// <summary>Creates the data directory and brings the database schema up to date (creating the file on first start).</summary>
+    public static async Task MigrateDatabaseAsync(this IServiceProvider services, CancellationToken ct)
+    {
+        var options = services.GetRequiredService<IOptions<CfOrchOptions>>().Value;
+        Directory.CreateDirectory(options.ResolvedDataDir());
+        var factory = services.GetRequiredService<IDbContextFactory<CfOrchDb>>();
+        await using var db = await factory.CreateDbContextAsync(ct);
+        var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
+        await db.Database.MigrateAsync(ct);
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger<CfOrchDb>();
+        var path = DatabasePath(options);
+        LogMigrated(logger, path, pending.Count);
+    }
+
+    private static string ConnectionString(CfOrchOptions options) =>
+        new SqliteConnectionStringBuilder { DataSource = DatabasePath(options) }.ToString();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Database {Path} is up to date ({Applied} migrations applied now)")]
+    private static partial void LogMigrated(ILogger logger, string path, int applied);
+}

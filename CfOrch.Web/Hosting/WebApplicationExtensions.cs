@@ -1,0 +1,62 @@
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Profiles;
+using CfOrch.Web.Api;
+using CfOrch.Web.Components;
+using CfOrch.Web.Data;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Web.Hosting;
+
+public static partial class WebApplicationExtensions
+{
+    /// <summary>Checks the configuration, migrates the database, maps the endpoints and runs until shut down.</summary>
+    /// <returns>The process exit code: 0, or 1 when the configuration is invalid.</returns>
+    public static async Task<int> RunCfOrchAsync(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CfOrch");
+        try
+        {
+            // Resolving the options validates them: a bad value stops here, naming its key.
+            var options = app.Services.GetRequiredService<IOptions<CfOrchOptions>>().Value;
+            var dataDir = options.ResolvedDataDir();
+            LogStarting(logger, options.NodeId, dataDir);
+            await app.Services.MigrateDatabaseAsync(app.Lifetime.ApplicationStopping);
+
+            // Read the GPUs and pick the profile now, so that a broken profile is reported at start-up, not at the first page view.
+            app.Services.GetRequiredService<ProfileRegistry>();
+            app.MapCfOrch();
+            await app.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            var failures = string.Join(Environment.NewLine, ex.Failures.Select(f => "  " + f));
+            LogInvalidConfiguration(logger, failures);
+            return 1;
+        }
+    }
+
+    public static WebApplication MapCfOrch(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        if (!app.Environment.IsDevelopment())
+        {
+            app.UseExceptionHandler("/Error", createScopeForErrors: true);
+        }
+
+        app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        app.UseAntiforgery();
+        app.UseOwnAssets();
+        app.MapStaticAssets();
+        app.MapHealthApi();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "cf-orch starting: node '{NodeId}', data directory {DataDir}")]
+    private static partial void LogStarting(ILogger logger, string nodeId, string dataDir);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: the configuration is invalid.\n{Failures}")]
+    private static partial void LogInvalidConfiguration(ILogger logger, string failures);
+}

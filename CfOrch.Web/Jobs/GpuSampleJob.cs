@@ -1,0 +1,42 @@
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
+using CfOrch.Web.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Quartz;
+
+namespace CfOrch.Web.Jobs;
+
+/// <summary>Writes one usage sample per GPU each minute for the History charts and drops samples past retention.</summary>
+[DisallowConcurrentExecution]
+public sealed class GpuSampleJob(GpuMonitor monitor, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, TimeProvider time) : IJob
+{
+    public static readonly JobKey Key = new("gpu-sample", "cf-orch");
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(14);
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+    {
+        var snapshot = monitor.Current;
+        var now = time.GetUtcNow();
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        foreach (var gpu in snapshot.Gpus.Where(g => g.Error is null))
+        {
+            db.GpuSamples.Add(new GpuSample
+            {
+                NodeId = options.Value.NodeId,
+                GpuIndex = gpu.Index,
+                GpuName = gpu.Name,
+                AtUnixMs = now.ToUnixTimeMilliseconds(),
+                TotalMb = gpu.TotalMb,
+                UsedMb = gpu.UsedMb,
+                UtilizationPercent = gpu.UtilizationPercent,
+                TemperatureC = gpu.TemperatureC,
+            });
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        var cutoff = (now - Retention).ToUnixTimeMilliseconds();
+        await db.GpuSamples.Where(s => s.AtUnixMs < cutoff).ExecuteDeleteAsync(cancellationToken);
+    }
+}

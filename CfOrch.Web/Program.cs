@@ -1,0 +1,11 @@
+using CfOrch.Web.Hosting;
+
+// appsettings.json travels with the app, so the content root is the app's folder, wherever it is started from.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddCfOrchWeb();
+
+var app = builder.Build();
+return await app.RunCfOrchAsync();
+
+/// <summary>The entry point; public so that test hosts can start it.</summary>
+public partial class Program;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every test of cf-orch on a fresh machine: unit, component (bunit) and in-process integration tests,
+# the Playwright end-to-end tests in Debian's Chromium, and the packaging checks (compose.yaml, the Dockerfile's
+# publish, the published app serving its dashboard). Installs Debian's chromium and docker-compose when missing.
+# Prints one closing line: "N passed, N failed". Exits non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+out="$root/artifacts"
+mkdir -p "$out"
+passed=0
+failed=0
+check() { # check NAME COMMAND...: one packaging check, counted in the closing line
+  local name=$1; shift
+  if "$@" >"$out/check.log" 2>&1; then
+    passed=$((passed + 1)); echo "passed $name"
+  else
+    failed=$((failed + 1)); echo "failed $name"; sed 's/^/  /' "$out/check.log" | tail -40
+  fi
+}
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# 1. What the tests need from Debian: Chromium for Playwright (it cannot download its own browser here),
+#    docker-compose to validate compose.yaml without a Docker engine.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing ${missing[*]} from Debian…"
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { echo "could not install ${missing[*]}"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+# 2. Build once, then every test project (xunit v3 on Microsoft.Testing.Platform).
+if ! dotnet build CfOrch.Web.sln -c Release -nologo -v quiet; then
+  echo "0 passed, 1 failed (the build failed)"; exit 1
+fi
+export CFORCH_SCREENSHOTS="$out/screenshots"
+dotnet test --solution CfOrch.Web.sln -c Release --no-build 2>&1 | tee "$out/dotnet-test.log"
+test_rc=${PIPESTATUS[0]}
+suite_passed=$(awk '/^Test run summary/ {s=1} s && $1 == "succeeded:" {print $2; exit}' "$out/dotnet-test.log")
+suite_failed=$(awk '/^Test run summary/ {s=1} s && $1 == "failed:" {print $2; exit}' "$out/dotnet-test.log")
+passed=$((passed + ${suite_passed:-0}))
+failed=$((failed + ${suite_failed:-0}))
+if [ "$test_rc" -ne 0 ] && [ "${suite_failed:-0}" -eq 0 ]; then failed=$((failed + 1)); echo "failed: dotnet test exited with $test_rc"; fi
+
+# 3. Packaging: what CI can check without a Docker engine.
+check "compose.yaml is valid (docker-compose config)" docker-compose -f compose.yaml config -q
+publish="$out/publish"
+rm -rf "$publish"
+check "dotnet publish, as the Dockerfile runs it" dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -o "$publish" -nologo -v quiet
+check "the published app serves its dashboard and assets in Production" ./.ci/smoke-published "$publish"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
