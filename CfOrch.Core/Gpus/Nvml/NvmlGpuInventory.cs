@@ -1,3 +1,5 @@
+using CfOrch.Core.Processes;
+
 namespace CfOrch.Core.Gpus.Nvml;
 
 /// <summary>Real GPUs through NVML. "Not installed" is a state (see <see cref="TryCreate"/>), not an exception.</summary>

@@ -1,4 +1,4 @@
-namespace CfOrch.Core.Gpus;
+namespace CfOrch.Core.Processes;
 
 /// <summary>Small reads of /proc. Best effort: a process that is gone, or in another PID namespace, has no name.</summary>
 public static class ProcFs
