@@ -1,7 +1,16 @@
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using CfOrch.Core.Gpus.Nvml;
+using CfOrch.Core.Adoption;
+using CfOrch.Core.Health;
+using CfOrch.Core.History;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Measurement;
+using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.State;
+using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -39,6 +48,32 @@ public static partial class CoreServiceCollectionExtensions
         });
         services.TryAddSingleton<GpuMonitor>();
         services.TryAddSingleton<ProfileRegistry>();
+
+        // The engine.
+        services.AddHttpClient(HealthProber.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                UseProxy = false,
+                AllowAutoRedirect = false,
+                ConnectTimeout = TimeSpan.FromSeconds(2),
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            });
+        services.TryAddSingleton<IHistorySink, NullHistorySink>();
+        services.TryAddSingleton<IInstanceStore, InMemoryInstanceStore>();
+        services.TryAddSingleton<IProcessLauncher, ProcessLauncher>();
+        services.TryAddSingleton<StateStream>();
+        services.TryAddSingleton<InstanceRegistry>();
+        services.TryAddSingleton<LeaseManager>();
+        services.TryAddSingleton<AllocationTable>();
+        services.TryAddSingleton<ManagedProcesses>();
+        services.TryAddSingleton<InstanceLifecycle>();
+        services.TryAddSingleton<ServiceLauncher>();
+        services.TryAddSingleton<HealthProber>();
+        services.TryAddSingleton<HealthMonitor>();
+        services.TryAddSingleton<UsageMeter>();
+        services.TryAddSingleton<AdoptionService>();
+        services.TryAddSingleton<Orchestrator>();
+        services.TryAddSingleton<EngineStartup>();
         return services;
     }
 

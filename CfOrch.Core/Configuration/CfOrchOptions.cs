@@ -27,6 +27,12 @@ public sealed class CfOrchOptions
 
     public GpuOptions Gpus { get; set; } = new();
 
+    public ProbeOptions Probes { get; set; } = new();
+
+    public AdoptionOptions Adoption { get; set; } = new();
+
+    public HistoryOptions History { get; set; } = new();
+
     /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
     public IReadOnlyList<string> BindErrors() => _bindErrors;
 
@@ -114,4 +120,41 @@ public sealed class SimulatedGpuOptions
     public int? TemperatureC { get; set; }
 
     public int? UtilizationPercent { get; set; }
+}
+
+/// <summary>The <c>CfOrch:Probes</c> section: health probes of running and starting instances.</summary>
+public sealed class ProbeOptions
+{
+    /// <summary>Seconds between probes of a running instance.</summary>
+    public double IntervalSeconds { get; set; } = 2;
+
+    /// <summary>Seconds a probe may take before it counts as failed.</summary>
+    public double TimeoutSeconds { get; set; } = 2;
+
+    /// <summary>Seconds a starting instance has to answer its health path before it is failed.</summary>
+    public double StartTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>Consecutive failed probes that make a running managed instance unhealthy.</summary>
+    public int UnhealthyAfter { get; set; } = 3;
+}
+
+/// <summary>The <c>CfOrch:Adoption</c> section: finding services that already run outside cf-orch.</summary>
+public sealed class AdoptionOptions
+{
+    /// <summary>Seconds between adoption checks (a refused loopback connection costs microseconds).</summary>
+    public double IntervalSeconds { get; set; } = 0.5;
+
+    /// <summary>Seconds an adoption probe may take.</summary>
+    public double TimeoutSeconds { get; set; } = 1;
+
+    /// <summary>Consecutive failed probes after which an adopted service counts as stopped and its lease is released.</summary>
+    public int LostAfter { get; set; } = 2;
+}
+
+/// <summary>The <c>CfOrch:History</c> section: how long SQLite keeps lease history and GPU samples.</summary>
+public sealed class HistoryOptions
+{
+    public int LeaseEventRetentionDays { get; set; } = 90;
+
+    public int SampleRetentionDays { get; set; } = 14;
 }

@@ -50,10 +50,7 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
             errors.Add($"{S}:Gpus:ReserveMb must be between 0 and {MaxGpuMb} (got {gpus.ReserveMb}).");
         }
 
-        if (!double.IsFinite(gpus.PollIntervalSeconds) || gpus.PollIntervalSeconds < 0.1 || gpus.PollIntervalSeconds > 3600)
-        {
-            errors.Add($"{S}:Gpus:PollIntervalSeconds must be between 0.1 and 3600 (got {gpus.PollIntervalSeconds.ToString(CultureInfo.InvariantCulture)}).");
-        }
+        Range(errors, $"{S}:Gpus:PollIntervalSeconds", gpus.PollIntervalSeconds, 0.1, 3600);
 
         for (var i = 0; i < gpus.Simulated.Count; i++)
         {
@@ -84,6 +81,27 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
             }
         }
 
+        var probes = options.Probes ?? new ProbeOptions();
+        Range(errors, $"{S}:Probes:IntervalSeconds", probes.IntervalSeconds, 0.1, 3600);
+        Range(errors, $"{S}:Probes:TimeoutSeconds", probes.TimeoutSeconds, 0.05, 300);
+        Range(errors, $"{S}:Probes:StartTimeoutSeconds", probes.StartTimeoutSeconds, 1, 24 * 3600);
+        Range(errors, $"{S}:Probes:UnhealthyAfter", probes.UnhealthyAfter, 1, 1000);
+        var adoption = options.Adoption ?? new AdoptionOptions();
+        Range(errors, $"{S}:Adoption:IntervalSeconds", adoption.IntervalSeconds, 0.1, 3600);
+        Range(errors, $"{S}:Adoption:TimeoutSeconds", adoption.TimeoutSeconds, 0.05, 60);
+        Range(errors, $"{S}:Adoption:LostAfter", adoption.LostAfter, 1, 1000);
+        var history = options.History ?? new HistoryOptions();
+        Range(errors, $"{S}:History:LeaseEventRetentionDays", history.LeaseEventRetentionDays, 1, 36500);
+        Range(errors, $"{S}:History:SampleRetentionDays", history.SampleRetentionDays, 1, 36500);
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void Range(List<string> errors, string key, double value, double min, double max)
+    {
+        if (!double.IsFinite(value) || value < min || value > max)
+        {
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{key} must be between {min} and {max} (got {value})."));
+        }
     }
 }

@@ -1,14 +1,216 @@
+using System.Globalization;
+using System.IO.Enumeration;
+
 namespace CfOrch.Core.Processes;
 
-/// <summary>Small reads of /proc. Best effort: a process that is gone, or in another PID namespace, has no name.</summary>
+/// <summary>
+/// Small reads of /proc. Best effort: a process that is gone, or in another PID namespace, has no name, no parent
+/// and no start time, and a process that disappears in the middle of a walk is left out, never an exception.
+/// </summary>
 public static class ProcFs
 {
+    private const string Root = "/proc";
+    private static readonly string[] TcpTables = ["/proc/net/tcp", "/proc/net/tcp6"];
+
+    private static readonly EnumerationOptions PidDirectories = new()
+    {
+        IgnoreInaccessible = true,
+        AttributesToSkip = FileAttributes.None,
+        RecurseSubdirectories = false,
+    };
+
     public static string? ProcessName(int pid)
     {
         try
         {
             var comm = File.ReadAllText($"/proc/{pid}/comm").Trim();
             return comm.Length == 0 ? null : comm;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// PIDs that hold a TCP socket in LISTEN state on <paramref name="port"/> (IPv4 or IPv6, any local address), found
+    /// by matching the socket inodes of /proc/net/tcp and /proc/net/tcp6 with the socket:[inode] links in
+    /// /proc/*/fd. Processes whose fd directory cannot be read (other users) are skipped. Empty when none or when
+    /// /proc is unavailable. Sorted, distinct.
+    /// </summary>
+    public static IReadOnlyList<int> ListeningPids(int port)
+    {
+        if (port is <= 0 or > 65535)
+            return [];
+
+        var inodes = new HashSet<long>();
+        foreach (var table in TcpTables)
+        {
+            if (TryReadAllText(table) is { } text)
+                ProcNetTcp.AddListeningInodes(text, port, inodes);
+        }
+
+        if (inodes.Count == 0)
+            return [];
+
+        var pids = new List<int>();
+        foreach (var pid in AllPids())
+        {
+            if (HoldsAnySocket(pid, inodes))
+                pids.Add(pid);
+        }
+
+        pids.Sort();
+        return pids;
+    }
+
+    /// <summary>
+    /// Every descendant of <paramref name="pid"/> (children, grandchildren, …) from the PPid of /proc/*/stat, sorted;
+    /// not including <paramref name="pid"/>. Zombies that their parent has not reaped yet are descendants too.
+    /// </summary>
+    public static IReadOnlyList<int> Descendants(int pid)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var candidate in AllPids())
+        {
+            if (ReadStat(candidate) is not { } stat)
+                continue;
+            if (!children.TryGetValue(stat.ParentPid, out var siblings))
+                children[stat.ParentPid] = siblings = [];
+            siblings.Add(candidate);
+        }
+
+        // The walk is not one atomic snapshot: a PID reused mid-walk could close a cycle, hence `seen`.
+        var found = new List<int>();
+        var seen = new HashSet<int> { pid };
+        var queue = new Queue<int>();
+        queue.Enqueue(pid);
+        while (queue.TryDequeue(out var parent))
+        {
+            if (!children.TryGetValue(parent, out var kids))
+                continue;
+            foreach (var kid in kids)
+            {
+                if (seen.Add(kid))
+                {
+                    found.Add(kid);
+                    queue.Enqueue(kid);
+                }
+            }
+        }
+
+        found.Sort();
+        return found;
+    }
+
+    /// <summary><paramref name="pid"/> and its descendants, sorted. <paramref name="pid"/> is included even when it has exited.</summary>
+    public static IReadOnlyList<int> ProcessTree(int pid)
+    {
+        List<int> tree = [pid, .. Descendants(pid)];
+        tree.Sort();
+        return tree;
+    }
+
+    /// <summary>
+    /// Field 22 (starttime, clock ticks since boot) of /proc/{pid}/stat, or null when the process does not exist.
+    /// With the PID it identifies a process across PID reuse.
+    /// </summary>
+    public static long? StartTime(int pid) => ReadStat(pid)?.StartTime;
+
+    /// <summary>Field 4 (ppid) of /proc/{pid}/stat, or null when the process does not exist.</summary>
+    public static int? ParentPid(int pid) => ReadStat(pid)?.ParentPid;
+
+    /// <summary>Field 5 (pgrp) of /proc/{pid}/stat, or null when the process does not exist.</summary>
+    public static int? ProcessGroup(int pid) => ReadStat(pid)?.ProcessGroup;
+
+    /// <summary>
+    /// True when /proc/{pid} exists and the process is not a zombie (state 'Z', or 'X' dead, in field 3). A process
+    /// whose stat another user may not read (hidepid) counts as running while its /proc directory exists.
+    /// </summary>
+    public static bool IsRunning(int pid)
+    {
+        if (pid <= 0)
+            return false;
+        try
+        {
+            return ProcStat.Parse(File.ReadAllText($"/proc/{pid}/stat")) is { State: not ('Z' or 'X') };
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return Directory.Exists($"/proc/{pid}");
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>/proc/{pid}/stat parsed, or null when the process is gone or its stat cannot be read.</summary>
+    internal static ProcStat? ReadStat(int pid) =>
+        pid > 0 && TryReadAllText($"/proc/{pid}/stat") is { } line ? ProcStat.Parse(line) : null;
+
+    /// <summary>The PIDs of /proc (processes, not threads), in directory order; empty when /proc is unavailable.</summary>
+    private static List<int> AllPids()
+    {
+        try
+        {
+            var pids = new FileSystemEnumerable<int>(
+                Root,
+                (ref entry) => int.Parse(entry.FileName, NumberStyles.None, CultureInfo.InvariantCulture),
+                PidDirectories)
+            {
+                ShouldIncludePredicate = (ref entry) =>
+                    entry.IsDirectory && int.TryParse(entry.FileName, NumberStyles.None, CultureInfo.InvariantCulture, out _),
+            };
+            return [.. pids];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>Whether one of /proc/{pid}/fd's links points at socket:[inode] for an inode of <paramref name="inodes"/>.</summary>
+    private static bool HoldsAnySocket(int pid, HashSet<long> inodes)
+    {
+        try
+        {
+            foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+            {
+                if (ReadLink(fd) is { } target
+                    && ProcNetTcp.TryParseSocketInode(target, out var inode)
+                    && inodes.Contains(inode))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Another user's process (no permission), or one that exited while we looked.
+        }
+
+        return false;
+    }
+
+    /// <summary>The raw target of a symbolic link, or null when it is gone (an fd closed mid-walk) or unreadable.</summary>
+    private static string? ReadLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static string? TryReadAllText(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

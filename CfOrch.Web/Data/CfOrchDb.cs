@@ -7,6 +7,10 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
 {
     public DbSet<GpuSample> GpuSamples => Set<GpuSample>();
 
+    public DbSet<LeaseEventRow> LeaseEvents => Set<LeaseEventRow>();
+
+    public DbSet<ManagedInstanceRow> ManagedInstances => Set<ManagedInstanceRow>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
@@ -18,6 +22,31 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
             e.Property(x => x.GpuName).HasMaxLength(128).IsRequired();
             e.HasIndex(x => new { x.NodeId, x.GpuIndex, x.AtUnixMs });
             e.HasIndex(x => x.AtUnixMs);
+        });
+        modelBuilder.Entity<LeaseEventRow>(e =>
+        {
+            e.ToTable("lease_events");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Kind).HasMaxLength(16).IsRequired();
+            e.Property(x => x.LeaseId).HasMaxLength(64);
+            e.Property(x => x.NodeId).HasMaxLength(64).IsRequired();
+            e.Property(x => x.Service).HasMaxLength(64);
+            e.Property(x => x.Holder).HasMaxLength(256).IsRequired();
+            e.Property(x => x.Origin).HasMaxLength(16).IsRequired();
+            e.Property(x => x.Reason).HasMaxLength(2000).IsRequired();
+            e.HasIndex(x => x.AtUnixMs);
+            e.HasIndex(x => new { x.Service, x.AtUnixMs });
+            e.HasIndex(x => new { x.GpuIndex, x.AtUnixMs });
+        });
+        modelBuilder.Entity<ManagedInstanceRow>(e =>
+        {
+            e.ToTable("managed_instances");
+            e.HasKey(x => new { x.Service, x.NodeId, x.GpuIndex });
+            e.Property(x => x.Service).HasMaxLength(64);
+            e.Property(x => x.NodeId).HasMaxLength(64);
+            e.Property(x => x.Url).HasMaxLength(512).IsRequired();
+            e.Property(x => x.HealthPath).HasMaxLength(512).IsRequired();
+            e.Property(x => x.Model).HasMaxLength(256);
         });
     }
 }
@@ -42,4 +71,64 @@ public sealed class GpuSample
     public int? UtilizationPercent { get; set; }
 
     public int? TemperatureC { get; set; }
+
+    /// <summary>What cf-orch had committed on this GPU (leases held, external use, reserve).</summary>
+    public long? CommittedMb { get; set; }
+
+    /// <summary>What lease holders measurably used.</summary>
+    public long? MeasuredMb { get; set; }
+}
+
+/// <summary>One lease history event (grant, release, expiry, eviction, service stopped or lost).</summary>
+public sealed class LeaseEventRow
+{
+    public long Id { get; set; }
+
+    public long AtUnixMs { get; set; }
+
+    public required string Kind { get; set; }
+
+    public string? LeaseId { get; set; }
+
+    public required string NodeId { get; set; }
+
+    public int GpuIndex { get; set; }
+
+    public string? Service { get; set; }
+
+    public required string Holder { get; set; }
+
+    public required string Origin { get; set; }
+
+    public long BudgetMb { get; set; }
+
+    public long? MeasuredMb { get; set; }
+
+    public required string Reason { get; set; }
+
+    public long? GrantedAtUnixMs { get; set; }
+}
+
+/// <summary>A managed instance cf-orch started, so that after a restart it is re-attached instead of started twice.</summary>
+public sealed class ManagedInstanceRow
+{
+    public required string Service { get; set; }
+
+    public required string NodeId { get; set; }
+
+    public int GpuIndex { get; set; }
+
+    public int Pid { get; set; }
+
+    public long? ProcessStartTime { get; set; }
+
+    public required string Url { get; set; }
+
+    public required string HealthPath { get; set; }
+
+    public string? Model { get; set; }
+
+    public long BudgetMb { get; set; }
+
+    public long StartedAtUnixMs { get; set; }
 }

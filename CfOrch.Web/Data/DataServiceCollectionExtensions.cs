@@ -1,4 +1,7 @@
 using CfOrch.Core.Configuration;
+using CfOrch.Core.History;
+using CfOrch.Core.Orchestration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -13,6 +16,12 @@ public static partial class DataServiceCollectionExtensions
     {
         services.AddDbContextFactory<CfOrchDb>((sp, o) =>
             o.UseSqlite(ConnectionString(sp.GetRequiredService<IOptions<CfOrchOptions>>().Value)));
+
+        // One writer for lease history and managed-instance records, off the hot path; it replaces Core's in-memory defaults.
+        services.AddSingleton<HistoryWriter>();
+        services.Replace(ServiceDescriptor.Singleton<IHistorySink>(sp => sp.GetRequiredService<HistoryWriter>()));
+        services.Replace(ServiceDescriptor.Singleton<IInstanceStore>(sp => sp.GetRequiredService<HistoryWriter>()));
+        services.AddHostedService(sp => sp.GetRequiredService<HistoryWriter>());
         return services;
     }
 

@@ -1,5 +1,6 @@
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
+using CfOrch.Core.Leases;
 using CfOrch.Web.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -7,17 +8,17 @@ using Quartz;
 
 namespace CfOrch.Web.Jobs;
 
-/// <summary>Writes one usage sample per GPU each minute for the History charts and drops samples past retention.</summary>
+/// <summary>Writes one usage sample per GPU each minute for the History charts (used, committed, measured).</summary>
 [DisallowConcurrentExecution]
-public sealed class GpuSampleJob(GpuMonitor monitor, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, TimeProvider time) : IJob
+public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, TimeProvider time) : IJob
 {
     public static readonly JobKey Key = new("gpu-sample", "cf-orch");
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
-    public static readonly TimeSpan Retention = TimeSpan.FromDays(14);
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         var snapshot = monitor.Current;
+        var accounts = leases.Accounts().ToDictionary(a => a.GpuIndex);
         var now = time.GetUtcNow();
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         foreach (var gpu in snapshot.Gpus.Where(g => g.Error is null))
@@ -32,11 +33,11 @@ public sealed class GpuSampleJob(GpuMonitor monitor, IDbContextFactory<CfOrchDb>
                 UsedMb = gpu.UsedMb,
                 UtilizationPercent = gpu.UtilizationPercent,
                 TemperatureC = gpu.TemperatureC,
+                CommittedMb = accounts.TryGetValue(gpu.Index, out var account) ? account.CommittedMb : null,
+                MeasuredMb = accounts.TryGetValue(gpu.Index, out var measured) ? measured.MeasuredMb : null,
             });
         }
 
         await db.SaveChangesAsync(cancellationToken);
-        var cutoff = (now - Retention).ToUnixTimeMilliseconds();
-        await db.GpuSamples.Where(s => s.AtUnixMs < cutoff).ExecuteDeleteAsync(cancellationToken);
     }
 }

@@ -6,30 +6,55 @@ namespace CfOrch.Web.Jobs;
 
 public static class JobsServiceCollectionExtensions
 {
-    /// <summary>The in-process Quartz scheduler (in-memory store) and cf-orch's periodic jobs.</summary>
+    /// <summary>
+    /// The in-process Quartz scheduler (in-memory store) and cf-orch's periodic jobs. No job overlaps itself
+    /// (<see cref="DisallowConcurrentExecutionAttribute"/>); the engine's start-up step runs before any of them.
+    /// </summary>
     public static IServiceCollection AddCfOrchJobs(this IServiceCollection services)
     {
+        services.AddHostedService<EngineHostedService>();
         services.AddQuartz(q =>
         {
             q.UseInMemoryStore();
             q.UseDefaultThreadPool(tp => tp.MaxConcurrency = 8);
 
-            q.AddJob<GpuPollJob>(j => j.WithIdentity(GpuPollJob.Key));
-            q.AddTrigger<GpuPollJob>((sp, t) =>
-            {
-                var seconds = sp.GetRequiredService<IOptions<CfOrchOptions>>().Value.Gpus.PollIntervalSeconds;
-                var poll = TimeSpan.FromSeconds(Math.Clamp(seconds, 0.1, 3600));
-                t.ForJob(GpuPollJob.Key).StartNow()
-                    .WithSimpleSchedule(s => s.WithInterval(poll).RepeatForever().MeasureIntervalFromCompletion());
-            });
-
-            q.AddJob<GpuSampleJob>(j => j.WithIdentity(GpuSampleJob.Key));
-            q.AddTrigger(t => t.ForJob(GpuSampleJob.Key).StartAt(DateTimeOffset.UtcNow.AddSeconds(10))
-                .WithSimpleSchedule(s => s.WithInterval(GpuSampleJob.Interval).RepeatForever().MeasureIntervalFromCompletion()));
+            Every<GpuPollJob>(q, GpuPollJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
+            Every<MeasurementJob>(q, MeasurementJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
+            Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
+            Every<HealthProbeJob>(q, HealthProbeJob.Key, _ => HealthProbeJob.Tick);
+            Every<SweepJob>(q, SweepJob.Key, _ => SweepJob.Interval);
+            Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: TimeSpan.FromSeconds(10));
+            Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: TimeSpan.FromMinutes(1));
         });
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         services.AddTransient<GpuPollJob>();
+        services.AddTransient<MeasurementJob>();
+        services.AddTransient<AdoptionJob>();
+        services.AddTransient<HealthProbeJob>();
+        services.AddTransient<SweepJob>();
         services.AddTransient<GpuSampleJob>();
+        services.AddTransient<HistoryHousekeepingJob>();
         return services;
+    }
+
+    private static void Every<TJob>(IQuartzBuilder q, JobKey key, Func<CfOrchOptions, TimeSpan> interval, TimeSpan? firstAfter = null)
+        where TJob : IJob
+    {
+        q.AddJob<TJob>(j => j.WithIdentity(key));
+        q.AddTrigger<TJob>((sp, t) =>
+        {
+            var every = interval(sp.GetRequiredService<IOptions<CfOrchOptions>>().Value);
+            t.ForJob(key);
+            if (firstAfter is { } delay)
+            {
+                t.StartAt(DateTimeOffset.UtcNow + delay);
+            }
+            else
+            {
+                t.StartNow();
+            }
+
+            t.WithSimpleSchedule(s => s.WithInterval(every).RepeatForever().MeasureIntervalFromCompletion());
+        });
     }
 }

@@ -25,6 +25,9 @@ namespace CfOrch.Web.Data.Migrations
                     b.Property<long>("AtUnixMs")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("CommittedMb")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("GpuIndex")
                         .HasColumnType("INTEGER");
 
@@ -32,6 +35,9 @@ namespace CfOrch.Web.Data.Migrations
                         .IsRequired()
                         .HasMaxLength(128)
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("MeasuredMb")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("NodeId")
                         .IsRequired()
@@ -57,6 +63,115 @@ namespace CfOrch.Web.Data.Migrations
                     b.HasIndex("NodeId", "GpuIndex", "AtUnixMs");
 
                     b.ToTable("gpu_samples", (string)null);
+                });
+
+            modelBuilder.Entity("CfOrch.Web.Data.LeaseEventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("AtUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("BudgetMb")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("GpuIndex")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("GrantedAtUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Holder")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("LeaseId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("MeasuredMb")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("NodeId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Origin")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Service")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("AtUnixMs");
+
+                    b.HasIndex("GpuIndex", "AtUnixMs");
+
+                    b.HasIndex("Service", "AtUnixMs");
+
+                    b.ToTable("lease_events", (string)null);
+                });
+
+            modelBuilder.Entity("CfOrch.Web.Data.ManagedInstanceRow", b =>
+                {
+                    b.Property<string>("Service")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("NodeId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("GpuIndex")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("BudgetMb")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("HealthPath")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Pid")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("ProcessStartTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("StartedAtUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Url")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Service", "NodeId", "GpuIndex");
+
+                    b.ToTable("managed_instances", (string)null);
                 });
 #pragma warning restore 612, 618
         }

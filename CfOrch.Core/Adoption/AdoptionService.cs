@@ -1,0 +1,182 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
+using CfOrch.Core.Health;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Measurement;
+using CfOrch.Core.Profiles;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Adoption;
+
+/// <summary>
+/// Adopt-if-running: a service whose managed spec says <c>adopt: true</c> and that already answers its health path is
+/// registered as <c>adopted</c>, <c>running</c>, with a lease of its budget on the GPU where its processes hold memory.
+/// cf-orch never starts a second copy of it and never signals its process.
+/// </summary>
+public sealed partial class AdoptionService(
+    ProfileRegistry profiles,
+    InstanceRegistry registry,
+    LeaseManager leases,
+    GpuMonitor gpus,
+    HealthProber prober,
+    UsageMeter meter,
+    TimeProvider time,
+    IOptions<CfOrchOptions> options,
+    ILogger<AdoptionService> logger)
+{
+    private int _passRunning;
+    private readonly ConcurrentDictionary<string, byte> _released = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Stops adopting <paramref name="service"/> until it stops answering (or it is started through cf-orch): the user
+    /// asked cf-orch to stop tracking it, so the next check must not take it straight back.
+    /// </summary>
+    public void Release(string service) => _released[service] = 0;
+
+    public void Unrelease(string service) => _released.TryRemove(service, out _);
+
+    public bool IsReleased(string service) => _released.ContainsKey(service);
+
+    /// <summary>Checks every adoptable service that cf-orch does not track yet; one pass at a time, probes concurrent.</summary>
+    public async Task<int> CheckAllAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _passRunning, 1) != 0)
+        {
+            return 0;
+        }
+
+        try
+        {
+            var candidates = profiles.Active.Profile.Services.Values
+                .Where(s => s.Managed is { Adopt: true, EffectivePort: > 0 })
+                .ToList();
+            var adopted = await Task.WhenAll(candidates.Select(s => CheckAsync(s, cancellationToken)));
+            RetryLeases();
+            return adopted.Count(a => a is not null);
+        }
+        finally
+        {
+            Volatile.Write(ref _passRunning, 0);
+        }
+    }
+
+    /// <summary>Adopts one service if it answers and is not tracked yet; returns the adopted instance, or null.</summary>
+    public async Task<InstanceSnapshot?> CheckAsync(ServiceProfile service, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        if (service.Managed is not { Adopt: true, EffectivePort: > 0 } spec
+            || registry.ForService(service.Name).Any(i => i.IsActive))
+        {
+            return null;
+        }
+
+        var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
+        var probe = await prober.ProbeAsync(url, spec.HealthPath, TimeSpan.FromSeconds(options.Value.Adoption.TimeoutSeconds), cancellationToken);
+        if (!probe.Ok)
+        {
+            // It went away: once it answers again it is adopted again, even if the user had released it.
+            _released.TryRemove(service.Name, out _);
+            return null;
+        }
+
+        if (_released.ContainsKey(service.Name) || registry.ForService(service.Name).Any(i => i.IsActive))
+        {
+            return null;
+        }
+
+        return await AdoptAsync(service, spec, url, probe, cancellationToken);
+    }
+
+    private async Task<InstanceSnapshot> AdoptAsync(ServiceProfile service, ManagedSpec spec, string url, ProbeOutcome probe, CancellationToken cancellationToken)
+    {
+        var pids = UsageMeter.ProcessesOf(new InstanceSnapshot
+        {
+            Key = new InstanceKey(service.Name, options.Value.NodeId, 0),
+            Origin = InstanceOrigin.Adopted,
+            State = InstanceState.Running,
+            Url = url,
+            HealthPath = spec.HealthPath,
+            Since = probe.At,
+            StateSince = probe.At,
+        });
+        var usage = meter.GpuUsage(pids);
+        var gpuIndex = usage.Count > 0 ? usage[0].GpuIndex : service.Gpus.Count > 0 ? service.Gpus[0] : 0;
+        var measured = UsageMeter.IsOllama(service.Name, spec.HealthPath)
+            ? await meter.OllamaVramMbAsync(url, cancellationToken) ?? usage.FirstOrDefault(u => u.GpuIndex == gpuIndex).Mb
+            : usage.Where(u => u.GpuIndex == gpuIndex).Select(u => (long?)u.Mb).FirstOrDefault();
+        var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
+        var now = time.GetUtcNow();
+        var (leaseId, note) = LeaseFor(service, gpuIndex, measured);
+        var instance = registry.Set(new InstanceSnapshot
+        {
+            Key = key,
+            Origin = InstanceOrigin.Adopted,
+            State = InstanceState.Running,
+            Url = url,
+            HealthPath = spec.HealthPath,
+            Pid = pids.Count > 0 ? pids[0] : null,
+            BudgetMb = service.MaxMb,
+            Priority = service.Priority,
+            MeasuredMb = measured,
+            LeaseId = leaseId,
+            Since = now,
+            StateSince = now,
+            ReadyAt = now,
+            LastProbe = probe,
+            Message = note,
+        });
+        if (leaseId is not null)
+        {
+            leases.UpdateMeasured(leaseId, measured);
+        }
+
+        LogAdopted(service.Name, url, gpuIndex, note);
+        return instance;
+    }
+
+    /// <summary>Adopted instances that got no lease (the GPU was full) try again on every pass.</summary>
+    private void RetryLeases()
+    {
+        foreach (var instance in registry.All.Where(i => i is { Origin: InstanceOrigin.Adopted, LeaseId: null } && i.IsServing))
+        {
+            if (profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is not { } service)
+            {
+                continue;
+            }
+
+            var (leaseId, note) = LeaseFor(service, instance.Key.GpuIndex, instance.MeasuredMb);
+            if (leaseId is not null)
+            {
+                registry.Update(instance.Key, i => i with { LeaseId = leaseId, Message = note }, i => i.LeaseId is null && i.IsServing);
+            }
+        }
+    }
+
+    private (string? LeaseId, string Note) LeaseFor(ServiceProfile service, int gpuIndex, long? measured)
+    {
+        if (gpus.Current.Gpus.All(g => g.Index != gpuIndex))
+        {
+            return (null, "running outside cf-orch; no GPU is tracked here, so it holds no lease");
+        }
+
+        var admission = leases.Request(new LeaseRequest(service.Name, service.Name, gpuIndex, service.MaxMb, service.Priority, HolderOrigin.Adopted)
+        {
+            AlreadyRunning = true,
+            AlreadyInUseMb = measured ?? 0,
+        });
+        return admission switch
+        {
+            Admission.Granted g => (g.Lease.LeaseId, "running outside cf-orch; adopted"),
+            Admission.NeedsEviction e => (null, $"adopted without a lease: {e.Reason}. Its memory counts as use outside cf-orch; cf-orch never evicts for an adopted service"),
+            Admission.Refused r => (null, $"adopted without a lease: {r.Reason}. Its memory counts as use outside cf-orch"),
+            _ => (null, "adopted"),
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Adopted {Service} at {Url} on GPU {Gpu}: {Note}")]
+    private partial void LogAdopted(string service, string url, int gpu, string note);
+}

@@ -1,0 +1,81 @@
+using CfOrch.Core.Leases;
+
+namespace CfOrch.Core.History;
+
+/// <summary>What happened to a lease or to the service holding it.</summary>
+public enum HistoryKind
+{
+    Granted,
+    Released,
+    Expired,
+    Evicted,
+
+    /// <summary>A service cf-orch stopped (on request, idle, or failed start).</summary>
+    Stopped,
+
+    /// <summary>A service that went away by itself (an adopted one stopped answering, a managed one exited).</summary>
+    Lost,
+}
+
+/// <summary>One line of lease history, as SQLite keeps it.</summary>
+public sealed record HistoryEvent
+{
+    public required DateTimeOffset At { get; init; }
+
+    public required HistoryKind Kind { get; init; }
+
+    public string? LeaseId { get; init; }
+
+    public required string NodeId { get; init; }
+
+    public required int GpuIndex { get; init; }
+
+    public string? Service { get; init; }
+
+    public required string Holder { get; init; }
+
+    public required string Origin { get; init; }
+
+    public long BudgetMb { get; init; }
+
+    public long? MeasuredMb { get; init; }
+
+    public required string Reason { get; init; }
+
+    /// <summary>When the lease was granted (for releases: how long it was held).</summary>
+    public DateTimeOffset? GrantedAt { get; init; }
+
+    public static HistoryEvent For(HistoryKind kind, Lease lease, DateTimeOffset at, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        return new HistoryEvent
+        {
+            At = at,
+            Kind = kind,
+            LeaseId = lease.LeaseId,
+            NodeId = lease.NodeId,
+            GpuIndex = lease.GpuIndex,
+            Service = lease.Service,
+            Holder = lease.Holder,
+            Origin = lease.Origin.ToString().ToLowerInvariant(),
+            BudgetMb = lease.Mb,
+            MeasuredMb = lease.MeasuredMb,
+            Reason = reason,
+            GrantedAt = lease.GrantedAt,
+        };
+    }
+}
+
+/// <summary>Where history goes. Must not block: implementations queue and write off the hot path.</summary>
+public interface IHistorySink
+{
+    void Record(HistoryEvent historyEvent);
+}
+
+/// <summary>Keeps nothing (Core used without persistence, e.g. in unit tests).</summary>
+public sealed class NullHistorySink : IHistorySink
+{
+    public void Record(HistoryEvent historyEvent)
+    {
+    }
+}

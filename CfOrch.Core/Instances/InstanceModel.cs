@@ -1,0 +1,92 @@
+namespace CfOrch.Core.Instances;
+
+/// <summary>An instance's identity: one service on one node and GPU.</summary>
+public readonly record struct InstanceKey(string Service, string NodeId, int GpuIndex)
+{
+    public override string ToString() => $"{Service}@{NodeId}/gpu{GpuIndex}";
+}
+
+/// <summary>The instance state machine of DESIGN.md.</summary>
+public enum InstanceState
+{
+    Starting,
+    Running,
+    Unhealthy,
+    Idle,
+    Stopping,
+    Stopped,
+    Failed,
+}
+
+public enum InstanceOrigin
+{
+    /// <summary>cf-orch started it and owns its process.</summary>
+    Managed,
+
+    /// <summary>It already ran; cf-orch only tracks it and never signals it.</summary>
+    Adopted,
+}
+
+/// <summary>The outcome of the last health probe.</summary>
+public sealed record ProbeOutcome(DateTimeOffset At, bool Ok, int? StatusCode, double LatencyMs, string? Error);
+
+/// <summary>One instance at one moment. Immutable: the registry replaces it on every change.</summary>
+public sealed record InstanceSnapshot
+{
+    public required InstanceKey Key { get; init; }
+
+    public string Service => Key.Service;
+
+    public required InstanceOrigin Origin { get; init; }
+
+    public required InstanceState State { get; init; }
+
+    public required string Url { get; init; }
+
+    public required string HealthPath { get; init; }
+
+    public int? Pid { get; init; }
+
+    public string? Model { get; init; }
+
+    public long BudgetMb { get; init; }
+
+    /// <summary>VRAM actually in use (NVML per-process or Ollama's size_vram); null when it cannot be measured.</summary>
+    public long? MeasuredMb { get; init; }
+
+    public string? LeaseId { get; init; }
+
+    public int Priority { get; init; }
+
+    /// <summary>When cf-orch started or adopted it.</summary>
+    public required DateTimeOffset Since { get; init; }
+
+    /// <summary>When it entered its current state.</summary>
+    public required DateTimeOffset StateSince { get; init; }
+
+    /// <summary>When it became running (null while starting).</summary>
+    public DateTimeOffset? ReadyAt { get; init; }
+
+    public ProbeOutcome? LastProbe { get; init; }
+
+    /// <summary>Probes sent since it began starting (progress while starting).</summary>
+    public int ProbeAttempts { get; init; }
+
+    public int ConsecutiveFailures { get; init; }
+
+    public int? ExitCode { get; init; }
+
+    /// <summary>Why it is in this state, in words (a failure, a warning, a note).</summary>
+    public string? Message { get; init; }
+
+    /// <summary>The last lines of its output when it failed.</summary>
+    public IReadOnlyList<string> LastLogLines { get; init; } = [];
+
+    public int Allocations { get; init; }
+
+    /// <summary>Starting, running, unhealthy or idle: it holds (or should hold) its lease.</summary>
+    public bool IsActive => State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle or InstanceState.Stopping;
+
+    /// <summary>Can take allocations now.</summary>
+    public bool IsServing => State is InstanceState.Running or InstanceState.Idle;
+}

@@ -1,0 +1,105 @@
+namespace CfOrch.Core.Leases;
+
+/// <summary>Who a lease is for: a service cf-orch manages, a service it adopted, or a client of the lease API.</summary>
+public enum HolderOrigin
+{
+    Managed,
+    Adopted,
+    Client,
+}
+
+/// <summary>VRAM reserved on one GPU for one holder.</summary>
+public sealed record Lease
+{
+    public required string LeaseId { get; init; }
+
+    public required string NodeId { get; init; }
+
+    public required int GpuIndex { get; init; }
+
+    /// <summary>The service name, or the caller for a client lease.</summary>
+    public required string Holder { get; init; }
+
+    /// <summary>The service this lease is for (null for a plain client lease).</summary>
+    public string? Service { get; init; }
+
+    public required long Mb { get; init; }
+
+    public required int Priority { get; init; }
+
+    public required HolderOrigin Origin { get; init; }
+
+    public required DateTimeOffset GrantedAt { get; init; }
+
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>What the holder really uses now; admission counts the larger of this and <see cref="Mb"/>.</summary>
+    public long? MeasuredMb { get; init; }
+
+    public long HeldMb => Math.Max(Mb, MeasuredMb ?? 0);
+}
+
+/// <summary>A request for a lease. <see cref="Ttl"/> null: until released.</summary>
+public sealed record LeaseRequest(string Holder, string? Service, int GpuIndex, long Mb, int Priority, HolderOrigin Origin, TimeSpan? Ttl = null)
+{
+    /// <summary>
+    /// For a service that already runs (adoption, re-attachment): its memory is already in use, so the live-free check
+    /// is skipped and what it measurably holds (<see cref="AlreadyInUseMb"/>) is not counted twice.
+    /// </summary>
+    public bool AlreadyRunning { get; init; }
+
+    public long AlreadyInUseMb { get; init; }
+}
+
+/// <summary>One GPU's books: what is leased, measured, used outside cf-orch, reserved and still available.</summary>
+public sealed record GpuAccount
+{
+    public required int GpuIndex { get; init; }
+
+    public required long TotalMb { get; init; }
+
+    /// <summary>What the GPU reports in use now.</summary>
+    public required long UsedMb { get; init; }
+
+    /// <summary>What the GPU reports free now.</summary>
+    public required long FreeMb { get; init; }
+
+    public required long ReserveMb { get; init; }
+
+    /// <summary>Σ lease budgets.</summary>
+    public required long LeasedMb { get; init; }
+
+    /// <summary>Σ measured usage of lease holders.</summary>
+    public required long MeasuredMb { get; init; }
+
+    /// <summary>Σ max(budget, measured) over leases.</summary>
+    public required long HeldMb { get; init; }
+
+    /// <summary>Memory in use that no lease holder accounts for.</summary>
+    public required long ExternalMb { get; init; }
+
+    /// <summary>Held + external + reserve.</summary>
+    public long CommittedMb => HeldMb + ExternalMb + ReserveMb;
+
+    /// <summary>What a new lease can get now: min(total − committed, live free).</summary>
+    public long AvailableMb => Math.Max(0, Math.Min(TotalMb - CommittedMb, FreeMb));
+
+    /// <summary>More is committed than the card has, or leases expect memory the card does not have free.</summary>
+    public bool Overcommitted => CommittedMb > TotalMb;
+}
+
+/// <summary>The answer to a lease request.</summary>
+public abstract record Admission
+{
+    private Admission()
+    {
+    }
+
+    public sealed record Granted(Lease Lease) : Admission;
+
+    /// <summary>It would fit once these less important managed leases are evicted (least important first).</summary>
+    public sealed record NeedsEviction(IReadOnlyList<Lease> Victims, string Reason) : Admission;
+
+    /// <summary>It does not fit; <see cref="Reason"/> names what holds the GPU.</summary>
+    public sealed record Refused(string Reason) : Admission;
+}

@@ -1,0 +1,241 @@
+using System.Globalization;
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
+using CfOrch.Core.History;
+using CfOrch.Core.State;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Leases;
+
+/// <summary>
+/// Grants, releases and expires VRAM leases, with DESIGN.md's admission rule:
+/// a request is granted when it fits in total − committed and in the live free VRAM the GPU reports.
+/// Every check and grant happens under one lock, so the sum of granted leases never exceeds a GPU's total.
+/// </summary>
+public sealed class LeaseManager
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
+    private readonly GpuMonitor _gpus;
+    private readonly StateStream _stream;
+    private readonly IHistorySink _history;
+    private readonly TimeProvider _time;
+    private readonly CfOrchOptions _options;
+
+    public LeaseManager(GpuMonitor gpus, StateStream stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _gpus = gpus;
+        _stream = stream;
+        _history = history;
+        _time = time;
+        _options = options.Value;
+        _gpus.Changed += snapshot => _stream.Publish(new GpusChanged(snapshot, Accounts(snapshot)));
+        _stream.Publish(new GpusChanged(_gpus.Current, Accounts(_gpus.Current)));
+    }
+
+    public string NodeId => _options.NodeId;
+
+    public IReadOnlyList<Lease> All
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _leases.Values.OrderBy(l => l.GpuIndex).ThenBy(l => l.GrantedAt).ToArray();
+            }
+        }
+    }
+
+    public Lease? Get(string leaseId)
+    {
+        lock (_lock)
+        {
+            return _leases.GetValueOrDefault(leaseId);
+        }
+    }
+
+    /// <summary>The books of every GPU as of the latest inventory reading.</summary>
+    public IReadOnlyList<GpuAccount> Accounts() => Accounts(_gpus.Current);
+
+    public GpuAccount? Account(int gpuIndex) => Accounts().FirstOrDefault(a => a.GpuIndex == gpuIndex);
+
+    /// <summary>Decides a request: granted (and recorded), needs eviction of named victims, or refused with who holds the GPU.</summary>
+    public Admission Request(LeaseRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Mb < 0)
+        {
+            return new Admission.Refused($"a lease needs a size of 0 MB or more (got {request.Mb} MB)");
+        }
+
+        var gpu = _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex);
+        if (gpu is null)
+        {
+            return new Admission.Refused(_gpus.Current.Gpus.Count == 0
+                ? $"this node has no GPU {request.GpuIndex} (no GPUs are tracked)"
+                : $"this node has no GPU {request.GpuIndex} (it has {string.Join(", ", _gpus.Current.Gpus.Select(g => g.Index))})");
+        }
+
+        Lease lease;
+        lock (_lock)
+        {
+            var account = Account(gpu);
+            var room = account.TotalMb - (account.CommittedMb - Math.Min(request.AlreadyInUseMb, account.ExternalMb));
+            var liveFree = request.AlreadyRunning ? long.MaxValue : account.FreeMb;
+            if (request.Mb > room || request.Mb > liveFree)
+            {
+                return Decline(request, account, gpu);
+            }
+
+            var now = _time.GetUtcNow();
+            lease = new Lease
+            {
+                LeaseId = NewId(),
+                NodeId = _options.NodeId,
+                GpuIndex = request.GpuIndex,
+                Holder = request.Holder,
+                Service = request.Service,
+                Mb = request.Mb,
+                Priority = request.Priority,
+                Origin = request.Origin,
+                GrantedAt = now,
+                ExpiresAt = request.Ttl is { } ttl ? now + ttl : null,
+            };
+            _leases.Add(lease.LeaseId, lease);
+            _stream.Publish(new LeaseGranted(lease));
+        }
+
+        _history.Record(HistoryEvent.For(HistoryKind.Granted, lease, _time.GetUtcNow(), $"{lease.Mb} MB for {lease.Holder}"));
+        PublishAccounts();
+        return new Admission.Granted(lease);
+    }
+
+    /// <summary>Releases a lease; false when there is no such lease (already released).</summary>
+    public bool Release(string leaseId, HistoryKind kind, string reason)
+    {
+        Lease? lease;
+        lock (_lock)
+        {
+            if (!_leases.Remove(leaseId, out lease))
+            {
+                return false;
+            }
+
+            _stream.Publish(new LeaseReleased(lease, kind, reason));
+        }
+
+        _history.Record(HistoryEvent.For(kind, lease, _time.GetUtcNow(), reason));
+        PublishAccounts();
+        return true;
+    }
+
+    /// <summary>Records what a lease's holder really uses now.</summary>
+    public void UpdateMeasured(string leaseId, long? measuredMb)
+    {
+        lock (_lock)
+        {
+            if (!_leases.TryGetValue(leaseId, out var lease) || lease.MeasuredMb == measuredMb)
+            {
+                return;
+            }
+
+            var updated = lease with { MeasuredMb = measuredMb };
+            _leases[leaseId] = updated;
+            _stream.Publish(new LeaseUpdated(updated));
+        }
+
+        PublishAccounts();
+    }
+
+    /// <summary>Releases every lease whose TTL has passed; returns them.</summary>
+    public IReadOnlyList<Lease> ExpireDue()
+    {
+        var now = _time.GetUtcNow();
+        List<Lease> due;
+        lock (_lock)
+        {
+            due = _leases.Values.Where(l => l.ExpiresAt is { } at && at <= now).ToList();
+        }
+
+        return due.Where(l => Release(l.LeaseId, HistoryKind.Expired, "its TTL passed")).ToList();
+    }
+
+    private Admission Decline(LeaseRequest request, GpuAccount account, GpuInfo gpu)
+    {
+        var holders = _leases.Values.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).ToList();
+
+        // Less important managed leases may make room (adopted and client leases are never evicted automatically).
+        var candidates = holders
+            .Where(l => l.Origin == HolderOrigin.Managed && l.Priority > request.Priority)
+            .OrderByDescending(l => l.Priority)
+            .ThenByDescending(l => l.GrantedAt)
+            .ToList();
+        var victims = new List<Lease>();
+        var freed = 0L;
+        foreach (var victim in candidates)
+        {
+            victims.Add(victim);
+            freed += victim.HeldMb;
+            if (request.Mb <= account.TotalMb - (account.CommittedMb - freed) && request.Mb <= account.FreeMb + freed)
+            {
+                return new Admission.NeedsEviction(victims, $"GPU {gpu.Index} needs {request.Mb} MB for {request.Holder}; evicting {string.Join(", ", victims.Select(v => v.Holder))}");
+            }
+        }
+
+        return new Admission.Refused(Describe(request, account, gpu, holders));
+    }
+
+    private static string Describe(LeaseRequest request, GpuAccount account, GpuInfo gpu, IReadOnlyList<Lease> holders)
+    {
+        var parts = holders.Select(l => string.Create(CultureInfo.InvariantCulture,
+            $"{l.Holder} {l.HeldMb} MB ({l.Origin.ToString().ToLowerInvariant()}, priority {l.Priority})")).ToList();
+        if (account.ExternalMb > 0)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{account.ExternalMb} MB used by programs cf-orch does not track"));
+        }
+
+        if (account.ReserveMb > 0)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{account.ReserveMb} MB reserve"));
+        }
+
+        var held = parts.Count == 0 ? "nothing" : string.Join(", ", parts);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"GPU {gpu.Index} ({gpu.Name}) cannot fit {request.Mb} MB for {request.Holder}: {account.AvailableMb} MB of {account.TotalMb} MB available, held by {held}");
+    }
+
+    private GpuAccount Account(GpuInfo gpu)
+    {
+        var leases = _leases.Values.Where(l => l.GpuIndex == gpu.Index).ToList();
+        var measured = leases.Sum(l => l.MeasuredMb ?? 0);
+        return new GpuAccount
+        {
+            GpuIndex = gpu.Index,
+            TotalMb = gpu.TotalMb,
+            UsedMb = gpu.UsedMb,
+            FreeMb = gpu.FreeMb,
+            ReserveMb = _options.Gpus.ReserveMb,
+            LeasedMb = leases.Sum(l => l.Mb),
+            MeasuredMb = measured,
+            HeldMb = leases.Sum(l => l.HeldMb),
+            ExternalMb = Math.Max(0, gpu.UsedMb - measured),
+        };
+    }
+
+    private GpuAccount[] Accounts(GpuSnapshot snapshot)
+    {
+        lock (_lock)
+        {
+            return snapshot.Gpus.Select(Account).ToArray();
+        }
+    }
+
+    private void PublishAccounts()
+    {
+        var snapshot = _gpus.Current;
+        _stream.Publish(new GpusChanged(snapshot, Accounts(snapshot)));
+    }
+
+    private static string NewId() => "lease-" + Guid.NewGuid().ToString("N")[..16];
+}

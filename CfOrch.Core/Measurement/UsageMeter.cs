@@ -1,0 +1,125 @@
+using System.Text.Json;
+using CfOrch.Core.Gpus;
+using CfOrch.Core.Health;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Processes;
+
+namespace CfOrch.Core.Measurement;
+
+/// <summary>
+/// Measures the VRAM each instance really uses: Ollama's own <c>/api/ps</c> (Σ size_vram), else NVML's per-process
+/// figures for the instance's process tree (the PID listening on its port, or the one cf-orch started, and every
+/// descendant — Ollama's runners are children of <c>ollama serve</c>).
+/// </summary>
+public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases)
+{
+    private const long BytesPerMb = 1024 * 1024;
+    private static readonly TimeSpan OllamaTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Ollama is recognised by its service name or its health path (<c>/api/tags</c>).</summary>
+    public static bool IsOllama(string service, string healthPath) =>
+        service.StartsWith("ollama", StringComparison.OrdinalIgnoreCase) || healthPath == "/api/tags";
+
+    /// <summary>Σ size_vram of the models Ollama has loaded, in MB; null when /api/ps does not answer as Ollama does.</summary>
+    public async Task<long?> OllamaVramMbAsync(string baseUrl, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(OllamaTimeout);
+        try
+        {
+            var client = httpClients.CreateClient(HealthProber.ClientName);
+            using var response = await client.GetAsync(new Uri(baseUrl.TrimEnd('/') + "/api/ps"), cts.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(cts.Token);
+            using var json = await JsonDocument.ParseAsync(body, default, cts.Token);
+            if (!json.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
+            {
+                return null;
+            }
+
+            long bytes = 0;
+            foreach (var model in models.EnumerateArray())
+            {
+                if (model.TryGetProperty("size_vram", out var vram) && vram.TryGetInt64(out var b) && b > 0)
+                {
+                    bytes += b;
+                }
+            }
+
+            return bytes / BytesPerMb;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The processes of an instance: the tree under its PID, or under whatever listens on its port.</summary>
+    public static IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        if (instance.Pid is { } pid && ProcFs.IsRunning(pid))
+        {
+            return ProcFs.ProcessTree(pid);
+        }
+
+        return Uri.TryCreate(instance.Url, UriKind.Absolute, out var url) && url.IsLoopback
+            ? ProcFs.ListeningPids(url.Port).SelectMany(ProcFs.ProcessTree).Distinct().Order().ToList()
+            : [];
+    }
+
+    /// <summary>
+    /// What these processes hold per GPU, from the latest NVML reading: (GPU, MB) sorted by MB, largest first; empty when
+    /// the driver reports nothing for them.
+    /// </summary>
+    public IReadOnlyList<(int GpuIndex, long Mb)> GpuUsage(IReadOnlyCollection<int> pids)
+    {
+        ArgumentNullException.ThrowIfNull(pids);
+        if (pids.Count == 0)
+        {
+            return [];
+        }
+
+        var set = pids as ISet<int> ?? pids.ToHashSet();
+        return gpus.Current.Gpus
+            .Select(g => (g.Index, Mb: g.Processes.Where(p => set.Contains(p.Pid) && p.UsedMb is not null).Sum(p => p.UsedMb!.Value), Known: g.Processes.Any(p => set.Contains(p.Pid) && p.UsedMb is not null)))
+            .Where(x => x.Known)
+            .OrderByDescending(x => x.Mb)
+            .Select(x => (x.Index, x.Mb))
+            .ToList();
+    }
+
+    /// <summary>Measures one instance now: Ollama's figure when it is Ollama, else NVML's for its process tree on its GPU.</summary>
+    public async Task<long?> MeasureAsync(InstanceSnapshot instance, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        if (IsOllama(instance.Service, instance.HealthPath) && await OllamaVramMbAsync(instance.Url, cancellationToken) is { } ollama)
+        {
+            return ollama;
+        }
+
+        var usage = GpuUsage(ProcessesOf(instance));
+        var onItsGpu = usage.Where(u => u.GpuIndex == instance.Key.GpuIndex).ToList();
+        return onItsGpu.Count == 0 ? null : onItsGpu[0].Mb;
+    }
+
+    /// <summary>Measures every running instance and records the figures on the instance and its lease.</summary>
+    public async Task MeasureAllAsync(CancellationToken cancellationToken)
+    {
+        var active = registry.All.Where(i => i.State is InstanceState.Running or InstanceState.Idle or InstanceState.Unhealthy or InstanceState.Starting).ToList();
+        var results = await Task.WhenAll(active.Select(async i => (Instance: i, Mb: await MeasureAsync(i, cancellationToken))));
+        foreach (var (instance, mb) in results)
+        {
+            var updated = registry.Update(instance.Key, i => i.MeasuredMb == mb ? i : i with { MeasuredMb = mb }, i => i.IsActive);
+            if (updated?.LeaseId is { } leaseId)
+            {
+                leases.UpdateMeasured(leaseId, mb);
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using System.Collections.Concurrent;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Supervision;
+
+namespace CfOrch.Core.Orchestration;
+
+/// <summary>The processes cf-orch owns, by instance; a failed instance keeps its handle so its log stays readable.</summary>
+public sealed class ManagedProcesses
+{
+    private readonly ConcurrentDictionary<InstanceKey, IManagedProcess> _processes = new();
+
+    public IManagedProcess? Get(InstanceKey key) => _processes.GetValueOrDefault(key);
+
+    /// <summary>Records the process of an instance, returning the one it replaces (to dispose).</summary>
+    public IManagedProcess? Set(InstanceKey key, IManagedProcess process)
+    {
+        IManagedProcess? previous = null;
+        _processes.AddOrUpdate(key, process, (_, old) =>
+        {
+            previous = old;
+            return process;
+        });
+        return previous;
+    }
+
+    public IReadOnlyList<IManagedProcess> All => _processes.Values.ToList();
+}

@@ -1,0 +1,12 @@
+using CfOrch.Core.Instances;
+
+namespace CfOrch.Core.Orchestration;
+
+/// <summary>A serving instance, and whether this request had to start it or found it already running.</summary>
+public sealed record EnsureResult(InstanceSnapshot Instance, bool Started, bool Warm);
+
+/// <summary>A new allocation on a serving instance.</summary>
+public sealed record AllocationResult(Allocation Allocation, InstanceSnapshot Instance, bool Started, bool Warm);
+
+/// <summary>What stopping did to one instance, in words (an adopted one is only released from tracking).</summary>
+public sealed record StopOutcome(InstanceSnapshot Instance, string Message);

@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Net.Sockets;
+using CfOrch.Core.Configuration;
+using CfOrch.Core.History;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Processes;
+using CfOrch.Core.Profiles;
+using CfOrch.Core.Supervision;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Orchestration;
+
+/// <summary>
+/// Starts a <c>type: process</c> service: argv from args_template (never a shell), its env and cwd, CUDA_VISIBLE_DEVICES,
+/// its own process group; notices its exit at once. A problem fails that instance with a clear message.
+/// </summary>
+public sealed partial class ServiceLauncher(
+    IProcessLauncher launcher,
+    InstanceRegistry registry,
+    InstanceLifecycle lifecycle,
+    ManagedProcesses processes,
+    IInstanceStore store,
+    TimeProvider time,
+    IOptions<CfOrchOptions> options,
+    ILogger<ServiceLauncher> logger)
+{
+    private static readonly TimeSpan PortCheckTimeout = TimeSpan.FromMilliseconds(300);
+    private const int FailureLogLines = 20;
+
+    /// <summary>Registers the instance as starting and launches its process; returns it starting, or failed.</summary>
+    public async Task<InstanceSnapshot> LaunchAsync(ServiceProfile service, ProcessSpec spec, int gpuIndex, bool onGpu, string? leaseId, string? model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(spec);
+        var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
+        var now = time.GetUtcNow();
+        var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
+        registry.Set(new InstanceSnapshot
+        {
+            Key = key,
+            Origin = InstanceOrigin.Managed,
+            State = InstanceState.Starting,
+            Url = url,
+            HealthPath = spec.HealthPath,
+            Model = model,
+            BudgetMb = service.MaxMb,
+            Priority = service.Priority,
+            LeaseId = leaseId,
+            Since = now,
+            StateSince = now,
+            Message = "starting",
+        });
+
+        if (spec.EffectivePort > 0 && await PortAnswersAsync(spec.Host, spec.EffectivePort, cancellationToken))
+        {
+            var holder = ProcFs.ListeningPids(spec.EffectivePort).Select(pid => $"PID {pid} ({ProcFs.ProcessName(pid) ?? "unknown"})").FirstOrDefault();
+            return Fail(key, $"port {spec.EffectivePort} is already in use{(holder is null ? "" : $" by {holder}")} and it does not answer {spec.HealthPath} as {service.Name}; cf-orch will not start a second copy. Stop whatever holds the port, or set adopt: true if it is this service");
+        }
+
+        IReadOnlyList<string> arguments;
+        try
+        {
+            arguments = ArgsTemplate.Expand(spec.ArgsTemplate, new Dictionary<string, string>
+            {
+                ["port"] = spec.Port.ToString(CultureInfo.InvariantCulture),
+                ["gpu_id"] = gpuIndex.ToString(CultureInfo.InvariantCulture),
+                ["model"] = model ?? "",
+            });
+        }
+        catch (FormatException ex)
+        {
+            return Fail(key, $"args_template cannot be split into arguments: {ex.Message}");
+        }
+
+        var environment = new Dictionary<string, string>(spec.Env, StringComparer.Ordinal);
+        if (onGpu && !environment.ContainsKey("CUDA_VISIBLE_DEVICES"))
+        {
+            environment["CUDA_VISIBLE_DEVICES"] = gpuIndex.ToString(CultureInfo.InvariantCulture);
+        }
+
+        IManagedProcess process;
+        try
+        {
+            process = launcher.Start(new ProcessLaunchSpec(spec.ExecPath, arguments, string.IsNullOrEmpty(spec.Cwd) ? null : spec.Cwd, environment, service.Name));
+        }
+        catch (ProcessLaunchException ex)
+        {
+            return Fail(key, ex.Message);
+        }
+
+        if (processes.Set(key, process) is { } previous)
+        {
+            await previous.DisposeAsync();
+        }
+
+        LogStarted(key, process.Pid, spec.ExecPath);
+        var started = registry.Update(key, i => i with { Pid = process.Pid, Message = $"started PID {process.Pid}, waiting for {spec.HealthPath}" }) ?? registry.Get(key)!;
+        store.Save(new ManagedInstanceRecord(key, process.Pid, ProcFs.StartTime(process.Pid), url, spec.HealthPath, model, service.MaxMb, now));
+        Watch(key, process);
+        return started;
+    }
+
+    /// <summary>Follows a process cf-orch owns: when it exits without being asked to, its instance fails with the exit code.</summary>
+    public void Watch(InstanceKey key, IManagedProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        _ = process.Exited.ContinueWith(
+            exited =>
+            {
+                var code = exited.IsCompletedSuccessfully ? exited.Result : null;
+                var instance = registry.Get(key);
+                if (instance is null || instance.Pid != process.Pid || instance.State is InstanceState.Stopping or InstanceState.Stopped or InstanceState.Failed)
+                {
+                    return;
+                }
+
+                var lines = process.Output.Tail(FailureLogLines).Select(l => l.Text).ToList();
+                var message = code is { } c
+                    ? $"the process exited with code {c}{(instance.State == InstanceState.Starting ? " while starting" : "")}"
+                    : "the process is gone";
+                lifecycle.End(key, InstanceState.Failed, HistoryKind.Lost, message, code, lines);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    private InstanceSnapshot Fail(InstanceKey key, string message)
+    {
+        LogLaunchFailed(key, message);
+        return lifecycle.End(key, InstanceState.Failed, HistoryKind.Stopped, message) ?? registry.Get(key)!;
+    }
+
+    private static async Task<bool> PortAnswersAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        using var client = new TcpClient();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(PortCheckTimeout);
+        try
+        {
+            await client.ConnectAsync(host, port, cts.Token);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: started {ExecPath} as PID {Pid}")]
+    private partial void LogStarted(InstanceKey key, int pid, string execPath);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Key} cannot start: {Message}")]
+    private partial void LogLaunchFailed(InstanceKey key, string message);
+}

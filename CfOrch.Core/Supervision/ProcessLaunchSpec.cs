@@ -1,0 +1,12 @@
+namespace CfOrch.Core.Supervision;
+
+/// <summary>
+/// What to start: the program, its argv (already split, see <see cref="ArgsTemplate"/>), its working directory (null or
+/// empty: the current directory), the environment variables set on top of this process's own, and a name for logs.
+/// </summary>
+public sealed record ProcessLaunchSpec(
+    string ExecPath,
+    IReadOnlyList<string> Arguments,
+    string? WorkingDirectory,
+    IReadOnlyDictionary<string, string> Environment,
+    string DisplayName);

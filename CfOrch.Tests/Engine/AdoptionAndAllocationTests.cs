@@ -1,0 +1,186 @@
+using System.Net;
+using CfOrch.Core.Adoption;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Orchestration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Engine;
+
+/// <summary>Adoption, allocation and the idle/stop rules, with Ollama answering through a fake HTTP handler.</summary>
+public sealed class AdoptionAndAllocationTests : IDisposable
+{
+    private const string Tags = "http://127.0.0.1:11434/api/tags";
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+    private readonly FakeHttp _http = new();
+    private readonly EngineHarness _engine;
+
+    public AdoptionAndAllocationTests()
+    {
+        var profile = new TempDir();
+        var path = profile.Write("p.yaml", """
+            schema_version: 1
+            name: test
+            vram_total_mb: 8192
+            services:
+              ollama:
+                max_mb: 4096
+                priority: 1
+                idle_stop_after_s: 60
+                managed:
+                  type: process
+                  adopt: true
+                  exec_path: /usr/local/bin/ollama
+                  args_template: serve
+                  port: 11434
+                  host_port: 11434
+                  health_path: /api/tags
+              vllm:
+                max_mb: 6000
+                priority: 1
+                managed:
+                  type: docker
+                  image: vllm/vllm-openai:latest
+                  port: 8000
+                  host_port: 8000
+              budget-only:
+                max_mb: 100
+                priority: 3
+            """);
+        _engine = new EngineHarness(
+            new() { ["CfOrch:Profile"] = path, ["CfOrch:Adoption:LostAfter"] = "2" },
+            s => s.AddSingleton<IHttpClientFactory>(_http));
+    }
+
+    public void Dispose() => _engine.Dispose();
+
+    private Orchestrator Orchestrator => _engine.Get<Orchestrator>();
+
+    [Fact]
+    public async Task An_ollama_that_already_answers_is_adopted_running_with_a_lease_of_its_budget()
+    {
+        _http.Answer(Tags, HttpStatusCode.OK);
+
+        Assert.Equal(1, await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken));
+
+        var ollama = Assert.Single(Orchestrator.Instances);
+        Assert.Equal((InstanceOrigin.Adopted, InstanceState.Running, "http://127.0.0.1:11434"), (ollama.Origin, ollama.State, ollama.Url));
+        var lease = Assert.Single(Orchestrator.Leases);
+        Assert.Equal((lease.LeaseId, 4096L, HolderOrigin.Adopted), (ollama.LeaseId, lease.Mb, lease.Origin));
+        Assert.Equal(0, await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Nothing_is_adopted_while_nothing_answers()
+    {
+        Assert.Equal(0, await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken));
+
+        Assert.Empty(Orchestrator.Instances);
+        Assert.Equal(1, _http.Requests(Tags));
+    }
+
+    [Fact]
+    public async Task Allocating_on_an_adopted_ollama_is_warm_and_the_last_release_makes_it_idle()
+    {
+        _http.Answer(Tags, HttpStatusCode.OK);
+
+        var first = await Orchestrator.AllocateAsync("ollama", ["llama3.2:3b"], null, 0, "test-client", TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        var second = await Orchestrator.AllocateAsync("ollama", ["llama3.2:3b"], null, 0, "other", TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+
+        Assert.True(first.Warm);
+        Assert.False(first.Started);
+        Assert.Equal(("http://127.0.0.1:11434", "llama3.2:3b", 0), (first.Allocation.Url, first.Allocation.Model, first.Allocation.GpuIndex));
+        Assert.Equal(2, second.Instance.Allocations);
+
+        Orchestrator.ReleaseAllocation("ollama", first.Allocation.AllocationId);
+        Assert.Equal(InstanceState.Running, Orchestrator.Instances.Single().State);
+        Orchestrator.ReleaseAllocation("ollama", second.Allocation.AllocationId);
+        Assert.Equal((InstanceState.Idle, 0), (Orchestrator.Instances.Single().State, Orchestrator.Instances.Single().Allocations));
+
+        var again = await Orchestrator.AllocateAsync("ollama", [], null, 0, "x", TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        Assert.Equal(InstanceState.Running, again.Instance.State);
+    }
+
+    [Fact]
+    public async Task An_allocation_expires_with_its_ttl_and_an_adopted_service_is_never_stopped_for_idleness()
+    {
+        _http.Answer(Tags, HttpStatusCode.OK);
+        var result = await Orchestrator.AllocateAsync("ollama", [], null, 30, "ttl", TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+
+        _engine.Time.Advance(TimeSpan.FromSeconds(31));
+        await Orchestrator.SweepAsync(TestContext.Current.CancellationToken);
+        Assert.Empty(Orchestrator.Allocations);
+        Assert.Equal(InstanceState.Idle, Orchestrator.Instances.Single().State);
+
+        _engine.Time.Advance(TimeSpan.FromSeconds(120));
+        await Orchestrator.SweepAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(InstanceState.Idle, Orchestrator.Instances.Single().State);
+        Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseAllocation("ollama", result.Allocation.AllocationId));
+    }
+
+    [Fact]
+    public async Task Stopping_an_adopted_service_releases_tracking_only_and_it_is_not_taken_straight_back()
+    {
+        _http.Answer(Tags, HttpStatusCode.OK);
+        await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
+
+        var outcome = Assert.Single(await Orchestrator.StopAsync("ollama", null, TestContext.Current.CancellationToken));
+
+        Assert.Contains("the service itself keeps running", outcome.Message, StringComparison.Ordinal);
+        Assert.Equal(InstanceState.Stopped, outcome.Instance.State);
+        Assert.Empty(Orchestrator.Leases);
+        Assert.Equal(0, await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken));
+
+        // Once it has gone away and come back, it is adopted again.
+        _http.Refuse(Tags);
+        await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
+        _http.Answer(Tags, HttpStatusCode.OK);
+        Assert.Equal(1, await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task An_adopted_service_that_does_not_fit_is_tracked_without_a_lease_and_gets_one_when_room_appears()
+    {
+        var client = Orchestrator.RequestLease("batch-job", 0, 6000, 5, null);
+        _http.Answer(Tags, HttpStatusCode.OK);
+
+        await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
+        var ollama = Assert.Single(Orchestrator.Instances);
+        Assert.Null(ollama.LeaseId);
+        Assert.Contains("adopted without a lease", ollama.Message, StringComparison.Ordinal);
+        Assert.Contains("batch-job 6000 MB", ollama.Message, StringComparison.Ordinal);
+
+        Orchestrator.ReleaseLease(client.LeaseId);
+        await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
+        Assert.NotNull(Orchestrator.Instances.Single().LeaseId);
+    }
+
+    [Fact]
+    public async Task Services_cf_orch_cannot_start_say_why()
+    {
+        var docker = await Assert.ThrowsAsync<OrchestrationException>(() => Orchestrator.EnsureAsync("vllm", null, null, TestContext.Current.CancellationToken));
+        Assert.Equal(OrchestrationError.NotStartable, docker.Error);
+        Assert.Contains("type: docker", docker.Message, StringComparison.Ordinal);
+
+        var budgetOnly = await Assert.ThrowsAsync<OrchestrationException>(() => Orchestrator.EnsureAsync("budget-only", null, null, TestContext.Current.CancellationToken));
+        Assert.Contains("no managed block", budgetOnly.Message, StringComparison.Ordinal);
+
+        var unknown = await Assert.ThrowsAsync<OrchestrationException>(() => Orchestrator.EnsureAsync("ollamma", null, null, TestContext.Current.CancellationToken));
+        Assert.Equal(OrchestrationError.UnknownService, unknown.Error);
+        Assert.Contains("budget-only, ollama, vllm", unknown.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Client_leases_are_refused_with_what_holds_the_gpu_and_released_by_id()
+    {
+        var lease = Orchestrator.RequestLease("script", 0, 5000, 3, TimeSpan.FromMinutes(5));
+
+        var refused = Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("other", 0, 5000, 1, null));
+        Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
+        Assert.Contains("script 5000 MB (client, priority 3)", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("x", 7, 1, 1, null)).Error);
+
+        Assert.Equal(lease.LeaseId, Orchestrator.ReleaseLease(lease.LeaseId).LeaseId);
+        Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseLease(lease.LeaseId)).Error);
+    }
+}

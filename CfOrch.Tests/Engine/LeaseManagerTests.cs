@@ -1,0 +1,219 @@
+using CfOrch.Core.History;
+using CfOrch.Core.Leases;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CfOrch.Tests.Engine;
+
+public sealed class LeaseManagerTests : IDisposable
+{
+    private readonly RecordingHistory _history = new();
+    private readonly EngineHarness _engine;
+
+    public LeaseManagerTests() =>
+        _engine = new EngineHarness(configure: s => s.Replace(ServiceDescriptor.Singleton<IHistorySink>(_history)));
+
+    public void Dispose() => _engine.Dispose();
+
+    private LeaseManager Leases => _engine.Get<LeaseManager>();
+
+    [Fact]
+    public void A_request_that_fits_is_granted_and_recorded()
+    {
+        var admission = Leases.Request(Managed("ollama", 4096, 1));
+
+        var lease = Assert.IsType<Admission.Granted>(admission).Lease;
+        Assert.Equal(("ollama", 0, 4096L, HolderOrigin.Managed), (lease.Holder, lease.GpuIndex, lease.Mb, lease.Origin));
+        Assert.StartsWith("lease-", lease.LeaseId, StringComparison.Ordinal);
+        Assert.Equal([lease], Leases.All);
+        Assert.Equal((HistoryKind.Granted, lease.LeaseId), (_history.Events.Single().Kind, _history.Events.Single().LeaseId));
+        var account = Leases.Account(0)!;
+        Assert.Equal((4096L, 4096L, 4096L), (account.LeasedMb, account.CommittedMb, account.AvailableMb));
+    }
+
+    [Fact]
+    public void A_request_beyond_total_minus_committed_is_refused_naming_who_holds_the_gpu()
+    {
+        Leases.Request(Adopted("ollama", 6000, 1));
+
+        var refused = Assert.IsType<Admission.Refused>(Leases.Request(Managed("vllm", 3000, 1)));
+
+        Assert.Contains("cannot fit 3000 MB for vllm", refused.Reason, StringComparison.Ordinal);
+        Assert.Contains("2192 MB of 8192 MB available", refused.Reason, StringComparison.Ordinal);
+        Assert.Contains("ollama 6000 MB (adopted, priority 1)", refused.Reason, StringComparison.Ordinal);
+        Assert.Single(Leases.All);
+    }
+
+    [Fact]
+    public void Measured_usage_above_the_budget_raises_what_a_lease_holds()
+    {
+        var lease = Granted(Adopted("ollama", 4096, 1));
+        Assert.IsType<Admission.Granted>(Leases.Request(Managed("a", 2000, 2)));
+        Leases.Release(Leases.All.Single(l => l.Holder == "a").LeaseId, HistoryKind.Released, "test");
+
+        Leases.UpdateMeasured(lease.LeaseId, 6000);
+
+        Assert.Equal(6000, Leases.Account(0)!.HeldMb);
+        Assert.IsType<Admission.Refused>(Leases.Request(Managed("a", 2500, 2)));
+        Assert.IsType<Admission.Granted>(Leases.Request(Managed("a", 2192, 2)));
+    }
+
+    [Fact]
+    public void Memory_used_by_programs_no_lease_covers_and_the_reserve_are_committed()
+    {
+        using var engine = new EngineHarness(new() { ["CfOrch:Gpus:ReserveMb"] = "512" });
+        engine.SetUsage(0, 4242, 3000, "someone-elses-python");
+        var leases = engine.Get<LeaseManager>();
+
+        var account = leases.Account(0)!;
+        Assert.Equal((3000L, 512L, 3512L, 4680L), (account.ExternalMb, account.ReserveMb, account.CommittedMb, account.AvailableMb));
+        var refused = Assert.IsType<Admission.Refused>(leases.Request(Managed("vllm", 5000, 1)));
+        Assert.Contains("3000 MB used by programs cf-orch does not track", refused.Reason, StringComparison.Ordinal);
+        Assert.Contains("512 MB reserve", refused.Reason, StringComparison.Ordinal);
+        Assert.IsType<Admission.Granted>(leases.Request(Managed("vllm", 4680, 1)));
+    }
+
+    [Fact]
+    public void A_holders_measured_memory_is_not_counted_twice_as_external()
+    {
+        var lease = Granted(Managed("vllm", 4000, 1));
+        _engine.SetUsage(0, 100, 3500, "vllm");
+        Leases.UpdateMeasured(lease.LeaseId, 3500);
+
+        var account = Leases.Account(0)!;
+        Assert.Equal((0L, 4000L, 4000L), (account.ExternalMb, account.HeldMb, account.CommittedMb));
+    }
+
+    [Fact]
+    public void Less_important_managed_leases_are_named_for_eviction_least_important_first()
+    {
+        Granted(Managed("comfyui", 3000, 4));
+        Granted(Managed("tts", 1000, 2));
+        Granted(Adopted("embed", 1000, 3));
+
+        var plan = Assert.IsType<Admission.NeedsEviction>(Leases.Request(Managed("vllm", 6500, 1)));
+
+        Assert.Equal(["comfyui", "tts"], plan.Victims.Select(v => v.Holder));
+        Assert.Equal(3, Leases.All.Count);
+    }
+
+    [Fact]
+    public void Adopted_and_equally_important_leases_are_never_evicted()
+    {
+        Granted(Adopted("ollama", 6000, 4));
+        Granted(Managed("stt", 1000, 1));
+
+        Assert.IsType<Admission.Refused>(Leases.Request(Managed("vllm", 5000, 1)));
+    }
+
+    [Fact]
+    public void Client_leases_expire_when_their_ttl_passes()
+    {
+        var lease = Granted(new LeaseRequest("script", null, 0, 1000, 5, HolderOrigin.Client, TimeSpan.FromSeconds(30)));
+
+        _engine.Time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Empty(Leases.ExpireDue());
+        _engine.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal([lease.LeaseId], Leases.ExpireDue().Select(l => l.LeaseId));
+        Assert.Empty(Leases.All);
+        Assert.Equal(HistoryKind.Expired, _history.Events[^1].Kind);
+    }
+
+    [Fact]
+    public void Unknown_gpus_and_negative_sizes_are_refused()
+    {
+        Assert.Contains("has no GPU 3", Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", 1, 1) with { GpuIndex = 3 })).Reason, StringComparison.Ordinal);
+        Assert.Contains("0 MB or more", Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", -1, 1))).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Releasing_twice_is_harmless()
+    {
+        var lease = Granted(Managed("x", 100, 1));
+
+        Assert.True(Leases.Release(lease.LeaseId, HistoryKind.Released, "done"));
+        Assert.False(Leases.Release(lease.LeaseId, HistoryKind.Released, "again"));
+        Assert.Equal([HistoryKind.Granted, HistoryKind.Released], _history.Events.Select(e => e.Kind));
+    }
+
+    [Fact]
+    public async Task The_sum_of_granted_leases_never_exceeds_the_total_under_concurrency()
+    {
+        const long Total = 8192;
+        var violations = 0;
+        var granted = 0;
+        using var stop = new CancellationTokenSource();
+
+        var checker = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (Leases.All.Where(l => l.GpuIndex == 0).Sum(l => l.Mb) > Total)
+                {
+                    Interlocked.Increment(ref violations);
+                }
+            }
+        }, TestContext.Current.CancellationToken);
+
+        var workers = Enumerable.Range(0, 8).Select(worker => Task.Run(() =>
+        {
+            var random = new Random(worker);
+            var mine = new List<string>();
+            for (var i = 0; i < 3000; i++)
+            {
+                if (mine.Count > 0 && random.Next(3) == 0)
+                {
+                    var index = random.Next(mine.Count);
+                    Leases.Release(mine[index], HistoryKind.Released, "test");
+                    mine.RemoveAt(index);
+                    continue;
+                }
+
+                if (Leases.Request(Managed($"w{worker}", random.Next(1, 3000), 1)) is Admission.Granted g)
+                {
+                    mine.Add(g.Lease.LeaseId);
+                    Interlocked.Increment(ref granted);
+                }
+            }
+        }, TestContext.Current.CancellationToken)).ToArray();
+
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        await stop.CancelAsync();
+        await checker.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, violations);
+        Assert.True(granted > 1000, $"only {granted} grants: the test did not exercise contention");
+        Assert.True(Leases.All.Sum(l => l.Mb) <= Total);
+    }
+
+    private Lease Granted(LeaseRequest request) => Assert.IsType<Admission.Granted>(Leases.Request(request)).Lease;
+
+    private static LeaseRequest Managed(string holder, long mb, int priority) => new(holder, holder, 0, mb, priority, HolderOrigin.Managed);
+
+    private static LeaseRequest Adopted(string holder, long mb, int priority) => new(holder, holder, 0, mb, priority, HolderOrigin.Adopted) { AlreadyRunning = true };
+
+    private sealed class RecordingHistory : IHistorySink
+    {
+        private readonly List<HistoryEvent> _events = [];
+
+        public IReadOnlyList<HistoryEvent> Events
+        {
+            get
+            {
+                lock (_events)
+                {
+                    return _events.ToList();
+                }
+            }
+        }
+
+        public void Record(HistoryEvent historyEvent)
+        {
+            lock (_events)
+            {
+                _events.Add(historyEvent);
+            }
+        }
+    }
+}

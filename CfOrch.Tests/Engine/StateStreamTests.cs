@@ -1,0 +1,85 @@
+using CfOrch.Core.Instances;
+using CfOrch.Core.State;
+
+namespace CfOrch.Tests.Engine;
+
+public sealed class StateStreamTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task A_subscriber_gets_a_snapshot_and_then_every_later_change_in_order()
+    {
+        var stream = new StateStream();
+        var registry = new InstanceRegistry(stream);
+        registry.Set(Instance("before"));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+
+        var subscription = stream.Subscribe(cts.Token);
+        registry.Set(Instance("after-1"));
+        registry.Set(Instance("after-2"));
+        registry.Remove(new InstanceKey("before", "local", 0));
+
+        Assert.Equal(["before"], subscription.Initial.Instances.Select(i => i.Service));
+        var seen = new List<StateChange>();
+        await foreach (var batch in subscription.Changes.WithCancellation(cts.Token))
+        {
+            seen.AddRange(batch);
+            if (seen.Count >= 3)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(["after-1", "after-2"], seen.OfType<InstanceChanged>().Select(c => c.Instance.Service));
+        Assert.IsType<InstanceRemoved>(seen[2]);
+        Assert.Equal(["after-1", "after-2"], stream.Snapshot().Instances.Select(i => i.Service));
+    }
+
+    [Fact]
+    public async Task Changes_queued_together_arrive_as_one_batch()
+    {
+        var stream = new StateStream();
+        var registry = new InstanceRegistry(stream);
+        var subscription = stream.Subscribe(TestContext.Current.CancellationToken);
+        for (var i = 0; i < 50; i++)
+        {
+            registry.Set(Instance($"s{i}"));
+        }
+
+        await using var changes = subscription.Changes.GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        Assert.True(await changes.MoveNextAsync().AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken));
+
+        Assert.Equal(50, changes.Current.Count);
+    }
+
+    [Fact]
+    public async Task A_cancelled_subscriber_is_removed()
+    {
+        var stream = new StateStream();
+        using var cts = new CancellationTokenSource();
+        var subscription = stream.Subscribe(cts.Token);
+        Assert.Equal(1, stream.SubscriberCount);
+
+        await cts.CancelAsync();
+
+        Assert.Equal(0, stream.SubscriberCount);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in subscription.Changes.WithCancellation(cts.Token))
+            {
+            }
+        });
+    }
+
+    private static InstanceSnapshot Instance(string service) => new()
+    {
+        Key = new InstanceKey(service, "local", 0),
+        Origin = InstanceOrigin.Managed,
+        State = InstanceState.Running,
+        Url = "http://127.0.0.1:1",
+        HealthPath = "/health",
+        Since = DateTimeOffset.UnixEpoch,
+        StateSince = DateTimeOffset.UnixEpoch,
+    };
+}

@@ -1,0 +1,343 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using CfOrch.Core.Processes;
+
+namespace CfOrch.Tests.Processes;
+
+public sealed class ProcFsTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    // 0x2CAA = 11434 (Ollama), 0x1F90 = 8080, 0x07E8 = 2024.
+    private const string Tcp =
+        """
+          sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+           0: 0100007F:2CAA 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1 0000000000000000 100 0 0 10 0
+           1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222222 1 0000000000000000 100 0 0 10 0
+           2: 0100007F:2CAA 0100007F:D3F4 01 00000000:00000000 00:00000000 00000000  1000        0 333333 1 0000000000000000 20 4 30 10 -1
+           3: 0100007F:D3F4 0100007F:2CAA 01 00000000:00000000 00:00000000 00000000  1000        0 444444 1 0000000000000000 20 4 30 10 -1
+           4: 0100007F:2CAA 0100007F:D3F6 06 00000000:00000000 03:00001234 00000000     0        0 0 3 0000000000000000
+           5: C0A80105:2CAA 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 555555 1 0000000000000000 100 0 0 10 0
+        """;
+
+    private const string Tcp6 =
+        """
+          sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+           0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777777 1 0000000000000000 100 0 0 10 0
+           1: 00000000000000000000000001000000:07E8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 888888 1 0000000000000000 100 0 0 10 0
+           2: 00000000000000000000000001000000:07E8 00000000000000000000000001000000:A1B2 01 00000000:00000000 00:00000000 00000000  1000        0 999999 1 0000000000000000 20 4 30 10 -1
+        """;
+
+    [Fact]
+    public void Tcp_listen_sockets_on_the_port_are_found_on_any_local_address()
+    {
+        Assert.Equal([123456L, 555555L], ProcNetTcp.ListeningInodes(Tcp, 11434));
+        Assert.Equal([222222L], ProcNetTcp.ListeningInodes(Tcp, 8080));
+    }
+
+    [Fact]
+    public void Established_and_time_wait_sockets_are_not_listening()
+    {
+        // Line 3's local port is 0xD3F4 = 54260, ESTABLISHED; line 4 is TIME_WAIT with inode 0.
+        Assert.Empty(ProcNetTcp.ListeningInodes(Tcp, 54260));
+        Assert.Empty(ProcNetTcp.ListeningInodes(Tcp, 0xD3F6));
+        Assert.False(ProcNetTcp.TryParseListening(
+            "   4: 0100007F:2CAA 0100007F:D3F6 0A 00000000:00000000 03:00001234 00000000     0        0 0 3 0", out _, out _));
+    }
+
+    [Fact]
+    public void Tcp6_addresses_of_32_hex_digits_are_read_the_same_way()
+    {
+        Assert.Equal([777777L], ProcNetTcp.ListeningInodes(Tcp6, 8080));
+        Assert.Equal([888888L], ProcNetTcp.ListeningInodes(Tcp6, 2024));
+        Assert.Empty(ProcNetTcp.ListeningInodes(Tcp6, 0xA1B2));
+    }
+
+    [Fact]
+    public void One_line_gives_its_hex_port_and_the_inode_column()
+    {
+        Assert.True(ProcNetTcp.TryParseListening(
+            "  12: 00000000:FFFF 00000000:0000 0A 00000000:00000000 00:00000000 00000000   998        0 4294967296 1 0000000000000000 100 0 0 10 0",
+            out var port, out var inode));
+
+        Assert.Equal(65535, port);
+        Assert.Equal(4294967296L, inode);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode")]
+    [InlineData("   0: 0100007F:2CAA 00000000:0000 0A")]
+    [InlineData("   0: 0100007F:ZZZZ 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1")]
+    [InlineData("   0: 0100007F2CAA 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1")]
+    [InlineData("   0: 0100007F:2CAA 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 -5 1")]
+    [InlineData("garbage")]
+    public void Lines_that_are_not_listen_sockets_are_skipped(string line)
+    {
+        Assert.False(ProcNetTcp.TryParseListening(line, out _, out _));
+    }
+
+    [Theory]
+    [InlineData("socket:[123456]", 123456L)]
+    [InlineData("socket:[1]", 1L)]
+    public void Socket_links_give_their_inode(string target, long expected)
+    {
+        Assert.True(ProcNetTcp.TryParseSocketInode(target, out var inode));
+        Assert.Equal(expected, inode);
+    }
+
+    [Theory]
+    [InlineData("pipe:[123456]")]
+    [InlineData("anon_inode:[eventpoll]")]
+    [InlineData("/dev/null")]
+    [InlineData("socket:[]")]
+    [InlineData("socket:[12")]
+    [InlineData("socket:[x1]")]
+    public void Other_links_are_not_sockets(string target)
+    {
+        Assert.False(ProcNetTcp.TryParseSocketInode(target, out _));
+    }
+
+    [Fact]
+    public void A_stat_line_gives_state_parent_group_and_start_time()
+    {
+        var stat = ProcStat.Parse(
+            "11167 (cat) R 11163 11163 9799 0 -1 4194304 99 0 0 0 0 0 0 0 20 0 1 0 404750 3133440 413 18446744073709551615 94460909129728 0 17 1 0 0\n");
+
+        Assert.Equal(new ProcStat(11167, "cat", 'R', 11163, 11163, 404750), stat);
+    }
+
+    [Theory]
+    [InlineData("my (weird) prog")]
+    [InlineData("a) S 1 2 3")]
+    [InlineData("x y z")]
+    [InlineData(")")]
+    [InlineData("")]
+    public void A_comm_with_spaces_and_parentheses_is_split_after_the_last_paren(string comm)
+    {
+        var stat = ProcStat.Parse(
+            $"4242 ({comm}) S 17 4240 4240 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 3 0 987654321 10000000 250 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 3 0 0 0 0 0");
+
+        Assert.Equal(new ProcStat(4242, comm, 'S', 17, 4240, 987654321), stat);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("4242 (sleep")]
+    [InlineData("(sleep) S 1 1 1")]
+    [InlineData("4242 (sleep) S 17 4240")]
+    [InlineData("4242 (sleep) S x 4240 4240 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 3 0 987654321 1")]
+    [InlineData("4242 (sleep) S 17 4240 4240 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 3 0 soon 1")]
+    public void Something_that_is_not_a_stat_line_parses_to_null(string line)
+    {
+        Assert.Null(ProcStat.Parse(line));
+    }
+
+    [Fact]
+    public void A_loopback_listener_of_this_process_is_found_by_its_port()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        Assert.Contains(Environment.ProcessId, ProcFs.ListeningPids(port));
+    }
+
+    [Fact]
+    public void An_ipv6_any_listener_of_this_process_is_found_by_its_port()
+    {
+        Assert.SkipUnless(Socket.OSSupportsIPv6, "IPv6 is disabled on this machine");
+        using var listener = new TcpListener(IPAddress.IPv6Any, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        var pids = ProcFs.ListeningPids(port);
+
+        Assert.Contains(Environment.ProcessId, pids);
+        Assert.Equal(pids.Order().Distinct(), pids);
+    }
+
+    [Fact]
+    public async Task A_port_nobody_listens_on_has_no_pids_and_a_client_socket_is_not_listening()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port, ct).AsTask().WaitAsync(Deadline, ct);
+        using var accepted = await listener.AcceptTcpClientAsync(ct).AsTask().WaitAsync(Deadline, ct);
+
+        // The client's own end is ESTABLISHED on an ephemeral port: no LISTEN socket there.
+        Assert.Empty(ProcFs.ListeningPids(((IPEndPoint)client.Client.LocalEndPoint!).Port));
+
+        listener.Stop();
+        Assert.Empty(ProcFs.ListeningPids(port));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(65536)]
+    public void A_port_out_of_range_has_no_pids(int port)
+    {
+        Assert.Empty(ProcFs.ListeningPids(port));
+    }
+
+    [Fact]
+    public async Task The_children_of_a_shell_are_its_descendants_and_the_tree_includes_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var sh = StartShell("sleep 30 & sleep 30 & wait");
+        try
+        {
+            var sleeps = await PollAsync(() => ProcFs.Descendants(sh.Id), found => found.Count == 2, ct);
+
+            Assert.All(sleeps, pid =>
+            {
+                Assert.Equal("sleep", ProcFs.ProcessName(pid));
+                Assert.Equal(sh.Id, ProcFs.ParentPid(pid));
+                Assert.True(ProcFs.IsRunning(pid));
+                // A shell without job control keeps its background jobs in its own process group.
+                Assert.Equal(ProcFs.ProcessGroup(sh.Id), ProcFs.ProcessGroup(pid));
+            });
+            Assert.Equal(sleeps.Append(sh.Id).Order(), ProcFs.ProcessTree(sh.Id));
+            var ours = ProcFs.Descendants(Environment.ProcessId);
+            Assert.Contains(sh.Id, ours);
+            Assert.Contains(sleeps[0], ours);
+        }
+        finally
+        {
+            await KillAsync(sh, ct);
+        }
+    }
+
+    [Fact]
+    public void A_process_without_children_has_no_descendants_and_is_its_own_tree()
+    {
+        Assert.Empty(ProcFs.Descendants(int.MaxValue));
+        Assert.Equal([int.MaxValue], ProcFs.ProcessTree(int.MaxValue));
+    }
+
+    [Fact]
+    public async Task The_start_time_of_this_process_is_stable_and_a_new_child_started_later()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var self = ProcFs.StartTime(Environment.ProcessId);
+        Assert.NotNull(self);
+        Assert.Equal(self, ProcFs.StartTime(Environment.ProcessId));
+
+        using var sh = StartShell("exec sleep 30");
+        try
+        {
+            var child = ProcFs.StartTime(sh.Id);
+            Assert.NotNull(child);
+            Assert.True(child > self, $"child started at tick {child}, this process at {self}");
+            Assert.Equal(Environment.ProcessId, ProcFs.ParentPid(sh.Id));
+        }
+        finally
+        {
+            await KillAsync(sh, ct);
+        }
+    }
+
+    [Fact]
+    public async Task An_exited_and_reaped_child_is_not_running_and_has_no_stat()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var sh = StartShell("exit 0");
+        var pid = sh.Id;
+        await sh.WaitForExitAsync(ct).WaitAsync(Deadline, ct);
+
+        Assert.False(ProcFs.IsRunning(pid));
+        Assert.Null(ProcFs.StartTime(pid));
+        Assert.Null(ProcFs.ParentPid(pid));
+        Assert.Null(ProcFs.ProcessGroup(pid));
+    }
+
+    [Fact]
+    public async Task A_zombie_exists_but_is_not_running()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // `true &` exits at once; its parent then becomes `sleep`, which never reaps it.
+        using var sh = StartShell("true & exec sleep 30");
+        try
+        {
+            var zombies = await PollAsync(
+                () => ProcFs.Descendants(sh.Id),
+                found => found.Count == 1 && ProcFs.StartTime(found[0]) is not null && !ProcFs.IsRunning(found[0]),
+                ct);
+
+            Assert.Equal('Z', ProcFs.ReadStat(zombies[0])?.State);
+            Assert.True(ProcFs.IsRunning(sh.Id));
+        }
+        finally
+        {
+            await KillAsync(sh, ct);
+        }
+    }
+
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void A_pid_that_does_not_exist_has_nothing(int pid)
+    {
+        Assert.False(ProcFs.IsRunning(pid));
+        Assert.Null(ProcFs.StartTime(pid));
+        Assert.Null(ProcFs.ParentPid(pid));
+        Assert.Null(ProcFs.ProcessGroup(pid));
+    }
+
+    [Fact]
+    public void This_process_is_running()
+    {
+        Assert.True(ProcFs.IsRunning(Environment.ProcessId));
+        Assert.NotNull(ProcFs.ParentPid(Environment.ProcessId));
+        Assert.NotNull(ProcFs.ProcessGroup(Environment.ProcessId));
+    }
+
+    private static Process StartShell(string script)
+    {
+        var info = new ProcessStartInfo("/bin/sh")
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(script);
+        return Process.Start(info) ?? throw new InvalidOperationException("/bin/sh did not start");
+    }
+
+    private static async Task<IReadOnlyList<int>> PollAsync(
+        Func<IReadOnlyList<int>> read, Func<IReadOnlyList<int>, bool> done, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + Deadline;
+        while (true)
+        {
+            var value = read();
+            if (done(value))
+                return value;
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"Still [{string.Join(", ", value)}] after {Deadline.TotalSeconds} s.");
+            await Task.Delay(20, ct);
+        }
+    }
+
+    private static async Task KillAsync(Process process, CancellationToken ct)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        await process.WaitForExitAsync(ct).WaitAsync(Deadline, ct);
+    }
+}

@@ -1,0 +1,187 @@
+using System.Threading.Channels;
+using CfOrch.Core.History;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using Microsoft.EntityFrameworkCore;
+
+namespace CfOrch.Web.Data;
+
+/// <summary>
+/// Writes lease history and managed-instance records to SQLite off the hot path: callers enqueue and return; one
+/// background loop writes in batches; a clean shutdown drains the queue, so nothing is lost.
+/// </summary>
+public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, ILogger<HistoryWriter> logger)
+    : BackgroundService, IHistorySink, IInstanceStore
+{
+    private const int MaxBatch = 1000;
+    private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    private long _written;
+
+    /// <summary>Events and records written so far (for tests and metrics).</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    public void Record(HistoryEvent historyEvent)
+    {
+        ArgumentNullException.ThrowIfNull(historyEvent);
+        Enqueue(new Work.Event(historyEvent));
+    }
+
+    public void Save(ManagedInstanceRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        Enqueue(new Work.SaveInstance(record));
+    }
+
+    public void Remove(InstanceKey key) => Enqueue(new Work.RemoveInstance(key));
+
+    public async Task<IReadOnlyList<ManagedInstanceRecord>> LoadAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var rows = await db.ManagedInstances.AsNoTracking().ToListAsync(cancellationToken);
+        return rows.Select(r => new ManagedInstanceRecord(
+            new InstanceKey(r.Service, r.NodeId, r.GpuIndex), r.Pid, r.ProcessStartTime, r.Url, r.HealthPath, r.Model, r.BudgetMb,
+            DateTimeOffset.FromUnixTimeMilliseconds(r.StartedAtUnixMs))).ToList();
+    }
+
+    /// <summary>Waits until everything queued before the call is written (tests; shutdown).</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite(new Work.Flush(done)))
+        {
+            return;
+        }
+
+        await done.Task.WaitAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<Work>(MaxBatch);
+
+        // Not stoppingToken: on shutdown the writer is completed and the loop drains what is left, then ends.
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var work))
+            {
+                batch.Add(work);
+            }
+
+            try
+            {
+                await WriteAsync(batch);
+            }
+            catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                LogWriteFailed(ex, batch.Count);
+            }
+            finally
+            {
+                foreach (var flush in batch.OfType<Work.Flush>())
+                {
+                    flush.Done.TrySetResult();
+                }
+            }
+        }
+    }
+
+    private async Task WriteAsync(List<Work> batch)
+    {
+        if (batch.All(w => w is Work.Flush))
+        {
+            return;
+        }
+
+        await using var db = await dbFactory.CreateDbContextAsync();
+        db.LeaseEvents.AddRange(batch.OfType<Work.Event>().Select(e => ToRow(e.HistoryEvent)));
+
+        // Only the last save or removal of each instance in the batch matters.
+        var lastByKey = new Dictionary<InstanceKey, Work>();
+        foreach (var work in batch)
+        {
+            switch (work)
+            {
+                case Work.SaveInstance s:
+                    lastByKey[s.Record.Key] = s;
+                    break;
+                case Work.RemoveInstance r:
+                    lastByKey[r.Key] = r;
+                    break;
+            }
+        }
+
+        foreach (var (key, work) in lastByKey)
+        {
+            await db.ManagedInstances.Where(x => x.Service == key.Service && x.NodeId == key.NodeId && x.GpuIndex == key.GpuIndex).ExecuteDeleteAsync();
+            if (work is Work.SaveInstance save)
+            {
+                db.ManagedInstances.Add(ToRow(save.Record));
+            }
+        }
+
+        await db.SaveChangesAsync();
+        Interlocked.Add(ref _written, batch.Count(w => w is not Work.Flush));
+    }
+
+    private void Enqueue(Work work)
+    {
+        if (!_queue.Writer.TryWrite(work))
+        {
+            LogDroppedAfterShutdown();
+        }
+    }
+
+    private static LeaseEventRow ToRow(HistoryEvent e) => new()
+    {
+        AtUnixMs = e.At.ToUnixTimeMilliseconds(),
+        Kind = e.Kind.ToString().ToLowerInvariant(),
+        LeaseId = e.LeaseId,
+        NodeId = e.NodeId,
+        GpuIndex = e.GpuIndex,
+        Service = e.Service,
+        Holder = e.Holder,
+        Origin = e.Origin,
+        BudgetMb = e.BudgetMb,
+        MeasuredMb = e.MeasuredMb,
+        Reason = e.Reason.Length > 2000 ? e.Reason[..2000] : e.Reason,
+        GrantedAtUnixMs = e.GrantedAt?.ToUnixTimeMilliseconds(),
+    };
+
+    private static ManagedInstanceRow ToRow(ManagedInstanceRecord r) => new()
+    {
+        Service = r.Key.Service,
+        NodeId = r.Key.NodeId,
+        GpuIndex = r.Key.GpuIndex,
+        Pid = r.Pid,
+        ProcessStartTime = r.ProcessStartTime,
+        Url = r.Url,
+        HealthPath = r.HealthPath,
+        Model = r.Model,
+        BudgetMb = r.BudgetMb,
+        StartedAtUnixMs = r.StartedAt.ToUnixTimeMilliseconds(),
+    };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} history records to SQLite failed")]
+    private partial void LogWriteFailed(Exception ex, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A history record arrived after shutdown and was not written")]
+    private partial void LogDroppedAfterShutdown();
+
+    private abstract record Work
+    {
+        public sealed record Event(HistoryEvent HistoryEvent) : Work;
+
+        public sealed record SaveInstance(ManagedInstanceRecord Record) : Work;
+
+        public sealed record RemoveInstance(InstanceKey Key) : Work;
+
+        public sealed record Flush(TaskCompletionSource Done) : Work;
+    }
+}
