@@ -100,7 +100,7 @@ public sealed partial class EngineStartup(
             }
 
             var now = time.GetUtcNow();
-            var process = processLauncher.Attach(record.Pid, record.Key.Service);
+            var process = processLauncher.Attach(record.Pid, record.Key.Service, launcher.LogPath(record.Key));
             if (processes.Set(record.Key, process) is { } previous)
             {
                 await previous.DisposeAsync();

@@ -82,7 +82,7 @@ public sealed partial class ServiceLauncher(
         IManagedProcess process;
         try
         {
-            process = launcher.Start(new ProcessLaunchSpec(spec.ExecPath, arguments, string.IsNullOrEmpty(spec.Cwd) ? null : spec.Cwd, environment, service.Name));
+            process = launcher.Start(new ProcessLaunchSpec(spec.ExecPath, arguments, string.IsNullOrEmpty(spec.Cwd) ? null : spec.Cwd, environment, service.Name, LogPath(key)));
         }
         catch (ProcessLaunchException ex)
         {
@@ -100,6 +100,10 @@ public sealed partial class ServiceLauncher(
         Watch(key, process);
         return started;
     }
+
+    /// <summary>Where an instance's output goes: <c>{DataDir}/logs/{service}-gpu{n}.out.log</c> and <c>.err.log</c>.</summary>
+    public string LogPath(InstanceKey key) =>
+        Path.Combine(options.Value.ResolvedDataDir(), "logs", string.Create(CultureInfo.InvariantCulture, $"{key.Service}-gpu{key.GpuIndex}"));
 
     /// <summary>Follows a process cf-orch owns: when it exits without being asked to, its instance fails with the exit code.</summary>
     public void Watch(InstanceKey key, IManagedProcess process)

@@ -4,8 +4,8 @@ namespace CfOrch.Core.Supervision;
 
 /// <summary>
 /// A process an earlier run of cf-orch started: not this process's child, so its exit is noticed by looking every
-/// <see cref="PollInterval"/>, and its exit code is unknown. Its output went to the earlier run: <see cref="Output"/>
-/// stays empty.
+/// <see cref="PollInterval"/>, and its exit code is unknown. Its output is followed again from its log files when
+/// their path is known (the last <see cref="ProcessLauncher.ReattachTailBytes"/> of them first).
 /// </summary>
 internal sealed class AttachedProcess : IManagedProcess
 {
@@ -18,9 +18,10 @@ internal sealed class AttachedProcess : IManagedProcess
     private readonly ProcessStopper _stopper;
     private readonly TaskCompletionSource<int?> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _disposed = new();
+    private readonly OutputFollower? _output;
     private int _disposeCalled;
 
-    public AttachedProcess(int pid, string name, ProcStatus? status, DateTimeOffset startedAt, LogRing output, TimeProvider time, ILogger logger)
+    public AttachedProcess(int pid, string name, ProcStatus? status, DateTimeOffset startedAt, LogRing output, string? logPath, TimeProvider time, ILogger logger)
     {
         Pid = pid;
         _name = name;
@@ -30,6 +31,7 @@ internal sealed class AttachedProcess : IManagedProcess
         OwnProcessGroup = status?.ProcessGroup == pid;
         StartedAt = startedAt;
         Output = output;
+        _output = logPath is null ? null : new OutputFollower(logPath, output, name, pid, logger, ProcessLauncher.ReattachTailBytes);
         _stopper = new ProcessStopper(pid, OwnProcessGroup, name, IsRunning, _exited.Task, () => Signals.Send(pid, Signals.SigKill), time, logger);
         var running = IsRunning();
         SupervisionLog.Attached(logger, name, pid, OwnProcessGroup, running);
@@ -55,6 +57,10 @@ internal sealed class AttachedProcess : IManagedProcess
         {
             await _disposed.CancelAsync();
             _disposed.Dispose();
+            if (_output is not null)
+            {
+                await _output.DisposeAsync();
+            }
         }
     }
 
@@ -89,6 +95,7 @@ internal sealed class AttachedProcess : IManagedProcess
             return;
         }
 
+        _output?.Drain();
         SupervisionLog.Exited(_logger, _name, Pid, null);
         _exited.TrySetResult(null);
     }

@@ -1,41 +1,29 @@
-using System.ComponentModel;
-using System.Diagnostics;
-using System.Text;
 using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Supervision;
 
 /// <summary>
-/// Starts services without a shell, each in its own process group through <c>setsid</c> (util-linux): a .NET child
-/// is not a group leader, so setsid calls setsid() and execs the program in place, and the PID the runtime reports is
-/// the service's PID and its process group id. Without setsid on PATH, programs start directly in cf-orch's group.
+/// Starts services without a shell through posix_spawn: each in a new session (so it leads its own process group and
+/// a stop reaches its children too), with default signal dispositions, stdin from /dev/null, and stdout/stderr appended
+/// to log files that survive a restart of cf-orch.
 /// </summary>
 public sealed class ProcessLauncher : IProcessLauncher
 {
     /// <summary>Lines of output kept per process.</summary>
     public const int OutputCapacity = 2000;
 
+    /// <summary>How much of a re-attached process's log files is read back.</summary>
+    public const long ReattachTailBytes = 256 * 1024;
+
     private readonly TimeProvider _time;
     private readonly ILogger<ProcessLauncher> _logger;
-    private readonly string? _setsid;
 
     public ProcessLauncher(TimeProvider time, ILogger<ProcessLauncher> logger)
-        : this(time, logger, Executables.FindOnPath("setsid") ?? (File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : null))
-    {
-    }
-
-    /// <summary>With <paramref name="setsidPath"/> null, programs start directly, in this process's group.</summary>
-    internal ProcessLauncher(TimeProvider time, ILogger<ProcessLauncher> logger, string? setsidPath)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(logger);
         _time = time;
         _logger = logger;
-        _setsid = setsidPath;
-        if (setsidPath is null)
-        {
-            SupervisionLog.NoSetsid(logger);
-        }
     }
 
     /// <inheritdoc />
@@ -45,30 +33,9 @@ public sealed class ProcessLauncher : IProcessLauncher
         var workingDirectory = string.IsNullOrEmpty(spec.WorkingDirectory) ? null : spec.WorkingDirectory;
         CheckWorkingDirectory(workingDirectory);
         var execPath = CheckExecPath(spec.ExecPath, workingDirectory);
-
-        var info = new ProcessStartInfo
-        {
-            FileName = _setsid ?? execPath,
-            WorkingDirectory = workingDirectory ?? "",
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        if (_setsid is not null)
-        {
-            // execPath is absolute, so setsid cannot take it for an option.
-            info.ArgumentList.Add(execPath);
-        }
-
-        foreach (var argument in spec.Arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        // ProcessStartInfo.Environment starts as a copy of this process's environment.
+        var environment = Environment.GetEnvironmentVariables()
+            .Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
         foreach (var (name, value) in spec.Environment)
         {
             if (name.Length == 0 || name.Contains('=', StringComparison.Ordinal) || name.Contains('\0', StringComparison.Ordinal))
@@ -76,32 +43,37 @@ public sealed class ProcessLauncher : IProcessLauncher
                 throw new ProcessLaunchException($"environment variable name '{name}' is not valid");
             }
 
-            info.Environment[name] = value;
+            environment[name] = value;
         }
 
-        StartedProcess process;
+        var logPath = spec.LogPath ?? Path.Combine(Path.GetTempPath(), "cf-orch-logs", $"{Guid.NewGuid():N}");
         try
         {
-            process = StartedProcess.Start(info, spec.DisplayName, _setsid is not null, new LogRing(OutputCapacity, _time), _time, _logger);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
+
+            // A new run starts with empty logs.
+            File.WriteAllBytes(OutputFollower.StdoutPath(logPath), []);
+            File.WriteAllBytes(OutputFollower.StderrPath(logPath), []);
         }
-        catch (Win32Exception ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new ProcessLaunchException($"exec_path {execPath} could not be started: {ex.Message}", ex);
+            throw new ProcessLaunchException($"cannot write the log files {logPath}.*.log: {ex.Message}", ex);
         }
 
+        var pid = PosixSpawn.Spawn(execPath, spec.Arguments, environment, workingDirectory, OutputFollower.StdoutPath(logPath), OutputFollower.StderrPath(logPath));
+        var process = SpawnedProcess.Start(pid, spec.DisplayName, logPath, new LogRing(OutputCapacity, _time), _time, _logger);
         SupervisionLog.Started(_logger, spec.DisplayName, process.Pid, execPath, process.OwnProcessGroup);
         return process;
     }
 
     /// <inheritdoc />
-    public IManagedProcess Attach(int pid, string displayName)
+    public IManagedProcess Attach(int pid, string displayName, string? logPath = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pid);
         var status = ProcStatus.Read(pid);
         var startedAt = status is { } s ? ProcStatus.StartedAt(s.StartTime) : null;
-        return new AttachedProcess(pid, displayName, status, startedAt ?? _time.GetUtcNow(), new LogRing(OutputCapacity, _time), _time, _logger);
+        return new AttachedProcess(pid, displayName, status, startedAt ?? _time.GetUtcNow(), new LogRing(OutputCapacity, _time), logPath, _time, _logger);
     }
-
     private static void CheckWorkingDirectory(string? workingDirectory)
     {
         if (workingDirectory is null || Directory.Exists(workingDirectory))

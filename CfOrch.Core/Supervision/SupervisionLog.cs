@@ -5,10 +5,6 @@ namespace CfOrch.Core.Supervision;
 /// <summary>The log messages of process supervision.</summary>
 internal static partial class SupervisionLog
 {
-    [LoggerMessage(Level = LogLevel.Warning,
-        Message = "setsid was not found on PATH: services run in cf-orch's process group, and stopping one kills its process tree instead of its group")]
-    public static partial void NoSetsid(ILogger logger);
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Name}: PID {Pid} started from {ExecPath} (own process group: {OwnGroup})")]
     public static partial void Started(ILogger logger, string name, int pid, string execPath, bool ownGroup);
 

@@ -64,10 +64,10 @@ public sealed class ProcessLauncherTests : IAsyncDisposable
         var process = _processes.Start(new ProcessLaunchSpec("sleep", ["60"], null, new Dictionary<string, string>(), "sleep"));
 
         Assert.True(process.OwnProcessGroup);
-        // setsid() runs a moment after the start, in the setsid program, before it execs the service.
-        await TestProcesses.WaitUntilAsync(() => TestProcesses.Stat(process.Pid)?.ProcessGroup == process.Pid, "the process group");
+        // posix_spawn with POSIX_SPAWN_SETSID: the new session exists before the program runs.
+        await TestProcesses.WaitUntilAsync(() => File.ReadAllText($"/proc/{process.Pid}/comm").Trim() == "sleep", "sleep to run");
+        Assert.Equal(process.Pid, TestProcesses.Stat(process.Pid)!.Value.ProcessGroup);
         Assert.Equal(process.Pid, TestProcesses.Stat(process.Pid)!.Value.Session);
-        await TestProcesses.WaitUntilAsync(() => File.ReadAllText($"/proc/{process.Pid}/comm").Trim() == "sleep", "sleep to replace setsid in place");
         Assert.NotEqual(process.Pid, TestProcesses.Stat(Environment.ProcessId)!.Value.ProcessGroup);
     }
 
@@ -199,4 +199,42 @@ public sealed class ProcessLauncherTests : IAsyncDisposable
     }
 
     private static ProcessLaunchSpec Spec(string execPath) => new(execPath, [], null, new Dictionary<string, string>(), "spec");
+
+    [Fact]
+    public async Task Output_goes_to_log_files_that_a_later_run_can_follow_again()
+    {
+        var logPath = Path.Combine(_dir.Path, "logs", "ticker-gpu0");
+        var process = _processes.Start(new ProcessLaunchSpec(
+            "/bin/sh", ["-c", "echo started; echo oops >&2; while true; do echo tick; sleep 0.05; done"], null, new Dictionary<string, string>(), "ticker", logPath));
+        await TestProcesses.WaitUntilAsync(() => process.Output.Tail(10).Any(l => l.Text == "tick"), "the first tick in the ring");
+        Assert.StartsWith("started", await File.ReadAllTextAsync(logPath + ".out.log", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.Equal("oops\n", await File.ReadAllTextAsync(logPath + ".err.log", TestContext.Current.CancellationToken));
+
+        // cf-orch goes away (its handle is released): the service keeps running and writing, no SIGPIPE.
+        await process.DisposeAsync();
+        var length = new FileInfo(logPath + ".out.log").Length;
+        await TestProcesses.WaitUntilAsync(() => new FileInfo(logPath + ".out.log").Length > length + 20, "the service to keep writing");
+        Assert.True(TestProcesses.IsRunning(process.Pid));
+
+        // A restarted cf-orch attaches and reads its output again.
+        await using var attached = _processes.Track(_processes.Launcher.Attach(process.Pid, "ticker", logPath));
+        await TestProcesses.WaitUntilAsync(() => attached.Output.Tail(5).Count(l => l.Text == "tick") >= 2, "ticks through the attached process");
+        Assert.Contains(attached.Output.Tail(ProcessLauncher.OutputCapacity), l => l is { Stream: LogStream.Stderr, Text: "oops" });
+    }
+
+    [Fact]
+    public async Task Services_start_with_default_signal_dispositions_even_though_dotnet_ignores_sigpipe()
+    {
+        var process = _processes.Start(new ProcessLaunchSpec("sleep", ["60"], null, new Dictionary<string, string>(), "sleep"));
+        await TestProcesses.WaitUntilAsync(() => File.ReadAllText($"/proc/{process.Pid}/comm").Trim() == "sleep", "sleep to run");
+
+        var status = await File.ReadAllLinesAsync($"/proc/{process.Pid}/status", TestContext.Current.CancellationToken);
+
+        // Signals 1-31 (SIGPIPE is 13) at their defaults and none blocked; 32 and 33 are glibc's own, which posix_spawn
+        // keeps ignored and every glibc program re-arms at start-up.
+        var ignored = ulong.Parse(status.Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))[7..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0UL, ignored & 0x7FFF_FFFFUL);
+        Assert.Equal("SigBlk:\t0000000000000000", status.Single(l => l.StartsWith("SigBlk:", StringComparison.Ordinal)));
+        Assert.NotEqual(0UL, ulong.Parse(File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))[7..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture) & (1UL << 12));
+    }
 }

@@ -12,13 +12,8 @@ internal sealed class TestProcesses : IAsyncDisposable
 
     private readonly List<IManagedProcess> _started = [];
 
-    public TestProcesses(TimeProvider? time = null, bool withSetsid = true)
-    {
-        var logger = NullLogger<ProcessLauncher>.Instance;
-        Launcher = withSetsid
-            ? new ProcessLauncher(time ?? TimeProvider.System, logger)
-            : new ProcessLauncher(time ?? TimeProvider.System, logger, setsidPath: null);
-    }
+    public TestProcesses(TimeProvider? time = null) =>
+        Launcher = new ProcessLauncher(time ?? TimeProvider.System, NullLogger<ProcessLauncher>.Instance);
 
     public ProcessLauncher Launcher { get; }
 
@@ -82,6 +77,18 @@ internal sealed class TestProcesses : IAsyncDisposable
     }
 
     /// <summary>Exists and is not a zombie (an orphan's zombie may linger when nothing reaps it, but it runs nothing).</summary>
+    public static string? Comm(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").Trim();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     public static bool IsRunning(int pid) => Stat(pid) is { State: not ('Z' or 'X') };
 
     /// <summary>The running processes of process group <paramref name="pgid"/>.</summary>

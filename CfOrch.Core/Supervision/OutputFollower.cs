@@ -1,0 +1,98 @@
+using Microsoft.Extensions.Logging;
+
+namespace CfOrch.Core.Supervision;
+
+/// <summary>
+/// Follows a process's two log files (<c>{logPath}.out.log</c>, <c>{logPath}.err.log</c>) into its output ring every
+/// 100 ms of real time — output arrives whatever a test's fake clock does.
+/// </summary>
+internal sealed class OutputFollower : IAsyncDisposable
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
+
+    private readonly LogFileTail _stdout;
+    private readonly LogFileTail _stderr;
+    private readonly LogRing _ring;
+    private readonly string _name;
+    private readonly int _pid;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    public OutputFollower(string logPath, LogRing ring, string name, int pid, ILogger logger, long? startFromLastBytes = null)
+    {
+        _ring = ring;
+        _name = name;
+        _pid = pid;
+        _logger = logger;
+        _stdout = new LogFileTail(StdoutPath(logPath), LogStream.Stdout, OnLine);
+        _stderr = new LogFileTail(StderrPath(logPath), LogStream.Stderr, OnLine);
+        if (startFromLastBytes is { } bytes)
+        {
+            _stdout.SkipToLast(bytes);
+            _stderr.SkipToLast(bytes);
+        }
+
+        _loop = FollowAsync(_stop.Token);
+    }
+
+    public static string StdoutPath(string logPath) => logPath + ".out.log";
+
+    public static string StderrPath(string logPath) => logPath + ".err.log";
+
+    /// <summary>Reads everything written so far, including a last line without a newline.</summary>
+    public void Drain()
+    {
+        lock (_lock)
+        {
+            _stdout.Poll(final: true);
+            _stderr.Poll(final: true);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync();
+        await _loop;
+        _stop.Dispose();
+    }
+
+    private async Task FollowAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(Interval, TimeProvider.System);
+        try
+        {
+            do
+            {
+                lock (_lock)
+                {
+                    _stdout.Poll();
+                    _stderr.Poll();
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stop));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void OnLine(LogStream stream, string text)
+    {
+        try
+        {
+            _ring.Append(stream, text);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A throwing subscriber must not end the following.
+            SupervisionLog.SubscriberFailed(_logger, ex, _name, _pid);
+        }
+    }
+}
