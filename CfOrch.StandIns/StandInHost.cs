@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging.Console;
+
+namespace CfOrch.StandIns;
+
+/// <summary>Runs the stand-in: signals, the child, the start-up delay, the web server and the lines tests parse.</summary>
+public static class StandInHost
+{
+    public static async Task<int> RunAsync(StandInOptions options)
+    {
+        // SIGTERM and SIGINT are handled here rather than by the host's ConsoleLifetime, so that --ignore-sigterm can
+        // really ignore SIGTERM (every registration runs; the host's own would stop the app).
+        using var stop = new CancellationTokenSource();
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            if (!options.IgnoreSigterm)
+                stop.Cancel();
+        });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+
+        if (options.ExitAfterMs is { } exitAfterMs)
+            _ = ExitAfterAsync(exitAfterMs, options.ExitCode);
+
+        if (options.Child)
+            StartChild();
+
+        try
+        {
+            await Task.Delay(options.StartupDelayMs, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+
+        await using var app = Build(options);
+        try
+        {
+            await app.StartAsync(stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        catch (IOException e)
+        {
+            await Console.Error.WriteLineAsync($"STANDIN ERROR {e.Message}");
+            return 1;
+        }
+
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        Console.Out.WriteLine($"STANDIN LISTENING http://{options.Host}:{address.Port}");
+        Console.Out.Flush();
+
+        await app.WaitForShutdownAsync(stop.Token);
+        return 0;
+    }
+
+    private static WebApplication Build(StandInOptions options)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = Environments.Production,
+        });
+        builder.WebHost.UseUrls($"http://{options.Host}:{options.Port}");
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.AddFilter(null, LogLevel.Warning);
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        builder.Services.AddSingleton<IHostLifetime, SignalLifetime>();
+
+        var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            Console.Out.WriteLine($"STANDIN REQUEST {context.Request.Method} {context.Request.Path.Value}");
+            return next(context);
+        });
+        if (options.Mode == StandInMode.Ollama)
+            app.MapOllamaApi(options);
+        else
+            app.MapServiceApi(options);
+        app.Map("/{**path}", context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            context.Response.ContentType = "text/plain";
+            return context.Response.WriteAsync("404 page not found", context.RequestAborted);
+        });
+        return app;
+    }
+
+    /// <summary>A child that outlives nothing on its own: it lets tests check that a whole process group is ended.</summary>
+    private static void StartChild()
+    {
+        var start = new ProcessStartInfo("/bin/sleep", ["3600"])
+        {
+            UseShellExecute = false,
+            // Its own pipes, so that it does not hold the stand-in's stdout open after the stand-in is gone.
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var child = Process.Start(start) ?? throw new InvalidOperationException("/bin/sleep did not start");
+        Console.Out.WriteLine($"STANDIN CHILD {child.Id}");
+        Console.Out.Flush();
+    }
+
+    private static async Task ExitAfterAsync(int delayMs, int exitCode)
+    {
+        await Task.Delay(delayMs);
+        Console.Out.Flush();
+        Environment.Exit(exitCode);
+    }
+
+    /// <summary>Replaces the host's ConsoleLifetime, whose signal handlers would stop the app on SIGTERM.</summary>
+    private sealed class SignalLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
