@@ -57,7 +57,10 @@ public static partial class CoreServiceCollectionExtensions
                 AllowAutoRedirect = false,
                 ConnectTimeout = TimeSpan.FromSeconds(2),
                 PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            });
+            })
+
+            // A refused probe is an answer, not an incident: twice a second per adoptable service it would flood the log.
+            .RemoveAllLoggers();
         services.TryAddSingleton<IHistorySink, NullHistorySink>();
         services.TryAddSingleton<IInstanceStore, InMemoryInstanceStore>();
         services.TryAddSingleton<IProcessLauncher, ProcessLauncher>();

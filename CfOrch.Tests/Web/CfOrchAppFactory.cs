@@ -12,6 +12,7 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
 
+    /// <summary>Settings override the defaults; a null value removes a default.</summary>
     public CfOrchAppFactory(Dictionary<string, string?>? settings = null)
     {
         DataDir = new TempDir();
@@ -26,7 +27,14 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
         };
         foreach (var (key, value) in settings ?? [])
         {
-            _settings[key] = value;
+            if (value is null)
+            {
+                _settings.Remove(key);
+            }
+            else
+            {
+                _settings[key] = value;
+            }
         }
     }
 
