@@ -105,9 +105,7 @@ public sealed partial class AdoptionService(
         });
         var usage = meter.GpuUsage(pids);
         var gpuIndex = usage.Count > 0 ? usage[0].GpuIndex : service.Gpus.Count > 0 ? service.Gpus[0] : 0;
-        var measured = UsageMeter.IsOllama(service.Name, spec.HealthPath)
-            ? await meter.OllamaVramMbAsync(url, cancellationToken) ?? usage.FirstOrDefault(u => u.GpuIndex == gpuIndex).Mb
-            : usage.Where(u => u.GpuIndex == gpuIndex).Select(u => (long?)u.Mb).FirstOrDefault();
+        var measured = await meter.MeasureAsync(service.Name, spec.HealthPath, url, usage, gpuIndex, cancellationToken);
         var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
         var now = time.GetUtcNow();
         var (leaseId, note) = LeaseFor(service, gpuIndex, measured);

@@ -94,18 +94,23 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
             .ToList();
     }
 
-    /// <summary>Measures one instance now: Ollama's figure when it is Ollama, else NVML's for its process tree on its GPU.</summary>
-    public async Task<long?> MeasureAsync(InstanceSnapshot instance, CancellationToken cancellationToken)
+    /// <summary>
+    /// Measures one instance now: the larger of NVML's figure for its process tree on its GPU and, for Ollama, the
+    /// size_vram it reports (each is a lower bound: NVML may not see every process, Ollama counts only loaded models).
+    /// </summary>
+    public Task<long?> MeasureAsync(InstanceSnapshot instance, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instance);
-        if (IsOllama(instance.Service, instance.HealthPath) && await OllamaVramMbAsync(instance.Url, cancellationToken) is { } ollama)
-        {
-            return ollama;
-        }
+        return MeasureAsync(instance.Service, instance.HealthPath, instance.Url, GpuUsage(ProcessesOf(instance)), instance.Key.GpuIndex, cancellationToken);
+    }
 
-        var usage = GpuUsage(ProcessesOf(instance));
-        var onItsGpu = usage.Where(u => u.GpuIndex == instance.Key.GpuIndex).ToList();
-        return onItsGpu.Count == 0 ? null : onItsGpu[0].Mb;
+    /// <summary>The same, from an already computed per-GPU usage of the service's processes.</summary>
+    public async Task<long?> MeasureAsync(string service, string healthPath, string url, IReadOnlyList<(int GpuIndex, long Mb)> usage, int gpuIndex, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(usage);
+        long? nvml = usage.Where(u => u.GpuIndex == gpuIndex).Select(u => (long?)u.Mb).FirstOrDefault();
+        long? ollama = IsOllama(service, healthPath) ? await OllamaVramMbAsync(url, cancellationToken) : null;
+        return nvml is null ? ollama : ollama is null ? nvml : Math.Max(nvml.Value, ollama.Value);
     }
 
     /// <summary>Measures every running instance and records the figures on the instance and its lease.</summary>

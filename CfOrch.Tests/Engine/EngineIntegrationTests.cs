@@ -238,6 +238,62 @@ public sealed class EngineIntegrationTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri($"http://127.0.0.1:{goodPort}/health"), Ct)).StatusCode);
     }
 
+    [Fact]
+    public async Task An_adopted_service_is_registered_on_the_gpu_where_its_processes_hold_memory()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct, "--child");
+        var runner = ProcFs.Descendants(ollama.Pid).Single();
+        await using var app = EngineApp.Start(
+            EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true)),
+            new() { ["CfOrch:Gpus:Simulated:1:Name"] = "Second GPU", ["CfOrch:Gpus:Simulated:1:TotalMb"] = "24576", ["CfOrch:Adoption:IntervalSeconds"] = "3600" });
+        Assert.Equal(0, app.Orchestrator.Instances.Single().Key.GpuIndex);
+        await app.Orchestrator.StopAsync("ollama", null, Ct);
+
+        // Its runner (a child of the serving process, as Ollama's runners are) holds memory on GPU 1; /api/ps says nothing.
+        app.Factory.SimulatedGpus.SetProcessUsage(1, runner, 3500, "ollama_llama_server");
+        app.Factory.Services.GetRequiredService<Core.Gpus.GpuMonitor>().Refresh();
+        app.Factory.Services.GetRequiredService<Core.Adoption.AdoptionService>().Unrelease("ollama");
+        var adopted = await app.Factory.Services.GetRequiredService<Core.Adoption.AdoptionService>().CheckAsync(
+            app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services["ollama"], Ct);
+
+        Assert.NotNull(adopted);
+        Assert.Equal((1, 3500L), (adopted.Key.GpuIndex, adopted.MeasuredMb!.Value));
+        Assert.Equal(1, Assert.Single(app.Orchestrator.Leases).GpuIndex);
+    }
+
+    [Fact]
+    public async Task A_managed_process_that_exits_unexpectedly_fails_at_once_with_its_exit_code_and_last_lines()
+    {
+        var port = EngineApp.FreePort();
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("flaky", 2000, 1, port, "service --port {port} --exit-after-ms 1500 --exit-code 3", "/health")));
+        await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct);
+
+        var failed = await app.WaitForAsync("flaky", i => i.State == InstanceState.Failed);
+
+        Assert.Equal(3, failed.ExitCode);
+        Assert.Equal("the process exited with code 3", failed.Message);
+        Assert.Contains(failed.LastLogLines, l => l.StartsWith("STANDIN LISTENING", StringComparison.Ordinal));
+        Assert.Empty(app.Orchestrator.Leases);
+        var events = await HistoryAsync(app);
+        Assert.Equal(("lost", "the process exited with code 3"), (events[^1].Kind, events[^1].Reason));
+    }
+
+    [Fact]
+    public async Task No_history_is_lost_on_a_clean_shutdown()
+    {
+        using var data = new TempDir();
+        var app = EngineApp.Start(EngineApp.Profile(), dataDir: data.Path);
+        for (var i = 0; i < 2000; i++)
+        {
+            app.Orchestrator.ReleaseLease(app.Orchestrator.RequestLease($"client-{i}", 0, 10, 5, null).LeaseId);
+        }
+
+        await app.Factory.DisposeAsync();
+
+        await using var db = new CfOrchDb(new DbContextOptionsBuilder<CfOrchDb>().UseSqlite($"Data Source={Path.Combine(data.Path, DataServiceCollectionExtensions.DatabaseFileName)}").Options);
+        Assert.Equal(4000, await db.LeaseEvents.CountAsync(Ct));
+    }
+
     private static async Task<List<InstanceState>> CollectStatesAsync(StateSubscription subscription, string service, CancellationToken ct)
     {
         var states = new List<InstanceState>();
