@@ -48,6 +48,7 @@ public static partial class CoreServiceCollectionExtensions
         });
         services.TryAddSingleton<GpuMonitor>();
         services.TryAddSingleton<ProfileRegistry>();
+        services.TryAddSingleton<ProfileStore>();
 
         // The engine.
         services.AddHttpClient(HealthProber.ClientName)
@@ -75,6 +76,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<HealthMonitor>();
         services.TryAddSingleton<UsageMeter>();
         services.TryAddSingleton<AdoptionService>();
+        services.TryAddSingleton<ModelResolver>();
         services.TryAddSingleton<Orchestrator>();
         services.TryAddSingleton<EngineStartup>();
         return services;

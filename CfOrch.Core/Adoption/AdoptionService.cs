@@ -6,6 +6,7 @@ using CfOrch.Core.Health;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Measurement;
+using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,8 +27,9 @@ public sealed partial class AdoptionService(
     UsageMeter meter,
     TimeProvider time,
     IOptions<CfOrchOptions> options,
-    ILogger<AdoptionService> logger)
+    ILogger<AdoptionService> logger) : IDisposable
 {
+    private readonly KeyedLock _serviceLocks = new();
     private int _passRunning;
     private readonly ConcurrentDictionary<string, byte> _released = new(StringComparer.Ordinal);
 
@@ -70,6 +72,13 @@ public sealed partial class AdoptionService(
         ArgumentNullException.ThrowIfNull(service);
         if (service.Managed is not { Adopt: true, EffectivePort: > 0 } spec
             || registry.ForService(service.Name).Any(i => i.IsActive))
+        {
+            return null;
+        }
+
+        // One check per service at a time (the periodic job and a first allocation may race): never two adoptions.
+        using var serviceLock = await _serviceLocks.AcquireAsync(service.Name, cancellationToken);
+        if (registry.ForService(service.Name).Any(i => i.IsActive))
         {
             return null;
         }
@@ -147,9 +156,11 @@ public sealed partial class AdoptionService(
             }
 
             var (leaseId, note) = LeaseFor(service, instance.Key.GpuIndex, instance.MeasuredMb);
-            if (leaseId is not null)
+            if (leaseId is not null
+                && registry.Update(instance.Key, i => i with { LeaseId = leaseId, Message = note }, i => i.LeaseId is null && i.IsServing) is null)
             {
-                registry.Update(instance.Key, i => i with { LeaseId = leaseId, Message = note }, i => i.LeaseId is null && i.IsServing);
+                // It changed meanwhile (stopped, or got a lease another way): do not leave this lease behind.
+                leases.Release(leaseId, History.HistoryKind.Released, "not needed any more");
             }
         }
     }
@@ -174,6 +185,8 @@ public sealed partial class AdoptionService(
             _ => (null, "adopted"),
         };
     }
+
+    public void Dispose() => _serviceLocks.Dispose();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Adopted {Service} at {Url} on GPU {Gpu}: {Note}")]
     private partial void LogAdopted(string service, string url, int gpu, string note);

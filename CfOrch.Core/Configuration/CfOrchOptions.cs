@@ -33,6 +33,8 @@ public sealed class CfOrchOptions
 
     public HistoryOptions History { get; set; } = new();
 
+    public AuthOptions Auth { get; set; } = new();
+
     /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
     public IReadOnlyList<string> BindErrors() => _bindErrors;
 
@@ -157,4 +159,29 @@ public sealed class HistoryOptions
     public int LeaseEventRetentionDays { get; set; } = 90;
 
     public int SampleRetentionDays { get; set; } = 14;
+}
+
+/// <summary>
+/// The <c>CfOrch:Auth</c> section. With nothing set, this machine (loopback) has full control and the LAN can only
+/// look. With a password or API tokens, control needs a sign-in (cookie) or a bearer token from anywhere.
+/// </summary>
+public sealed class AuthOptions
+{
+    /// <summary>The admin password LAN users sign in with (prefer <see cref="AdminPasswordHash"/>).</summary>
+    public string? AdminPassword { get; set; }
+
+    /// <summary>A PBKDF2 hash of the admin password, as <c>dotnet CfOrch.Web.dll hash-password</c> prints it.</summary>
+    public string? AdminPasswordHash { get; set; }
+
+    /// <summary>Bearer tokens for API clients (<c>Authorization: Bearer …</c>, the Python client's CF_LICENSE_KEY).</summary>
+    public List<string> ApiTokens { get; set; } = [];
+
+    /// <summary>Read endpoints and pages need a sign-in too (from other machines).</summary>
+    public bool ReadRequiresLogin { get; set; }
+
+    /// <summary>Keep full control from loopback even when a password or tokens are set (only if no reverse proxy runs on this machine).</summary>
+    public bool LoopbackAlwaysControls { get; set; }
+
+    public bool CredentialsConfigured =>
+        !string.IsNullOrEmpty(AdminPassword) || !string.IsNullOrEmpty(AdminPasswordHash) || ApiTokens.Count > 0;
 }

@@ -94,6 +94,30 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
         Range(errors, $"{S}:History:LeaseEventRetentionDays", history.LeaseEventRetentionDays, 1, 36500);
         Range(errors, $"{S}:History:SampleRetentionDays", history.SampleRetentionDays, 1, 36500);
 
+        var auth = options.Auth ?? new AuthOptions();
+        if (!string.IsNullOrEmpty(auth.AdminPassword) && !string.IsNullOrEmpty(auth.AdminPasswordHash))
+        {
+            errors.Add($"{S}:Auth: set AdminPassword or AdminPasswordHash, not both.");
+        }
+
+        if (!string.IsNullOrEmpty(auth.AdminPassword) && auth.AdminPassword.Length < 8)
+        {
+            errors.Add($"{S}:Auth:AdminPassword must have at least 8 characters.");
+        }
+
+        if (!string.IsNullOrEmpty(auth.AdminPasswordHash) && !PasswordHash.IsWellFormed(auth.AdminPasswordHash))
+        {
+            errors.Add($"{S}:Auth:AdminPasswordHash is not a hash made by 'hash-password' (pbkdf2-sha256$iterations$salt$hash).");
+        }
+
+        for (var i = 0; i < auth.ApiTokens.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(auth.ApiTokens[i]) || auth.ApiTokens[i].Length < 16)
+            {
+                errors.Add($"{S}:Auth:ApiTokens:{i} must have at least 16 characters.");
+            }
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

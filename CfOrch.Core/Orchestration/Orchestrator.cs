@@ -31,6 +31,7 @@ public sealed partial class Orchestrator(
     ManagedProcesses processes,
     AdoptionService adoption,
     HealthMonitor health,
+    ModelResolver models,
     TimeProvider time,
     IOptions<CfOrchOptions> options,
     ILogger<Orchestrator> logger) : IDisposable
@@ -116,8 +117,8 @@ public sealed partial class Orchestrator(
     public async Task<AllocationResult> AllocateAsync(string service, IReadOnlyList<string> modelCandidates, int? gpuIndex, double ttlSeconds, string caller, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(modelCandidates);
-        var model = modelCandidates.FirstOrDefault(m => !string.IsNullOrWhiteSpace(m));
-        var ensured = await EnsureAsync(service, gpuIndex, model, cancellationToken);
+        var ensured = await EnsureAsync(service, gpuIndex, modelCandidates.FirstOrDefault(m => !string.IsNullOrWhiteSpace(m)), cancellationToken);
+        var model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
         var now = time.GetUtcNow();
         var allocation = new Allocation
         {
@@ -135,6 +136,10 @@ public sealed partial class Orchestrator(
         var instance = CountAllocations(ensured.Instance.Key) ?? ensured.Instance;
         return new AllocationResult(allocation, instance, ensured.Started, ensured.Warm);
     }
+
+    /// <summary>The model a serving instance will use for these candidates (see <see cref="ModelResolver"/>).</summary>
+    public Task<string?> ResolveModelAsync(InstanceSnapshot instance, IReadOnlyList<string> candidates, CancellationToken cancellationToken) =>
+        models.ResolveAsync(instance, candidates, cancellationToken);
 
     /// <summary>Releases an allocation; the last one makes its instance idle.</summary>
     public Allocation ReleaseAllocation(string service, string allocationId, string reason = "released by the caller")

@@ -1,4 +1,6 @@
+using System.Net;
 using CfOrch.Core.Gpus;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -42,12 +44,34 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
 
     public SimulatedGpuInventory SimulatedGpus => (SimulatedGpuInventory)Services.GetRequiredService<IGpuInventory>();
 
+    /// <summary>The header a test sets to play a request from another machine (the test server has no real sockets).</summary>
+    public const string RemoteAddressHeader = "X-Test-Remote-Address";
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
         }
+
+        // Only in this test host: the request's remote address comes from a test header (loopback by default).
+        // Production code never reads any header for it.
+        builder.ConfigureServices(s => s.AddSingleton<IStartupFilter, RemoteAddressFilter>());
+    }
+
+    private sealed class RemoteAddressFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, nextMiddleware) =>
+            {
+                context.Connection.RemoteIpAddress = context.Request.Headers.TryGetValue(RemoteAddressHeader, out var value)
+                    ? IPAddress.Parse(value.ToString())
+                    : IPAddress.Loopback;
+                return nextMiddleware(context);
+            });
+            next(app);
+        };
     }
 
     public override async ValueTask DisposeAsync()

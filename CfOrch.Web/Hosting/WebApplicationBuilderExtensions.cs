@@ -1,6 +1,9 @@
-using System.Text.Json;
+using System.Threading.RateLimiting;
 using CfOrch.Core;
 using CfOrch.Core.Configuration;
+using CfOrch.Web.Api;
+using CfOrch.Web.Auth;
+using CfOrch.Web.Metrics;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;
@@ -32,12 +35,30 @@ public static class WebApplicationBuilderExtensions
                 new DirectoryInfo(Path.Combine(cfOrch.Value.ResolvedDataDir(), "keys")), NullLoggerFactory.Instance));
         services.AddCfOrchJobs();
 
-        services.ConfigureHttpJsonOptions(o =>
-        {
-            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-            o.SerializerOptions.DictionaryKeyPolicy = null;
-        });
+        services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddProblemDetails();
+        services.AddExceptionHandler<ApiErrors>();
+        services.AddCfOrchAuth();
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddPolicy(AuthApi.LoginRateLimit, http => RateLimitPartition.GetFixedWindowLimiter(
+                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
+            o.OnRejected = (context, ct) => new ValueTask(ApiJson.Error(StatusCodes.Status429TooManyRequests, "too many sign-in attempts from this address; wait a minute").ExecuteAsync(context.HttpContext));
+        });
+        services.AddHttpClient(NodeDirectory.ClientName).RemoveAllLoggers();
+        services.AddSingleton<NodeDirectory>();
+        services.AddSingleton<NodeGuard>();
+        services.AddSingleton<CfOrchMetrics>();
+        services.AddHostedService(sp => sp.GetRequiredService<CfOrchMetrics>());
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "cf-orch";
+            document.Info.Description = "cf-orch's HTTP API: compatible with the cf-orch coordinator, plus start/stop, logs, GPUs, history, profiles and events.";
+            return Task.CompletedTask;
+        }));
 
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddMudServices(c =>

@@ -1,6 +1,8 @@
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Api;
+using CfOrch.Web.Auth;
+using Prometheus;
 using CfOrch.Web.Components;
 using CfOrch.Web.Data;
 using Microsoft.Extensions.Options;
@@ -40,16 +42,30 @@ public static partial class WebApplicationExtensions
     public static WebApplication MapCfOrch(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        if (!app.Environment.IsDevelopment())
-        {
-            app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        }
-
+        // API errors become {"detail": ...} (ApiErrors); anything else shows the error page.
+        app.UseExceptionHandler("/Error", createScopeForErrors: true);
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
-        app.UseAntiforgery();
         app.UseOwnAssets();
+        app.UseRateLimiter();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
         app.MapStaticAssets();
+
         app.MapHealthApi();
+        app.MapNodesApi();
+        app.MapProfilesApi();
+        app.MapLeasesApi();
+        app.MapServicesApi();
+        app.MapGpusApi();
+        app.MapEventsApi();
+        app.MapAuthApi();
+        app.MapResidentApi();
+        app.MapFallback("/api/{**path}", (HttpContext http) =>
+            ApiJson.Error(StatusCodes.Status404NotFound, $"no endpoint {http.Request.Method} {http.Request.Path}; GET /openapi/v1.json lists them"));
+        app.MapHealthChecks("/healthz");
+        app.MapMetrics("/metrics").RequireAuthorization(AccessPolicies.Read);
+        app.MapOpenApi().RequireAuthorization(AccessPolicies.Read);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

@@ -1,0 +1,90 @@
+using System.Globalization;
+
+namespace CfOrch.Core.Profiles;
+
+/// <summary>What saving a profile did.</summary>
+public sealed record SavedProfile(string Name, string Path, string? Backup, bool Active, string ActiveProfile);
+
+/// <summary>
+/// Writes user profiles: validated first (nothing is written when the YAML has an error), then replaced atomically
+/// (a temporary file renamed over the old one) with the old version kept in <c>{ProfilesDir}/.backups</c>, then applied
+/// by reloading the registry — no restart.
+/// </summary>
+public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
+{
+    public const int BackupsKept = 10;
+
+    /// <summary>Validates and saves; throws <see cref="ProfileException"/> (with line/column errors) and changes nothing when invalid.</summary>
+    public SavedProfile Save(string name, string yaml)
+    {
+        ArgumentNullException.ThrowIfNull(yaml);
+        var target = TargetPath(name);
+        var profile = Validate(name, yaml);
+
+        var dir = System.IO.Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(dir);
+        string? backup = null;
+        if (File.Exists(target))
+        {
+            var backups = System.IO.Path.Combine(registry.ProfilesDir, ".backups");
+            Directory.CreateDirectory(backups);
+            backup = System.IO.Path.Combine(backups, string.Create(CultureInfo.InvariantCulture, $"{name}-{time.GetUtcNow():yyyyMMdd-HHmmss-fff}.yaml"));
+            File.Copy(target, backup, overwrite: true);
+            Prune(backups, name);
+        }
+
+        var temporary = System.IO.Path.Combine(dir, $".{name}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            File.WriteAllText(temporary, yaml);
+            File.Move(temporary, target, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+
+        registry.Reload();
+        var active = registry.Active;
+        return new SavedProfile(profile.Name, target, backup, active.Profile.Name == name, active.Profile.Name);
+    }
+
+    /// <summary>Parses the YAML as the profile <paramref name="name"/>; throws <see cref="ProfileException"/> when it is not one.</summary>
+    public static GpuProfile Validate(string name, string yaml)
+    {
+        CheckName(name);
+        var profile = ProfileParser.Parse(yaml, $"{name}.yaml");
+        if (profile.Name != name)
+        {
+            throw new ProfileException([new ProfileError($"{name}.yaml", 1, 1, "name", $"the profile is named '{profile.Name}', but it is being saved as '{name}'")]);
+        }
+
+        return profile;
+    }
+
+    /// <summary>The file a save of <paramref name="name"/> writes: the user's own file of that profile, or a new one in the profiles directory.</summary>
+    public string TargetPath(string name)
+    {
+        CheckName(name);
+        var existing = registry.Find(name);
+        return existing is { Origin: ProfileOrigin.User or ProfileOrigin.File }
+            ? existing.Source
+            : System.IO.Path.Combine(registry.ProfilesDir, name + ".yaml");
+    }
+
+    private static void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || !ProfileParser.IsValidName(name))
+        {
+            throw new ProfileException($"'{name}' is not a profile name: letters, digits, '.', '_' and '-', starting with a letter or digit");
+        }
+    }
+
+    private static void Prune(string backups, string name)
+    {
+        foreach (var old in Directory.GetFiles(backups, $"{name}-*.yaml").Order(StringComparer.Ordinal).SkipLast(BackupsKept))
+        {
+            File.Delete(old);
+        }
+    }
+}

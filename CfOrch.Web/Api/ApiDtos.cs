@@ -1,0 +1,117 @@
+using CfOrch.Core.Gpus;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Orchestration;
+
+namespace CfOrch.Web.Api;
+
+// Request bodies: cf-orch's fields and defaults. Unknown fields are ignored, as cf-orch's pydantic models do.
+
+public sealed class LeaseRequestBody
+{
+    public string? NodeId { get; set; }
+
+    public int? GpuId { get; set; }
+
+    public long? Mb { get; set; }
+
+    public string? Service { get; set; }
+
+    public int Priority { get; set; } = 2;
+
+    public double TtlS { get; set; }
+}
+
+public sealed class NodeRegisterBody
+{
+    public string? NodeId { get; set; }
+
+    public string? AgentUrl { get; set; }
+}
+
+public sealed class EnsureBody
+{
+    public string? NodeId { get; set; }
+
+    public int? GpuId { get; set; }
+
+    public Dictionary<string, string> Params { get; set; } = [];
+
+    public double TtlS { get; set; } = 3600;
+
+    public List<string> ModelCandidates { get; set; } = [];
+}
+
+public sealed class AllocateBody
+{
+    public List<string> ModelCandidates { get; set; } = [];
+
+    public int? GpuId { get; set; }
+
+    public Dictionary<string, string> Params { get; set; } = [];
+
+    public double TtlS { get; set; } = 3600;
+
+    public string Caller { get; set; } = "";
+}
+
+public sealed class StartStopBody
+{
+    public string? NodeId { get; set; }
+
+    public int? GpuId { get; set; }
+
+    public string? Model { get; set; }
+}
+
+// Answers.
+
+public sealed record LeaseRow(
+    string LeaseId, string NodeId, int GpuId, long MbGranted, string HolderService, int Priority, double? ExpiresAt,
+    string Origin, string? Service, long? MeasuredMb, double GrantedAt)
+{
+    public static LeaseRow From(Lease l) => new(
+        l.LeaseId, l.NodeId, l.GpuIndex, l.Mb, l.Holder, l.Priority, Unix(l.ExpiresAt),
+        l.Origin.ToString().ToLowerInvariant(), l.Service, l.MeasuredMb, Unix(l.GrantedAt));
+
+    internal static double Unix(DateTimeOffset at) => at.ToUnixTimeMilliseconds() / 1000.0;
+
+    internal static double? Unix(DateTimeOffset? at) => at is { } a ? Unix(a) : null;
+}
+
+public sealed record ProbeRow(double At, bool Ok, int? StatusCode, double LatencyMs, string? Error)
+{
+    public static ProbeRow? From(ProbeOutcome? p) => p is null ? null : new(LeaseRow.Unix(p.At), p.Ok, p.StatusCode, Math.Round(p.LatencyMs, 2), p.Error);
+}
+
+public sealed record ServiceRow(
+    string Service, string NodeId, int GpuId, InstanceState State, string? Model, string Url, InstanceOrigin Origin, int? Pid,
+    string HealthPath, long BudgetMb, long? MeasuredMb, string? LeaseId, double? IdleSince, double Since, double? ReadyAt,
+    string? Message, int? ExitCode, int Allocations, int ProbeAttempts, ProbeRow? LastProbe)
+{
+    public static ServiceRow From(InstanceSnapshot i, Orchestrator o) => new(
+        i.Service, i.Key.NodeId, i.Key.GpuIndex, i.State, i.Model, o.ClientUrl(i.Url), i.Origin, i.Pid, i.HealthPath,
+        i.BudgetMb, i.MeasuredMb, i.LeaseId, i.State == InstanceState.Idle ? LeaseRow.Unix(i.StateSince) : null,
+        LeaseRow.Unix(i.Since), LeaseRow.Unix(i.ReadyAt), i.Message, i.ExitCode, i.Allocations, i.ProbeAttempts, ProbeRow.From(i.LastProbe));
+}
+
+public sealed record AllocationRow(string AllocationId, string Service, string NodeId, int GpuId, string? Model, string Caller, string Url, double? ExpiresAt, double CreatedAt)
+{
+    public static AllocationRow From(Allocation a) => new(a.AllocationId, a.Service, a.NodeId, a.GpuIndex, a.Model, a.Caller, a.Url, LeaseRow.Unix(a.ExpiresAt), LeaseRow.Unix(a.CreatedAt));
+}
+
+public sealed record GpuProcessRow(int Pid, string? Name, long? UsedMb, string? Holder);
+
+public sealed record GpuAccountRow(long LeasedMb, long MeasuredMb, long HeldMb, long ExternalMb, long ReserveMb, long CommittedMb, long AvailableMb, bool Overcommitted)
+{
+    public static GpuAccountRow? From(GpuAccount? a) => a is null ? null : new(a.LeasedMb, a.MeasuredMb, a.HeldMb, a.ExternalMb, a.ReserveMb, a.CommittedMb, a.AvailableMb, a.Overcommitted);
+}
+
+public sealed record GpuRow(
+    int GpuId, string Name, string Uuid, long TotalMb, long UsedMb, long FreeMb, int? UtilizationPercent, int? TemperatureC,
+    string? Error, IReadOnlyList<GpuProcessRow> Processes, IReadOnlyList<LeaseRow> Leases, GpuAccountRow? Account);
+
+public sealed record NodeGpuRow(int GpuId, string Name, long VramTotalMb, long VramUsedMb, long VramFreeMb)
+{
+    public static NodeGpuRow From(GpuInfo g) => new(g.Index, g.Name, g.TotalMb, g.UsedMb, g.FreeMb);
+}

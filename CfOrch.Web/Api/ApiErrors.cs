@@ -1,0 +1,64 @@
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace CfOrch.Web.Api;
+
+/// <summary>
+/// Turns every failure under /api into <c>{"detail": "..."}</c> with the right status: a user's mistake is a 4xx that
+/// says what is wrong, the engine's refusals keep cf-orch's codes (422, 404, 503), and only a bug is a 500.
+/// </summary>
+public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        if (!httpContext.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        if (exception is ProfileException invalid)
+        {
+            // A profile that does not validate: every error with its line, column and key path.
+            httpContext.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
+            await httpContext.Response.WriteAsJsonAsync(
+                new { detail = invalid.Message, errors = invalid.Errors.Select(ProfilesApi.ErrorRow.From) }, ApiJson.Options, cancellationToken);
+            return true;
+        }
+
+        var (status, detail) = Map(exception);
+        if (status >= 500)
+        {
+            LogFailed(exception, httpContext.Request.Method, httpContext.Request.Path);
+        }
+
+        httpContext.Response.StatusCode = status;
+        await httpContext.Response.WriteAsJsonAsync(new ApiJson.ErrorBody(detail), ApiJson.Options, cancellationToken);
+        return true;
+    }
+
+    public static int StatusOf(OrchestrationError error) => error switch
+    {
+        OrchestrationError.UnknownService => StatusCodes.Status422UnprocessableEntity,
+        OrchestrationError.Invalid => StatusCodes.Status422UnprocessableEntity,
+        OrchestrationError.NotFound => StatusCodes.Status404NotFound,
+        OrchestrationError.NotStartable => StatusCodes.Status422UnprocessableEntity,
+        OrchestrationError.NoCapacity => StatusCodes.Status503ServiceUnavailable,
+        OrchestrationError.StartFailed => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    private static (int Status, string Detail) Map(Exception exception) => exception switch
+    {
+        ApiException api => (api.Status, api.Message),
+        OrchestrationException o => (StatusOf(o.Error), o.Message),
+        BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge => (413, "the body is too large"),
+        BadHttpRequestException bad => (StatusCodes.Status422UnprocessableEntity, bad.Message),
+        OperationCanceledException => (StatusCodes.Status499ClientClosedRequest, "the request was cancelled"),
+        _ => (StatusCodes.Status500InternalServerError, "cf-orch failed to handle this request; the server log has the details"),
+    };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Method} {Path} failed")]
+    private partial void LogFailed(Exception exception, string method, string path);
+}

@@ -1,0 +1,79 @@
+using System.Security.Claims;
+using CfOrch.Web.Auth;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace CfOrch.Web.Api;
+
+public static class AuthApi
+{
+    public const string LoginRateLimit = "login";
+
+    /// <summary>Sign-in with the admin password (a form from /login, or JSON), sign-out, and what the caller may do.</summary>
+    public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/api/auth").WithTags("Auth");
+
+        group.MapPost("/login", async (HttpContext http, AccessEvaluator access, CancellationToken ct) =>
+        {
+            string? password;
+            string? returnUrl = null;
+            var isForm = http.Request.HasFormContentType;
+            if (isForm)
+            {
+                var form = await http.Request.ReadFormAsync(ct);
+                password = form["password"];
+                returnUrl = form["returnUrl"];
+            }
+            else
+            {
+                password = (await ApiJson.ReadBodyAsync<LoginBody>(http.Request, ct)).Password;
+            }
+
+            var local = string.IsNullOrEmpty(returnUrl) || !returnUrl.StartsWith('/') || returnUrl.StartsWith("//", StringComparison.Ordinal) ? "/" : returnUrl;
+            if (!access.Settings.CredentialsConfigured || string.IsNullOrEmpty(access.Settings.AdminPassword) && string.IsNullOrEmpty(access.Settings.AdminPasswordHash))
+            {
+                return isForm
+                    ? Results.Redirect($"/login?error=nopassword&returnUrl={Uri.EscapeDataString(local)}")
+                    : ApiJson.Error(StatusCodes.Status400BadRequest, "no admin password is configured (CfOrch:Auth:AdminPassword); there is nothing to sign in with");
+            }
+
+            if (!access.PasswordMatches(password))
+            {
+                return isForm
+                    ? Results.Redirect($"/login?error=wrong&returnUrl={Uri.EscapeDataString(local)}")
+                    : ApiJson.Error(StatusCodes.Status401Unauthorized, "wrong password");
+            }
+
+            var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], AccessPolicies.CookieScheme);
+            await http.SignInAsync(AccessPolicies.CookieScheme, new ClaimsPrincipal(identity));
+            return isForm ? Results.Redirect(local) : Results.Json(new { signed_in = true, user = "admin" }, ApiJson.Options);
+        }).RequireRateLimiting(LoginRateLimit).DisableAntiforgery();
+
+        group.MapPost("/logout", async (HttpContext http) =>
+        {
+            await http.SignOutAsync(AccessPolicies.CookieScheme);
+            return http.Request.HasFormContentType ? Results.Redirect("/") : Results.Json(new { signed_out = true }, ApiJson.Options);
+        }).DisableAntiforgery();
+
+        group.MapGet("/me", (HttpContext http, AccessEvaluator evaluator) =>
+        {
+            var access = evaluator.Evaluate(http.User, http.Connection.RemoteIpAddress);
+            return Results.Json(new
+            {
+                user = access.User,
+                can_read = access.CanRead,
+                can_control = access.CanControl,
+                reason = access.Reason,
+                password_configured = !string.IsNullOrEmpty(evaluator.Settings.AdminPassword) || !string.IsNullOrEmpty(evaluator.Settings.AdminPasswordHash),
+            }, ApiJson.Options);
+        });
+
+        return endpoints;
+    }
+
+    public sealed class LoginBody
+    {
+        public string? Password { get; set; }
+    }
+}

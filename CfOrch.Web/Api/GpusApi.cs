@@ -1,0 +1,33 @@
+using CfOrch.Core.Gpus;
+using CfOrch.Core.Orchestration;
+using CfOrch.Web.Auth;
+
+namespace CfOrch.Web.Api;
+
+public static class GpusApi
+{
+    /// <summary><c>GET /api/gpus</c>: every GPU with its processes, who holds what, and its books.</summary>
+    public static IEndpointRouteBuilder MapGpusApi(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/api/gpus", (GpuMonitor monitor, Orchestrator o) =>
+        {
+            var snapshot = monitor.Current;
+            var accounts = o.Accounts.ToDictionary(a => a.GpuIndex);
+            var leases = o.Leases;
+            var instances = o.Instances.Where(i => i.IsActive && i.Pid is not null).ToList();
+            return Results.Json(new
+            {
+                node_id = o.NodeId,
+                source = snapshot.Source.ToString().ToLowerInvariant(),
+                detail = snapshot.Detail,
+                read_at = snapshot.At == DateTimeOffset.MinValue ? (double?)null : LeaseRow.Unix(snapshot.At),
+                gpus = snapshot.Gpus.Select(g => new GpuRow(
+                    g.Index, g.Name, g.Uuid, g.TotalMb, g.UsedMb, g.FreeMb, g.UtilizationPercent, g.TemperatureC, g.Error,
+                    g.Processes.Select(p => new GpuProcessRow(p.Pid, p.Name, p.UsedMb, instances.FirstOrDefault(i => i.Pid == p.Pid)?.Service)).ToList(),
+                    leases.Where(l => l.GpuIndex == g.Index).Select(LeaseRow.From).ToList(),
+                    GpuAccountRow.From(accounts.GetValueOrDefault(g.Index)))),
+            }, ApiJson.Options);
+        }).WithTags("GPUs").RequireAuthorization(AccessPolicies.Read);
+        return endpoints;
+    }
+}

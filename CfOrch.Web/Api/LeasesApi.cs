@@ -1,0 +1,182 @@
+using System.Globalization;
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Orchestration;
+using CfOrch.Web.Auth;
+using CfOrch.Web.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace CfOrch.Web.Api;
+
+public static class LeasesApi
+{
+    private const int MaxPageSize = 500;
+
+    /// <summary>cf-orch's lease endpoints, plus the lease history from SQLite.</summary>
+    public static IEndpointRouteBuilder MapLeasesApi(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/api/leases").WithTags("Leases");
+
+        group.MapGet("", (Orchestrator o) => Results.Json(new { leases = o.Leases.Select(LeaseRow.From) }, ApiJson.Options))
+            .RequireAuthorization(AccessPolicies.Read);
+
+        group.MapPost("", async (HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<LeaseRequestBody>(request, ct);
+            if (string.IsNullOrWhiteSpace(body.NodeId))
+            {
+                throw new ApiException(422, "node_id is required");
+            }
+
+            nodes.Check(body.NodeId);
+            if (body.GpuId is not { } gpu || gpu is < 0 or > 63)
+            {
+                throw new ApiException(422, $"gpu_id is required and must be between 0 and 63 (got {body.GpuId?.ToString(CultureInfo.InvariantCulture) ?? "nothing"})");
+            }
+
+            if (body.Mb is not { } mb || mb is < 0 or > CfOrchOptionsValidator.MaxGpuMb)
+            {
+                throw new ApiException(422, $"mb is required and must be between 0 and {CfOrchOptionsValidator.MaxGpuMb} (got {body.Mb?.ToString(CultureInfo.InvariantCulture) ?? "nothing"})");
+            }
+
+            if (string.IsNullOrWhiteSpace(body.Service) || body.Service.Length > 128)
+            {
+                throw new ApiException(422, "service (the holder of the lease) is required, at most 128 characters");
+            }
+
+            if (body.Priority is < 0 or > 1000)
+            {
+                throw new ApiException(422, $"priority must be between 0 and 1000 (got {body.Priority})");
+            }
+
+            if (!double.IsFinite(body.TtlS) || body.TtlS < 0 || body.TtlS > 366 * 24 * 3600)
+            {
+                throw new ApiException(422, "ttl_s must be between 0 (no expiry) and 31622400 seconds");
+            }
+
+            try
+            {
+                var lease = o.RequestLease(body.Service, gpu, mb, body.Priority, body.TtlS > 0 ? TimeSpan.FromSeconds(body.TtlS) : null);
+                return Results.Json(new { lease = LeaseRow.From(lease) }, ApiJson.Options);
+            }
+            catch (OrchestrationException e) when (e.Error == OrchestrationError.NotFound)
+            {
+                throw new ApiException(422, e.Message);
+            }
+        }).RequireAuthorization(AccessPolicies.Control).Accepts<LeaseRequestBody>("application/json");
+
+        group.MapDelete("/{leaseId}", (string leaseId, Orchestrator o) =>
+        {
+            try
+            {
+                o.ReleaseLease(leaseId);
+            }
+            catch (OrchestrationException e) when (e.Error == OrchestrationError.Invalid)
+            {
+                throw new ApiException(StatusCodes.Status409Conflict, e.Message);
+            }
+
+            return Results.Json(new { released = true, lease_id = leaseId }, ApiJson.Options);
+        }).RequireAuthorization(AccessPolicies.Control);
+
+        group.MapGet("/history", async (HttpRequest request, IDbContextFactory<CfOrchDb> dbFactory, CancellationToken ct) =>
+        {
+            var q = request.Query;
+            var page = Int(q, "page", 1, 1, int.MaxValue);
+            var size = Int(q, "page_size", 100, 1, MaxPageSize);
+            var since = Time(q, "since");
+            var until = Time(q, "until");
+            await using var db = await dbFactory.CreateDbContextAsync(ct);
+            var events = db.LeaseEvents.AsNoTracking();
+            if (q.TryGetValue("service", out var service) && !string.IsNullOrEmpty(service))
+            {
+                var name = service.ToString();
+                events = events.Where(e => e.Service == name || e.Holder == name);
+            }
+
+            if (q.ContainsKey("gpu_id"))
+            {
+                var gpu = Int(q, "gpu_id", 0, 0, 63);
+                events = events.Where(e => e.GpuIndex == gpu);
+            }
+
+            if (q.TryGetValue("kind", out var kind) && !string.IsNullOrEmpty(kind))
+            {
+                var k = kind.ToString();
+                if (!Enum.TryParse<Core.History.HistoryKind>(k, ignoreCase: true, out var parsed))
+                {
+                    throw new ApiException(422, $"kind must be one of {string.Join(", ", Enum.GetNames<Core.History.HistoryKind>().Select(n => n.ToLowerInvariant()))} (got '{k}')");
+                }
+
+                var stored = parsed.ToString().ToLowerInvariant();
+                events = events.Where(e => e.Kind == stored);
+            }
+
+            if (since is { } s)
+            {
+                events = events.Where(e => e.AtUnixMs >= s);
+            }
+
+            if (until is { } u)
+            {
+                events = events.Where(e => e.AtUnixMs < u);
+            }
+
+            var total = await events.CountAsync(ct);
+            var rows = await events.OrderByDescending(e => e.AtUnixMs).ThenByDescending(e => e.Id).Skip((page - 1) * size).Take(size).ToListAsync(ct);
+            return Results.Json(new
+            {
+                total,
+                page,
+                page_size = size,
+                events = rows.Select(e => new
+                {
+                    at = e.AtUnixMs / 1000.0,
+                    kind = e.Kind,
+                    lease_id = e.LeaseId,
+                    node_id = e.NodeId,
+                    gpu_id = e.GpuIndex,
+                    service = e.Service,
+                    holder = e.Holder,
+                    origin = e.Origin,
+                    budget_mb = e.BudgetMb,
+                    measured_mb = e.MeasuredMb,
+                    reason = e.Reason,
+                    granted_at = e.GrantedAtUnixMs / 1000.0,
+                }),
+            }, ApiJson.Options);
+        }).RequireAuthorization(AccessPolicies.Read);
+
+        return endpoints;
+    }
+
+    private static int Int(IQueryCollection q, string name, int fallback, int min, int max)
+    {
+        if (!q.TryGetValue(name, out var raw) || string.IsNullOrEmpty(raw))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new ApiException(422, $"{name} must be a whole number between {min} and {max} (got '{raw}')");
+    }
+
+    /// <summary>A time as ISO 8601 or Unix seconds, as Unix milliseconds.</summary>
+    private static long? Time(IQueryCollection q, string name)
+    {
+        if (!q.TryGetValue(name, out var raw) || string.IsNullOrEmpty(raw))
+        {
+            return null;
+        }
+
+        var text = raw.ToString();
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && seconds is >= 0 and < 1e11)
+        {
+            return (long)(seconds * 1000);
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+            ? at.ToUnixTimeMilliseconds()
+            : throw new ApiException(422, $"{name} must be an ISO 8601 time or Unix seconds (got '{text}')");
+    }
+}

@@ -1,0 +1,100 @@
+using CfOrch.Core.Profiles;
+using CfOrch.Web.Auth;
+
+namespace CfOrch.Web.Api;
+
+public static class ProfilesApi
+{
+    /// <summary>
+    /// <c>GET /api/profiles</c> (cf-orch's list), <c>GET /api/profiles/{name}</c> (its YAML) and
+    /// <c>PUT /api/profiles/{name}</c> (validate, save atomically with a backup, apply without a restart).
+    /// </summary>
+    public static IEndpointRouteBuilder MapProfilesApi(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/api/profiles").WithTags("Profiles");
+
+        group.MapGet("", (ProfileRegistry registry) => Results.Json(new
+        {
+            active = registry.Active.Profile.Name,
+            active_reason = registry.Active.Reason,
+            profiles = registry.Profiles.Select(p => new
+            {
+                name = p.Name,
+                vram_total_mb = p.Profile.VramTotalMb,
+                origin = p.Origin.ToString().ToLowerInvariant(),
+                source = p.Source,
+                active = p == registry.Active.Loaded,
+                services = p.Profile.Services.Keys.Order(StringComparer.Ordinal),
+            }),
+            problems = registry.Problems.Select(p => new
+            {
+                source = p.Source,
+                consequence = p.Consequence,
+                errors = p.Errors.Select(ErrorRow.From),
+            }),
+        }, ApiJson.Options)).RequireAuthorization(AccessPolicies.Read);
+
+        group.MapGet("/{name}", (string name, ProfileRegistry registry, HttpRequest request) =>
+        {
+            var profile = Find(registry, name);
+            if (request.Headers.Accept.ToString().Contains("application/json", StringComparison.OrdinalIgnoreCase))
+            {
+                return Results.Json(new
+                {
+                    name = profile.Name,
+                    origin = profile.Origin.ToString().ToLowerInvariant(),
+                    source = profile.Source,
+                    active = profile == registry.Active.Loaded,
+                    yaml = profile.Yaml,
+                }, ApiJson.Options);
+            }
+
+            return Results.Text(profile.Yaml, "application/yaml; charset=utf-8");
+        }).RequireAuthorization(AccessPolicies.Read);
+
+        group.MapPut("/{name}", async (string name, bool? dry_run, HttpRequest request, ProfileStore store, ProfileRegistry registry, Core.Orchestration.Orchestrator o, CancellationToken ct) =>
+        {
+            var yaml = await ApiJson.ReadTextAsync(request, ProfileParser.MaxFileBytes, ct);
+            if (dry_run == true)
+            {
+                var next = ProfileStore.Validate(name, yaml);
+                var changes = registry.Active.Profile.Name == name ? ProfilePlan.Compare(registry.Active.Profile, next, o.Instances) : [];
+                return Results.Json(new
+                {
+                    valid = true,
+                    name,
+                    path = store.TargetPath(name),
+                    changes = changes.Select(c => new { service = c.Service, kind = c.Kind, description = c.Description, affects_running_instance = c.AffectsRunningInstance }),
+                }, ApiJson.Options);
+            }
+
+            var saved = store.Save(name, yaml);
+            return Results.Json(new
+            {
+                saved = true,
+                name = saved.Name,
+                path = saved.Path,
+                backup = saved.Backup,
+                active = saved.Active,
+                active_profile = saved.ActiveProfile,
+            }, ApiJson.Options);
+        }).RequireAuthorization(AccessPolicies.Control).Accepts<string>("application/yaml", "text/yaml", "text/plain");
+
+        return endpoints;
+    }
+
+    private static LoadedProfile Find(ProfileRegistry registry, string name)
+    {
+        if (!ProfileParser.IsValidName(name))
+        {
+            throw new ApiException(422, $"'{name}' is not a profile name (letters, digits, '.', '_' and '-')");
+        }
+
+        return registry.Find(name) ?? throw new ApiException(404, $"no profile is named '{name}'");
+    }
+
+    public sealed record ErrorRow(string File, int Line, int Column, string Path, string Message)
+    {
+        public static ErrorRow From(ProfileError e) => new(e.File, e.Line, e.Column, e.Path, e.Message);
+    }
+}

@@ -1,0 +1,180 @@
+using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using CfOrch.Web.Auth;
+
+namespace CfOrch.Web.Api;
+
+public static class ServicesApi
+{
+    /// <summary>cf-orch's service endpoints (ensure, allocate, release, status, list, stop) and cf-orch's additions (start, stop, logs).</summary>
+    public static IEndpointRouteBuilder MapServicesApi(this IEndpointRouteBuilder endpoints)
+    {
+        var read = endpoints.MapGroup("/api/services").WithTags("Services").RequireAuthorization(AccessPolicies.Read);
+        var control = endpoints.MapGroup("/api/services").WithTags("Services").RequireAuthorization(AccessPolicies.Control);
+
+        read.MapGet("", (Orchestrator o) =>
+            Results.Json(new { services = o.Instances.Select(i => ServiceRow.From(i, o)) }, ApiJson.Options));
+
+        read.MapGet("/{service}/status", (string service, Orchestrator o) =>
+        {
+            var instances = o.Instances.Where(i => i.Service == service).ToList();
+            if (instances.Count == 0)
+            {
+                o.Service(service);
+            }
+
+            return Results.Json(new
+            {
+                service,
+                instances = instances.Select(i => ServiceRow.From(i, o)),
+                allocations = o.Allocations.Where(a => a.Service == service).Select(AllocationRow.From),
+            }, ApiJson.Options);
+        });
+
+        control.MapPost("/{service}/ensure", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<EnsureBody>(request, ct, allowEmpty: true);
+            nodes.Check(body.NodeId);
+            CheckGpu(body.GpuId);
+            var candidates = body.ModelCandidates.Count > 0 ? body.ModelCandidates : body.Params.TryGetValue("model", out var m) ? [m] : [];
+            var ensured = await o.EnsureAsync(service, body.GpuId, candidates.FirstOrDefault(), ct);
+            var instance = ensured.Instance;
+            var model = await o.ResolveModelAsync(instance, candidates, ct);
+            return Results.Json(new
+            {
+                service,
+                node_id = instance.Key.NodeId,
+                gpu_id = instance.Key.GpuIndex,
+                model,
+                url = o.ClientUrl(instance.Url),
+                running = instance.IsServing,
+                started = ensured.Started,
+                warm = ensured.Warm,
+            }, ApiJson.Options);
+        }).Accepts<EnsureBody>("application/json");
+
+        control.MapPost("/{service}/allocate", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<AllocateBody>(request, ct, allowEmpty: true);
+            CheckGpu(body.GpuId);
+            CheckTtl(body.TtlS);
+            if (body.ModelCandidates.Any(c => c is null || c.Length > 256))
+            {
+                throw new ApiException(422, "model_candidates must be strings of at most 256 characters");
+            }
+
+            var result = await o.AllocateAsync(service, body.ModelCandidates, body.GpuId, body.TtlS, body.Caller ?? "", ct);
+            var a = result.Allocation;
+            return Results.Json(new
+            {
+                allocation_id = a.AllocationId,
+                service = a.Service,
+                node_id = a.NodeId,
+                gpu_id = a.GpuIndex,
+                model = a.Model,
+                url = a.Url,
+                started = result.Started,
+                warm = result.Warm,
+            }, ApiJson.Options);
+        }).Accepts<AllocateBody>("application/json");
+
+        control.MapDelete("/{service}/allocations/{allocationId}", (string service, string allocationId, Orchestrator o) =>
+        {
+            o.ReleaseAllocation(service, allocationId);
+            return Results.Json(new { released = true, allocation_id = allocationId }, ApiJson.Options);
+        });
+
+        control.MapDelete("/{service}", async (string service, string? node_id, int? gpu_id, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        {
+            nodes.Check(node_id);
+            var outcomes = await o.StopAsync(service, gpu_id, ct);
+            return Results.Json(new
+            {
+                service,
+                node_id = o.NodeId,
+                stopped = outcomes.Count > 0,
+                detail = outcomes.Count == 0 ? $"{service} was not running" : string.Join("; ", outcomes.Select(x => x.Message)),
+            }, ApiJson.Options);
+        });
+
+        control.MapPost("/{service}/start", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
+            nodes.Check(body.NodeId);
+            CheckGpu(body.GpuId);
+            var ensured = await o.StartAsync(service, body.GpuId, body.Model, ct);
+            return Results.Json(new { started = ensured.Started, warm = ensured.Warm, instance = ServiceRow.From(ensured.Instance, o) }, ApiJson.Options);
+        }).Accepts<StartStopBody>("application/json");
+
+        control.MapPost("/{service}/stop", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
+            nodes.Check(body.NodeId);
+            CheckGpu(body.GpuId);
+            var outcomes = await o.StopAsync(service, body.GpuId, ct);
+            return Results.Json(new
+            {
+                service,
+                stopped = outcomes.Select(x => new { instance = ServiceRow.From(x.Instance, o), message = x.Message }),
+                detail = outcomes.Count == 0 ? $"{service} was not running" : string.Join("; ", outcomes.Select(x => x.Message)),
+            }, ApiJson.Options);
+        }).Accepts<StartStopBody>("application/json");
+
+        read.MapGet("/{service}/logs", (string service, int? gpu_id, int? tail, Orchestrator o) =>
+        {
+            var (key, ring) = LogsOf(service, gpu_id, o);
+            var count = Math.Clamp(tail ?? 200, 1, 2000);
+            return Results.Json(new { service, gpu_id = key.GpuIndex, lines = ring.Tail(count).Select(LogLineRow.From) }, ApiJson.Options);
+        });
+
+        read.MapGet("/{service}/logs/stream", async (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http) =>
+        {
+            var (_, ring) = LogsOf(service, gpu_id, o);
+            await ServerSentEvents.StreamLogAsync(http, ring, Math.Clamp(tail ?? 100, 0, 2000));
+        });
+
+        return endpoints;
+    }
+
+    private static (InstanceKey Key, Core.Supervision.LogRing Ring) LogsOf(string service, int? gpuIndex, Orchestrator o)
+    {
+        var instance = o.Instances
+            .Where(i => i.Service == service && (gpuIndex is null || i.Key.GpuIndex == gpuIndex))
+            .OrderByDescending(i => i.IsActive)
+            .ThenByDescending(i => i.Since)
+            .FirstOrDefault();
+        if (instance is null)
+        {
+            o.Service(service);
+            throw new ApiException(404, $"{service} has no instance{(gpuIndex is null ? "" : $" on GPU {gpuIndex}")}, so no log");
+        }
+
+        if (instance.Origin == InstanceOrigin.Adopted)
+        {
+            throw new ApiException(404, $"{service} runs outside cf-orch (adopted): its output goes wherever its own service manager sends it (for Ollama: journalctl -u ollama)");
+        }
+
+        return (instance.Key, o.Logs(instance.Key) ?? throw new ApiException(404, $"{instance.Key} has no log in this run of cf-orch"));
+    }
+
+    private static void CheckGpu(int? gpu)
+    {
+        if (gpu is < 0 or > 63)
+        {
+            throw new ApiException(422, $"gpu_id must be between 0 and 63 (got {gpu})");
+        }
+    }
+
+    private static void CheckTtl(double ttl)
+    {
+        if (!double.IsFinite(ttl) || ttl < 0 || ttl > 366 * 24 * 3600)
+        {
+            throw new ApiException(422, "ttl_s must be between 0 (no expiry) and 31622400 seconds");
+        }
+    }
+}
+
+public sealed record LogLineRow(long Seq, double At, string Stream, string Text)
+{
+    public static LogLineRow From(Core.Supervision.LogLine l) => new(l.Sequence, LeaseRow.Unix(l.At), l.Stream.ToString().ToLowerInvariant(), l.Text);
+}

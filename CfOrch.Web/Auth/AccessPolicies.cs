@@ -1,0 +1,109 @@
+using CfOrch.Web.Api;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+
+namespace CfOrch.Web.Auth;
+
+/// <summary>The two policies: read (open unless ReadRequiresLogin) and control (every mutating endpoint and UI action).</summary>
+public static class AccessPolicies
+{
+    public const string Read = "cf-orch.read";
+    public const string Control = "cf-orch.control";
+    public const string CookieScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+    private const string Selector = "cf-orch";
+
+    public static IServiceCollection AddCfOrchAuth(this IServiceCollection services)
+    {
+        services.AddSingleton<AccessEvaluator>();
+        services.AddHttpContextAccessor();
+        services.AddAuthentication(Selector)
+            .AddPolicyScheme(Selector, "cookie or bearer token", o => o.ForwardDefaultSelector = context =>
+                context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? ApiTokenHandler.SchemeName : CookieScheme)
+            .AddCookie(CookieScheme, o =>
+            {
+                o.Cookie.Name = "cf-orch.auth";
+                o.Cookie.HttpOnly = true;
+                o.Cookie.SameSite = SameSiteMode.Strict;
+                o.ExpireTimeSpan = TimeSpan.FromDays(7);
+                o.SlidingExpiration = true;
+                o.LoginPath = "/login";
+                o.Events.OnRedirectToLogin = ctx => Deny(ctx.HttpContext, ctx.RedirectUri, StatusCodes.Status401Unauthorized);
+                o.Events.OnRedirectToAccessDenied = ctx => Deny(ctx.HttpContext, ctx.RedirectUri, StatusCodes.Status403Forbidden);
+            })
+            .AddScheme<AuthenticationSchemeOptions, ApiTokenHandler>(ApiTokenHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Read, p => p.AddRequirements(new AccessRequirement(control: false)))
+            .AddPolicy(Control, p => p.AddRequirements(new AccessRequirement(control: true)));
+        services.AddSingleton<IAuthorizationHandler, AccessRequirementHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, ApiAuthorizationResultHandler>();
+        return services;
+    }
+
+    private static Task Deny(HttpContext context, string redirect, int status)
+    {
+        if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = status;
+            return Task.CompletedTask;
+        }
+
+        context.Response.Redirect(redirect);
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class AccessRequirement(bool control) : IAuthorizationRequirement
+{
+    public bool Control { get; } = control;
+}
+
+/// <summary>Evaluates <see cref="AccessEvaluator"/> for the request's user and remote address.</summary>
+public sealed class AccessRequirementHandler(AccessEvaluator evaluator) : AuthorizationHandler<AccessRequirement>
+{
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AccessRequirement requirement)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(requirement);
+        var remote = (context.Resource as HttpContext)?.Connection.RemoteIpAddress;
+        var access = evaluator.Evaluate(context.User, remote);
+        if (requirement.Control ? access.CanControl : access.CanRead)
+        {
+            context.Succeed(requirement);
+        }
+
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>A refused API call answers <c>{"detail": ...}</c> with 401 (no credentials) or 403, and says how to get access.</summary>
+public sealed class ApiAuthorizationResultHandler(AccessEvaluator evaluator) : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(authorizeResult);
+        if (authorizeResult.Succeeded || !context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        {
+            await _default.HandleAsync(next, context, policy, authorizeResult);
+            return;
+        }
+
+        var bearerFailed = context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase);
+        var access = evaluator.Evaluate(context.User, context.Connection.RemoteIpAddress);
+        var authenticated = context.User.Identity?.IsAuthenticated == true;
+        var status = authenticated ? StatusCodes.Status403Forbidden : StatusCodes.Status401Unauthorized;
+        var detail = bearerFailed && !authenticated
+            ? "the bearer token is not one of CfOrch:Auth:ApiTokens"
+            : access.Reason ?? "not allowed";
+        if (!authenticated)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
+        await ApiJson.Error(status, detail).ExecuteAsync(context);
+    }
+}

@@ -1,0 +1,119 @@
+using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.State;
+using Prometheus;
+
+namespace CfOrch.Web.Metrics;
+
+/// <summary>
+/// cf-orch's Prometheus metrics (prometheus-net): per-GPU VRAM gauges (total, used, free, leased, committed,
+/// measured, external), leases and instances by kind, allocations — read from the engine at each scrape — and
+/// probe latency, process starts and failures, counted from the live state stream.
+/// </summary>
+public sealed class CfOrchMetrics(Orchestrator orchestrator) : BackgroundService
+{
+    private static readonly string[] GpuLabel = ["gpu"];
+
+    private readonly Gauge _total = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_total_mb", "VRAM of the GPU, MB.", GpuLabel);
+    private readonly Gauge _used = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_used_mb", "VRAM the GPU reports in use, MB.", GpuLabel);
+    private readonly Gauge _free = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_free_mb", "VRAM the GPU reports free, MB.", GpuLabel);
+    private readonly Gauge _leased = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_leased_mb", "Sum of the lease budgets on the GPU, MB.", GpuLabel);
+    private readonly Gauge _committed = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_committed_mb", "VRAM cf-orch counts as committed (held by leases, external use, reserve), MB.", GpuLabel);
+    private readonly Gauge _measured = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_measured_mb", "VRAM lease holders measurably use, MB.", GpuLabel);
+    private readonly Gauge _external = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_external_mb", "VRAM in use by programs cf-orch does not track, MB.", GpuLabel);
+    private readonly Gauge _available = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_available_mb", "VRAM a new lease can get now, MB.", GpuLabel);
+    private readonly Gauge _leases = Prometheus.Metrics.CreateGauge("cf_orch_leases", "Active leases.", "gpu", "origin");
+    private readonly Gauge _instances = Prometheus.Metrics.CreateGauge("cf_orch_instances", "Service instances by state and origin.", "state", "origin");
+    private readonly Gauge _allocations = Prometheus.Metrics.CreateGauge("cf_orch_allocations", "Active allocations.");
+    private readonly Histogram _probeLatency = Prometheus.Metrics.CreateHistogram("cf_orch_probe_latency_seconds", "Latency of health probes.", new HistogramConfiguration
+    {
+        LabelNames = ["service", "ok"],
+        Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14),
+    });
+
+    private readonly Counter _starts = Prometheus.Metrics.CreateCounter("cf_orch_process_starts_total", "Processes cf-orch started for a service.", "service");
+    private readonly Counter _failures = Prometheus.Metrics.CreateCounter("cf_orch_process_failures_total", "Instances that failed (exited unexpectedly, or did not become healthy).", "service");
+
+    /// <summary>Sets the gauges from the engine's state; called before every scrape.</summary>
+    public void Collect()
+    {
+        var snapshot = orchestrator.Snapshot();
+        foreach (var gpu in snapshot.Gpus.Gpus)
+        {
+            var label = gpu.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _total.WithLabels(label).Set(gpu.TotalMb);
+            _used.WithLabels(label).Set(gpu.UsedMb);
+            _free.WithLabels(label).Set(gpu.FreeMb);
+        }
+
+        foreach (var account in snapshot.Accounts)
+        {
+            var label = account.GpuIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _leased.WithLabels(label).Set(account.LeasedMb);
+            _committed.WithLabels(label).Set(account.CommittedMb);
+            _measured.WithLabels(label).Set(account.MeasuredMb);
+            _external.WithLabels(label).Set(account.ExternalMb);
+            _available.WithLabels(label).Set(account.AvailableMb);
+        }
+
+        foreach (var labels in _leases.GetAllLabelValues())
+        {
+            _leases.WithLabels(labels).Set(0);
+        }
+
+        foreach (var group in snapshot.Leases.GroupBy(l => (l.GpuIndex, l.Origin)))
+        {
+            _leases.WithLabels(group.Key.GpuIndex.ToString(System.Globalization.CultureInfo.InvariantCulture), group.Key.Origin.ToString().ToLowerInvariant()).Set(group.Count());
+        }
+
+        foreach (var state in Enum.GetValues<InstanceState>())
+        {
+            foreach (var origin in Enum.GetValues<InstanceOrigin>())
+            {
+                _instances.WithLabels(state.ToString().ToLowerInvariant(), origin.ToString().ToLowerInvariant())
+                    .Set(snapshot.Instances.Count(i => i.State == state && i.Origin == origin));
+            }
+        }
+
+        _allocations.Set(snapshot.Allocations.Count);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(Collect);
+        var subscription = orchestrator.Subscribe(stoppingToken);
+        var lastProbe = new Dictionary<InstanceKey, DateTimeOffset>();
+        var lastRun = new Dictionary<InstanceKey, (DateTimeOffset Since, InstanceState State, int? Pid)>();
+        try
+        {
+            await foreach (var batch in subscription.Changes.WithCancellation(stoppingToken))
+            {
+                foreach (var instance in batch.OfType<InstanceChanged>().Select(c => c.Instance))
+                {
+                    if (instance.LastProbe is { } probe && (!lastProbe.TryGetValue(instance.Key, out var at) || at != probe.At))
+                    {
+                        lastProbe[instance.Key] = probe.At;
+                        _probeLatency.WithLabels(instance.Service, probe.Ok ? "true" : "false").Observe(probe.LatencyMs / 1000.0);
+                    }
+
+                    lastRun.TryGetValue(instance.Key, out var before);
+                    var sameRun = before.Since == instance.Since;
+                    if (instance is { Origin: InstanceOrigin.Managed, Pid: not null } && (!sameRun || before.Pid is null))
+                    {
+                        _starts.WithLabels(instance.Service).Inc();
+                    }
+
+                    if (instance.State == InstanceState.Failed && (!sameRun || before.State != InstanceState.Failed))
+                    {
+                        _failures.WithLabels(instance.Service).Inc();
+                    }
+
+                    lastRun[instance.Key] = (instance.Since, instance.State, instance.Pid);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+}
