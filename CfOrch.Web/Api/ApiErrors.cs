@@ -13,7 +13,10 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(httpContext);
-        if (!httpContext.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+
+        // The middleware has already switched Request.Path to the error page: the feature keeps the original path.
+        var path = httpContext.Features.Get<IExceptionHandlerFeature>()?.Path ?? httpContext.Request.Path;
+        if (!path.StartsWith("/api", StringComparison.Ordinal))
         {
             return false;
         }
@@ -30,7 +33,7 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
         var (status, detail) = Map(exception);
         if (status >= 500)
         {
-            LogFailed(exception, httpContext.Request.Method, httpContext.Request.Path);
+            LogFailed(exception, httpContext.Request.Method, path);
         }
 
         httpContext.Response.StatusCode = status;

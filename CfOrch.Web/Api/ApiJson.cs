@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -19,6 +20,9 @@ public static class ApiJson
         options.NumberHandling = JsonNumberHandling.Strict;
         options.MaxDepth = 32;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+
+        // Answers are JSON for programs, never inlined into HTML: quotes in messages stay readable.
+        options.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
         return options;
     }
 
@@ -95,6 +99,7 @@ public static class ApiJson
         // "The JSON value could not be converted to System.Int64. Path: $.mb | LineNumber: 0 | BytePositionInLine: 12."
         var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
         var text = cut > 0 ? message[..cut] : message;
+        text = text.Replace("System.Nullable`1[", "", StringComparison.Ordinal).Replace("]", "", StringComparison.Ordinal);
         return text.Replace("System.Int64", "a whole number", StringComparison.Ordinal)
             .Replace("System.Int32", "a whole number", StringComparison.Ordinal)
             .Replace("System.Double", "a number", StringComparison.Ordinal)

@@ -62,7 +62,7 @@ public static class LeasesApi
             {
                 throw new ApiException(422, e.Message);
             }
-        }).RequireAuthorization(AccessPolicies.Control).Accepts<LeaseRequestBody>("application/json");
+        }).RequireAuthorization(AccessPolicies.Control).DocumentsBody<LeaseRequestBody>("application/json");
 
         group.MapDelete("/{leaseId}", (string leaseId, Orchestrator o) =>
         {

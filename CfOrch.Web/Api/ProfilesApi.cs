@@ -78,7 +78,7 @@ public static class ProfilesApi
                 active = saved.Active,
                 active_profile = saved.ActiveProfile,
             }, ApiJson.Options);
-        }).RequireAuthorization(AccessPolicies.Control).Accepts<string>("application/yaml", "text/yaml", "text/plain");
+        }).RequireAuthorization(AccessPolicies.Control).DocumentsBody<string>("application/yaml");
 
         return endpoints;
     }

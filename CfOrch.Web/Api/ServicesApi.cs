@@ -51,7 +51,7 @@ public static class ServicesApi
                 started = ensured.Started,
                 warm = ensured.Warm,
             }, ApiJson.Options);
-        }).Accepts<EnsureBody>("application/json");
+        }).DocumentsBody<EnsureBody>("application/json");
 
         control.MapPost("/{service}/allocate", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
         {
@@ -76,7 +76,7 @@ public static class ServicesApi
                 started = result.Started,
                 warm = result.Warm,
             }, ApiJson.Options);
-        }).Accepts<AllocateBody>("application/json");
+        }).DocumentsBody<AllocateBody>("application/json");
 
         control.MapDelete("/{service}/allocations/{allocationId}", (string service, string allocationId, Orchestrator o) =>
         {
@@ -104,7 +104,7 @@ public static class ServicesApi
             CheckGpu(body.GpuId);
             var ensured = await o.StartAsync(service, body.GpuId, body.Model, ct);
             return Results.Json(new { started = ensured.Started, warm = ensured.Warm, instance = ServiceRow.From(ensured.Instance, o) }, ApiJson.Options);
-        }).Accepts<StartStopBody>("application/json");
+        }).DocumentsBody<StartStopBody>("application/json");
 
         control.MapPost("/{service}/stop", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
@@ -118,7 +118,7 @@ public static class ServicesApi
                 stopped = outcomes.Select(x => new { instance = ServiceRow.From(x.Instance, o), message = x.Message }),
                 detail = outcomes.Count == 0 ? $"{service} was not running" : string.Join("; ", outcomes.Select(x => x.Message)),
             }, ApiJson.Options);
-        }).Accepts<StartStopBody>("application/json");
+        }).DocumentsBody<StartStopBody>("application/json");
 
         read.MapGet("/{service}/logs", (string service, int? gpu_id, int? tail, Orchestrator o) =>
         {

@@ -41,9 +41,15 @@ public static class AccessPolicies
         return services;
     }
 
+    /// <summary>Paths programs call (the API, metrics, the OpenAPI document): refused with a status, never redirected to /login.</summary>
+    public static bool IsMachinePath(PathString path) =>
+        path.StartsWithSegments("/api", StringComparison.Ordinal)
+        || path.StartsWithSegments("/metrics", StringComparison.Ordinal)
+        || path.StartsWithSegments("/openapi", StringComparison.Ordinal);
+
     private static Task Deny(HttpContext context, string redirect, int status)
     {
-        if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        if (IsMachinePath(context.Request.Path))
         {
             context.Response.StatusCode = status;
             return Task.CompletedTask;
@@ -86,7 +92,7 @@ public sealed class ApiAuthorizationResultHandler(AccessEvaluator evaluator) : I
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(authorizeResult);
-        if (authorizeResult.Succeeded || !context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        if (authorizeResult.Succeeded || !AccessPolicies.IsMachinePath(context.Request.Path))
         {
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;

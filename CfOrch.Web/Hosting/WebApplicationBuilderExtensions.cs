@@ -53,7 +53,7 @@ public static class WebApplicationBuilderExtensions
         services.AddSingleton<CfOrchMetrics>();
         services.AddHostedService(sp => sp.GetRequiredService<CfOrchMetrics>());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        services.AddOpenApi(o => o.AddBodyDocs().AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "cf-orch";
             document.Info.Description = "cf-orch's HTTP API: compatible with the cf-orch coordinator, plus start/stop, logs, GPUs, history, profiles and events.";

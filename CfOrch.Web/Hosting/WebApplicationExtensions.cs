@@ -2,6 +2,7 @@ using CfOrch.Core.Configuration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Api;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Metrics;
 using Prometheus;
 using CfOrch.Web.Components;
 using CfOrch.Web.Data;
@@ -64,7 +65,7 @@ public static partial class WebApplicationExtensions
         app.MapFallback("/api/{**path}", (HttpContext http) =>
             ApiJson.Error(StatusCodes.Status404NotFound, $"no endpoint {http.Request.Method} {http.Request.Path}; GET /openapi/v1.json lists them"));
         app.MapHealthChecks("/healthz");
-        app.MapMetrics("/metrics").RequireAuthorization(AccessPolicies.Read);
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<CfOrchMetrics>().Registry).RequireAuthorization(AccessPolicies.Read);
         app.MapOpenApi().RequireAuthorization(AccessPolicies.Read);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

@@ -10,34 +10,62 @@ namespace CfOrch.Web.Metrics;
 /// measured, external), leases and instances by kind, allocations — read from the engine at each scrape — and
 /// probe latency, process starts and failures, counted from the live state stream.
 /// </summary>
-public sealed class CfOrchMetrics(Orchestrator orchestrator) : BackgroundService
+public sealed class CfOrchMetrics : BackgroundService
 {
     private static readonly string[] GpuLabel = ["gpu"];
 
-    private readonly Gauge _total = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_total_mb", "VRAM of the GPU, MB.", GpuLabel);
-    private readonly Gauge _used = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_used_mb", "VRAM the GPU reports in use, MB.", GpuLabel);
-    private readonly Gauge _free = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_free_mb", "VRAM the GPU reports free, MB.", GpuLabel);
-    private readonly Gauge _leased = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_leased_mb", "Sum of the lease budgets on the GPU, MB.", GpuLabel);
-    private readonly Gauge _committed = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_committed_mb", "VRAM cf-orch counts as committed (held by leases, external use, reserve), MB.", GpuLabel);
-    private readonly Gauge _measured = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_measured_mb", "VRAM lease holders measurably use, MB.", GpuLabel);
-    private readonly Gauge _external = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_external_mb", "VRAM in use by programs cf-orch does not track, MB.", GpuLabel);
-    private readonly Gauge _available = Prometheus.Metrics.CreateGauge("cf_orch_gpu_vram_available_mb", "VRAM a new lease can get now, MB.", GpuLabel);
-    private readonly Gauge _leases = Prometheus.Metrics.CreateGauge("cf_orch_leases", "Active leases.", "gpu", "origin");
-    private readonly Gauge _instances = Prometheus.Metrics.CreateGauge("cf_orch_instances", "Service instances by state and origin.", "state", "origin");
-    private readonly Gauge _allocations = Prometheus.Metrics.CreateGauge("cf_orch_allocations", "Active allocations.");
-    private readonly Histogram _probeLatency = Prometheus.Metrics.CreateHistogram("cf_orch_probe_latency_seconds", "Latency of health probes.", new HistogramConfiguration
-    {
-        LabelNames = ["service", "ok"],
-        Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14),
-    });
+    private readonly Orchestrator _orchestrator;
+    private readonly Gauge _total;
+    private readonly Gauge _used;
+    private readonly Gauge _free;
+    private readonly Gauge _leased;
+    private readonly Gauge _committed;
+    private readonly Gauge _measured;
+    private readonly Gauge _external;
+    private readonly Gauge _available;
+    private readonly Gauge _leases;
+    private readonly Gauge _instances;
+    private readonly Gauge _allocations;
+    private readonly Histogram _probeLatency;
+    private readonly Counter _starts;
+    private readonly Counter _failures;
 
-    private readonly Counter _starts = Prometheus.Metrics.CreateCounter("cf_orch_process_starts_total", "Processes cf-orch started for a service.", "service");
-    private readonly Counter _failures = Prometheus.Metrics.CreateCounter("cf_orch_process_failures_total", "Instances that failed (exited unexpectedly, or did not become healthy).", "service");
+    public CfOrchMetrics(Orchestrator orchestrator)
+    {
+        _orchestrator = orchestrator;
+
+        // A registry per app (not prometheus-net's static default), with the .NET process metrics in it.
+        Registry = Prometheus.Metrics.NewCustomRegistry();
+        DotNetStats.Register(Registry);
+        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        _total = factory.CreateGauge("cf_orch_gpu_vram_total_mb", "VRAM of the GPU, MB.", GpuLabel);
+        _used = factory.CreateGauge("cf_orch_gpu_vram_used_mb", "VRAM the GPU reports in use, MB.", GpuLabel);
+        _free = factory.CreateGauge("cf_orch_gpu_vram_free_mb", "VRAM the GPU reports free, MB.", GpuLabel);
+        _leased = factory.CreateGauge("cf_orch_gpu_vram_leased_mb", "Sum of the lease budgets on the GPU, MB.", GpuLabel);
+        _committed = factory.CreateGauge("cf_orch_gpu_vram_committed_mb", "VRAM cf-orch counts as committed (held by leases, external use, reserve), MB.", GpuLabel);
+        _measured = factory.CreateGauge("cf_orch_gpu_vram_measured_mb", "VRAM lease holders measurably use, MB.", GpuLabel);
+        _external = factory.CreateGauge("cf_orch_gpu_vram_external_mb", "VRAM in use by programs cf-orch does not track, MB.", GpuLabel);
+        _available = factory.CreateGauge("cf_orch_gpu_vram_available_mb", "VRAM a new lease can get now, MB.", GpuLabel);
+        _leases = factory.CreateGauge("cf_orch_leases", "Active leases.", "gpu", "origin");
+        _instances = factory.CreateGauge("cf_orch_instances", "Service instances by state and origin.", "state", "origin");
+        _allocations = factory.CreateGauge("cf_orch_allocations", "Active allocations.");
+        _probeLatency = factory.CreateHistogram("cf_orch_probe_latency_seconds", "Latency of health probes.", new HistogramConfiguration
+        {
+            LabelNames = ["service", "ok"],
+            Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14),
+        });
+
+        _starts = factory.CreateCounter("cf_orch_process_starts_total", "Processes cf-orch started for a service.", "service");
+        _failures = factory.CreateCounter("cf_orch_process_failures_total", "Instances that failed (exited unexpectedly, or did not become healthy).", "service");
+        Registry.AddBeforeCollectCallback(Collect);
+    }
+
+    public CollectorRegistry Registry { get; }
 
     /// <summary>Sets the gauges from the engine's state; called before every scrape.</summary>
     public void Collect()
     {
-        var snapshot = orchestrator.Snapshot();
+        var snapshot = _orchestrator.Snapshot();
         foreach (var gpu in snapshot.Gpus.Gpus)
         {
             var label = gpu.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -80,8 +108,7 @@ public sealed class CfOrchMetrics(Orchestrator orchestrator) : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(Collect);
-        var subscription = orchestrator.Subscribe(stoppingToken);
+        var subscription = _orchestrator.Subscribe(stoppingToken);
         var lastProbe = new Dictionary<InstanceKey, DateTimeOffset>();
         var lastRun = new Dictionary<InstanceKey, (DateTimeOffset Since, InstanceState State, int? Pid)>();
         try

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using CfOrch.Core.Orchestration;
+using CfOrch.Tests.Engine;
+using CfOrch.Tests.Web;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Api;
+
+/// <summary>The app in process with a test profile, and helpers to call its API as JSON.</summary>
+public sealed class ApiTestHost : IAsyncDisposable
+{
+    private readonly EngineApp _app;
+
+    private ApiTestHost(EngineApp app)
+    {
+        _app = app;
+        Client = app.Factory.CreateClient();
+    }
+
+    public HttpClient Client { get; }
+
+    public EngineApp App => _app;
+
+    public Orchestrator Orchestrator => _app.Orchestrator;
+
+    public static ApiTestHost Start(string profile, Dictionary<string, string?>? settings = null) => new(EngineApp.Start(profile, settings));
+
+    public T Get<T>()
+        where T : notnull => _app.Factory.Services.GetRequiredService<T>();
+
+    public Task<Answer> GetAsync(string path, string? remote = null, string? bearer = null) => SendAsync(HttpMethod.Get, path, null, remote, bearer);
+
+    public Task<Answer> DeleteAsync(string path, string? remote = null, string? bearer = null) => SendAsync(HttpMethod.Delete, path, null, remote, bearer);
+
+    public Task<Answer> PostAsync(string path, object? body, string? remote = null, string? bearer = null) => SendAsync(HttpMethod.Post, path, body, remote, bearer);
+
+    public async Task<Answer> SendAsync(HttpMethod method, string path, object? body, string? remote = null, string? bearer = null, string contentType = "application/json")
+    {
+        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+        if (body is not null)
+        {
+            var text = body as string ?? JsonSerializer.Serialize(body);
+            request.Content = new StringContent(text, Encoding.UTF8, contentType);
+        }
+
+        if (remote is not null)
+        {
+            request.Headers.Add(CfOrchAppFactory.RemoteAddressHeader, remote);
+        }
+
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        using var response = await Client.SendAsync(request, TestContext.Current.CancellationToken).WaitAsync(EngineApp.Deadline, TestContext.Current.CancellationToken);
+        var content = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        return new Answer(response.StatusCode, content, response.Content.Headers.ContentType?.MediaType);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.DisposeAsync();
+    }
+
+    public sealed record Answer(HttpStatusCode Status, string Body, string? MediaType)
+    {
+        public JsonElement Json => JsonDocument.Parse(Body).RootElement;
+
+        /// <summary>The error's <c>detail</c>; fails unless the body is <c>{"detail": "..."}</c>.</summary>
+        public string Detail
+        {
+            get
+            {
+                Assert.Equal("application/json", MediaType);
+                return Json.GetProperty("detail").GetString()!;
+            }
+        }
+
+        public Answer Is(HttpStatusCode expected)
+        {
+            Assert.True(Status == expected, $"expected {(int)expected} {expected}, got {(int)Status} {Status}: {Body}");
+            return this;
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Text.Json;
+using CfOrch.Tests.Engine;
+using CfOrch.Tests.StandIns;
+
+namespace CfOrch.Tests.Api;
+
+public sealed class ServicesApiTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string Profile(int ollamaPort, int workerPort, int bigPort) => EngineApp.Profile(
+        EngineApp.StandInService("ollama", 4096, 1, ollamaPort, "ollama --port {port}", "/api/tags", adopt: true),
+        EngineApp.StandInService("worker", 2000, 2, workerPort, "service --port {port}", "/health"),
+        EngineApp.StandInService("big", 7000, 3, bigPort, "service --port {port}", "/health"));
+
+    [Fact]
+    public async Task Rows_carry_origin_pid_health_path_budget_and_measured_mb()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 3000, Ct);
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+        await host.PostAsync("/api/services/worker/start", new { }).ContinueWith(t => t.Result.Is(HttpStatusCode.OK), Ct);
+        await host.Get<Core.Measurement.UsageMeter>().MeasureAllAsync(Ct);
+
+        var rows = (await host.GetAsync("/api/services")).Is(HttpStatusCode.OK).Json.GetProperty("services").EnumerateArray().ToDictionary(r => r.GetProperty("service").GetString()!);
+
+        var o = rows["ollama"];
+        Assert.Equal(("running", "adopted", ollama.Pid, "/api/tags", 4096L, 3000L), (o.GetProperty("state").GetString(), o.GetProperty("origin").GetString(), o.GetProperty("pid").GetInt32(), o.GetProperty("health_path").GetString(), o.GetProperty("budget_mb").GetInt64(), o.GetProperty("measured_mb").GetInt64()));
+        var w = rows["worker"];
+        Assert.Equal(("running", "managed", "/health", 2000L), (w.GetProperty("state").GetString(), w.GetProperty("origin").GetString(), w.GetProperty("health_path").GetString(), w.GetProperty("budget_mb").GetInt64()));
+        Assert.True(w.GetProperty("pid").GetInt32() > 0);
+        Assert.Equal(JsonValueKind.Null, w.GetProperty("measured_mb").ValueKind);
+        Assert.Equal("local", w.GetProperty("node_id").GetString());
+    }
+
+    [Fact]
+    public async Task Start_and_stop_a_managed_service_and_read_its_logs()
+    {
+        var port = EngineApp.FreePort();
+        await using var host = ApiTestHost.Start(Profile(EngineApp.FreePort(), port, EngineApp.FreePort()));
+
+        var started = (await host.PostAsync("/api/services/worker/start", null)).Is(HttpStatusCode.OK).Json;
+        Assert.True(started.GetProperty("started").GetBoolean());
+        Assert.Equal("running", started.GetProperty("instance").GetProperty("state").GetString());
+        var again = (await host.PostAsync("/api/services/worker/start", new { gpu_id = 0 })).Is(HttpStatusCode.OK).Json;
+        Assert.True(again.GetProperty("warm").GetBoolean());
+
+        var logs = (await host.GetAsync("/api/services/worker/logs?tail=50")).Is(HttpStatusCode.OK).Json;
+        Assert.Contains(logs.GetProperty("lines").EnumerateArray(), l => l.GetProperty("text").GetString()!.StartsWith("STANDIN LISTENING", StringComparison.Ordinal));
+
+        var stopped = (await host.PostAsync("/api/services/worker/stop", new { })).Is(HttpStatusCode.OK).Json;
+        Assert.Equal("stopped", stopped.GetProperty("stopped")[0].GetProperty("instance").GetProperty("state").GetString());
+        Assert.Contains("worker stopped", stopped.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Empty(host.Orchestrator.Leases);
+    }
+
+    [Fact]
+    public async Task Stopping_an_adopted_service_releases_tracking_only_and_says_so()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+
+        var answer = (await host.DeleteAsync("/api/services/ollama?node_id=local")).Is(HttpStatusCode.OK).Json;
+
+        Assert.True(answer.GetProperty("stopped").GetBoolean());
+        Assert.Contains("the service itself keeps running", answer.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.False(ollama.HasExited);
+        var logs = (await host.GetAsync("/api/services/ollama/logs")).Is(HttpStatusCode.NotFound);
+        Assert.Contains("runs outside cf-orch", logs.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ensure_answers_cf_orchs_fields()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+
+        var answer = (await host.PostAsync("/api/services/ollama/ensure", new { node_id = "local", gpu_id = 0, @params = new { model = "llama3.2:3b" } })).Is(HttpStatusCode.OK).Json;
+
+        Assert.Equal(("ollama", "local", 0, "llama3.2:3b", true), (answer.GetProperty("service").GetString(), answer.GetProperty("node_id").GetString(), answer.GetProperty("gpu_id").GetInt32(), answer.GetProperty("model").GetString(), answer.GetProperty("running").GetBoolean()));
+        Assert.Equal($"http://127.0.0.1:{ollama.Port}", answer.GetProperty("url").GetString());
+    }
+
+    [Fact]
+    public async Task Errors_keep_cf_orchs_status_codes_and_say_why()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+
+        Assert.Contains("unknown service 'nope'", (await host.PostAsync("/api/services/nope/allocate", new { model_candidates = new[] { "x" } })).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        Assert.Contains("unknown service 'nope'", (await host.GetAsync("/api/services/nope/status")).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        Assert.Contains("unknown node_id 'elsewhere'", (await host.DeleteAsync("/api/services/worker?node_id=elsewhere")).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        Assert.Contains("no allocation alloc-123", (await host.DeleteAsync("/api/services/ollama/allocations/alloc-123")).Is(HttpStatusCode.NotFound).Detail, StringComparison.Ordinal);
+        var noModel = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "mistral:7b" } })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        Assert.Contains("none of the model candidates (mistral:7b) is available on ollama; it has llama3.2:3b", noModel, StringComparison.Ordinal);
+
+        // 'big' (7000 MB) does not fit next to the adopted Ollama (4096 MB) on 8 GB, and an adopted service is never evicted.
+        var full = (await host.PostAsync("/api/services/big/allocate", new { model_candidates = Array.Empty<string>(), caller = "t" })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        Assert.Contains("cannot fit 7000 MB for big", full, StringComparison.Ordinal);
+        Assert.Contains("ollama 4096 MB (adopted, priority 1)", full, StringComparison.Ordinal);
+        Assert.Contains("gpu_id must be between 0 and 63", (await host.PostAsync("/api/services/worker/allocate", new { gpu_id = 99 })).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        Assert.Contains("ttl_s must be between", (await host.PostAsync("/api/services/worker/allocate", new { ttl_s = -5 })).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        Assert.Single(host.Orchestrator.Instances);
+    }
+
+    [Fact]
+    public async Task Resident_lists_warm_services()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+
+        var residents = (await host.GetAsync("/api/resident")).Is(HttpStatusCode.OK).Json.GetProperty("residents");
+
+        var ollamaRow = Assert.Single(residents.EnumerateArray());
+        Assert.Equal(("ollama", "local"), (ollamaRow.GetProperty("service").GetString(), ollamaRow.GetProperty("node_id").GetString()));
+        Assert.True(ollamaRow.GetProperty("first_seen").GetDouble() > 1.7e9);
+    }
+}
