@@ -1,5 +1,10 @@
 using CfOrch.Web.Hosting;
 
+if (Commands.Run(args) is { } exitCode)
+{
+    return exitCode;
+}
+
 // appsettings.json travels with the app, so the content root is the app's folder, wherever it is started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddCfOrchWeb();

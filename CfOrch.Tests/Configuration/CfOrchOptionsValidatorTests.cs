@@ -51,6 +51,11 @@ public sealed class CfOrchOptionsValidatorTests
     [InlineData("CfOrch:Gpus:Simulated:0:TotalMb", "lots", "CfOrch:Gpus:Simulated:0:TotalMb: 'lots' is not a whole number")]
     [InlineData("CfOrch:Gpus:Simulated:2:Name", "third", "numbered 0, 1, 2… without gaps")]
     [InlineData("CfOrch:Gpus:ReserveMb", "1GB", "'CfOrch:Gpus:ReserveMb'")]
+    [InlineData("CfOrch:Auth:AdminPassword", "short", "CfOrch:Auth:AdminPassword must have at least 8 characters")]
+    [InlineData("CfOrch:Auth:AdminPasswordHash", "md5:abc", "CfOrch:Auth:AdminPasswordHash is not a hash made by 'hash-password'")]
+    [InlineData("CfOrch:Auth:ApiTokens:0", "tiny", "CfOrch:Auth:ApiTokens:0 must have at least 16 characters")]
+    [InlineData("CfOrch:Probes:StartTimeoutSeconds", "0", "CfOrch:Probes:StartTimeoutSeconds must be between 1")]
+    [InlineData("CfOrch:Adoption:IntervalSeconds", "-1", "CfOrch:Adoption:IntervalSeconds must be between 0.1")]
     public void A_bad_value_fails_naming_its_key(string key, string value, string expected)
     {
         var settings = new Dictionary<string, string?>
@@ -78,5 +83,38 @@ public sealed class CfOrchOptionsValidatorTests
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddLogging().AddCfOrchCore().BuildServiceProvider();
         return services.GetRequiredService<IOptions<CfOrchOptions>>().Value;
+    }
+}
+
+public sealed class PasswordHashTests
+{
+    [Fact]
+    public void A_hash_verifies_its_password_only()
+    {
+        var hash = PasswordHash.Create("correct horse battery");
+
+        Assert.StartsWith("pbkdf2-sha256$210000$", hash, StringComparison.Ordinal);
+        Assert.True(PasswordHash.IsWellFormed(hash));
+        Assert.True(PasswordHash.Verify("correct horse battery", hash));
+        Assert.False(PasswordHash.Verify("correct horse batterY", hash));
+        Assert.NotEqual(hash, PasswordHash.Create("correct horse battery"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("plain-text-password")]
+    [InlineData("pbkdf2-sha256$10$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==")]
+    [InlineData("pbkdf2-sha256$210000$not base64$aGFzaGhhc2hoYXNoaGFzaA==")]
+    public void Malformed_hashes_are_refused(string hash)
+    {
+        Assert.False(PasswordHash.IsWellFormed(hash));
+        Assert.False(PasswordHash.Verify("anything", hash));
+    }
+
+    [Fact]
+    public void Secrets_compare_by_value()
+    {
+        Assert.True(PasswordHash.SecretEquals("token-1234567890abcdef", "token-1234567890abcdef"));
+        Assert.False(PasswordHash.SecretEquals("token-1234567890abcdef", "token-1234567890abcdeF"));
     }
 }

@@ -14,8 +14,9 @@ public static partial class DataServiceCollectionExtensions
 
     public static IServiceCollection AddCfOrchData(this IServiceCollection services)
     {
-        services.AddDbContextFactory<CfOrchDb>((sp, o) =>
-            o.UseSqlite(ConnectionString(sp.GetRequiredService<IOptions<CfOrchOptions>>().Value)));
+        services.AddDbContextFactory<CfOrchDb>((sp, o) => o
+            .UseSqlite(ConnectionString(sp.GetRequiredService<IOptions<CfOrchOptions>>().Value))
+            .AddInterceptors(SqlitePragmas.Instance));
 
         // One writer for lease history and managed-instance records, off the hot path; it replaces Core's in-memory defaults.
         services.AddSingleton<HistoryWriter>();

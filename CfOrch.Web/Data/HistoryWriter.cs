@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 
 namespace CfOrch.Web.Data;
@@ -13,9 +14,14 @@ namespace CfOrch.Web.Data;
 public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, ILogger<HistoryWriter> logger)
     : BackgroundService, IHistorySink, IInstanceStore
 {
-    private const int MaxBatch = 1000;
+    private const int MaxBatch = 5000;
+
+    /// <summary>How long the writer lets records gather before it writes them (one transaction per batch).</summary>
+    private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(50);
+    private static readonly string[] EventColumns = ["$at", "$kind", "$lease", "$node", "$gpu", "$service", "$holder", "$origin", "$budget", "$measured", "$reason", "$granted"];
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private long _written;
+    private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Events and records written so far (for tests and metrics).</summary>
     public long Written => Interlocked.Read(ref _written);
@@ -52,6 +58,8 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
             return;
         }
 
+        Volatile.Read(ref _flushRequested).TrySetResult();
+
         await done.Task.WaitAsync(cancellationToken);
     }
 
@@ -69,17 +77,29 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
             batch.Clear();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var work))
+            Take(batch);
+
+            // Let a burst gather (bounded by the window, cut short by a flush or shutdown) so it costs one transaction.
+            var flushRequest = Volatile.Read(ref _flushRequested);
+            if (batch.Count < MaxBatch && !batch.Any(w => w is Work.Flush) && !flushRequest.Task.IsCompleted && !stoppingToken.IsCancellationRequested)
             {
-                batch.Add(work);
+                await Task.WhenAny(Task.Delay(BatchWindow, CancellationToken.None), flushRequest.Task, _queue.Reader.Completion);
+                Take(batch);
+            }
+
+            if (flushRequest.Task.IsCompleted)
+            {
+                Interlocked.Exchange(ref _flushRequested, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                Take(batch);
             }
 
             try
             {
                 await WriteAsync(batch);
             }
-            catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                // A failed batch is logged and the writer goes on: history must never stop cf-orch.
                 LogWriteFailed(ex, batch.Count);
             }
             finally
@@ -92,6 +112,14 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         }
     }
 
+    private void Take(List<Work> batch)
+    {
+        while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var work))
+        {
+            batch.Add(work);
+        }
+    }
+
     private async Task WriteAsync(List<Work> batch)
     {
         if (batch.All(w => w is Work.Flush))
@@ -99,8 +127,40 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
             return;
         }
 
+        // Plain prepared inserts in one transaction: thousands of rows per batch cost a few milliseconds, where EF's
+        // change tracking would cost the lease path its CPU.
         await using var db = await dbFactory.CreateDbContextAsync();
-        db.LeaseEvents.AddRange(batch.OfType<Work.Event>().Select(e => ToRow(e.HistoryEvent)));
+        var connection = (SqliteConnection)db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+        var events = batch.OfType<Work.Event>().ToList();
+        if (events.Count > 0)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = """
+                INSERT INTO lease_events (AtUnixMs, Kind, LeaseId, NodeId, GpuIndex, Service, Holder, Origin, BudgetMb, MeasuredMb, Reason, GrantedAtUnixMs)
+                VALUES ($at, $kind, $lease, $node, $gpu, $service, $holder, $origin, $budget, $measured, $reason, $granted)
+                """;
+            var p = EventColumns.Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+            insert.Prepare();
+            foreach (var e in events.Select(w => ToRow(w.HistoryEvent)))
+            {
+                p[0].Value = e.AtUnixMs;
+                p[1].Value = e.Kind;
+                p[2].Value = (object?)e.LeaseId ?? DBNull.Value;
+                p[3].Value = e.NodeId;
+                p[4].Value = e.GpuIndex;
+                p[5].Value = (object?)e.Service ?? DBNull.Value;
+                p[6].Value = e.Holder;
+                p[7].Value = e.Origin;
+                p[8].Value = e.BudgetMb;
+                p[9].Value = (object?)e.MeasuredMb ?? DBNull.Value;
+                p[10].Value = e.Reason;
+                p[11].Value = (object?)e.GrantedAtUnixMs ?? DBNull.Value;
+                insert.ExecuteNonQuery();
+            }
+        }
 
         // Only the last save or removal of each instance in the batch matters.
         var lastByKey = new Dictionary<InstanceKey, Work>();
@@ -117,16 +177,22 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
             }
         }
 
-        foreach (var (key, work) in lastByKey)
+        if (lastByKey.Count > 0)
         {
-            await db.ManagedInstances.Where(x => x.Service == key.Service && x.NodeId == key.NodeId && x.GpuIndex == key.GpuIndex).ExecuteDeleteAsync();
-            if (work is Work.SaveInstance save)
+            await db.Database.UseTransactionAsync(transaction);
+            foreach (var (key, work) in lastByKey)
             {
-                db.ManagedInstances.Add(ToRow(save.Record));
+                await db.ManagedInstances.Where(x => x.Service == key.Service && x.NodeId == key.NodeId && x.GpuIndex == key.GpuIndex).ExecuteDeleteAsync();
+                if (work is Work.SaveInstance save)
+                {
+                    db.ManagedInstances.Add(ToRow(save.Record));
+                }
             }
+
+            await db.SaveChangesAsync();
         }
 
-        await db.SaveChangesAsync();
+        await transaction.CommitAsync();
         Interlocked.Add(ref _written, batch.Count(w => w is not Work.Flush));
     }
 

@@ -46,7 +46,7 @@ public static partial class WebApplicationExtensions
         // API errors become {"detail": ...} (ApiErrors); anything else shows the error page.
         app.UseExceptionHandler("/Error", createScopeForErrors: true);
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
-        app.UseOwnAssets();
+        app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseOwnAssets());
         app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace CfOrch.Bench;
+
+/// <summary>A child process (the app, the stand-in) started and awaited until it prints the line that says it listens.</summary>
+internal sealed partial class ChildProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ChildProcess(Process process) => _process = process;
+
+    public Uri Url { get; private set; } = null!;
+
+    public int Pid => _process.Id;
+
+    public static async Task<ChildProcess> StartAsync(string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment, Regex listening)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var child = new ChildProcess(new Process { StartInfo = start });
+        child._process.OutputDataReceived += (_, e) => child.OnLine(e.Data, listening);
+        child._process.ErrorDataReceived += (_, e) => child.OnLine(e.Data, listening);
+        child._process.Start();
+        child._process.BeginOutputReadLine();
+        child._process.BeginErrorReadLine();
+        child.Url = await child._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return child;
+    }
+
+    public static Regex AppListening() => AppRegex();
+
+    public static Regex StandInListening() => StandInRegex();
+
+    private void OnLine(string? line, Regex listening)
+    {
+        if (line is not null && listening.Match(line) is { Success: true } match)
+        {
+            _listening.TrySetResult(new Uri(match.Groups[1].Value.TrimEnd('/') + "/"));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex AppRegex();
+
+    [GeneratedRegex(@"STANDIN LISTENING (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex StandInRegex();
+}

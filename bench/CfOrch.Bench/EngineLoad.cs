@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using CfOrch.Core;
+using CfOrch.Core.Orchestration;
+using CfOrch.Web.Data;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CfOrch.Bench;
+
+/// <summary>
+/// Lease grant + release pairs through the orchestrator in process (no HTTP), with the real history writer writing
+/// every grant and release to SQLite; reports the pairs per second and how long the writer needed to catch up.
+/// </summary>
+internal static class EngineLoad
+{
+    public static async Task<(LoadResult Result, TimeSpan DrainTime, long Written)> RunAsync(int threads, TimeSpan duration)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-engine-" + Guid.NewGuid().ToString("N"));
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["CfOrch:DataDir"] = data,
+            ["CfOrch:Gpus:Mode"] = "simulated",
+            ["CfOrch:Gpus:Simulated:0:Name"] = "Bench GPU",
+            ["CfOrch:Gpus:Simulated:0:TotalMb"] = "1048576",
+        }).Build();
+        await using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddLogging(l => l.SetMinimumLevel(LogLevel.Warning))
+            .AddCfOrchCore()
+            .AddCfOrchData()
+            .BuildServiceProvider();
+        await services.MigrateDatabaseAsync(CancellationToken.None);
+        var writer = services.GetRequiredService<HistoryWriter>();
+        await writer.StartAsync(CancellationToken.None);
+        var orchestrator = services.GetRequiredService<Orchestrator>();
+
+        var result = await Load.RunAsync("lease grant + release, in process (history on)", threads, duration, w =>
+        {
+            var lease = orchestrator.RequestLease($"bench-{w}", 0, 64, 2, null);
+            orchestrator.ReleaseLease(lease.LeaseId);
+            return Task.CompletedTask;
+        });
+
+        var drain = Stopwatch.StartNew();
+        await writer.FlushAsync(CancellationToken.None);
+        var drained = drain.Elapsed;
+        var written = writer.Written;
+        await writer.StopAsync(CancellationToken.None);
+        try
+        {
+            Directory.Delete(data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        return (result, drained, written);
+    }
+}

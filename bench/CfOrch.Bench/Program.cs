@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Reflection;
+using System.Text.Json;
+using CfOrch.Bench;
+
+// Usage: dotnet run --project bench/CfOrch.Bench -c Release [-- --seconds 10 --concurrency 16]
+var seconds = ArgValue("--seconds", 10);
+var concurrency = ArgValue("--concurrency", 16);
+var duration = TimeSpan.FromSeconds(seconds);
+var root = FindRoot();
+var configuration = typeof(ChildProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-" + Guid.NewGuid().ToString("N"));
+var ollamaPort = FreePort();
+var profile = Path.Combine(data, "bench.yaml");
+Directory.CreateDirectory(data);
+await File.WriteAllTextAsync(profile, $"""
+    schema_version: 1
+    name: bench
+    services:
+      ollama:
+        max_mb: 4096
+        priority: 1
+        managed:
+          type: process
+          adopt: true
+          exec_path: /usr/local/bin/ollama
+          port: {ollamaPort}
+          host_port: {ollamaPort}
+          health_path: /api/tags
+    """);
+
+await using var ollama = await ChildProcess.StartAsync(
+    Path.Combine(root, "CfOrch.StandIns", "bin", configuration, "net10.0", "CfOrch.StandIns"),
+    ["ollama", "--port", ollamaPort.ToString(CultureInfo.InvariantCulture), "--vram-mb", "3000"],
+    new Dictionary<string, string>(),
+    ChildProcess.StandInListening());
+await using var app = await ChildProcess.StartAsync(
+    "dotnet",
+    [Path.Combine(root, "CfOrch.Web", "bin", configuration, "net10.0", "CfOrch.Web.dll"), "--urls", "http://127.0.0.1:0"],
+    new Dictionary<string, string>
+    {
+        ["CfOrch__DataDir"] = data,
+        ["CfOrch__Profile"] = profile,
+        ["CfOrch__Gpus__Mode"] = "simulated",
+        ["CfOrch__Gpus__Simulated__0__Name"] = "Bench GPU",
+        ["CfOrch__Gpus__Simulated__0__TotalMb"] = "1048576",
+        ["Logging__LogLevel__Default"] = "Warning",
+        ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+    },
+    ChildProcess.AppListening());
+
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = app.Url };
+var results = new List<LoadResult>
+{
+    await Load.RunAsync("GET /api/health (baseline)", concurrency, duration, async _ =>
+    {
+        using var response = await http.GetAsync(new Uri("api/health", UriKind.Relative));
+        response.EnsureSuccessStatusCode();
+        await response.Content.ReadAsByteArrayAsync();
+    }),
+    await Load.RunAsync("GET /api/services", concurrency, duration, async _ =>
+    {
+        using var response = await http.GetAsync(new Uri("api/services", UriKind.Relative));
+        response.EnsureSuccessStatusCode();
+        await response.Content.ReadAsByteArrayAsync();
+    }),
+    await Load.RunAsync("GET /api/services (1 client)", 1, duration, async _ =>
+    {
+        using var response = await http.GetAsync(new Uri("api/services", UriKind.Relative));
+        response.EnsureSuccessStatusCode();
+        await response.Content.ReadAsByteArrayAsync();
+    }),
+    await Load.RunAsync("lease grant + release (history on)", concurrency, duration, async w =>
+    {
+        using var granted = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "local", gpu_id = 0, mb = 64, service = $"bench-{w}" });
+        granted.EnsureSuccessStatusCode();
+        var id = (await granted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("lease").GetProperty("lease_id").GetString();
+        using var released = await http.DeleteAsync(new Uri($"api/leases/{id}", UriKind.Relative));
+        released.EnsureSuccessStatusCode();
+    }),
+    await Load.RunAsync("warm allocate + release", concurrency, duration, async _ =>
+    {
+        using var allocated = await http.PostAsJsonAsync(new Uri("api/services/ollama/allocate", UriKind.Relative), new { model_candidates = Array.Empty<string>(), ttl_s = 60, caller = "bench" });
+        allocated.EnsureSuccessStatusCode();
+        var id = (await allocated.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("allocation_id").GetString();
+        using var released = await http.DeleteAsync(new Uri($"api/services/ollama/allocations/{id}", UriKind.Relative));
+        released.EnsureSuccessStatusCode();
+    }),
+};
+
+var eventDelays = await EventDelay.MeasureAsync(http, samples: 300);
+var (engine, drain, written) = await EngineLoad.RunAsync(Environment.ProcessorCount, duration);
+results.Add(engine);
+
+Console.WriteLine();
+Console.WriteLine($"cf-orch benchmark — {Environment.ProcessorCount} cores, {seconds} s per load, {DateTime.UtcNow:yyyy-MM-dd}");
+Console.WriteLine();
+Console.WriteLine("| load | clients | ops/s | p50 ms | p99 ms | errors |");
+Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+foreach (var r in results)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Concurrency} | {r.PerSecond:N0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.Errors} |"));
+}
+
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| /api/events delay, change → event ({eventDelays.Length} changes) | 1 | — | {Load.Percentile(eventDelays, 0.5):0.00} | {Load.Percentile(eventDelays, 0.99):0.00} | 0 |"));
+Console.WriteLine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"In process: {written:N0} history rows written to SQLite; the writer caught up {drain.TotalMilliseconds:N0} ms after the load ended."));
+try
+{
+    Directory.Delete(data, recursive: true);
+}
+catch (IOException)
+{
+}
+
+return 0;
+
+int ArgValue(string name, int fallback)
+{
+    var index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length && int.TryParse(args[index + 1], CultureInfo.InvariantCulture, out var value) ? value : fallback;
+}
+
+static string FindRoot()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CfOrch.Web.sln")))
+    {
+        dir = dir.Parent;
+    }
+
+    return dir?.FullName ?? throw new InvalidOperationException("run from the repository");
+}
+
+static int FreePort()
+{
+    using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+    listener.Start();
+    return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+}
