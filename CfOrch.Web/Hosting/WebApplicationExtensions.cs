@@ -36,6 +36,9 @@ public static partial class WebApplicationExtensions
         {
             var failures = string.Join(Environment.NewLine, ex.Failures.Select(f => "  " + f));
             LogInvalidConfiguration(logger, failures);
+
+            // The console logger writes from a queue: disposing the app flushes it before the process exits.
+            await app.DisposeAsync();
             return 1;
         }
     }
