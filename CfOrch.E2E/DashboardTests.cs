@@ -29,7 +29,7 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
         await Assertions.Expect(_page.GetByTestId("active-profile")).ToContainTextAsync("single-gpu-24gb");
         await Assertions.Expect(_page.GetByTestId("node-name")).ToHaveTextAsync("local");
 
-        await _page.ScreenshotToAsync("dashboard.png");
+        await _page.ScreenshotToAsync("dashboard-simulated.png");
     }
 
     [Fact]
@@ -38,9 +38,8 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
         await _page.GotoInteractiveAsync(app.App.BaseAddress);
 
         await _page.GetByRole(AriaRole.Link, new() { Name = "Services" }).ClickAsync();
-        await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Services" })).ToBeVisibleAsync();
-        await Assertions.Expect(_page.GetByTestId("services-table")).ToContainTextAsync("/api/tags");
-        await _page.ScreenshotToAsync("services.png");
+        await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Service instances" })).ToBeVisibleAsync();
+        await Assertions.Expect(_page.GetByTestId("services-table")).ToContainTextAsync("ollama");
 
         await _page.GetByRole(AriaRole.Link, new() { Name = "Leases" }).ClickAsync();
         await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Leases" })).ToBeVisibleAsync();
@@ -51,8 +50,8 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
         await _page.GetByRole(AriaRole.Link, new() { Name = "Profiles" }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("active-profile-name")).ToHaveTextAsync("single-gpu-24gb");
         await _page.GetByRole(AriaRole.Cell, new() { Name = "single-gpu-8gb", Exact = true }).ClickAsync();
-        await Assertions.Expect(_page.GetByTestId("profile-yaml")).ToContainTextAsync("name: single-gpu-8gb");
-        await _page.ScreenshotToAsync("profiles.png");
+        await Assertions.Expect(_page.GetByTestId("editing-name")).ToHaveTextAsync("single-gpu-8gb");
+        await Assertions.Expect(_page.GetByTestId("yaml-input")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("name: single-gpu-8gb"));
 
         await _page.GetByRole(AriaRole.Link, new() { Name = "Dashboard" }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("gpu-card")).ToHaveCountAsync(2);

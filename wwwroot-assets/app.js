@@ -6,4 +6,26 @@ window.cfOrch = {
   save: (key, value) => {
     try { window.localStorage.setItem(key, value); } catch { /* private mode: the choice lasts this page only */ }
   },
+  scrollToEnd: (id) => {
+    const element = document.getElementById(id);
+    if (element) { element.scrollTop = element.scrollHeight; }
+  },
+  copy: async (text) => {
+    try { await navigator.clipboard.writeText(text); return true; } catch { return false; }
+  },
 };
+
+// TTL countdowns: elements with data-expires (Unix seconds) show the time left, updated in the browser every second.
+setInterval(() => {
+  const now = Date.now() / 1000;
+  for (const element of document.querySelectorAll('[data-expires]')) {
+    const left = Math.round(Number(element.dataset.expires) - now);
+    // The same format as the server's (Services.Seconds).
+    element.textContent = left <= 0 ? 'expiring'
+      : left < 90 ? `${left} s`
+      : left < 600 ? `${Math.floor(left / 60)} min ${left % 60} s`
+      : left < 5400 ? `${Math.round(left / 60)} min`
+      : left < 172800 ? `${(left / 3600).toFixed(1).replace(/\.0$/, '')} h`
+      : `${(left / 86400).toFixed(1).replace(/\.0$/, '')} d`;
+  }
+}, 1000);

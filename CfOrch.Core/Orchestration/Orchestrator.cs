@@ -176,6 +176,24 @@ public sealed partial class Orchestrator(
         return outcomes;
     }
 
+    /// <summary>Stops the service's managed instance (on one GPU when given) and starts it again from its spec.</summary>
+    public async Task<EnsureResult> RestartAsync(string service, int? gpuIndex, CancellationToken cancellationToken)
+    {
+        var profile = Service(service);
+        var running = registry.ForService(service).Where(i => i.IsActive && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList();
+        if (running.Any(i => i.Origin == InstanceOrigin.Adopted))
+        {
+            throw new OrchestrationException(OrchestrationError.Invalid, $"{service} runs outside cf-orch (adopted): restart it with its own service manager (for Ollama: systemctl restart ollama)");
+        }
+
+        foreach (var instance in running)
+        {
+            await StopInstanceAsync(instance.Key, HistoryKind.Stopped, "restart", cancellationToken);
+        }
+
+        return await EnsureAsync(profile.Name, gpuIndex ?? running.FirstOrDefault()?.Key.GpuIndex, running.FirstOrDefault()?.Model, cancellationToken);
+    }
+
     /// <summary>A client's lease on a GPU (cf-orch's POST /api/leases); refused with what holds the GPU when it does not fit.</summary>
     public Lease RequestLease(string holder, int gpuIndex, long mb, int priority, TimeSpan? ttl)
     {

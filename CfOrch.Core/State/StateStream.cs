@@ -1,29 +1,18 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
-using CfOrch.Core.Gpus;
-using CfOrch.Core.Instances;
-using CfOrch.Core.Leases;
-using CfOrch.Core.Orchestration;
 
 namespace CfOrch.Core.State;
 
 /// <summary>
 /// The live state stream (Aspire's pattern): subscribe → an immutable snapshot plus the changes after it, in batches,
-/// one channel per subscriber. The stream keeps its own copy of the state by applying every published change, so a
-/// snapshot and the changes that follow it never overlap or leave a gap.
+/// one channel per subscriber. The stream keeps its own <see cref="EngineState"/> by applying every published change,
+/// so a snapshot and the changes that follow it never overlap or leave a gap.
 /// </summary>
 public sealed class StateStream
 {
     private readonly Lock _lock = new();
     private readonly List<Channel<StateChange>> _subscribers = [];
-    private readonly Dictionary<InstanceKey, InstanceSnapshot> _instances = [];
-    private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Allocation> _allocations = new(StringComparer.Ordinal);
-    private GpuSnapshot _gpus = GpuSnapshot.Empty(GpuSource.None, null);
-    private IReadOnlyList<GpuAccount> _accounts = [];
-    private long _version;
-
-    public long Version => Interlocked.Read(ref _version);
+    private readonly EngineState _state = new();
 
     public int SubscriberCount
     {
@@ -40,7 +29,7 @@ public sealed class StateStream
     {
         lock (_lock)
         {
-            return TakeSnapshot();
+            return _state.Snapshot();
         }
     }
 
@@ -49,8 +38,7 @@ public sealed class StateStream
         ArgumentNullException.ThrowIfNull(change);
         lock (_lock)
         {
-            Apply(change);
-            Interlocked.Increment(ref _version);
+            _state.Apply(change);
             foreach (var subscriber in _subscribers)
             {
                 subscriber.Writer.TryWrite(change);
@@ -65,7 +53,7 @@ public sealed class StateStream
         EngineSnapshot snapshot;
         lock (_lock)
         {
-            snapshot = TakeSnapshot();
+            snapshot = _state.Snapshot();
             _subscribers.Add(channel);
         }
 
@@ -108,46 +96,6 @@ public sealed class StateStream
             {
                 _subscribers.Remove(channel);
             }
-        }
-    }
-
-    private EngineSnapshot TakeSnapshot() => new(
-        _version,
-        _instances.Values.OrderBy(i => i.Key.Service, StringComparer.Ordinal).ThenBy(i => i.Key.GpuIndex).ToArray(),
-        _leases.Values.OrderBy(l => l.GpuIndex).ThenBy(l => l.GrantedAt).ToArray(),
-        _allocations.Values.OrderBy(a => a.CreatedAt).ToArray(),
-        _gpus,
-        _accounts);
-
-    private void Apply(StateChange change)
-    {
-        switch (change)
-        {
-            case InstanceChanged c:
-                _instances[c.Instance.Key] = c.Instance;
-                break;
-            case InstanceRemoved c:
-                _instances.Remove(c.Key);
-                break;
-            case LeaseGranted c:
-                _leases[c.Lease.LeaseId] = c.Lease;
-                break;
-            case LeaseUpdated c:
-                _leases[c.Lease.LeaseId] = c.Lease;
-                break;
-            case LeaseReleased c:
-                _leases.Remove(c.Lease.LeaseId);
-                break;
-            case AllocationChanged c:
-                _allocations[c.Allocation.AllocationId] = c.Allocation;
-                break;
-            case AllocationReleased c:
-                _allocations.Remove(c.Allocation.AllocationId);
-                break;
-            case GpusChanged c:
-                _gpus = c.Gpus;
-                _accounts = c.Accounts;
-                break;
         }
     }
 }

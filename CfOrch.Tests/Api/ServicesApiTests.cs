@@ -55,6 +55,27 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task Restart_stops_the_managed_process_and_starts_a_new_one_but_never_touches_an_adopted_service()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+        var first = (await host.PostAsync("/api/services/worker/start", null)).Is(HttpStatusCode.OK).Json.GetProperty("instance").GetProperty("pid").GetInt32();
+
+        var restarted = (await host.PostAsync("/api/services/worker/restart", new { gpu_id = 0 })).Is(HttpStatusCode.OK).Json;
+
+        Assert.True(restarted.GetProperty("started").GetBoolean());
+        Assert.Equal("running", restarted.GetProperty("instance").GetProperty("state").GetString());
+        Assert.NotEqual(first, restarted.GetProperty("instance").GetProperty("pid").GetInt32());
+        Assert.False(Directory.Exists($"/proc/{first}"));
+        Assert.Single(host.Orchestrator.Leases, l => l.Holder == "worker");
+
+        var adopted = (await host.PostAsync("/api/services/ollama/restart", null)).Is(HttpStatusCode.UnprocessableEntity).Detail;
+        Assert.Contains("ollama runs outside cf-orch (adopted): restart it with its own service manager", adopted, StringComparison.Ordinal);
+        Assert.False(ollama.HasExited);
+        Assert.Contains("unknown service 'nope'", (await host.PostAsync("/api/services/nope/restart", null)).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Stopping_an_adopted_service_releases_tracking_only_and_says_so()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);

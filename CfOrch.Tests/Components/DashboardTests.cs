@@ -1,5 +1,8 @@
 using Bunit;
 using CfOrch.Core.Configuration;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.Pages;
 
 namespace CfOrch.Tests.Components;
@@ -11,7 +14,7 @@ public sealed class DashboardTests : MudBunitContext
     {
         UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 }, new SimulatedGpuOptions { Name = "RTX 3060", TotalMb = 12288 });
 
-        var page = Render<Dashboard>();
+        var page = RenderAs<Dashboard>();
 
         Assert.Equal(2, page.FindAll("[data-testid=gpu-card]").Count);
         Assert.Contains("single-gpu-24gb", page.Find("[data-testid=active-profile]").TextContent, StringComparison.Ordinal);
@@ -23,10 +26,10 @@ public sealed class DashboardTests : MudBunitContext
     {
         UseGpus();
 
-        var page = Render<Dashboard>();
+        var page = RenderAs<Dashboard>();
 
         var alert = page.Find("[data-testid=no-gpus]").TextContent;
-        Assert.Contains("NVML is unavailable: test machine", alert, StringComparison.Ordinal);
+        Assert.Contains("CfOrch:Gpus:Mode is 'none'", alert, StringComparison.Ordinal);
         Assert.Contains("CfOrch__Gpus__Mode=simulated", alert, StringComparison.Ordinal);
         Assert.Contains("cpu-16gb", page.Find("[data-testid=active-profile]").TextContent, StringComparison.Ordinal);
     }
@@ -34,14 +37,79 @@ public sealed class DashboardTests : MudBunitContext
     [Fact]
     public void A_new_gpu_reading_is_pushed_to_the_open_page()
     {
-        var gpus = UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 })!;
-        var monitor = Services.GetService<CfOrch.Core.Gpus.GpuMonitor>();
-        var page = Render<Dashboard>();
+        UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 });
+        var page = RenderAs<Dashboard>();
         Assert.Contains("0 MB of 24,576 MB used", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal);
 
-        gpus.SetProcessUsage(0, 999, 12288, "vllm");
-        monitor!.Refresh();
+        SetUsage(0, 999, 12288, "vllm");
 
         page.WaitForAssertion(() => Assert.Contains("12,288 MB of 24,576 MB used (50%)", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void The_service_strip_shows_every_service_of_the_profile_in_the_state_of_its_instance()
+    {
+        UseTestProfile();
+        AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
+        AddInstance("whisper", InstanceState.Failed, with: i => i with { Message = "exited with code 3" });
+
+        var page = RenderAs<Dashboard>();
+
+        var chips = page.FindAll("[data-testid=service-strip] [data-service]")
+            .Select(e => (e.GetAttribute("data-service"), e.QuerySelector(".cf-state-chip")!.GetAttribute("data-state")))
+            .ToList();
+        Assert.Equal([("embeddings", "not running"), ("ollama", "running"), ("vllm", "not running"), ("whisper", "failed")], chips);
+        Assert.Equal("ollama on GPU 0: running (running outside cf-orch)", page.Find("[data-service=ollama]").GetAttribute("title"));
+        Assert.Equal("whisper on GPU 0: failed — exited with code 3", page.Find("[data-service=whisper]").GetAttribute("title"));
+        Assert.Contains("mud-chip-color-error", page.Find("[data-service=whisper] .mud-chip").ClassName, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_lease_is_a_segment_of_the_vram_bar_with_its_holder_budget_and_measured_use()
+    {
+        UseTestProfile();
+        Grant("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 1500);
+
+        var page = RenderAs<Dashboard>();
+
+        var segment = page.Find("[data-testid=vram-bar] [data-kind=Lease]");
+        Assert.Equal("ollama (adopted, running outside cf-orch): budget 4,096 MB, measured 1,500 MB", segment.GetAttribute("title"));
+        Assert.Equal("4096", segment.GetAttribute("data-mb"));
+        Assert.Contains("width:36.621%", segment.QuerySelector(".cf-vram-measured")!.GetAttribute("style"), StringComparison.Ordinal);
+        Assert.Contains("ollama 1,500 MB of 4,096 MB · adopted", page.Find("[data-testid=lease-legend]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("4,096 MB available to new leases", page.Find("[data-testid=available]").TextContent, StringComparison.Ordinal);
+        Assert.Empty(page.FindAll("[data-testid=overcommitted]"));
+    }
+
+    [Fact]
+    public void An_over_committed_gpu_is_red_and_says_by_how_much()
+    {
+        UseTestProfile();
+        Grant("whisper", 6000, priority: 2);
+
+        // A program cf-orch does not track takes 4 GB after the lease was granted.
+        SetUsage(0, 31337, 4000, "blender");
+        var page = RenderAs<Dashboard>();
+
+        var card = page.Find("[data-testid=gpu-card]");
+        Assert.Contains("cf-gpu-overcommitted", card.ClassName, StringComparison.Ordinal);
+        Assert.Equal("Over-committed: 10,000 MB committed on a 8,192 MB card.", page.Find("[data-testid=overcommitted]").TextContent.Trim());
+        Assert.Contains("cf-vram-over", page.Find("[data-testid=vram-bar]").ClassName, StringComparison.Ordinal);
+        Assert.Contains("blender (PID 31337, not tracked by cf-orch): 4,000 MB", page.Find("[data-kind=External]").GetAttribute("title"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_processes_of_a_tracked_instance_are_named_by_its_service_not_counted_as_outside_use()
+    {
+        UseTestProfile();
+        var pid = Environment.ProcessId;
+        AddInstance("whisper", InstanceState.Running, with: i => i with { Pid = pid });
+        SetUsage(0, pid, 2500, "whisper-server");
+
+        var page = RenderAs<Dashboard>();
+
+        var row = page.FindAll(".cf-process-table tbody tr").Single();
+        Assert.Equal($"whisper-server | {pid} | whisper | 2,500 MB", string.Join(" | ", row.QuerySelectorAll("td").Select(td => td.TextContent.Trim())));
+        Assert.Empty(page.FindAll("[data-kind=External]"));
     }
 }

@@ -29,7 +29,7 @@ public sealed class GpuCardTests : MudBunitContext
         Assert.Contains("88 °C", card.Markup, StringComparison.Ordinal);
         Assert.Contains("57 %", card.Markup, StringComparison.Ordinal);
         var rows = card.FindAll(".cf-process-table tbody tr");
-        Assert.Equal(["ollama | 4242 | 4,096 MB", "Xorg | 77 | n/a"], rows.Select(r => string.Join(" | ", r.QuerySelectorAll("td").Select(td => td.TextContent.Trim()))));
+        Assert.Equal(["ollama | 4242 | not tracked | 4,096 MB", "Xorg | 77 | not tracked | n/a"], rows.Select(r => string.Join(" | ", r.QuerySelectorAll("td").Select(td => td.TextContent.Trim()))));
     }
 
     [Fact]

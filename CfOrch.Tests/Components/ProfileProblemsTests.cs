@@ -20,7 +20,7 @@ public sealed class ProfileProblemsTests : MudBunitContext
     public void A_broken_profile_is_listed_with_every_error_and_the_profile_used_instead()
     {
         var path = Data.Write("bad.yaml", "schema_version: 1\nname: bad\nservices:\n  x:\n    max_mb: 1\n    priorty: 1\n");
-        UseGpus(new CfOrchOptions { Profile = path }, new SimulatedGpuOptions { Name = "g", TotalMb = 8192 });
+        UseGpus(path, new SimulatedGpuOptions { Name = "g", TotalMb = 8192 });
 
         var component = Render<ProfileProblems>();
 

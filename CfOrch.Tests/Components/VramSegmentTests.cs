@@ -10,7 +10,7 @@ public sealed class VramSegmentTests
     {
         var gpu = new GpuInfo { Index = 0, Name = "g", TotalMb = 8192, UsedMb = 5000, Processes = [new GpuProcess(1, 3000, "a"), new GpuProcess(2, 4000, "b")] };
 
-        var segments = VramSegment.ForGpu(gpu, reserveMb: 512);
+        var segments = VramSegment.ForGpu(gpu, null, [], reserveMb: 512);
 
         Assert.Equal(8192, segments.Sum(s => s.Mb));
         // The second process is clipped to what the driver says is used, so the bar never overflows.
@@ -22,7 +22,7 @@ public sealed class VramSegmentTests
     {
         var gpu = new GpuInfo { Index = 0, Name = "g", TotalMb = 4096, UsedMb = 4000 };
 
-        var segments = VramSegment.ForGpu(gpu, reserveMb: 1024);
+        var segments = VramSegment.ForGpu(gpu, null, [], reserveMb: 1024);
 
         Assert.Equal([(VramSegmentKind.Unattributed, 4000L), (VramSegmentKind.Reserve, 96L)], segments.Select(s => (s.Kind, s.Mb)));
     }

@@ -3,7 +3,6 @@ using CfOrch.Core.Configuration;
 using CfOrch.Core.Orchestration;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Data;
-using Microsoft.EntityFrameworkCore;
 
 namespace CfOrch.Web.Api;
 
@@ -78,51 +77,26 @@ public static class LeasesApi
             return Results.Json(new { released = true, lease_id = leaseId }, ApiJson.Options);
         }).RequireAuthorization(AccessPolicies.Control);
 
-        group.MapGet("/history", async (HttpRequest request, IDbContextFactory<CfOrchDb> dbFactory, CancellationToken ct) =>
+        group.MapGet("/history", async (HttpRequest request, HistoryQueries history, CancellationToken ct) =>
         {
             var q = request.Query;
             var page = Int(q, "page", 1, 1, int.MaxValue);
             var size = Int(q, "page_size", 100, 1, MaxPageSize);
-            var since = Time(q, "since");
-            var until = Time(q, "until");
-            await using var db = await dbFactory.CreateDbContextAsync(ct);
-            var events = db.LeaseEvents.AsNoTracking();
-            if (q.TryGetValue("service", out var service) && !string.IsNullOrEmpty(service))
+            string? kind = null;
+            if (q.TryGetValue("kind", out var rawKind) && !string.IsNullOrEmpty(rawKind))
             {
-                var name = service.ToString();
-                events = events.Where(e => e.Service == name || e.Holder == name);
+                kind = Enum.TryParse<Core.History.HistoryKind>(rawKind, ignoreCase: true, out var parsed)
+                    ? parsed.ToString().ToLowerInvariant()
+                    : throw new ApiException(422, $"kind must be one of {string.Join(", ", Enum.GetNames<Core.History.HistoryKind>().Select(n => n.ToLowerInvariant()))} (got '{rawKind}')");
             }
 
-            if (q.ContainsKey("gpu_id"))
-            {
-                var gpu = Int(q, "gpu_id", 0, 0, 63);
-                events = events.Where(e => e.GpuIndex == gpu);
-            }
-
-            if (q.TryGetValue("kind", out var kind) && !string.IsNullOrEmpty(kind))
-            {
-                var k = kind.ToString();
-                if (!Enum.TryParse<Core.History.HistoryKind>(k, ignoreCase: true, out var parsed))
-                {
-                    throw new ApiException(422, $"kind must be one of {string.Join(", ", Enum.GetNames<Core.History.HistoryKind>().Select(n => n.ToLowerInvariant()))} (got '{k}')");
-                }
-
-                var stored = parsed.ToString().ToLowerInvariant();
-                events = events.Where(e => e.Kind == stored);
-            }
-
-            if (since is { } s)
-            {
-                events = events.Where(e => e.AtUnixMs >= s);
-            }
-
-            if (until is { } u)
-            {
-                events = events.Where(e => e.AtUnixMs < u);
-            }
-
-            var total = await events.CountAsync(ct);
-            var rows = await events.OrderByDescending(e => e.AtUnixMs).ThenByDescending(e => e.Id).Skip((page - 1) * size).Take(size).ToListAsync(ct);
+            var filter = new HistoryFilter(
+                q.TryGetValue("service", out var service) && !string.IsNullOrEmpty(service) ? service.ToString() : null,
+                q.ContainsKey("gpu_id") ? Int(q, "gpu_id", 0, 0, 63) : null,
+                kind,
+                Time(q, "since"),
+                Time(q, "until"));
+            var (total, rows) = await history.LeaseEventsAsync(filter, page, size, ct);
             return Results.Json(new
             {
                 total,

@@ -106,6 +106,15 @@ public static class ServicesApi
             return Results.Json(new { started = ensured.Started, warm = ensured.Warm, instance = ServiceRow.From(ensured.Instance, o) }, ApiJson.Options);
         }).DocumentsBody<StartStopBody>("application/json");
 
+        control.MapPost("/{service}/restart", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
+            nodes.Check(body.NodeId);
+            CheckGpu(body.GpuId);
+            var restarted = await o.RestartAsync(service, body.GpuId, ct);
+            return Results.Json(new { started = restarted.Started, instance = ServiceRow.From(restarted.Instance, o) }, ApiJson.Options);
+        }).DocumentsBody<StartStopBody>("application/json");
+
         control.MapPost("/{service}/stop", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
             var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);

@@ -3,6 +3,7 @@ using CfOrch.Core;
 using CfOrch.Core.Configuration;
 using CfOrch.Web.Api;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Components.State;
 using CfOrch.Web.Metrics;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
@@ -61,6 +62,8 @@ public static class WebApplicationBuilderExtensions
         }));
 
         services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddScoped<LiveState>();
+        services.AddScoped<CommandExecutor>();
         services.AddMudServices(c =>
         {
             c.SnackbarConfiguration.PositionClass = Defaults.Classes.Position.BottomRight;

@@ -8,12 +8,12 @@ using Quartz;
 
 namespace CfOrch.Web.Jobs;
 
-/// <summary>Writes one usage sample per GPU each minute for the History charts (used, committed, measured).</summary>
+/// <summary>Writes one usage sample per GPU every 15 s for the History charts (used, committed, measured).</summary>
 [DisallowConcurrentExecution]
 public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, TimeProvider time) : IJob
 {
     public static readonly JobKey Key = new("gpu-sample", "cf-orch");
-    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(15);
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {

@@ -6,7 +6,10 @@ using Quartz;
 
 namespace CfOrch.Web.Jobs;
 
-/// <summary>Drops lease history and GPU samples older than their retention (<c>CfOrch:History:*RetentionDays</c>).</summary>
+/// <summary>
+/// Drops lease history and GPU samples older than their retention (<c>CfOrch:History:*RetentionDays</c>), and thins GPU
+/// samples older than a day to one per 5 minutes.
+/// </summary>
 [DisallowConcurrentExecution]
 public sealed class HistoryHousekeepingJob(IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, TimeProvider time) : IJob
 {
@@ -22,5 +25,13 @@ public sealed class HistoryHousekeepingJob(IDbContextFactory<CfOrchDb> dbFactory
         await db.LeaseEvents.Where(e => e.AtUnixMs < eventCutoff).ExecuteDeleteAsync(cancellationToken);
         var sampleCutoff = (now - TimeSpan.FromDays(history.SampleRetentionDays)).ToUnixTimeMilliseconds();
         await db.GpuSamples.Where(s => s.AtUnixMs < sampleCutoff).ExecuteDeleteAsync(cancellationToken);
+
+        // Downsampling: past a day, one sample per GPU per 5 minutes is kept (the first of each bucket).
+        var thinBefore = (now - TimeSpan.FromDays(1)).ToUnixTimeMilliseconds();
+        await db.Database.ExecuteSqlAsync($"""
+            DELETE FROM gpu_samples
+            WHERE AtUnixMs < {thinBefore}
+              AND Id NOT IN (SELECT MIN(Id) FROM gpu_samples WHERE AtUnixMs < {thinBefore} GROUP BY NodeId, GpuIndex, AtUnixMs / 300000)
+            """, cancellationToken);
     }
 }

@@ -23,7 +23,7 @@ public static class JobsServiceCollectionExtensions
             Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
             Every<HealthProbeJob>(q, HealthProbeJob.Key, _ => HealthProbeJob.Tick);
             Every<SweepJob>(q, SweepJob.Key, _ => SweepJob.Interval);
-            Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: TimeSpan.FromSeconds(10));
+            Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: TimeSpan.FromSeconds(3));
             Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: TimeSpan.FromMinutes(1));
         });
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);

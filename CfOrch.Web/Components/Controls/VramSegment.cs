@@ -1,17 +1,21 @@
 using System.Globalization;
 using CfOrch.Core.Gpus;
+using CfOrch.Core.Leases;
 
 namespace CfOrch.Web.Components.Controls;
 
 public enum VramSegmentKind
 {
+    /// <summary>A lease: its budget (or its measured use when larger), with the measured part drawn inside.</summary>
+    Lease,
+
     /// <summary>Memory held by a process cf-orch does not track.</summary>
     External,
 
     /// <summary>Memory in use that no process accounts for (driver, desktop, processes NVML cannot see).</summary>
     Unattributed,
 
-    /// <summary><c>CfOrch:Gpus:ReserveMb</c>: free memory cf-orch never leases.</summary>
+    /// <summary><c>CfOrch:Gpus:ReserveMb</c>: memory cf-orch never leases.</summary>
     Reserve,
 
     Free,
@@ -20,48 +24,76 @@ public enum VramSegmentKind
 /// <summary>One stretch of a GPU's VRAM bar: who holds it and how much.</summary>
 public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, string Color)
 {
-    public string Tooltip => $"{Label}: {Mb.ToString("N0", CultureInfo.InvariantCulture)} MB";
+    // No reds: red means trouble on this dashboard.
+    private static readonly string[] Palette = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#2f6fdf", "#0f9d8a", "#7a4fd6"];
 
-    /// <summary>Lays a GPU's memory out left to right: each process, then unattributed use, the reserve, and what is free.</summary>
-    public static IReadOnlyList<VramSegment> ForGpu(GpuInfo gpu, long reserveMb)
+    /// <summary>For a lease: what its holder measurably uses (drawn inside the segment).</summary>
+    public long? MeasuredMb { get; init; }
+
+    public string Tooltip => Label;
+
+    public static string Format(long mb) => mb.ToString("N0", CultureInfo.InvariantCulture) + " MB";
+
+    /// <summary>
+    /// Lays a GPU's memory out left to right: each lease (most important first), each program cf-orch does not
+    /// track, the rest of the memory in use, the reserve, and what is free. Without <paramref name="account"/> (no
+    /// engine), every use counts as not tracked.
+    /// </summary>
+    public static IReadOnlyList<VramSegment> ForGpu(GpuInfo gpu, GpuAccount? account, IReadOnlyList<Lease> leases, long reserveMb, IReadOnlySet<int>? trackedPids = null)
     {
         ArgumentNullException.ThrowIfNull(gpu);
+        ArgumentNullException.ThrowIfNull(leases);
         var segments = new List<VramSegment>();
-        var attributed = 0L;
-        foreach (var p in gpu.Processes.Where(p => p.UsedMb is > 0))
+        foreach (var lease in leases.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt))
         {
-            var mb = Math.Min(p.UsedMb!.Value, gpu.UsedMb - attributed);
+            var origin = lease.Origin switch
+            {
+                HolderOrigin.Adopted => "adopted, running outside cf-orch",
+                HolderOrigin.Client => "client lease",
+                _ => "managed",
+            };
+            var measured = lease.MeasuredMb is { } m ? $", measured {Format(m)}" : ", not measured";
+            segments.Add(new VramSegment($"{lease.Holder} ({origin}): budget {Format(lease.Mb)}{measured}", lease.HeldMb, VramSegmentKind.Lease, ColorFor(lease.Holder))
+            {
+                MeasuredMb = lease.MeasuredMb,
+            });
+        }
+
+        var external = account?.ExternalMb ?? gpu.UsedMb;
+        var attributed = 0L;
+        foreach (var p in gpu.Processes.Where(p => p.UsedMb is > 0 && trackedPids?.Contains(p.Pid) != true))
+        {
+            var mb = Math.Min(p.UsedMb!.Value, external - attributed);
             if (mb <= 0)
             {
                 break;
             }
 
-            segments.Add(new VramSegment($"{p.Name ?? "process"} (PID {p.Pid}, not tracked by cf-orch)", mb, VramSegmentKind.External, ColorFor(p.Name ?? p.Pid.ToString(CultureInfo.InvariantCulture))));
+            segments.Add(new VramSegment($"{p.Name ?? "process"} (PID {p.Pid}, not tracked by cf-orch): {Format(mb)}", mb, VramSegmentKind.External, ColorFor(p.Name ?? p.Pid.ToString(CultureInfo.InvariantCulture))));
             attributed += mb;
         }
 
-        var unattributed = gpu.UsedMb - attributed;
-        if (unattributed > 0)
+        if (external - attributed > 0)
         {
-            segments.Add(new VramSegment(attributed == 0 ? "In use" : "In use by the driver and other programs", unattributed, VramSegmentKind.Unattributed, "var(--cf-vram-unattributed)"));
+            var label = attributed == 0 && segments.Count == 0 ? "In use" : "In use by the driver and other programs";
+            segments.Add(new VramSegment($"{label}: {Format(external - attributed)}", external - attributed, VramSegmentKind.Unattributed, "var(--cf-vram-unattributed)"));
         }
 
-        var reserve = Math.Min(Math.Max(reserveMb, 0), gpu.FreeMb);
+        var used = segments.Sum(s => s.Mb);
+        var reserve = Math.Min(Math.Max(account?.ReserveMb ?? reserveMb, 0), Math.Max(0, gpu.TotalMb - used));
         if (reserve > 0)
         {
-            segments.Add(new VramSegment("Reserve (never leased)", reserve, VramSegmentKind.Reserve, "var(--cf-vram-reserve)"));
+            segments.Add(new VramSegment($"Reserve (never leased): {Format(reserve)}", reserve, VramSegmentKind.Reserve, "var(--cf-vram-reserve)"));
         }
 
-        var free = gpu.FreeMb - reserve;
+        var free = gpu.TotalMb - used - reserve;
         if (free > 0)
         {
-            segments.Add(new VramSegment("Free", free, VramSegmentKind.Free, "var(--cf-vram-free)"));
+            segments.Add(new VramSegment($"Free: {Format(free)}", free, VramSegmentKind.Free, "var(--cf-vram-free)"));
         }
 
         return segments;
     }
-
-    private static readonly string[] Palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"];
 
     /// <summary>A stable colour per holder name, so a service keeps its colour across cards and reloads.</summary>
     public static string ColorFor(string name)

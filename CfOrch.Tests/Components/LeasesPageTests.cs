@@ -1,0 +1,99 @@
+using Bunit;
+using CfOrch.Core.Leases;
+using CfOrch.Web.Components.Pages;
+using MudBlazor;
+
+namespace CfOrch.Tests.Components;
+
+public sealed class LeasesPageTests : MudBunitContext
+{
+    [Fact]
+    public void Without_leases_it_says_how_one_is_granted_and_still_shows_the_capacity()
+    {
+        UseTestProfile();
+
+        var page = RenderAs<Leases>();
+
+        Assert.Contains("POST /api/leases", page.Find("[data-testid=no-leases]").TextContent, StringComparison.Ordinal);
+        var capacity = page.Find("[data-testid=capacity-table] tbody tr").QuerySelectorAll("td").Select(td => td.TextContent.Trim()).ToList();
+        Assert.Equal(["0 · Test GPU", "8,192 MB", "0 MB", "0 MB", "0 MB", "0 MB", "0 MB", "8,192 MB"], capacity);
+    }
+
+    [Fact]
+    public void Each_lease_shows_its_holder_budget_measured_use_origin_and_time_left()
+    {
+        UseTestProfile();
+        Grant("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 3500);
+        Grant("notebook", 1024, priority: 2, origin: HolderOrigin.Client, ttl: TimeSpan.FromMinutes(5));
+        Time.Advance(TimeSpan.FromSeconds(30));
+
+        var page = RenderAs<Leases>();
+
+        var rows = page.FindAll("[data-testid=leases-table] tbody tr")
+            .Select(r => string.Join(" | ", r.QuerySelectorAll("td").Take(8).Select(td => td.TextContent.Trim())))
+            .ToList();
+        Assert.Equal(
+            [
+                "ollama | 0 | 4,096 MB | 3,500 MB | 1 | adopted (running outside cf-orch) | 30 s | none",
+                "notebook | 0 | 1,024 MB | — | 2 | client | 30 s | 4 min 30 s",
+            ],
+            rows);
+    }
+
+    [Fact]
+    public void A_row_is_updated_in_place_when_its_lease_is_measured_again()
+    {
+        UseTestProfile();
+        var lease = Grant("notebook", 1024, origin: HolderOrigin.Client, measuredMb: 100);
+        var page = RenderAs<Leases>();
+        var button = page.FindComponents<MudButton>().Single(b => b.Instance.UserAttributes.GetValueOrDefault("aria-label") as string == "Release the lease of notebook").Instance;
+
+        LeaseBook.UpdateMeasured(lease.LeaseId, 900);
+        Time.Advance(TimeSpan.FromMilliseconds(100));
+
+        page.WaitForAssertion(() => Assert.Contains("900 MB", page.Find("[data-testid=leases-table] tbody tr").TextContent, StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+        Assert.Same(button, page.FindComponents<MudButton>().Single(b => b.Instance.UserAttributes.GetValueOrDefault("aria-label") as string == "Release the lease of notebook").Instance);
+    }
+
+    [Fact]
+    public void A_service_lease_cannot_be_released_here_and_a_read_only_visitor_cannot_release_any()
+    {
+        UseTestProfile();
+        Grant("whisper", 3000);
+        Grant("notebook", 1024, origin: HolderOrigin.Client);
+
+        var page = RenderAs<Leases>();
+        var buttons = page.FindAll("[data-testid=leases-table] tbody button");
+        Assert.True(buttons[0].HasAttribute("disabled"));
+        Assert.Equal("This lease belongs to the service whisper: stop the service to release it.", buttons[0].ParentElement!.GetAttribute("title"));
+        Assert.False(buttons[1].HasAttribute("disabled"));
+
+        var readOnly = RenderAs<Leases>(ReadOnly);
+        Assert.All(readOnly.FindAll("[data-testid=leases-table] tbody button"), b =>
+        {
+            Assert.True(b.HasAttribute("disabled"));
+            Assert.Equal(ReadOnly.Reason, b.ParentElement!.GetAttribute("title"));
+        });
+    }
+
+    [Fact]
+    public void Releasing_a_client_lease_asks_first_then_frees_the_memory()
+    {
+        UseTestProfile();
+        var lease = Grant("notebook", 1024, origin: HolderOrigin.Client);
+        var dialogs = Render<MudDialogProvider>();
+        var snackbars = Render<MudSnackbarProvider>();
+        var page = RenderAs<Leases>();
+
+        page.Find("[aria-label='Release the lease of notebook']").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("Release 1,024 MB held by notebook on GPU 0?", dialogs.Markup, StringComparison.Ordinal));
+        Assert.NotNull(LeaseBook.Get(lease.LeaseId));
+
+        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Release").Click();
+
+        page.WaitForAssertion(() => Assert.Null(LeaseBook.Get(lease.LeaseId)));
+        snackbars.WaitForAssertion(() => Assert.Contains("Released the lease of notebook.", snackbars.Markup, StringComparison.Ordinal));
+        Time.Advance(TimeSpan.FromMilliseconds(100));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-leases]")), TimeSpan.FromSeconds(5));
+    }
+}

@@ -1,0 +1,113 @@
+using Bunit;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Profiles;
+using CfOrch.Web.Components.Pages;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor;
+using ProfilesPage = CfOrch.Web.Components.Pages.Profiles;
+
+namespace CfOrch.Tests.Components;
+
+public sealed class ProfilesPageTests : MudBunitContext
+{
+    private IRenderedComponent<ProfilesPage> Type(IRenderedComponent<ProfilesPage> page, string yaml)
+    {
+        page.Find("[data-testid=yaml-input]").Input(yaml);
+
+        // Validation runs once typing pauses.
+        Time.Advance(TimeSpan.FromMilliseconds(250));
+        return page;
+    }
+
+    [Fact]
+    public void The_profile_in_use_is_open_in_the_editor_with_every_line_highlighted()
+    {
+        UseTestProfile();
+
+        var page = RenderAs<ProfilesPage>();
+
+        Assert.Equal("test", page.Find("[data-testid=editing-name]").TextContent);
+        Assert.Equal(TestProfile, page.Find("[data-testid=yaml-input]").GetAttribute("value"));
+        Assert.Equal(TestProfile.Split('\n').Length, page.FindAll(".cf-editor-gutter [data-line]").Count);
+        Assert.Equal("schema_version", page.Find(".cf-line[data-line='1'] .cf-tok-key").TextContent);
+        Assert.Null(page.Find("[data-testid=yaml-input]").GetAttribute("readonly"));
+        Assert.Equal("Nothing changed.", page.Find("[data-testid=save-wrapper]").GetAttribute("title"));
+    }
+
+    [Fact]
+    public void A_mistake_is_marked_at_its_line_and_column_and_saving_is_blocked_until_it_is_fixed()
+    {
+        UseTestProfile();
+        var page = RenderAs<ProfilesPage>();
+
+        Type(page, TestProfile.Replace("    priority: 2\n", "    priorty: 2\n", StringComparison.Ordinal));
+
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=error-line]")), TimeSpan.FromSeconds(5));
+        var lines = page.FindAll("[data-testid=error-line]");
+        Assert.Equal(["16", "17"], lines.Select(l => l.GetAttribute("data-line")).Order(StringComparer.Ordinal));
+        var squiggle = page.Find(".cf-line[data-line='17'] .cf-squiggle");
+        Assert.Equal("priorty", squiggle.TextContent);
+        Assert.Equal("5", squiggle.GetAttribute("data-column"));
+        Assert.Contains("unknown key 'priorty' (did you mean 'priority'?)", squiggle.GetAttribute("title"), StringComparison.Ordinal);
+        Assert.Contains("line 17, column 5 · services.whisper.priorty: unknown key 'priorty'", page.Find("[data-testid=profile-errors]").TextContent, StringComparison.Ordinal);
+        Assert.Equal("Fix the 2 errors first.", page.Find("[data-testid=save-wrapper]").GetAttribute("title"));
+        Assert.True(page.Find("[data-testid=save]").HasAttribute("disabled"));
+
+        Type(page, TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal));
+
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")), TimeSpan.FromSeconds(5));
+        Assert.Empty(page.FindAll("[data-testid=error-line]"));
+        Assert.Null(page.Find("[data-testid=save-wrapper]").GetAttribute("title"));
+        Assert.Equal(["- max_mb: 3000", "+ max_mb: 3500"], page.FindAll("[data-testid=profile-diff] div").Select(d => d.TextContent.Replace("  ", "", StringComparison.Ordinal).Trim()));
+    }
+
+    [Fact]
+    public void Saving_says_what_happens_to_running_services_asks_first_then_writes_the_file_and_applies_it()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Running, budgetMb: 3000);
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<ProfilesPage>();
+        var edited = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal);
+
+        Type(page, edited);
+        page.WaitForAssertion(() => Assert.Contains("whisper", page.Find("[data-testid=profile-plan]").TextContent, StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+        page.Find("[data-testid=save]").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("Save test and apply it now?", dialogs.Markup, StringComparison.Ordinal));
+        Assert.Equal(TestProfile, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml")));
+
+        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Save").Click();
+
+        page.WaitForAssertion(() => Assert.Equal(edited, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml"))));
+        Assert.Equal(3500, Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services["whisper"].MaxMb);
+        Assert.Single(Directory.GetFiles(Path.Combine(Data.Path, "profiles", ".backups")));
+        page.WaitForAssertion(() => Assert.Equal("Nothing changed.", page.Find("[data-testid=save-wrapper]").GetAttribute("title")));
+    }
+
+    [Fact]
+    public void A_read_only_visitor_can_read_but_not_edit_or_save()
+    {
+        UseTestProfile();
+
+        var page = RenderAs<ProfilesPage>(ReadOnly);
+
+        Assert.NotNull(page.Find("[data-testid=yaml-input]").GetAttribute("readonly"));
+        Assert.Equal(ReadOnly.Reason, page.Find("[data-testid=save-wrapper]").GetAttribute("title"));
+        Assert.True(page.Find("[data-testid=save]").HasAttribute("disabled"));
+    }
+
+    [Fact]
+    public void A_shipped_profile_is_read_only_and_can_be_copied()
+    {
+        UseTestProfile();
+        var page = RenderAs<ProfilesPage>();
+
+        page.FindAll("[data-testid=profiles-table] tbody tr").First(r => r.TextContent.Contains("single-gpu-8gb", StringComparison.Ordinal)).Click();
+
+        Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent);
+        Assert.NotNull(page.Find("[data-testid=yaml-input]").GetAttribute("readonly"));
+        Assert.Contains("Shipped with cf-orch, read-only", page.Markup, StringComparison.Ordinal);
+        Assert.False(page.Find("[data-testid=copy-profile]").HasAttribute("disabled"));
+        Assert.Empty(page.FindAll("[data-testid=save]"));
+    }
+}

@@ -1,0 +1,208 @@
+using AngleSharp.Dom;
+using Bunit;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Web.Components.Controls;
+using CfOrch.Web.Components.Pages;
+
+namespace CfOrch.Tests.Components;
+
+public sealed class ServicesPageTests : MudBunitContext
+{
+    private static IElement Row(IRenderedComponent<Services> page, string service) =>
+        page.Find($"[data-testid=services-table] td[data-service='{service}']").ParentElement!;
+
+    private static IElement Button(IElement row, string testId) => row.QuerySelector($"[data-testid={testId}]")!;
+
+    private static string? WhyDisabled(IElement row, string testId) =>
+        Button(row, testId).HasAttribute("disabled") ? row.QuerySelector($"[data-testid={testId}-wrapper]")!.GetAttribute("title") : null;
+
+    [Fact]
+    public void Every_service_of_the_profile_is_listed_and_those_not_running_can_be_started_when_they_fit()
+    {
+        UseTestProfile();
+
+        var page = RenderAs<Services>();
+
+        Assert.Contains("0 of 4 running or starting", page.Markup, StringComparison.Ordinal);
+        var whisper = Row(page, "whisper");
+        Assert.Equal("not running", whisper.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
+        Assert.Null(WhyDisabled(whisper, "start"));
+        Assert.Null(WhyDisabled(Row(page, "ollama"), "start"));
+        Assert.Equal(
+            "vllm is a container (type: docker): cf-orch cannot start containers yet. Start it yourself; with adopt: true cf-orch tracks it.",
+            WhyDisabled(Row(page, "vllm"), "start"));
+        Assert.Equal("embeddings has no managed block: cf-orch keeps its budget but cannot start it.", WhyDisabled(Row(page, "embeddings"), "start"));
+    }
+
+    [Fact]
+    public void A_service_that_does_not_fit_says_what_holds_the_gpu()
+    {
+        UseTestProfile();
+        Grant("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 3900);
+        Grant("notebook", 2000, priority: 1, origin: HolderOrigin.Client);
+
+        var page = RenderAs<Services>();
+
+        Assert.Equal(
+            "No GPU has room for 3,000 MB: ollama 4,096 MB on GPU 0 (adopted, priority 1), notebook 2,000 MB on GPU 0 (client, priority 1).",
+            WhyDisabled(Row(page, "whisper"), "start"));
+    }
+
+    [Fact]
+    public void A_starting_instance_shows_for_how_long_and_how_many_probes()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Starting, with: i => i with { ProbeAttempts = 3 });
+        Time.Advance(TimeSpan.FromSeconds(12));
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "whisper");
+        Assert.Equal("starting", row.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
+        Assert.Equal("12 s · 3 probes", row.QuerySelector("[data-testid=starting-progress]")!.TextContent.Trim());
+        Assert.NotNull(row.QuerySelector("[data-testid=stop]"));
+        Assert.Null(row.QuerySelector("[data-testid=start]"));
+    }
+
+    [Fact]
+    public void A_running_instance_shows_its_url_probe_measured_memory_and_uptime()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Running, budgetMb: 3000, with: i => i with
+        {
+            Url = "http://127.0.0.1:9000",
+            MeasuredMb = 2100,
+            LastProbe = new ProbeOutcome(i.Since, true, 200, 3.4, null),
+        });
+        Time.Advance(TimeSpan.FromMinutes(10));
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "whisper");
+        Assert.Equal("http://127.0.0.1:9000", row.QuerySelector("[data-testid=service-url]")!.TextContent);
+        Assert.Equal("2,100 MB / 3,000 MB", row.QuerySelector("[data-testid=vram]")!.TextContent);
+        Assert.Equal("ok 200 · 3.4 ms", row.QuerySelector("[data-testid=last-probe]")!.TextContent.Trim());
+        Assert.Contains("10 min", row.TextContent, StringComparison.Ordinal);
+        Assert.Null(WhyDisabled(row, "stop"));
+        Assert.Contains("PID 4242", row.TextContent, StringComparison.Ordinal);
+        Assert.Contains("1 of 4 running or starting", page.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unhealthy_instance_shows_the_failed_probe()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Unhealthy, with: i => i with
+        {
+            Message = "3 probes failed in a row",
+            LastProbe = new ProbeOutcome(i.Since, false, 503, 12, "503 Service Unavailable"),
+        });
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "whisper");
+        Assert.Equal("unhealthy", row.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
+        Assert.Contains("mud-chip-color-error", row.QuerySelector(".cf-state-chip")!.ClassName, StringComparison.Ordinal);
+        Assert.Contains("3 probes failed in a row", row.TextContent, StringComparison.Ordinal);
+        var probe = row.QuerySelector("[data-testid=last-probe]")!;
+        Assert.Equal("failed · 12 ms", probe.TextContent.Trim());
+        Assert.StartsWith("503 Service Unavailable", probe.GetAttribute("title"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_failed_instance_shows_its_exit_code_and_last_output_and_can_be_started_again()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Failed, with: i => i with
+        {
+            ExitCode = 2,
+            Message = "exited before it answered its health probe",
+            LastLogLines = ["loading model", "error: model file not found: /models/large-v3.bin"],
+        });
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "whisper");
+        Assert.Equal("exit code 2 · exited before it answered its health probe", row.QuerySelector("[data-testid=failure]")!.TextContent.Trim());
+        Assert.Equal("loading model\nerror: model file not found: /models/large-v3.bin", row.QuerySelector(".cf-log-excerpt")!.TextContent);
+        Assert.Null(WhyDisabled(row, "start"));
+        Assert.Contains("cf-row-failed", row.ClassName, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_adopted_instance_is_marked_as_running_outside_and_cannot_be_stopped_from_the_dashboard()
+    {
+        UseTestProfile();
+        AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "ollama");
+        Assert.Contains("running outside cf-orch", row.QuerySelector("[data-testid=adopted]")!.TextContent, StringComparison.Ordinal);
+        Assert.StartsWith("ollama runs outside cf-orch (adopted): cf-orch never stops it.", WhyDisabled(row, "stop"), StringComparison.Ordinal);
+        Assert.Null(row.QuerySelector("[aria-label='Logs of ollama']"));
+    }
+
+    [Fact]
+    public void A_read_only_visitor_sees_every_action_disabled_with_the_reason()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Running);
+
+        var page = RenderAs<Services>(ReadOnly);
+
+        Assert.Equal(ReadOnly.Reason, WhyDisabled(Row(page, "whisper"), "stop"));
+        Assert.True(Button(Row(page, "whisper"), "restart").HasAttribute("disabled"));
+        Assert.Equal(ReadOnly.Reason, WhyDisabled(Row(page, "ollama"), "start"));
+        Assert.Equal(ReadOnly.Reason, WhyDisabled(Row(page, "vllm"), "start"));
+    }
+
+    [Fact]
+    public void The_filter_narrows_the_rows_and_says_when_nothing_matches()
+    {
+        UseTestProfile();
+        AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
+
+        var page = RenderAs<Services>();
+        page.Find("input[data-testid=services-filter]").Input("adopted");
+
+        Assert.Equal(["ollama"], page.FindAll("td[data-service]").Select(td => td.GetAttribute("data-service")));
+
+        page.Find("input[data-testid=services-filter]").Input("nothing-like-this");
+        Assert.Empty(page.FindAll("td[data-service]"));
+        Assert.Contains("Nothing matches “nothing-like-this”.", page.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_profile_without_services_says_so()
+    {
+        UseTestProfile("schema_version: 1\nname: test\nvram_total_mb: 8192\nservices: {}\n");
+
+        var page = RenderAs<Services>();
+
+        Assert.Empty(page.FindAll("td[data-service]"));
+        Assert.Contains("Profile test defines no services.", page.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_state_change_reaches_the_open_page()
+    {
+        UseTestProfile();
+        var instance = AddInstance("whisper", InstanceState.Starting);
+        var page = RenderAs<Services>();
+        Assert.Equal("starting", Row(page, "whisper").QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
+        var actions = Actions(page, "whisper");
+
+        Instances.Update(instance.Key, i => i with { State = InstanceState.Running, ReadyAt = Time.GetUtcNow() });
+        Time.Advance(TimeSpan.FromMilliseconds(100));
+
+        page.WaitForAssertion(() => Assert.Equal("running", Row(page, "whisper").QuerySelector(".cf-state-chip")!.GetAttribute("data-state")), TimeSpan.FromSeconds(5));
+
+        // The row is updated in place, not replaced (a click on it while it changes is not lost).
+        Assert.Same(actions, Actions(page, "whisper"));
+    }
+
+    private static ServiceActions Actions(IRenderedComponent<Services> page, string service) =>
+        page.FindComponents<ServiceActions>().Single(c => c.Instance.Row.Service == service).Instance;
+}

@@ -1,0 +1,180 @@
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
+using CfOrch.Web.Auth;
+using CfOrch.Web.Components.State;
+using DiffPlex.DiffBuilder;
+using DiffPlex.DiffBuilder.Model;
+using Microsoft.AspNetCore.Components;
+
+namespace CfOrch.Web.Components.Pages;
+
+/// <summary>
+/// The profiles, and an editor for the selected one: validated as you type (markers at line and column), a diff
+/// against the saved file, what saving would do to running services, then Save (atomic, backup, applied) or Revert.
+/// </summary>
+public sealed partial class Profiles : IDisposable
+{
+    private static readonly TimeSpan ValidateAfter = TimeSpan.FromMilliseconds(250);
+
+    private LoadedProfile _selected = null!;
+    private string _text = "";
+    private IReadOnlyList<ProfileError> _errors = [];
+    private IReadOnlyList<ProfileChange> _plan = [];
+    private IReadOnlyList<DiffLine> _diff = [];
+    private CancellationTokenSource? _pendingValidation;
+
+    [Inject]
+    private ProfileRegistry Registry { get; set; } = default!;
+
+    [Inject]
+    private ProfileStore Store { get; set; } = default!;
+
+    [Inject]
+    private Orchestrator Orchestrator { get; set; } = default!;
+
+    [Inject]
+    private CommandExecutor Commands { get; set; } = default!;
+
+    [Inject]
+    private TimeProvider Time { get; set; } = default!;
+
+    [CascadingParameter]
+    private Access Access { get; set; } = new(false, false, null, null);
+
+    private bool IsShipped => _selected.Origin == ProfileOrigin.Shipped;
+
+    private bool Dirty => !IsShipped && _text != _selected.Yaml;
+
+    private string? SaveWhyNot =>
+        !Access.CanControl ? Access.Reason
+        : !Dirty ? "Nothing changed."
+        : _errors.Count > 0 ? $"Fix the {_errors.Count} error{(_errors.Count == 1 ? "" : "s")} first."
+        : Commands.IsRunning("profile") ? "Saving…"
+        : null;
+
+    protected override void OnInitialized()
+    {
+        Select(Registry.Active.Loaded);
+        Registry.Changed += OnRegistryChanged;
+        Commands.Changed += OnChanged;
+    }
+
+    private Task SelectAsync(LoadedProfile profile)
+    {
+        Select(profile);
+        return Task.CompletedTask;
+    }
+
+    private void Select(LoadedProfile profile)
+    {
+        _selected = profile;
+        _text = profile.Yaml;
+        _errors = [];
+        _plan = [];
+        _diff = [];
+    }
+
+    private string RowClass(LoadedProfile p, int index) => p.Name == _selected.Name ? "cf-row-selected" : "";
+
+    private void OnEdited(string text)
+    {
+        _text = text;
+        _pendingValidation?.Cancel();
+        _pendingValidation?.Dispose();
+        var pending = _pendingValidation = new CancellationTokenSource();
+
+        // Validate once typing pauses.
+        _ = Task.Delay(ValidateAfter, Time, pending.Token).ContinueWith(
+            t =>
+            {
+                if (!t.IsCanceled)
+                {
+                    _ = InvokeAsync(() =>
+                    {
+                        Validate();
+                        StateHasChanged();
+                    });
+                }
+            },
+            TaskScheduler.Default);
+    }
+
+    /// <summary>Validates the text as the profile being edited, and works out the diff and what saving would do.</summary>
+    public void Validate()
+    {
+        try
+        {
+            var next = ProfileStore.Validate(_selected.Name, _text);
+            _errors = [];
+            _plan = Registry.Active.Profile.Name == _selected.Name ? ProfilePlan.Compare(Registry.Active.Profile, next, Orchestrator.Instances) : [];
+        }
+        catch (ProfileException ex)
+        {
+            _errors = ex.Errors.Count > 0 ? ex.Errors : [new ProfileError(_selected.Name + ".yaml", 1, 1, "", ex.Message)];
+            _plan = [];
+        }
+
+        _diff = InlineDiffBuilder.Diff(_selected.Yaml, _text).Lines
+            .Where(l => l.Type is ChangeType.Inserted or ChangeType.Deleted or ChangeType.Modified)
+            .Select(l => new DiffLine(l.Type == ChangeType.Deleted ? "- " + l.Text : "+ " + l.Text, l.Type == ChangeType.Deleted ? "cf-diff-removed" : "cf-diff-added"))
+            .ToList();
+    }
+
+    private void Revert() => Select(_selected);
+
+    private async Task SaveAsync()
+    {
+        Validate();
+        if (SaveWhyNot is not null)
+        {
+            return;
+        }
+
+        var plan = _plan.Count == 0 ? "No running service is affected." : string.Join(" ", _plan.Select(c => $"{c.Service}: {c.Description}."));
+        var name = _selected.Name;
+        var text = _text;
+        await Commands.RunAsync(Access, "profile", $"Save {name} and apply it now? {plan} The old file is kept as a backup.", _ =>
+        {
+            var saved = Store.Save(name, text);
+            return Task.FromResult($"Saved {saved.Path}{(saved.Backup is null ? "" : " (old version kept)")}; {(saved.Active ? "applied" : $"profile in use: {saved.ActiveProfile}")}.");
+        }, "Save");
+    }
+
+    private async Task CopyAsync()
+    {
+        var name = $"{_selected.Name}-custom";
+        var yaml = System.Text.RegularExpressions.Regex.Replace(_selected.Yaml, @"(?m)^name:\s*.*$", $"name: {name}");
+        await Commands.RunAsync(Access, "profile", $"Copy {_selected.Name} to your profiles as {name}? To use it, set CfOrch:Profile={name}.", _ =>
+        {
+            var saved = Store.Save(name, yaml);
+            return Task.FromResult($"Copied to {saved.Path}.");
+        }, "Copy");
+        if (Registry.Find(name) is { } copy)
+        {
+            Select(copy);
+        }
+    }
+
+    private void OnRegistryChanged() => _ = InvokeAsync(() =>
+    {
+        // After a save the saved text is the new baseline; an unsaved edit elsewhere stays as it is.
+        if (Registry.Find(_selected.Name) is { } fresh && (fresh.Yaml == _text || !Dirty))
+        {
+            Select(fresh);
+        }
+
+        StateHasChanged();
+    });
+
+    private void OnChanged() => _ = InvokeAsync(StateHasChanged);
+
+    public void Dispose()
+    {
+        Registry.Changed -= OnRegistryChanged;
+        Commands.Changed -= OnChanged;
+        _pendingValidation?.Cancel();
+        _pendingValidation?.Dispose();
+    }
+
+    private sealed record DiffLine(string Text, string Css);
+}

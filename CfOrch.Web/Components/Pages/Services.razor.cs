@@ -1,0 +1,59 @@
+using System.Globalization;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
+using CfOrch.Web.Components.Controls;
+using CfOrch.Web.Components.State;
+using Microsoft.AspNetCore.Components;
+
+namespace CfOrch.Web.Components.Pages;
+
+public sealed partial class Services : LivePage
+{
+    private string? _filter;
+
+    [Inject]
+    private ProfileRegistry Profiles { get; set; } = default!;
+
+    [Inject]
+    private Orchestrator Orchestrator { get; set; } = default!;
+
+    [Inject]
+    private TimeProvider Time { get; set; } = default!;
+
+    private GpuProfile Profile => Profiles.Active.Profile;
+
+    private DateTimeOffset Now => Time.GetUtcNow();
+
+    /// <summary>Every instance, and every service of the profile that has none (so it can be started).</summary>
+    private List<ServiceRowModel> Rows
+    {
+        get
+        {
+            var instances = Live.Current.Instances;
+            var rows = instances.Select(i => new ServiceRowModel(i.Service, i, Profile.Services.GetValueOrDefault(i.Service), Now)).ToList();
+            rows.AddRange(Profile.Services.Values.Where(s => instances.All(i => i.Service != s.Name)).Select(s => new ServiceRowModel(s.Name, null, s, Now)));
+            return rows;
+        }
+    }
+
+    private IEnumerable<ServiceRowModel> FilteredRows => string.IsNullOrWhiteSpace(_filter)
+        ? Rows
+        : Rows.Where(r => r.SearchText.Contains(_filter.Trim(), StringComparison.OrdinalIgnoreCase));
+
+    public static string Seconds(TimeSpan span) => span.TotalSeconds switch
+    {
+        < 0 => "0 s",
+        < 90 => string.Create(CultureInfo.InvariantCulture, $"{span.TotalSeconds:0} s"),
+        < 600 => string.Create(CultureInfo.InvariantCulture, $"{(int)span.TotalMinutes} min {span.Seconds} s"),
+        < 5400 => string.Create(CultureInfo.InvariantCulture, $"{span.TotalMinutes:0} min"),
+        < 172800 => string.Create(CultureInfo.InvariantCulture, $"{span.TotalHours:0.#} h"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{span.TotalDays:0.#} d"),
+    };
+
+    protected override void OnInitialized() => Profiles.Changed += OnProfilesChanged;
+
+    protected override void Disposing() => Profiles.Changed -= OnProfilesChanged;
+
+    private void OnProfilesChanged() => _ = InvokeAsync(StateHasChanged);
+}

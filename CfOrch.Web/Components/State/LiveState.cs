@@ -1,0 +1,117 @@
+using CfOrch.Core.State;
+
+namespace CfOrch.Web.Components.State;
+
+/// <summary>
+/// The engine's state for one dashboard circuit (Aspire's pattern): one subscription to the state stream, an
+/// immutable snapshot to render, and <see cref="Changed"/> raised after each batch of changes — at most every ~100 ms,
+/// so a burst re-renders once. Pages subscribe to <see cref="Changed"/> and re-render through InvokeAsync; the watch
+/// task is cancelled and awaited when the circuit ends.
+/// </summary>
+public sealed class LiveState(StateStream stream, TimeProvider time) : IAsyncDisposable
+{
+    public static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(100);
+
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _lock = new();
+    private Task? _watch;
+    private EngineSnapshot? _current;
+    private Action? _changed;
+
+    /// <summary>Raised (on a background thread) after changes were applied; the first handler starts the subscription.</summary>
+    public event Action? Changed
+    {
+        add
+        {
+            EnsureStarted();
+            lock (_lock)
+            {
+                _changed += value;
+            }
+        }
+
+        remove
+        {
+            lock (_lock)
+            {
+                _changed -= value;
+            }
+        }
+    }
+
+    /// <summary>The state now: the subscription's copy once something listens, else a fresh snapshot (prerendering).</summary>
+    public EngineSnapshot Current => Volatile.Read(ref _current) ?? stream.Snapshot();
+
+    private void EnsureStarted()
+    {
+        lock (_lock)
+        {
+            if (_watch is not null)
+            {
+                return;
+            }
+
+            var subscription = stream.Subscribe(_stop.Token);
+            _current = subscription.Initial;
+            _watch = WatchAsync(subscription, _stop.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_watch is not null)
+        {
+            await _watch;
+        }
+
+        _stop.Dispose();
+    }
+
+    private void Raise()
+    {
+        Action? handlers;
+        lock (_lock)
+        {
+            handlers = _changed;
+        }
+
+        try
+        {
+            handlers?.Invoke();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A page whose circuit is going away: it will not render again.
+        }
+    }
+
+    private async Task WatchAsync(StateSubscription subscription, CancellationToken stop)
+    {
+        var state = new EngineState(subscription.Initial);
+        try
+        {
+            await foreach (var batch in subscription.Changes.WithCancellation(stop))
+            {
+                foreach (var change in batch)
+                {
+                    state.Apply(change);
+                }
+
+                Volatile.Write(ref _current, state.Snapshot());
+                if (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                Raise();
+
+                // Changes that arrive meanwhile queue up and are applied together after the window.
+                await Task.Delay(BatchWindow, time, stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace CfOrch.Web.Data;
+
+/// <summary>Which lease history to read: every field optional; times are Unix milliseconds, until exclusive.</summary>
+public sealed record HistoryFilter(string? Service = null, int? GpuIndex = null, string? Kind = null, long? SinceUnixMs = null, long? UntilUnixMs = null);
+
+/// <summary>The reads of the History page and of <c>GET /api/leases/history</c>.</summary>
+public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
+{
+    /// <summary>One page of lease events, newest first, and how many match in all.</summary>
+    public async Task<(int Total, IReadOnlyList<LeaseEventRow> Rows)> LeaseEventsAsync(HistoryFilter filter, int page, int pageSize, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var events = db.LeaseEvents.AsNoTracking();
+        if (!string.IsNullOrEmpty(filter.Service))
+        {
+            events = events.Where(e => e.Service == filter.Service || e.Holder == filter.Service);
+        }
+
+        if (filter.GpuIndex is { } gpu)
+        {
+            events = events.Where(e => e.GpuIndex == gpu);
+        }
+
+        if (!string.IsNullOrEmpty(filter.Kind))
+        {
+            events = events.Where(e => e.Kind == filter.Kind);
+        }
+
+        if (filter.SinceUnixMs is { } since)
+        {
+            events = events.Where(e => e.AtUnixMs >= since);
+        }
+
+        if (filter.UntilUnixMs is { } until)
+        {
+            events = events.Where(e => e.AtUnixMs < until);
+        }
+
+        var total = await events.CountAsync(cancellationToken);
+        var rows = await events.OrderByDescending(e => e.AtUnixMs).ThenByDescending(e => e.Id)
+            .Skip(Math.Max(0, page - 1) * pageSize).Take(pageSize).ToListAsync(cancellationToken);
+        return (total, rows);
+    }
+
+    /// <summary>GPU samples since a time, oldest first (for the charts).</summary>
+    public async Task<IReadOnlyList<GpuSample>> SamplesAsync(long sinceUnixMs, int? gpuIndex, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var samples = db.GpuSamples.AsNoTracking().Where(s => s.AtUnixMs >= sinceUnixMs);
+        if (gpuIndex is { } gpu)
+        {
+            samples = samples.Where(s => s.GpuIndex == gpu);
+        }
+
+        return await samples.OrderBy(s => s.AtUnixMs).ToListAsync(cancellationToken);
+    }
+
+    /// <summary>The services and holders that appear in the history (for the filter).</summary>
+    public async Task<IReadOnlyList<string>> HoldersAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        return await db.LeaseEvents.AsNoTracking().Select(e => e.Service ?? e.Holder).Distinct().OrderBy(h => h).Take(500).ToListAsync(cancellationToken);
+    }
+}
