@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -67,9 +68,9 @@ public sealed partial class AppProcess : IAsyncDisposable
     };
 
     /// <summary>Starts the app and waits until it listens; throws with its output when it does not.</summary>
-    public static async Task<AppProcess> StartAsync(IReadOnlyDictionary<string, string> environment, CancellationToken ct)
+    public static async Task<AppProcess> StartAsync(IReadOnlyDictionary<string, string> environment, CancellationToken ct, int port = 0)
     {
-        var app = Launch(environment);
+        var app = Launch(environment, port);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -107,7 +108,7 @@ public sealed partial class AppProcess : IAsyncDisposable
         return (app._process.ExitCode, app.Output);
     }
 
-    private static AppProcess Launch(IReadOnlyDictionary<string, string> environment)
+    private static AppProcess Launch(IReadOnlyDictionary<string, string> environment, int port = 0)
     {
         var configuration = typeof(AppProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
         var dll = Path.Combine(RepositoryRoot, "CfOrch.Web", "bin", configuration, "net10.0", "CfOrch.Web.dll");
@@ -126,7 +127,7 @@ public sealed partial class AppProcess : IAsyncDisposable
         };
         start.ArgumentList.Add(dll);
         start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add("http://127.0.0.1:0");
+        start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"));
         start.Environment["CfOrch__DataDir"] = dataDir;
         start.Environment["Logging__Console__FormatterName"] = "simple";
         foreach (var (key, value) in environment)
