@@ -35,6 +35,27 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
     }
 
     [Fact]
+    public async Task On_a_phone_every_page_fits_the_screen_width()
+    {
+        await using var phone = await browser.Browser.NewContextAsync(new() { ViewportSize = new() { Width = 390, Height = 844 }, IsMobile = true, HasTouch = true });
+        var page = await phone.NewPageAsync();
+        foreach (var path in new[] { "", "services", "leases", "history", "profiles" })
+        {
+            await page.GotoInteractiveAsync(Url(path));
+            // A mobile browser widens its layout viewport to fit content wider than the device: compare with 390.
+            var overflow = await page.EvaluateAsync<int>("() => Math.max(document.documentElement.scrollWidth, window.innerWidth) - 390");
+
+            Assert.True(overflow <= 0, $"/{path} is {overflow} px wider than a 390 px phone screen");
+            var toggle = await page.GetByRole(AriaRole.Button, new() { Name = "Toggle dark theme" }).BoundingBoxAsync();
+            Assert.True(toggle is not null && toggle.X + toggle.Width <= 390, $"/{path}: the app bar pushes the theme toggle off the screen");
+        }
+
+        await page.GotoInteractiveAsync(Url("services"));
+        await Assertions.Expect(page.Locator("[data-service=ollama]")).ToBeVisibleAsync();
+        await page.ScreenshotToAsync("services-phone.png");
+    }
+
+    [Fact]
     public async Task The_adopted_ollamas_lease_is_a_segment_of_its_gpus_vram_bar()
     {
         await _page.GotoInteractiveAsync(app.App.BaseAddress);

@@ -80,9 +80,9 @@ public abstract class MudBunitContext : BunitContext
 
     /// <summary>Registers the engine over the given simulated GPUs (none: no GPU) and returns the inventory.</summary>
     protected SimulatedGpuInventory? UseGpus(string? profile = null, params SimulatedGpuOptions[] gpus) =>
-        UseEngine(new Dictionary<string, string?> { ["CfOrch:Profile"] = profile }, gpus);
+        UseEngine(new Dictionary<string, string?> { ["CfOrch:Profile"] = profile }, null, gpus);
 
-    protected SimulatedGpuInventory? UseEngine(Dictionary<string, string?> settings, params SimulatedGpuOptions[] gpus)
+    protected SimulatedGpuInventory? UseEngine(Dictionary<string, string?> settings, Action<IServiceCollection>? configure, params SimulatedGpuOptions[] gpus)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var values = new Dictionary<string, string?>
@@ -107,6 +107,7 @@ public abstract class MudBunitContext : BunitContext
         Services.AddCfOrchCore();
         Services.AddScoped<LiveState>();
         Services.AddScoped<CommandExecutor>();
+        configure?.Invoke(Services);
 
         // The lease manager publishes the GPUs' books to the state stream; the poll job would read the GPUs.
         Services.GetRequiredService<LeaseManager>();
@@ -115,11 +116,11 @@ public abstract class MudBunitContext : BunitContext
     }
 
     /// <summary>The engine over one simulated 8 GB GPU with <see cref="TestProfile"/> (or <paramref name="yaml"/>) in use.</summary>
-    protected void UseTestProfile(string? yaml = null, long totalMb = 8192, Dictionary<string, string?>? settings = null)
+    protected void UseTestProfile(string? yaml = null, long totalMb = 8192, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? configure = null)
     {
         Data.Write("profiles/test.yaml", yaml ?? TestProfile);
         var values = new Dictionary<string, string?>(settings ?? []) { ["CfOrch:Profile"] = "test" };
-        UseEngine(values, new SimulatedGpuOptions { Name = "Test GPU", TotalMb = totalMb });
+        UseEngine(values, configure, new SimulatedGpuOptions { Name = "Test GPU", TotalMb = totalMb });
         var active = Services.GetRequiredService<ProfileRegistry>().Active;
         Assert.True(active.Profile.Name == "test", active.Reason + " " + string.Join("; ", Services.GetRequiredService<ProfileRegistry>().Problems.SelectMany(p => p.Errors).Select(e => e.ToString())));
     }

@@ -10,13 +10,19 @@ namespace CfOrch.Tests.Components;
 
 public sealed class ProfilesPageTests : MudBunitContext
 {
-    private IRenderedComponent<ProfilesPage> Type(IRenderedComponent<ProfilesPage> page, string yaml)
+    /// <summary>Types <paramref name="yaml"/> into the editor and lets the pause pass until <paramref name="validated"/> holds.</summary>
+    private void Type(IRenderedComponent<ProfilesPage> page, string yaml, Action validated)
     {
-        page.Find("[data-testid=yaml-input]").Input(yaml);
+        page.Find("[data-testid=yaml-input]").InputAsync(new() { Value = yaml }).GetAwaiter().GetResult();
 
-        // Validation runs once typing pauses.
-        Time.Advance(TimeSpan.FromMilliseconds(250));
-        return page;
+        // Validation runs once typing pauses (250 ms on the page's clock).
+        page.WaitForAssertion(
+            () =>
+            {
+                Time.Advance(TimeSpan.FromMilliseconds(250));
+                validated();
+            },
+            TimeSpan.FromSeconds(5));
     }
 
     [Fact]
@@ -40,9 +46,7 @@ public sealed class ProfilesPageTests : MudBunitContext
         UseTestProfile();
         var page = RenderAs<ProfilesPage>();
 
-        Type(page, TestProfile.Replace("    priority: 2\n", "    priorty: 2\n", StringComparison.Ordinal));
-
-        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=error-line]")), TimeSpan.FromSeconds(5));
+        Type(page, TestProfile.Replace("    priority: 2\n", "    priorty: 2\n", StringComparison.Ordinal), () => Assert.NotEmpty(page.FindAll("[data-testid=error-line]")));
         var lines = page.FindAll("[data-testid=error-line]");
         Assert.Equal(["16", "17"], lines.Select(l => l.GetAttribute("data-line")).Order(StringComparer.Ordinal));
         var squiggle = page.Find(".cf-line[data-line='17'] .cf-squiggle");
@@ -53,9 +57,7 @@ public sealed class ProfilesPageTests : MudBunitContext
         Assert.Equal("Fix the 2 errors first.", page.Find("[data-testid=save-wrapper]").GetAttribute("title"));
         Assert.True(page.Find("[data-testid=save]").HasAttribute("disabled"));
 
-        Type(page, TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal));
-
-        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")), TimeSpan.FromSeconds(5));
+        Type(page, TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal), () => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")));
         Assert.Empty(page.FindAll("[data-testid=error-line]"));
         Assert.Null(page.Find("[data-testid=save-wrapper]").GetAttribute("title"));
         Assert.Equal(["- max_mb: 3000", "+ max_mb: 3500"], page.FindAll("[data-testid=profile-diff] div").Select(d => d.TextContent.Replace("  ", "", StringComparison.Ordinal).Trim()));
@@ -70,8 +72,7 @@ public sealed class ProfilesPageTests : MudBunitContext
         var page = RenderAs<ProfilesPage>();
         var edited = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal);
 
-        Type(page, edited);
-        page.WaitForAssertion(() => Assert.Contains("whisper", page.Find("[data-testid=profile-plan]").TextContent, StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+        Type(page, edited, () => Assert.Contains("whisper", page.Find("[data-testid=profile-plan]").TextContent, StringComparison.Ordinal));
         page.Find("[data-testid=save]").Click();
         dialogs.WaitForAssertion(() => Assert.Contains("Save test and apply it now?", dialogs.Markup, StringComparison.Ordinal));
         Assert.Equal(TestProfile, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml")));
@@ -104,7 +105,7 @@ public sealed class ProfilesPageTests : MudBunitContext
 
         page.FindAll("[data-testid=profiles-table] tbody tr").First(r => r.TextContent.Contains("single-gpu-8gb", StringComparison.Ordinal)).Click();
 
-        Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent);
+        page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
         Assert.NotNull(page.Find("[data-testid=yaml-input]").GetAttribute("readonly"));
         Assert.Contains("Shipped with cf-orch, read-only", page.Markup, StringComparison.Ordinal);
         Assert.False(page.Find("[data-testid=copy-profile]").HasAttribute("disabled"));

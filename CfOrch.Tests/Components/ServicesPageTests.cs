@@ -131,6 +131,22 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void A_stopped_instance_can_be_started_again()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Stopped, with: i => i with { Message = "stopped on request" });
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "whisper");
+        Assert.Equal("stopped", row.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
+        Assert.Contains("stopped on request", row.TextContent, StringComparison.Ordinal);
+        Assert.Null(WhyDisabled(row, "start"));
+        Assert.Null(row.QuerySelector("[data-testid=service-url]"));
+        Assert.Contains("0 of 4 running or starting", page.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_adopted_instance_is_marked_as_running_outside_and_cannot_be_stopped_from_the_dashboard()
     {
         UseTestProfile();
@@ -167,10 +183,10 @@ public sealed class ServicesPageTests : MudBunitContext
         var page = RenderAs<Services>();
         page.Find("input[data-testid=services-filter]").Input("adopted");
 
-        Assert.Equal(["ollama"], page.FindAll("td[data-service]").Select(td => td.GetAttribute("data-service")));
+        page.WaitForAssertion(() => Assert.Equal(["ollama"], page.FindAll("td[data-service]").Select(td => td.GetAttribute("data-service"))));
 
         page.Find("input[data-testid=services-filter]").Input("nothing-like-this");
-        Assert.Empty(page.FindAll("td[data-service]"));
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("td[data-service]")));
         Assert.Contains("Nothing matches “nothing-like-this”.", page.Markup, StringComparison.Ordinal);
     }
 

@@ -1,0 +1,89 @@
+using Bunit;
+using CfOrch.Web.Components.Pages;
+using CfOrch.Web.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Components;
+
+/// <summary>The History page over a real SQLite file with the app's schema.</summary>
+public sealed class HistoryPageTests : MudBunitContext
+{
+    private void UseHistory(int events, int samples)
+    {
+        UseTestProfile(configure: services =>
+        {
+            services.AddDbContextFactory<CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "history.db")}"));
+            services.AddSingleton<HistoryQueries>();
+        });
+        using var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext();
+        db.Database.Migrate();
+        var now = Time.GetUtcNow();
+        for (var i = 0; i < events; i++)
+        {
+            db.LeaseEvents.Add(new LeaseEventRow
+            {
+                AtUnixMs = (now - TimeSpan.FromMinutes(events - i)).ToUnixTimeMilliseconds(),
+                Kind = i % 2 == 0 ? "granted" : "released",
+                NodeId = "local",
+                GpuIndex = 0,
+                Service = "whisper",
+                Holder = $"holder-{i:00}",
+                Origin = "managed",
+                BudgetMb = 1000 + i,
+                Reason = $"reason {i}",
+            });
+        }
+
+        for (var i = 0; i < samples; i++)
+        {
+            db.GpuSamples.Add(new GpuSample
+            {
+                NodeId = "local",
+                GpuIndex = 0,
+                GpuName = "Test GPU",
+                AtUnixMs = (now - TimeSpan.FromMinutes(samples - i)).ToUnixTimeMilliseconds(),
+                TotalMb = 8192,
+                UsedMb = 1000 * i,
+                CommittedMb = 2000 + (100 * i),
+                MeasuredMb = 500 * i,
+            });
+        }
+
+        db.SaveChanges();
+    }
+
+    [Fact]
+    public void Without_history_it_says_so_and_when_samples_come()
+    {
+        UseHistory(0, 0);
+
+        var page = RenderAs<History>();
+
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-history]")));
+        Assert.Contains("one is written every 15 seconds", page.Find("[data-testid=no-samples]").TextContent, StringComparison.Ordinal);
+        Assert.Empty(page.FindAll("[data-testid=timeline] .mud-timeline-item"));
+    }
+
+    [Fact]
+    public void Events_are_newest_first_paged_and_the_samples_are_charted_per_gpu()
+    {
+        UseHistory(30, 5);
+
+        var page = RenderAs<History>();
+
+        page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        Assert.Contains("holder-29", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
+        Assert.Contains("Page 1 of 2", page.Markup, StringComparison.Ordinal);
+        Assert.Equal(12, page.FindAll("[data-testid=timeline] .mud-timeline-item").Count);
+        Assert.Contains("GPU 0 · Test GPU", page.Markup, StringComparison.Ordinal);
+        Assert.Empty(page.FindAll("[data-testid=no-samples]"));
+
+        page.Find("[data-testid=next]").Click();
+
+        page.WaitForAssertion(() => Assert.Equal(5, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        Assert.Contains("holder-04", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
+        Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal);
+        Assert.True(page.Find("[data-testid=next]").HasAttribute("disabled"));
+    }
+}
