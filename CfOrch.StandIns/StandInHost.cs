@@ -82,10 +82,12 @@ public static class StandInHost
         builder.Services.AddSingleton<IHostLifetime, SignalLifetime>();
 
         var app = builder.Build();
-        app.Use((context, next) =>
+        app.Use(async (context, next) =>
         {
             Console.Out.WriteLine($"STANDIN REQUEST {context.Request.Method} {context.Request.Path.Value}");
-            return next(context);
+            if (options.AnswerDelayMs > 0 && !context.Request.Path.StartsWithSegments("/control", StringComparison.Ordinal))
+                await Task.Delay(options.AnswerDelayMs, context.RequestAborted);
+            await next(context);
         });
         if (options.Mode == StandInMode.Ollama)
             app.MapOllamaApi(options);

@@ -14,13 +14,16 @@ public enum StandInMode
 public sealed record StandInOptions
 {
     public const string Usage =
-        "usage: CfOrch.StandIns ollama --port N [--host 127.0.0.1] [--vram-mb 3000] [--models a,b] [--loaded a] [--startup-delay-ms 0] [--ignore-sigterm] [--child]\n" +
-        "       CfOrch.StandIns service --port N [--host 127.0.0.1] [--health-path /health] [--status 200] [--hang-health] [--startup-delay-ms 0] [--ignore-sigterm] [--child] [--exit-after-ms N] [--exit-code 0]";
+        "usage: CfOrch.StandIns ollama --port N [--host 127.0.0.1] [--vram-mb 3000] [--models a,b] [--loaded a] [--startup-delay-ms 0] [--answer-delay-ms 0] [--ignore-sigterm] [--child]\n" +
+        "       CfOrch.StandIns service --port N [--host 127.0.0.1] [--health-path /health] [--status 200] [--hang-health] [--startup-delay-ms 0] [--answer-delay-ms 0] [--ignore-sigterm] [--child] [--exit-after-ms N] [--exit-code 0]";
 
     public required StandInMode Mode { get; init; }
     public required int Port { get; init; }
     public string Host { get; init; } = "127.0.0.1";
     public int StartupDelayMs { get; init; }
+
+    /// <summary>Milliseconds every request waits before it is answered: a busy or loaded service.</summary>
+    public int AnswerDelayMs { get; init; }
     public bool IgnoreSigterm { get; init; }
     public bool Child { get; init; }
     public int? ExitAfterMs { get; init; }
@@ -36,7 +39,7 @@ public sealed record StandInOptions
     public int Status { get; init; } = 200;
     public bool HangHealth { get; init; }
 
-    private static readonly string[] CommonOptions = ["--port", "--host", "--startup-delay-ms", "--ignore-sigterm", "--child", "--exit-after-ms", "--exit-code"];
+    private static readonly string[] CommonOptions = ["--port", "--host", "--startup-delay-ms", "--answer-delay-ms", "--ignore-sigterm", "--child", "--exit-after-ms", "--exit-code"];
     private static readonly string[] OllamaOptions = ["--vram-mb", "--models", "--loaded"];
     private static readonly string[] ServiceOptions = ["--health-path", "--status", "--hang-health"];
     private static readonly string[] Flags = ["--ignore-sigterm", "--child", "--hang-health"];
@@ -82,6 +85,7 @@ public sealed record StandInOptions
             Port = ParseInt("--port", port, 0, IPEndPoint.MaxPort),
             Host = values.TryGetValue("--host", out var host) ? ParseHost(host) : "127.0.0.1",
             StartupDelayMs = ParseOptionalInt(values, "--startup-delay-ms", 0, 0, int.MaxValue),
+            AnswerDelayMs = ParseOptionalInt(values, "--answer-delay-ms", 0, 0, 600_000),
             IgnoreSigterm = values.ContainsKey("--ignore-sigterm"),
             Child = values.ContainsKey("--child"),
             ExitAfterMs = values.TryGetValue("--exit-after-ms", out var exitAfter) ? ParseInt("--exit-after-ms", exitAfter, 0, int.MaxValue) : null,

@@ -66,8 +66,20 @@ public sealed partial class AdoptionService(
         }
     }
 
+    /// <summary>
+    /// How long the check just before a start waits for an answer: a service that holds its port but is slow to answer
+    /// (Ollama busy loading a model, a loaded machine) must be adopted, not refused as "port in use" or started twice.
+    /// </summary>
+    public static readonly TimeSpan BeforeStartTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>Adopts one service if it answers and is not tracked yet; returns the adopted instance, or null.</summary>
-    public async Task<InstanceSnapshot?> CheckAsync(ServiceProfile service, CancellationToken cancellationToken)
+    /// <param name="service">The service to look for.</param>
+    /// <param name="cancellationToken">Cancels the check.</param>
+    /// <param name="beforeStart">
+    /// True for the check just before cf-orch would start the service: it waits up to <see cref="BeforeStartTimeout"/>
+    /// (or the configured timeout, when longer) instead of the periodic pass's short timeout.
+    /// </param>
+    public async Task<InstanceSnapshot?> CheckAsync(ServiceProfile service, CancellationToken cancellationToken, bool beforeStart = false)
     {
         ArgumentNullException.ThrowIfNull(service);
         if (service.Managed is not { Adopt: true, EffectivePort: > 0 } spec
@@ -84,7 +96,13 @@ public sealed partial class AdoptionService(
         }
 
         var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
-        var probe = await prober.ProbeAsync(url, spec.HealthPath, TimeSpan.FromSeconds(options.Value.Adoption.TimeoutSeconds), cancellationToken);
+        var timeout = TimeSpan.FromSeconds(options.Value.Adoption.TimeoutSeconds);
+        if (beforeStart && timeout < BeforeStartTimeout)
+        {
+            timeout = BeforeStartTimeout;
+        }
+
+        var probe = await prober.ProbeAsync(url, spec.HealthPath, timeout, cancellationToken);
         if (!probe.Ok)
         {
             // It went away: once it answers again it is adopted again, even if the user had released it.

@@ -96,7 +96,7 @@ public sealed partial class Orchestrator(
                 if (profile.Managed is { Adopt: true })
                 {
                     adoption.Unrelease(service);
-                    if (await adoption.CheckAsync(profile, cancellationToken) is { } adopted)
+                    if (await adoption.CheckAsync(profile, cancellationToken, beforeStart: true) is { } adopted)
                     {
                         return new EnsureResult(adopted, Started: false, Warm: true);
                     }

@@ -1,3 +1,4 @@
+using CfOrch.Core.Instances;
 using System.Net;
 using System.Text.Json;
 using CfOrch.Tests.Engine;
@@ -100,6 +101,20 @@ public sealed class ServicesApiTests
 
         Assert.Equal(("ollama", "local", 0, "llama3.2:3b", true), (answer.GetProperty("service").GetString(), answer.GetProperty("node_id").GetString(), answer.GetProperty("gpu_id").GetInt32(), answer.GetProperty("model").GetString(), answer.GetProperty("running").GetBoolean()));
         Assert.Equal($"http://127.0.0.1:{ollama.Port}", answer.GetProperty("url").GetString());
+    }
+
+    [Fact]
+    public async Task Ensure_adopts_an_ollama_that_answers_slower_than_the_periodic_check_waits_instead_of_refusing_its_port()
+    {
+        // 1.5 s per answer: longer than the periodic adoption check waits (1 s), so only the check before a start sees it.
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct, "--answer-delay-ms", "1500");
+        await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
+
+        var answer = (await host.PostAsync("/api/services/ollama/ensure", new { node_id = "local", gpu_id = 0 })).Is(HttpStatusCode.OK).Json;
+
+        Assert.Equal($"http://127.0.0.1:{ollama.Port}", answer.GetProperty("url").GetString());
+        var instance = Assert.Single(host.Orchestrator.Instances, i => i.Key.Service == "ollama");
+        Assert.Equal((InstanceOrigin.Adopted, InstanceState.Running), (instance.Origin, instance.State));
     }
 
     [Fact]

@@ -208,6 +208,19 @@ public sealed partial class StandInTests
     }
 
     [Fact]
+    public async Task Answer_delay_holds_back_every_answer()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var ollama = await StandInProcess.StartOllamaAsync(0, 0, ct, "--answer-delay-ms", "600");
+        var clock = Stopwatch.StartNew();
+
+        using var response = await Http.GetAsync(new Uri(ollama.BaseAddress, "/api/tags"), ct).WaitAsync(Timeout, ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(600), $"answered after {clock.Elapsed}");
+    }
+
+    [Fact]
     public async Task Sigterm_stops_it_gracefully_with_exit_code_0()
     {
         var ct = TestContext.Current.CancellationToken;
