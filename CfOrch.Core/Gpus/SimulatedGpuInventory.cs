@@ -49,6 +49,24 @@ public sealed class SimulatedGpuInventory : IGpuInventory
         }
     }
 
+    /// <summary>
+    /// Replaces what the simulated GPUs show for services measured some other way (Ollama's <c>/api/ps</c>): a real GPU
+    /// would show that memory as used by the service's process, so the simulation does too. Entries set with
+    /// <see cref="SetProcessUsage"/> for the same process win.
+    /// </summary>
+    public void ReflectMeasured(IEnumerable<(int GpuIndex, int Pid, long UsedMb, string Name)> usage)
+    {
+        ArgumentNullException.ThrowIfNull(usage);
+        var byGpu = usage.Where(u => u.UsedMb > 0 && u.GpuIndex >= 0 && u.GpuIndex < _gpus.Length).ToLookup(u => u.GpuIndex);
+        lock (_lock)
+        {
+            foreach (var gpu in _gpus)
+            {
+                gpu.Reflected = byGpu[gpu.Index].GroupBy(u => u.Pid).ToDictionary(g => g.Key, g => new GpuProcess(g.Key, g.Sum(u => u.UsedMb), g.First().Name));
+            }
+        }
+    }
+
     /// <summary>Sets the memory in use that no process accounts for (driver, desktop).</summary>
     public void SetBaseUsage(int gpuIndex, long usedMb)
     {
@@ -72,11 +90,16 @@ public sealed class SimulatedGpuInventory : IGpuInventory
     {
         public long BaseUsedMb { get; set; } = options.UsedMb;
 
+        public int Index => index;
+
         public Dictionary<int, GpuProcess> Processes { get; } = [];
+
+        public Dictionary<int, GpuProcess> Reflected { get; set; } = [];
 
         public GpuInfo Snapshot()
         {
-            var used = BaseUsedMb + Processes.Values.Sum(p => p.UsedMb ?? 0);
+            var processes = Reflected.Values.Where(p => !Processes.ContainsKey(p.Pid)).Concat(Processes.Values).ToList();
+            var used = BaseUsedMb + processes.Sum(p => p.UsedMb ?? 0);
             return new GpuInfo
             {
                 Index = index,
@@ -86,7 +109,7 @@ public sealed class SimulatedGpuInventory : IGpuInventory
                 UsedMb = Math.Min(used, options.TotalMb),
                 TemperatureC = options.TemperatureC,
                 UtilizationPercent = options.UtilizationPercent,
-                Processes = Processes.Values.OrderBy(p => p.Pid).ToArray(),
+                Processes = processes.OrderBy(p => p.Pid).ToArray(),
             };
         }
     }

@@ -17,6 +17,11 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
     private const long BytesPerMb = 1024 * 1024;
     private static readonly TimeSpan OllamaTimeout = TimeSpan.FromSeconds(2);
 
+    // The (GPU, PID) entries this meter put into a simulated inventory: never read back as a measurement.
+    private HashSet<(int GpuIndex, int Pid)> _reflected = [];
+    private readonly Lock _reflectLock = new();
+    private (int GpuIndex, int Pid, long UsedMb, string Name)[] _lastReflection = [];
+
     /// <summary>Ollama is recognised by its service name or its health path (<c>/api/tags</c>).</summary>
     public static bool IsOllama(string service, string healthPath) =>
         service.StartsWith("ollama", StringComparison.OrdinalIgnoreCase) || healthPath == "/api/tags";
@@ -86,8 +91,10 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
         }
 
         var set = pids as ISet<int> ?? pids.ToHashSet();
+        var reflected = Volatile.Read(ref _reflected);
+        bool Counts(int gpu, GpuProcess p) => set.Contains(p.Pid) && p.UsedMb is not null && !reflected.Contains((gpu, p.Pid));
         return gpus.Current.Gpus
-            .Select(g => (g.Index, Mb: g.Processes.Where(p => set.Contains(p.Pid) && p.UsedMb is not null).Sum(p => p.UsedMb!.Value), Known: g.Processes.Any(p => set.Contains(p.Pid) && p.UsedMb is not null)))
+            .Select(g => (g.Index, Mb: g.Processes.Where(p => Counts(g.Index, p)).Sum(p => p.UsedMb!.Value), Known: g.Processes.Any(p => Counts(g.Index, p))))
             .Where(x => x.Known)
             .OrderByDescending(x => x.Mb)
             .Select(x => (x.Index, x.Mb))
@@ -117,8 +124,35 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
     public async Task MeasureAllAsync(CancellationToken cancellationToken)
     {
         var active = registry.All.Where(i => i.State is InstanceState.Running or InstanceState.Idle or InstanceState.Unhealthy or InstanceState.Starting).ToList();
-        var results = await Task.WhenAll(active.Select(async i => (Instance: i, Mb: await MeasureAsync(i, cancellationToken))));
-        foreach (var (instance, mb) in results)
+        var results = await Task.WhenAll(active.Select(async i =>
+        {
+            var pids = ProcessesOf(i);
+            var usage = GpuUsage(pids);
+            var mb = await MeasureAsync(i.Service, i.HealthPath, i.Url, usage, i.Key.GpuIndex, cancellationToken);
+            return (Instance: i, Mb: mb, Pids: pids, SeenByGpu: usage.Any(u => u.GpuIndex == i.Key.GpuIndex));
+        }));
+        if (gpus.Inventory is SimulatedGpuInventory simulated)
+        {
+            // A simulated GPU cannot see the memory a service really holds: show what the service says it holds
+            // (Ollama's size_vram) as used by its process, as NVML would on a real GPU.
+            var reflect = results
+                .Where(r => r is { Mb: > 0, SeenByGpu: false, Pids.Count: > 0 })
+                .Select(r => (r.Instance.Key.GpuIndex, Pid: r.Instance.Pid is { } pid && r.Pids.Contains(pid) ? pid : r.Pids[0], UsedMb: r.Mb!.Value, Name: r.Instance.Service))
+                .Order()
+                .ToArray();
+            lock (_reflectLock)
+            {
+                if (!reflect.SequenceEqual(_lastReflection))
+                {
+                    _lastReflection = reflect;
+                    Volatile.Write(ref _reflected, reflect.Select(r => (r.GpuIndex, r.Pid)).ToHashSet());
+                    simulated.ReflectMeasured(reflect);
+                    gpus.Refresh();
+                }
+            }
+        }
+
+        foreach (var (instance, mb, _, _) in results)
         {
             var updated = registry.Update(instance.Key, i => i.MeasuredMb == mb ? i : i with { MeasuredMb = mb }, i => i.IsActive);
             if (updated?.LeaseId is { } leaseId)

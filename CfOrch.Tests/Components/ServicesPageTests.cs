@@ -134,13 +134,14 @@ public sealed class ServicesPageTests : MudBunitContext
     public void A_stopped_instance_can_be_started_again()
     {
         UseTestProfile();
-        AddInstance("whisper", InstanceState.Stopped, with: i => i with { Message = "stopped on request" });
+        AddInstance("whisper", InstanceState.Stopped, with: i => i with { Message = "stopped on request", Pid = 5151 });
 
         var page = RenderAs<Services>();
 
         var row = Row(page, "whisper");
         Assert.Equal("stopped", row.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
         Assert.Contains("stopped on request", row.TextContent, StringComparison.Ordinal);
+        Assert.Contains("was PID 5151", row.TextContent, StringComparison.Ordinal);
         Assert.Null(WhyDisabled(row, "start"));
         Assert.Null(row.QuerySelector("[data-testid=service-url]"));
         Assert.Contains("0 of 4 running or starting", page.Markup, StringComparison.Ordinal);

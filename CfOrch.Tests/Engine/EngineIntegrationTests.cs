@@ -88,6 +88,35 @@ public sealed class EngineIntegrationTests
     }
 
     [Fact]
+    public async Task A_simulated_gpu_shows_ollamas_size_vram_as_used_by_its_process_and_follows_it_down()
+    {
+        await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 3000, Ct);
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true)));
+        var meter = app.Factory.Services.GetRequiredService<UsageMeter>();
+        var gpus = app.Factory.Services.GetRequiredService<Core.Gpus.GpuMonitor>();
+        var before = gpus.Current.Gpus[0];
+        var baseUsed = before.UsedMb - before.Processes.Sum(p => p.UsedMb ?? 0);
+
+        await meter.MeasureAllAsync(Ct);
+        var gpu = gpus.Current.Gpus[0];
+        Assert.Equal((ollama.Pid, 3000L, "ollama"), gpu.Processes.Select(p => (p.Pid, p.UsedMb!.Value, p.Name!)).Single());
+        Assert.Equal(baseUsed + 3000, gpu.UsedMb);
+        // What the GPU shows for Ollama is Ollama's, not memory of programs cf-orch does not track.
+        Assert.Equal(baseUsed, app.Orchestrator.Accounts.Single().ExternalMb);
+
+        // The reflection is never read back as a measurement: when Ollama unloads, the figure follows it down at once.
+        await ollama.SetPsAsync(1000, Ct, "llama3.2:1b");
+        await meter.MeasureAllAsync(Ct);
+        Assert.Equal(1000, app.Orchestrator.Instances.Single().MeasuredMb);
+        Assert.Equal(baseUsed + 1000, gpus.Current.Gpus[0].UsedMb);
+
+        await ollama.SetPsAsync(0, Ct);
+        await meter.MeasureAllAsync(Ct);
+        Assert.Empty(gpus.Current.Gpus[0].Processes);
+        Assert.Equal(baseUsed, gpus.Current.Gpus[0].UsedMb);
+    }
+
+    [Fact]
     public async Task A_killed_ollama_is_stopped_and_its_lease_released_within_seconds_and_adopted_again_when_it_returns()
     {
         var port = EngineApp.FreePort();
