@@ -1,10 +1,13 @@
 using Bunit;
 using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Supervision;
 using CfOrch.Web.Components.Pages;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
-/// <summary>The Logs page where there is no log to tail (its live tail is covered end to end with a real process).</summary>
+/// <summary>The Logs page: the live tail of a managed instance, and where there is no log (end to end with a real process too).</summary>
 public sealed class LogsPageTests : MudBunitContext
 {
     private IRenderedComponent<Logs> Open(string service) =>
@@ -37,5 +40,75 @@ public sealed class LogsPageTests : MudBunitContext
         AddInstance("whisper", InstanceState.Stopped);
 
         Assert.Equal("whisper has no log in this run of cf-orch.", Open("whisper").Find("[data-testid=no-log]").TextContent.Trim());
+    }
+
+    [Fact]
+    public void A_running_instance_is_tailed_live_stderr_marked_and_pause_holds_new_lines_until_resumed()
+    {
+        UseTestProfile();
+        var instance = AddInstance("whisper", InstanceState.Running);
+        var output = new LogRing(100, Time);
+        output.Append(LogStream.Stdout, "listening on :9000");
+        output.Append(LogStream.Stderr, "warning: no CUDA device, using CPU");
+        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
+        var page = Open("whisper");
+
+        Assert.Equal(["listening on :9000", "warning: no CUDA device, using CPU"], Lines(page));
+        Assert.Single(page.FindAll(".cf-log-err"), e => e.TextContent == "warning: no CUDA device, using CPU");
+
+        output.Append(LogStream.Stdout, "GET /health 200");
+        page.WaitForAssertion(() => Assert.Equal("GET /health 200", Lines(page)[^1]));
+
+        page.Find("[data-testid=pause]").Click();
+        output.Append(LogStream.Stdout, "GET /v1/transcribe 200");
+        output.Append(LogStream.Stdout, "GET /health 200");
+        page.WaitForAssertion(() => Assert.Contains("Resume (2 new)", page.Find("[data-testid=pause]").TextContent, StringComparison.Ordinal));
+        Assert.Equal(3, Lines(page).Count);
+
+        page.Find("[data-testid=pause]").Click();
+        page.WaitForAssertion(() => Assert.Equal(5, Lines(page).Count));
+        Assert.Equal("GET /v1/transcribe 200", Lines(page)[3]);
+        Assert.Contains("Pause", page.Find("[data-testid=pause]").TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Copy_hands_every_shown_line_to_the_browser_and_says_how_many()
+    {
+        UseTestProfile();
+        var instance = AddInstance("whisper", InstanceState.Running);
+        var output = new LogRing(100, Time);
+        output.Append(LogStream.Stdout, "one");
+        output.Append(LogStream.Stderr, "two");
+        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
+        var copy = JSInterop.Setup<bool>("cfOrch.copy", _ => true);
+        copy.SetResult(true);
+        var snackbars = Render<MudBlazor.MudSnackbarProvider>();
+        var page = Open("whisper");
+
+        page.Find("[data-testid=copy]").Click();
+
+        Assert.Equal("one\ntwo", Assert.Single(copy.Invocations).Arguments[0]);
+        snackbars.WaitForAssertion(() => Assert.Contains("Copied 2 lines.", snackbars.Markup, StringComparison.Ordinal));
+    }
+
+    private static List<string> Lines(IRenderedComponent<Logs> page) =>
+        page.FindAll(".cf-log-line").Select(l => l.TextContent).ToList();
+
+    /// <summary>A process that is only its output: what the Logs page reads.</summary>
+    private sealed class FakeProcess(LogRing output, DateTimeOffset startedAt) : IManagedProcess
+    {
+        public int Pid => 4242;
+
+        public bool OwnProcessGroup => true;
+
+        public DateTimeOffset StartedAt => startedAt;
+
+        public Task<int?> Exited { get; } = new TaskCompletionSource<int?>().Task;
+
+        public LogRing Output => output;
+
+        public Task StopAsync(TimeSpan grace, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
