@@ -225,6 +225,54 @@ public sealed partial class Orchestrator(
         return lease;
     }
 
+    /// <summary>
+    /// Starts the <c>always_on</c> services among <paramref name="services"/> (all of the active profile's when null) that
+    /// have no active instance: each one adopted if it already runs, else started from its spec, one after another in
+    /// priority order. A container (<c>type: docker</c>) is not started — cf-orch does not start containers yet — and a
+    /// start that fails leaves its instance failed with the reason; neither stops the others. Returns what happened to
+    /// each, for the log.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> StartAlwaysOnAsync(IReadOnlyCollection<string>? services, CancellationToken cancellationToken)
+    {
+        var outcomes = new List<string>();
+        var wanted = profiles.Active.Profile.Services.Values
+            .Where(s => s.AlwaysOn && (services is null || services.Contains(s.Name)))
+            .OrderBy(s => s.Priority).ThenBy(s => s.Name, StringComparer.Ordinal);
+        foreach (var service in wanted)
+        {
+            if (registry.ForService(service.Name).Any(i => i.IsActive))
+            {
+                continue;
+            }
+
+            if (service.Managed is not ProcessSpec)
+            {
+                if (service.Managed is { Adopt: true } && await adoption.CheckAsync(service, cancellationToken) is not null)
+                {
+                    outcomes.Add($"{service.Name}: adopted (always_on)");
+                    continue;
+                }
+
+                outcomes.Add(service.Managed is null
+                    ? $"{service.Name}: always_on, but it has no managed block, so cf-orch cannot start it"
+                    : $"{service.Name}: always_on, but it is a container (type: {service.Managed.Type}) and cf-orch does not start containers yet; start it yourself{(service.Managed.Adopt ? " and cf-orch adopts it" : "")}");
+                continue;
+            }
+
+            try
+            {
+                var result = await EnsureAsync(service.Name, null, null, cancellationToken);
+                outcomes.Add($"{service.Name}: {(result.Started ? "started" : "adopted")} on GPU {result.Instance.Key.GpuIndex} (always_on)");
+            }
+            catch (OrchestrationException ex)
+            {
+                outcomes.Add($"{service.Name}: always_on, but it could not be started: {ex.Message}");
+            }
+        }
+
+        return outcomes;
+    }
+
     /// <summary>Expires leases and allocations whose TTL passed and stops managed services idle for longer than their idle_stop_after_s.</summary>
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
@@ -240,7 +288,8 @@ public sealed partial class Orchestrator(
 
         foreach (var instance in registry.All.Where(i => i is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }))
         {
-            var idleAfter = profiles.Active.Profile.Services.GetValueOrDefault(instance.Service)?.IdleStopAfterS ?? 0;
+            var service = profiles.Active.Profile.Services.GetValueOrDefault(instance.Service);
+            var idleAfter = service is { AlwaysOn: false } ? service.IdleStopAfterS : 0;
             if (idleAfter > 0 && now - instance.StateSince >= TimeSpan.FromSeconds(idleAfter))
             {
                 await StopInstanceAsync(instance.Key, HistoryKind.Stopped, string.Create(CultureInfo.InvariantCulture, $"idle for {idleAfter:0.#} s"), cancellationToken);

@@ -10,6 +10,9 @@ public enum ProfileChangeKind
     BudgetChanged,
     LaunchChanged,
     SettingsChanged,
+
+    /// <summary>The service becomes <c>always_on</c> and is not running: applying the profile starts it.</summary>
+    Starts,
 }
 
 /// <summary>One difference between the profile in use and a new version, and what it means for a running instance.</summary>
@@ -27,13 +30,31 @@ public static class ProfilePlan
         var changes = new List<ProfileChange>();
         foreach (var (name, service) in next.Services.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
-            if (!current.Services.TryGetValue(name, out var before))
+            var isRunning = running.Contains(name);
+            var was = current.Services.GetValueOrDefault(name);
+            var becomesAlwaysOn = service.AlwaysOn && !isRunning && was is not { AlwaysOn: true };
+            if (was is null)
             {
-                changes.Add(new ProfileChange(name, ProfileChangeKind.Added, $"new service {name} ({service.MaxMb} MB, priority {service.Priority}); nothing starts until it is asked for", false));
+                changes.Add(new ProfileChange(name, ProfileChangeKind.Added,
+                    $"new service {name} ({service.MaxMb} MB, priority {service.Priority}){(becomesAlwaysOn ? "" : "; nothing starts until it is asked for")}", false));
+            }
+
+            if (becomesAlwaysOn)
+            {
+                changes.Add(new ProfileChange(name, ProfileChangeKind.Starts, service.Managed switch
+                {
+                    ProcessSpec => $"always_on: {name} is started now",
+                    null => "always_on, but it has no managed block, so nothing can start it",
+                    var spec => $"always_on, but it is a container (type: {spec.Type}) and cf-orch does not start containers yet",
+                }, false));
+            }
+
+            if (was is null)
+            {
                 continue;
             }
 
-            var isRunning = running.Contains(name);
+            var before = was;
             if (before.MaxMb != service.MaxMb)
             {
                 changes.Add(new ProfileChange(name, ProfileChangeKind.BudgetChanged,

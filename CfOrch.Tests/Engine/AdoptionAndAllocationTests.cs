@@ -118,6 +118,54 @@ public sealed class AdoptionAndAllocationTests : IDisposable
         Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseAllocation("ollama", result.Allocation.AllocationId));
     }
 
+    [Theory]
+    [InlineData(false, InstanceState.Stopped)]
+    [InlineData(true, InstanceState.Idle)]
+    public async Task A_managed_service_idle_past_idle_stop_after_s_is_stopped_unless_it_is_always_on(bool alwaysOn, InstanceState expected)
+    {
+        var path = _engine.Data.Write("idle.yaml", $"""
+            schema_version: 1
+            name: idle-test
+            services:
+              whisper:
+                max_mb: 1000
+                priority: 2
+                idle_stop_after_s: 60
+                always_on: {(alwaysOn ? "true" : "false")}
+                managed:
+                  type: process
+                  exec_path: /usr/bin/true
+                  port: 9000
+            """);
+        using var engine = new EngineHarness(new() { ["CfOrch:Profile"] = path });
+        var orchestrator = engine.Get<Orchestrator>();
+        var key = new InstanceKey("whisper", "local", 0);
+        engine.Get<InstanceRegistry>().Set(new InstanceSnapshot
+        {
+            Key = key,
+            Origin = InstanceOrigin.Managed,
+            State = InstanceState.Idle,
+            Url = "http://127.0.0.1:9000",
+            HealthPath = "/health",
+            BudgetMb = 1000,
+            Since = engine.Time.GetUtcNow(),
+            StateSince = engine.Time.GetUtcNow(),
+        });
+
+        engine.Time.Advance(TimeSpan.FromSeconds(59));
+        await orchestrator.SweepAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(InstanceState.Idle, orchestrator.Instances.Single().State);
+
+        engine.Time.Advance(TimeSpan.FromSeconds(2));
+        await orchestrator.SweepAsync(TestContext.Current.CancellationToken);
+        var instance = orchestrator.Instances.Single();
+        Assert.Equal(expected, instance.State);
+        if (!alwaysOn)
+        {
+            Assert.Contains("idle for 60 s", instance.Message, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Stopping_an_adopted_service_releases_tracking_only_and_it_is_not_taken_straight_back()
     {

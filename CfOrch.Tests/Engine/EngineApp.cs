@@ -72,10 +72,11 @@ public sealed class EngineApp : IAsyncDisposable
     }
 
     /// <summary>A profile service block that runs the stand-in (args_template without a shell).</summary>
-    public static string StandInService(string name, int maxMb, int priority, int port, string args, string healthPath, bool adopt = false) => string.Create(CultureInfo.InvariantCulture, $"""
+    public static string StandInService(string name, int maxMb, int priority, int port, string args, string healthPath, bool adopt = false, bool alwaysOn = false) => string.Create(CultureInfo.InvariantCulture, $"""
           {name}:
             max_mb: {maxMb}
             priority: {priority}
+            always_on: {(alwaysOn ? "true" : "false")}
             managed:
               type: process
               adopt: {(adopt ? "true" : "false")}

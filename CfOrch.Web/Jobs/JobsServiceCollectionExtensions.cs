@@ -27,6 +27,7 @@ public static class JobsServiceCollectionExtensions
             Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: TimeSpan.FromMinutes(1));
         });
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        services.AddHostedService<AlwaysOnService>();
         services.AddTransient<GpuPollJob>();
         services.AddTransient<MeasurementJob>();
         services.AddTransient<AdoptionJob>();

@@ -1,0 +1,78 @@
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
+
+namespace CfOrch.Web.Jobs;
+
+/// <summary>
+/// Starts the profile's <c>always_on</c> services once cf-orch is up (after re-attachment and adoption, without holding
+/// up the server), and a service that becomes <c>always_on</c> when a profile is applied. A service the user stops
+/// later stays stopped: this is a start at boot, not a restart policy.
+/// </summary>
+public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRegistry profiles, ILogger<AlwaysOnService> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private HashSet<string> _alwaysOn = [];
+    private CancellationToken _stopping;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _stopping = stoppingToken;
+        _alwaysOn = AlwaysOnNow();
+        profiles.Changed += OnProfilesChanged;
+        try
+        {
+            await StartAsync(null);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override void Dispose()
+    {
+        // The gate is not disposed: a start triggered by a profile change may still be waiting on it.
+        profiles.Changed -= OnProfilesChanged;
+        base.Dispose();
+    }
+
+    private HashSet<string> AlwaysOnNow() =>
+        profiles.Active.Profile.Services.Values.Where(s => s.AlwaysOn).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+
+    private void OnProfilesChanged()
+    {
+        var now = AlwaysOnNow();
+        var added = now.Except(Interlocked.Exchange(ref _alwaysOn, now), StringComparer.Ordinal).ToList();
+        if (added.Count > 0 && !_stopping.IsCancellationRequested)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await StartAsync(added);
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                }
+            });
+        }
+    }
+
+    private async Task StartAsync(IReadOnlyCollection<string>? services)
+    {
+        await _gate.WaitAsync(_stopping);
+        try
+        {
+            foreach (var outcome in await orchestrator.StartAlwaysOnAsync(services, _stopping))
+            {
+                LogOutcome(outcome);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "always_on: {Outcome}")]
+    private partial void LogOutcome(string outcome);
+}
