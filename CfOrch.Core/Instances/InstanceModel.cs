@@ -47,6 +47,9 @@ public sealed record InstanceSnapshot
 
     public int? Pid { get; init; }
 
+    /// <summary>True when cf-orch found this process still running after its own restart and attached to it, rather than starting it.</summary>
+    public bool Reattached { get; init; }
+
     public string? Model { get; init; }
 
     public long BudgetMb { get; init; }

@@ -114,6 +114,7 @@ public sealed partial class EngineStartup(
                 Url = record.Url,
                 HealthPath = record.HealthPath,
                 Pid = record.Pid,
+                Reattached = true,
                 Model = record.Model,
                 BudgetMb = record.BudgetMb,
                 Priority = priority,

@@ -185,7 +185,11 @@ public sealed class EngineIntegrationTests
             var reattached = Assert.Single(second.Orchestrator.Instances);
             Assert.Equal((InstanceOrigin.Managed, pid), (reattached.Origin, reattached.Pid));
             Assert.Contains($"re-attached to PID {pid}", reattached.Message, StringComparison.Ordinal);
+            Assert.True(reattached.Reattached);
             var running = await second.WaitForAsync("vllm", i => i.State == InstanceState.Running);
+            // Re-attaching is not a start: the process-start counter of this run stays at zero.
+            using var metrics = second.Factory.CreateClient();
+            Assert.DoesNotContain("cf_orch_process_starts_total{service=\"vllm\"} 1", await metrics.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct), StringComparison.Ordinal);
             var ensured = await second.Orchestrator.EnsureAsync("vllm", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct);
             Assert.Equal((true, false, pid), (ensured.Warm, ensured.Started, ensured.Instance.Pid!.Value));
             Assert.Equal(running.Since, ensured.Instance.Since);

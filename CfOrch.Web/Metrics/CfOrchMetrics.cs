@@ -125,7 +125,7 @@ public sealed class CfOrchMetrics : BackgroundService
 
                     lastRun.TryGetValue(instance.Key, out var before);
                     var sameRun = before.Since == instance.Since;
-                    if (instance is { Origin: InstanceOrigin.Managed, Pid: not null } && (!sameRun || before.Pid is null))
+                    if (instance is { Origin: InstanceOrigin.Managed, Pid: not null, Reattached: false } && (!sameRun || before.Pid is null))
                     {
                         _starts.WithLabels(instance.Service).Inc();
                     }
