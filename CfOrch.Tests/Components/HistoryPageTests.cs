@@ -15,6 +15,7 @@ public sealed class HistoryPageTests : MudBunitContext
         {
             services.AddDbContextFactory<CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "history.db")}"));
             services.AddSingleton<HistoryQueries>();
+            services.AddSingleton<HistoryChanges>();
         });
         using var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext();
         db.Database.Migrate();
@@ -85,5 +86,36 @@ public sealed class HistoryPageTests : MudBunitContext
         Assert.Contains("holder-04", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
         Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal);
         Assert.True(page.Find("[data-testid=next]").HasAttribute("disabled"));
+    }
+
+    [Fact]
+    public void Rows_written_while_the_page_is_open_appear_when_the_writer_says_so()
+    {
+        UseHistory(1, 0);
+        var page = RenderAs<History>();
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=history-table] tbody tr")));
+
+        using (var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext())
+        {
+            db.LeaseEvents.Add(new LeaseEventRow
+            {
+                AtUnixMs = Time.GetUtcNow().ToUnixTimeMilliseconds(),
+                Kind = "evicted",
+                NodeId = "local",
+                GpuIndex = 0,
+                Service = "comfyui",
+                Holder = "comfyui",
+                Origin = "managed",
+                BudgetMb = 6144,
+                Reason = "evicted for vllm (priority 1)",
+            });
+            db.SaveChanges();
+        }
+
+        Assert.Single(page.FindAll("[data-testid=history-table] tbody tr"));
+        Services.GetRequiredService<HistoryChanges>().Notify();
+
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        Assert.Contains("evicted for vllm (priority 1)", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
     }
 }

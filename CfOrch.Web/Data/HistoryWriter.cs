@@ -11,7 +11,7 @@ namespace CfOrch.Web.Data;
 /// Writes lease history and managed-instance records to SQLite off the hot path: callers enqueue and return; one
 /// background loop writes in batches; a clean shutdown drains the queue, so nothing is lost.
 /// </summary>
-public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, ILogger<HistoryWriter> logger)
+public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, HistoryChanges changes, ILogger<HistoryWriter> logger)
     : BackgroundService, IHistorySink, IInstanceStore
 {
     private const int MaxBatch = 5000;
@@ -194,6 +194,10 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
 
         await transaction.CommitAsync();
         Interlocked.Add(ref _written, batch.Count(w => w is not Work.Flush));
+        if (events.Count > 0)
+        {
+            changes.Notify();
+        }
     }
 
     private void Enqueue(Work work)

@@ -10,7 +10,7 @@ namespace CfOrch.Web.Jobs;
 
 /// <summary>Writes one usage sample per GPU every 15 s for the History charts (used, committed, measured).</summary>
 [DisallowConcurrentExecution]
-public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, TimeProvider time) : IJob
+public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, HistoryChanges changes, TimeProvider time) : IJob
 {
     public static readonly JobKey Key = new("gpu-sample", "cf-orch");
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(15);
@@ -38,6 +38,9 @@ public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbCon
             });
         }
 
-        await db.SaveChangesAsync(cancellationToken);
+        if (await db.SaveChangesAsync(cancellationToken) > 0)
+        {
+            changes.Notify();
+        }
     }
 }
