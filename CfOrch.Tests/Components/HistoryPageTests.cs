@@ -118,4 +118,25 @@ public sealed class HistoryPageTests : MudBunitContext
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=history-table] tbody tr").Count));
         Assert.Contains("evicted for vllm (priority 1)", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_page_past_the_end_after_the_history_shrank_shows_the_last_page()
+    {
+        UseHistory(30, 0);
+        var page = RenderAs<History>();
+        page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        page.Find("[data-testid=next]").Click();
+        page.WaitForAssertion(() => Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal));
+
+        // Housekeeping deleted old events while the page was open.
+        using (var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext())
+        {
+            db.LeaseEvents.Where(e => e.Id <= 20).ExecuteDelete();
+        }
+
+        Services.GetRequiredService<HistoryChanges>().Notify();
+
+        page.WaitForAssertion(() => Assert.Contains("Page 1 of 1", page.Markup, StringComparison.Ordinal));
+        Assert.Equal(10, page.FindAll("[data-testid=history-table] tbody tr").Count);
+    }
 }

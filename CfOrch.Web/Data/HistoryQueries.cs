@@ -45,9 +45,14 @@ public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
         return (total, rows);
     }
 
-    /// <summary>GPU samples since a time, oldest first (for the charts).</summary>
-    public async Task<IReadOnlyList<GpuSample>> SamplesAsync(long sinceUnixMs, int? gpuIndex, CancellationToken cancellationToken)
+    /// <summary>
+    /// GPU samples since a time, oldest first, for the charts: at most one per GPU per <paramref name="bucketMs"/> (the
+    /// largest figures of the samples it stands for, so that a peak is never smoothed away), so that a chart of 30 days
+    /// is as cheap to draw as one of an hour.
+    /// </summary>
+    public async Task<IReadOnlyList<GpuSample>> SamplesAsync(long sinceUnixMs, int? gpuIndex, long bucketMs, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bucketMs, 1);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         var samples = db.GpuSamples.AsNoTracking().Where(s => s.AtUnixMs >= sinceUnixMs);
         if (gpuIndex is { } gpu)
@@ -55,7 +60,23 @@ public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
             samples = samples.Where(s => s.GpuIndex == gpu);
         }
 
-        return await samples.OrderBy(s => s.AtUnixMs).ToListAsync(cancellationToken);
+        return await samples
+            .GroupBy(s => new { s.NodeId, s.GpuIndex, Bucket = (s.AtUnixMs - sinceUnixMs) / bucketMs })
+            .Select(g => new GpuSample
+            {
+                NodeId = g.Key.NodeId,
+                GpuIndex = g.Key.GpuIndex,
+                GpuName = g.Max(s => s.GpuName)!,
+                AtUnixMs = g.Max(s => s.AtUnixMs),
+                TotalMb = g.Max(s => s.TotalMb),
+                UsedMb = g.Max(s => s.UsedMb),
+                UtilizationPercent = g.Max(s => s.UtilizationPercent),
+                TemperatureC = g.Max(s => s.TemperatureC),
+                CommittedMb = g.Max(s => s.CommittedMb),
+                MeasuredMb = g.Max(s => s.MeasuredMb),
+            })
+            .OrderBy(s => s.AtUnixMs)
+            .ToListAsync(cancellationToken);
     }
 
     /// <summary>The services and holders that appear in the history (for the filter).</summary>
