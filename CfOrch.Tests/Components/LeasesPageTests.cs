@@ -2,6 +2,7 @@ using Bunit;
 using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Pages;
 using MudBlazor;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
@@ -95,5 +96,23 @@ public sealed class LeasesPageTests : MudBunitContext
         snackbars.WaitForAssertion(() => Assert.Contains("Released the lease of notebook.", snackbars.Markup, StringComparison.Ordinal));
         Time.Advance(TimeSpan.FromMilliseconds(100));
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-leases]")), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void A_tab_whose_sign_in_was_signed_out_elsewhere_can_no_longer_act()
+    {
+        UseTestProfile();
+        var lease = Grant("notebook", 1024, origin: HolderOrigin.Client);
+        var dialogs = Render<MudDialogProvider>();
+        var snackbars = Render<MudSnackbarProvider>();
+        var page = RenderAs<Leases>(CfOrch.Web.Auth.Access.Full("admin") with { Session = "tab-session" });
+
+        // Another tab of the same browser signs out.
+        Services.GetRequiredService<CfOrch.Web.Auth.SignedOutSessions>().SignOut("tab-session");
+        page.Find("[aria-label='Release the lease of notebook']").Click();
+
+        snackbars.WaitForAssertion(() => Assert.Contains("You signed out", snackbars.Markup, StringComparison.Ordinal));
+        Assert.DoesNotContain("Release 1,024 MB", dialogs.Markup, StringComparison.Ordinal);
+        Assert.NotNull(LeaseBook.Get(lease.LeaseId));
     }
 }

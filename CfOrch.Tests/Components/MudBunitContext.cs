@@ -107,6 +107,7 @@ public abstract class MudBunitContext : BunitContext
         Services.AddCfOrchCore();
         Services.AddScoped<LiveState>();
         Services.AddScoped<CommandExecutor>();
+        Services.AddSingleton<CfOrch.Web.Auth.SignedOutSessions>();
         configure?.Invoke(Services);
 
         // The lease manager publishes the GPUs' books to the state stream; the poll job would read the GPUs.

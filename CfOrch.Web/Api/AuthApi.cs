@@ -45,13 +45,20 @@ public static class AuthApi
                     : ApiJson.Error(StatusCodes.Status401Unauthorized, "wrong password");
             }
 
-            var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], AccessPolicies.CookieScheme);
+            var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin"), SignedOutSessions.NewSessionClaim()], AccessPolicies.CookieScheme);
             await http.SignInAsync(AccessPolicies.CookieScheme, new ClaimsPrincipal(identity));
             return isForm ? Results.Redirect(local) : Results.Json(new { signed_in = true, user = "admin" }, ApiJson.Options);
         }).RequireRateLimiting(LoginRateLimit).DisableAntiforgery();
 
-        group.MapPost("/logout", async (HttpContext http) =>
+        group.MapPost("/logout", async (HttpContext http, SignedOutSessions sessions) =>
         {
+            // The cookie scheme is authenticated explicitly: a bearer-token request has no sign-in to end.
+            var signedIn = await http.AuthenticateAsync(AccessPolicies.CookieScheme);
+            if (SignedOutSessions.SessionOf(signedIn.Principal) is { } session)
+            {
+                sessions.SignOut(session);
+            }
+
             await http.SignOutAsync(AccessPolicies.CookieScheme);
             return http.Request.HasFormContentType ? Results.Redirect("/") : Results.Json(new { signed_out = true }, ApiJson.Options);
         }).DisableAntiforgery();

@@ -9,6 +9,9 @@ namespace CfOrch.Web.Auth;
 public sealed record Access(bool CanRead, bool CanControl, string? User, string? Reason)
 {
     public static Access Full(string? user) => new(true, true, user, null);
+
+    /// <summary>The sign-in this access comes from (null without one): its sign-out takes control away.</summary>
+    public string? Session { get; init; }
 }
 
 /// <summary>
@@ -26,7 +29,7 @@ public sealed class AccessEvaluator(IOptions<CfOrchOptions> options)
         var auth = Settings;
         if (user?.Identity is { IsAuthenticated: true } identity)
         {
-            return Access.Full(identity.Name);
+            return Access.Full(identity.Name) with { Session = SignedOutSessions.SessionOf(user) };
         }
 
         var loopback = IsLoopback(remote);

@@ -17,6 +17,7 @@ public static class AccessPolicies
     public static IServiceCollection AddCfOrchAuth(this IServiceCollection services)
     {
         services.AddSingleton<AccessEvaluator>();
+        services.AddSingleton<SignedOutSessions>();
         services.AddHttpContextAccessor();
         services.AddAuthentication(Selector)
             .AddPolicyScheme(Selector, "cookie or bearer token", o => o.ForwardDefaultSelector = context =>
@@ -26,11 +27,22 @@ public static class AccessPolicies
                 o.Cookie.Name = "cf-orch.auth";
                 o.Cookie.HttpOnly = true;
                 o.Cookie.SameSite = SameSiteMode.Strict;
-                o.ExpireTimeSpan = TimeSpan.FromDays(7);
+                o.ExpireTimeSpan = SignedOutSessions.CookieLifetime;
                 o.SlidingExpiration = true;
                 o.LoginPath = "/login";
                 o.Events.OnRedirectToLogin = ctx => Deny(ctx.HttpContext, ctx.RedirectUri, StatusCodes.Status401Unauthorized);
                 o.Events.OnRedirectToAccessDenied = ctx => Deny(ctx.HttpContext, ctx.RedirectUri, StatusCodes.Status403Forbidden);
+                o.Events.OnValidatePrincipal = ctx =>
+                {
+                    // A cookie of a session that was signed out (or one from before sessions had ids) is refused.
+                    var session = SignedOutSessions.SessionOf(ctx.Principal);
+                    if (session is null || ctx.HttpContext.RequestServices.GetRequiredService<SignedOutSessions>().IsSignedOut(session))
+                    {
+                        ctx.RejectPrincipal();
+                    }
+
+                    return Task.CompletedTask;
+                };
             })
             .AddScheme<AuthenticationSchemeOptions, ApiTokenHandler>(ApiTokenHandler.SchemeName, null);
         services.AddAuthorizationBuilder()

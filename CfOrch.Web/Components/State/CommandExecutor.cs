@@ -10,7 +10,7 @@ namespace CfOrch.Web.Components.State;
 /// user confirms what asks for it, the action's key is "in flight" meanwhile (its buttons disable), and the outcome —
 /// the engine's own message, or its error — shows in a snackbar. Nothing fails silently.
 /// </summary>
-public sealed class CommandExecutor(ISnackbar snackbar, IDialogService dialogs)
+public sealed class CommandExecutor(ISnackbar snackbar, IDialogService dialogs, SignedOutSessions signedOut)
 {
     private readonly HashSet<string> _running = new(StringComparer.Ordinal);
 
@@ -33,6 +33,12 @@ public sealed class CommandExecutor(ISnackbar snackbar, IDialogService dialogs)
         if (!access.CanControl)
         {
             snackbar.Add(access.Reason ?? "Read-only.", Severity.Warning);
+            return false;
+        }
+
+        if (signedOut.IsSignedOut(access.Session))
+        {
+            snackbar.Add("You signed out (in this tab or another one): reload the page, and sign in again to control cf-orch.", Severity.Warning, o => o.RequireInteraction = true);
             return false;
         }
 
