@@ -91,6 +91,17 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
         await Assertions.Expect(_page.GetByTestId("log")).ToContainTextAsync("STANDIN LISTENING", Slow);
         await Assertions.Expect(_page.GetByTestId("log").Locator(".cf-log-line").First).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^STANDIN LISTENING http://127\.0\.0\.1:\d+$"));
         await _page.ScreenshotToAsync("logs.png");
+
+        // Restarted (here through the API): the open page follows the new process, below a marker.
+        using (var http = new HttpClient { BaseAddress = app.App.BaseAddress })
+        using (var restarted = await http.PostAsJsonAsync(new Uri("api/services/comfyui/restart", UriKind.Relative), new { }, TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, restarted.StatusCode);
+        }
+
+        await Assertions.Expect(_page.GetByTestId("log").Locator(".cf-log-sep")).ToContainTextAsync("comfyui started again", Slow);
+        await Assertions.Expect(_page.GetByTestId("log").Locator(".cf-log-sep ~ .cf-log-line").Filter(new() { HasText = "STANDIN LISTENING" })).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        await _page.ScreenshotToAsync("logs-restarted.png");
         await _page.GetByRole(AriaRole.Link, new() { Name = "Back to services" }).ClickAsync();
 
         await row.GetByTestId("stop").ClickAsync();

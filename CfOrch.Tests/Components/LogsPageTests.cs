@@ -57,12 +57,12 @@ public sealed class LogsPageTests : MudBunitContext
         Assert.Single(page.FindAll(".cf-log-err"), e => e.TextContent == "warning: no CUDA device, using CPU");
 
         output.Append(LogStream.Stdout, "GET /health 200");
-        page.WaitForAssertion(() => Assert.Equal("GET /health 200", Lines(page)[^1]));
+        Until(page, () => Assert.Equal("GET /health 200", Lines(page)[^1]));
 
         page.Find("[data-testid=pause]").Click();
         output.Append(LogStream.Stdout, "GET /v1/transcribe 200");
         output.Append(LogStream.Stdout, "GET /health 200");
-        page.WaitForAssertion(() => Assert.Contains("Resume (2 new)", page.Find("[data-testid=pause]").TextContent, StringComparison.Ordinal));
+        Until(page, () => Assert.Contains("Resume (2 new)", page.Find("[data-testid=pause]").TextContent, StringComparison.Ordinal));
         Assert.Equal(3, Lines(page).Count);
 
         page.Find("[data-testid=pause]").Click();
@@ -90,6 +90,60 @@ public sealed class LogsPageTests : MudBunitContext
         Assert.Equal("one\ntwo", Assert.Single(copy.Invocations).Arguments[0]);
         snackbars.WaitForAssertion(() => Assert.Contains("Copied 2 lines.", snackbars.Markup, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_burst_of_lines_is_drawn_in_one_render_per_tick()
+    {
+        UseTestProfile();
+        var instance = AddInstance("whisper", InstanceState.Running);
+        var output = new LogRing(5000, Time);
+        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
+        var page = Open("whisper");
+        var renders = page.RenderCount;
+
+        for (var i = 0; i < 2000; i++)
+        {
+            output.Append(LogStream.Stdout, $"token {i}");
+        }
+
+        Until(page, () => Assert.Equal("token 1999", Lines(page)[^1]));
+        Assert.Equal(1000, Lines(page).Count);
+        Assert.InRange(page.RenderCount - renders, 1, 3);
+    }
+
+    [Fact]
+    public void After_a_restart_the_page_follows_the_new_process_below_a_marker()
+    {
+        UseTestProfile();
+        var instance = AddInstance("whisper", InstanceState.Running);
+        var first = new LogRing(100, Time);
+        first.Append(LogStream.Stderr, "CUDA out of memory");
+        var processes = Services.GetRequiredService<ManagedProcesses>();
+        processes.Set(instance.Key, new FakeProcess(first, Time.GetUtcNow()));
+        var page = Open("whisper");
+
+        // Restarted: a new process (a new output) and a new run of the instance.
+        var second = new LogRing(100, Time);
+        second.Append(LogStream.Stdout, "listening on :9000");
+        processes.Set(instance.Key, new FakeProcess(second, Time.GetUtcNow()));
+        Instances.Set(instance with { Since = Time.GetUtcNow().AddSeconds(1), Pid = 4343 });
+
+        Until(page, () => Assert.Equal("listening on :9000", Lines(page)[^1]));
+        Assert.Equal("CUDA out of memory", Lines(page)[0]);
+        Assert.StartsWith("── whisper started again", Lines(page)[1], StringComparison.Ordinal);
+        second.Append(LogStream.Stdout, "GET /health 200");
+        first.Append(LogStream.Stdout, "from the old process");
+        Until(page, () => Assert.Equal("GET /health 200", Lines(page)[^1]));
+        Assert.DoesNotContain("from the old process", Lines(page));
+    }
+
+    /// <summary>New lines are drawn on a timer of the page's clock: advance it while waiting.</summary>
+    private void Until(IRenderedComponent<Logs> page, Action assertion) =>
+        page.WaitForAssertion(() =>
+        {
+            Time.Advance(TimeSpan.FromMilliseconds(100));
+            assertion();
+        });
 
     private static List<string> Lines(IRenderedComponent<Logs> page) =>
         page.FindAll(".cf-log-line").Select(l => l.TextContent).ToList();
