@@ -377,9 +377,14 @@ public sealed partial class Orchestrator(
             throw new OrchestrationException(OrchestrationError.StartFailed, $"{starting.Key} did not become ready within {limit.TotalSeconds:0} s");
         }
 
-        return done.IsServing
-            ? done
-            : throw new OrchestrationException(OrchestrationError.StartFailed, $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code ? $" (exit code {code})" : "")}");
+        return done switch
+        {
+            { IsServing: true } => done,
+            { State: InstanceState.Stopping or InstanceState.Stopped } => throw new OrchestrationException(OrchestrationError.StartFailed,
+                $"{starting.Service} was stopped before it was ready ({done.Message})"),
+            _ => throw new OrchestrationException(OrchestrationError.StartFailed,
+                $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code ? $" (exit code {code})" : "")}"),
+        };
     }
 
     private async Task<(int Gpu, string? LeaseId, bool OnGpu)> LeaseForStartAsync(ServiceProfile profile, int? gpuIndex, CancellationToken cancellationToken)

@@ -88,6 +88,21 @@ public sealed class EngineIntegrationTests
     }
 
     [Fact]
+    public async Task A_start_that_is_not_ready_yet_can_be_stopped_and_says_so()
+    {
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("comfyui", 2000, 2, EngineApp.FreePort(), "service --port {port} --startup-delay-ms 30000", "/health")));
+        var ensure = app.Orchestrator.EnsureAsync("comfyui", null, null, Ct);
+        var starting = await app.WaitForAsync("comfyui", i => i is { State: InstanceState.Starting, Pid: not null });
+
+        await app.Orchestrator.StopAsync("comfyui", null, Ct).WaitAsync(EngineApp.Deadline, Ct);
+
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(() => ensure.WaitAsync(EngineApp.Deadline, Ct));
+        Assert.StartsWith("comfyui was stopped before it was ready", refused.Message, StringComparison.Ordinal);
+        Assert.False(ProcFs.IsRunning(starting.Pid!.Value));
+        Assert.Empty(app.Orchestrator.Leases);
+    }
+
+    [Fact]
     public async Task A_simulated_gpu_shows_ollamas_size_vram_as_used_by_its_process_and_follows_it_down()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 3000, Ct);
