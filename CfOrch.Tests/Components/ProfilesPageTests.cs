@@ -111,4 +111,67 @@ public sealed class ProfilesPageTests : MudBunitContext
         Assert.False(page.Find("[data-testid=copy-profile]").HasAttribute("disabled"));
         Assert.Empty(page.FindAll("[data-testid=save]"));
     }
+
+    [Fact]
+    public void Switching_away_from_unsaved_edits_asks_first()
+    {
+        UseTestProfile();
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<ProfilesPage>();
+        var edited = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal);
+        Type(page, edited, () => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")));
+
+        page.Find("button[aria-label='Open single-gpu-8gb']").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("Discard your unsaved changes to test?", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Keep editing").Click();
+        page.WaitForAssertion(() => Assert.Empty(dialogs.FindAll(".mud-dialog")));
+        Assert.Equal("test", page.Find("[data-testid=editing-name]").TextContent);
+        Assert.Equal(edited, page.Find("[data-testid=yaml-input]").GetAttribute("value"));
+
+        page.Find("button[aria-label='Open single-gpu-8gb']").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("Discard your unsaved changes to test?", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Discard").Click();
+        page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
+    }
+
+    [Fact]
+    public void A_profile_saved_elsewhere_meanwhile_is_not_overwritten_and_revert_loads_the_new_version()
+    {
+        UseTestProfile();
+        var snackbars = Render<MudSnackbarProvider>();
+        var page = RenderAs<ProfilesPage>();
+        Type(page, TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal), () => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")));
+
+        // Another tab (or the API) saves the same profile.
+        var theirs = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 2500\n", StringComparison.Ordinal);
+        Services.GetRequiredService<ProfileStore>().Save("test", theirs);
+        page.Find("[data-testid=save]").Click();
+
+        snackbars.WaitForAssertion(() => Assert.Contains("test was changed elsewhere since you opened it", snackbars.Markup, StringComparison.Ordinal));
+        Assert.Equal(theirs, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml")));
+
+        page.Find("[data-testid=revert]").Click();
+        page.WaitForAssertion(() => Assert.Equal(theirs, page.Find("[data-testid=yaml-input]").GetAttribute("value")));
+    }
+
+    [Fact]
+    public void A_second_copy_of_a_shipped_profile_gets_a_new_name_instead_of_replacing_the_first()
+    {
+        UseTestProfile();
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<ProfilesPage>();
+
+        foreach (var expected in new[] { "single-gpu-8gb-custom", "single-gpu-8gb-custom-2" })
+        {
+            page.Find("button[aria-label='Open single-gpu-8gb']").Click();
+            page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
+            page.Find("[data-testid=copy-profile]").Click();
+            dialogs.WaitForAssertion(() => Assert.Contains($"as {expected}?", dialogs.Markup, StringComparison.Ordinal));
+            dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Copy").Click();
+            page.WaitForAssertion(() => Assert.Equal(expected, page.Find("[data-testid=editing-name]").TextContent));
+        }
+
+        Assert.True(File.Exists(Path.Combine(Data.Path, "profiles", "single-gpu-8gb-custom.yaml")));
+        Assert.Contains("name: single-gpu-8gb-custom-2", File.ReadAllText(Path.Combine(Data.Path, "profiles", "single-gpu-8gb-custom-2.yaml")), StringComparison.Ordinal);
+    }
 }

@@ -38,6 +38,12 @@ public sealed partial class Profiles : IDisposable
     [Inject]
     private TimeProvider Time { get; set; } = default!;
 
+    [Inject]
+    private MudBlazor.IDialogService Dialogs { get; set; } = default!;
+
+    [Inject]
+    private MudBlazor.ISnackbar Snackbar { get; set; } = default!;
+
     [CascadingParameter]
     private Access Access { get; set; } = new(false, false, null, null);
 
@@ -59,10 +65,15 @@ public sealed partial class Profiles : IDisposable
         Commands.Changed += OnChanged;
     }
 
-    private Task SelectAsync(LoadedProfile profile)
+    private async Task SelectAsync(LoadedProfile profile)
     {
+        if (profile.Name != _selected.Name && Dirty
+            && await Dialogs.ShowMessageBoxAsync("Unsaved changes", $"Discard your unsaved changes to {_selected.Name}?", yesText: "Discard", cancelText: "Keep editing") != true)
+        {
+            return;
+        }
+
         Select(profile);
-        return Task.CompletedTask;
     }
 
     private void Select(LoadedProfile profile)
@@ -120,13 +131,22 @@ public sealed partial class Profiles : IDisposable
             .ToList();
     }
 
-    private void Revert() => Select(_selected);
+    // Revert loads the saved version: the one on disk now, if it was saved elsewhere meanwhile.
+    private void Revert() => Select(Registry.Find(_selected.Name) ?? _selected);
 
     private async Task SaveAsync()
     {
         Validate();
         if (SaveWhyNot is not null)
         {
+            return;
+        }
+
+        // Saved elsewhere (another tab, the API, an editor) since this page loaded it: saving would silently undo that.
+        if (Registry.Find(_selected.Name) is { } current && current.Yaml != _selected.Yaml)
+        {
+            Snackbar.Add($"{_selected.Name} was changed elsewhere since you opened it. Copy your edit, press Revert to load the saved version, and make your change again.",
+                MudBlazor.Severity.Error, o => o.RequireInteraction = true);
             return;
         }
 
@@ -142,7 +162,9 @@ public sealed partial class Profiles : IDisposable
 
     private async Task CopyAsync()
     {
-        var name = $"{_selected.Name}-custom";
+        // The first free name: a second copy never replaces the first (which may hold your edits).
+        var name = Enumerable.Range(1, 1000).Select(n => n == 1 ? $"{_selected.Name}-custom" : $"{_selected.Name}-custom-{n}")
+            .First(n => Registry.Find(n) is null && !File.Exists(Path.Combine(Registry.ProfilesDir, n + ".yaml")) && !File.Exists(Path.Combine(Registry.ProfilesDir, n + ".yml")));
         var yaml = System.Text.RegularExpressions.Regex.Replace(_selected.Yaml, @"(?m)^name:\s*.*$", $"name: {name}");
         await Commands.RunAsync(Access, "profile", $"Copy {_selected.Name} to your profiles as {name}? To use it, set CfOrch:Profile={name}.", _ =>
         {
