@@ -10,14 +10,22 @@ window.cfOrch = {
     const element = document.getElementById(id);
     if (element) { element.scrollTop = element.scrollHeight; }
   },
+  utcOffsetMinutes: () => -new Date().getTimezoneOffset(),
   copy: async (text) => {
     try { await navigator.clipboard.writeText(text); return true; } catch { return false; }
   },
 };
 
-// TTL countdowns: elements with data-expires (Unix seconds) show the time left, updated in the browser every second.
+// TTL countdowns: elements with data-expires (Unix seconds) show the time left, updated in the browser every second;
+// elements with data-ago (Unix seconds) show how long ago that was, so that a reading that stopped coming looks old.
 setInterval(() => {
   const now = Date.now() / 1000;
+  for (const element of document.querySelectorAll('[data-ago]')) {
+    if (!element.dataset.ago) { continue; }
+    const age = Math.max(0, Math.round(now - Number(element.dataset.ago)));
+    // The same format as the server's (Dashboard.ReadAgo).
+    element.textContent = age < 2 ? 'just now' : age < 120 ? `${age} s ago` : `${Math.round(age / 60)} min ago`;
+  }
   for (const element of document.querySelectorAll('[data-expires]')) {
     const left = Math.round(Number(element.dataset.expires) - now);
     // The same format as the server's (Services.Seconds).

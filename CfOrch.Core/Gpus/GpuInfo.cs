@@ -33,6 +33,14 @@ public sealed record GpuProcess(int Pid, long? UsedMb, string? Name);
 public sealed record GpuSnapshot(DateTimeOffset At, GpuSource Source, IReadOnlyList<GpuInfo> Gpus, string? Detail)
 {
     public static GpuSnapshot Empty(GpuSource source, string? detail) => new(DateTimeOffset.MinValue, source, [], detail);
+
+    /// <summary>
+    /// Set when the latest reading failed: <see cref="Gpus"/> and <see cref="At"/> are then the last good reading's.
+    /// </summary>
+    public string? ReadError { get; init; }
+
+    /// <summary>When the latest reading failed (null while readings succeed).</summary>
+    public DateTimeOffset? ReadFailedAt { get; init; }
 }
 
 public enum GpuSource

@@ -26,24 +26,31 @@ public sealed partial class GpuMonitor
 
     public IGpuInventory Inventory => _inventory;
 
-    /// <summary>Reads the inventory now and publishes the result.</summary>
+    /// <summary>
+    /// Reads the inventory now and publishes the result. A failed reading keeps the last good figures and publishes them
+    /// marked with the error (<see cref="GpuSnapshot.ReadError"/>), so that nobody mistakes them for fresh ones.
+    /// </summary>
     public GpuSnapshot Refresh()
     {
         GpuSnapshot snapshot;
         lock (_refreshLock)
         {
-            IReadOnlyList<GpuInfo> gpus;
             try
             {
-                gpus = _inventory.Read();
+                snapshot = new GpuSnapshot(_time.GetUtcNow(), _inventory.Source, _inventory.Read(), _inventory.Detail);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                LogReadFailed(ex);
-                return Current;
+                var last = Current;
+                if (last.ReadError is null)
+                {
+                    // Once per run of failures, not every poll.
+                    LogReadFailed(ex);
+                }
+
+                snapshot = last with { ReadError = ex.Message, ReadFailedAt = _time.GetUtcNow() };
             }
 
-            snapshot = new GpuSnapshot(_time.GetUtcNow(), _inventory.Source, gpus, _inventory.Detail);
             Volatile.Write(ref _current, snapshot);
         }
 

@@ -4,6 +4,10 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.Pages;
+using CfOrch.Core.Gpus;
+using CfOrch.Web.Components.State;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CfOrch.Tests.Components;
 
@@ -111,5 +115,52 @@ public sealed class DashboardTests : MudBunitContext
         var row = page.FindAll(".cf-process-table tbody tr").Single();
         Assert.Equal($"whisper-server | {pid} | whisper | 2,500 MB", string.Join(" | ", row.QuerySelectorAll("td").Select(td => td.TextContent.Trim())));
         Assert.Empty(page.FindAll("[data-kind=External]"));
+    }
+
+    [Fact]
+    public void A_failed_gpu_reading_keeps_the_last_figures_and_says_they_are_getting_old()
+    {
+        var flaky = new FlakyInventory(new SimulatedGpuInventory([new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576, UsedMb = 1000 }]));
+        UseTestProfile(configure: s => s.Replace(ServiceDescriptor.Singleton<IGpuInventory>(flaky)));
+        var page = RenderAs<Dashboard>();
+        Assert.Equal("just now", page.Find("[data-testid=read-ago]").TextContent);
+        Assert.Empty(page.FindAll("[data-testid=gpu-read-error]"));
+
+        Time.Advance(TimeSpan.FromSeconds(30));
+        flaky.Failure = "NVML_ERROR_GPU_IS_LOST";
+        Services.GetRequiredService<GpuMonitor>().Refresh();
+
+        page.WaitForAssertion(() =>
+        {
+            Time.Advance(LiveState.BatchWindow);
+            Assert.Contains("Reading the GPUs failed", page.Find("[data-testid=gpu-read-error]").TextContent, StringComparison.Ordinal);
+        });
+        Assert.Contains("NVML_ERROR_GPU_IS_LOST", page.Find("[data-testid=gpu-read-error]").TextContent, StringComparison.Ordinal);
+        Assert.Matches(@"^3\d s ago$", page.Find("[data-testid=read-ago]").TextContent);
+        Assert.Contains("1,000 MB of 24,576 MB used", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal);
+
+        flaky.Failure = null;
+        Services.GetRequiredService<GpuMonitor>().Refresh();
+        page.WaitForAssertion(() =>
+        {
+            // The page takes changes in batches, on its clock.
+            Time.Advance(LiveState.BatchWindow);
+            Assert.Empty(page.FindAll("[data-testid=gpu-read-error]"));
+        });
+        Assert.Equal("just now", page.Find("[data-testid=read-ago]").TextContent);
+    }
+
+    /// <summary>An inventory whose reading fails on demand (a driver that lost its GPU).</summary>
+    private sealed class FlakyInventory(SimulatedGpuInventory inner) : IGpuInventory
+    {
+        public string? Failure { get; set; }
+
+        public GpuSource Source => inner.Source;
+
+        public string Detail => inner.Detail;
+
+        public IReadOnlyList<GpuInfo> Read() => Failure is { } failure ? throw new InvalidOperationException(failure) : inner.Read();
+
+        public void Dispose() => inner.Dispose();
     }
 }

@@ -1,4 +1,6 @@
+using System.Globalization;
 using Bunit;
+using CfOrch.Web.Components.State;
 using CfOrch.Web.Components.Pages;
 using CfOrch.Web.Data;
 using Microsoft.EntityFrameworkCore;
@@ -138,5 +140,20 @@ public sealed class HistoryPageTests : MudBunitContext
 
         page.WaitForAssertion(() => Assert.Contains("Page 1 of 1", page.Markup, StringComparison.Ordinal));
         Assert.Equal(10, page.FindAll("[data-testid=history-table] tbody tr").Count);
+    }
+
+    [Fact]
+    public void Times_are_in_utc_and_say_so_until_the_browser_gives_its_zone_then_in_the_browsers_zone()
+    {
+        UseHistory(1, 0);
+        var page = RenderAs<History>();
+        var at = Time.GetUtcNow() - TimeSpan.FromMinutes(1);
+        page.WaitForAssertion(() => Assert.Contains(at.ToString("MMM d HH:mm:ss", CultureInfo.InvariantCulture) + " UTC", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal));
+
+        // A browser in UTC+05:30 reports its offset (the layout asks once the circuit is up).
+        Services.GetRequiredService<BrowserClock>().SetOffsetMinutes(330);
+
+        page.WaitForAssertion(() => Assert.Contains(at.ToOffset(TimeSpan.FromMinutes(330)).ToString("MMM d HH:mm:ss", CultureInfo.InvariantCulture), page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal));
+        Assert.DoesNotContain(" UTC", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
     }
 }

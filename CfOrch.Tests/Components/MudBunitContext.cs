@@ -107,6 +107,7 @@ public abstract class MudBunitContext : BunitContext
         Services.AddCfOrchCore();
         Services.AddScoped<LiveState>();
         Services.AddScoped<CommandExecutor>();
+        Services.AddScoped<BrowserClock>();
         Services.AddSingleton<CfOrch.Web.Auth.SignedOutSessions>();
         configure?.Invoke(Services);
 

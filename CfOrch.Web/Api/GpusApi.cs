@@ -21,6 +21,8 @@ public static class GpusApi
                 source = snapshot.Source.ToString().ToLowerInvariant(),
                 detail = snapshot.Detail,
                 read_at = snapshot.At == DateTimeOffset.MinValue ? (double?)null : LeaseRow.Unix(snapshot.At),
+                read_error = snapshot.ReadError,
+                read_failed_at = snapshot.ReadFailedAt is { } failedAt ? LeaseRow.Unix(failedAt) : (double?)null,
                 gpus = snapshot.Gpus.Select(g => new GpuRow(
                     g.Index, g.Name, g.Uuid, g.TotalMb, g.UsedMb, g.FreeMb, g.UtilizationPercent, g.TemperatureC, g.Error,
                     g.Processes.Select(p => new GpuProcessRow(p.Pid, p.Name, p.UsedMb, instances.FirstOrDefault(i => i.Pid == p.Pid)?.Service)).ToList(),

@@ -64,6 +64,7 @@ public static class WebApplicationBuilderExtensions
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddScoped<LiveState>();
         services.AddScoped<CommandExecutor>();
+        services.AddScoped<BrowserClock>();
         services.AddMudServices(c =>
         {
             c.SnackbarConfiguration.PositionClass = Defaults.Classes.Position.BottomRight;

@@ -13,11 +13,15 @@ public abstract class LivePage : ComponentBase, IDisposable
     [Inject]
     protected LiveState Live { get; set; } = default!;
 
+    [Inject]
+    private BrowserClock BrowserClock { get; set; } = default!;
+
     public void Dispose()
     {
         if (_listening)
         {
             Live.Changed -= OnLiveChanged;
+            BrowserClock.Changed -= OnClockChanged;
         }
 
         Disposing();
@@ -29,6 +33,7 @@ public abstract class LivePage : ComponentBase, IDisposable
         if (firstRender && RendererInfo.IsInteractive)
         {
             Live.Changed += OnLiveChanged;
+            BrowserClock.Changed += OnClockChanged;
             _listening = true;
 
             // Changes between the prerendered snapshot and now.
@@ -45,4 +50,7 @@ public abstract class LivePage : ComponentBase, IDisposable
     }
 
     private void OnLiveChanged() => _ = InvokeAsync(OnStateChanged);
+
+    // Times are shown in the browser's zone once it is known.
+    private void OnClockChanged() => _ = InvokeAsync(StateHasChanged);
 }
