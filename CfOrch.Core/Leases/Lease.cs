@@ -78,6 +78,12 @@ public sealed record GpuAccount
     /// <summary>Memory in use that no lease holder accounts for.</summary>
     public required long ExternalMb { get; init; }
 
+    /// <summary>Memory in use presumed to be held by clients' leases (which cannot be measured), up to their budgets.</summary>
+    public long ClientsPresumedMb { get; init; }
+
+    /// <summary>What leases may still take on top of what they hold now: Σ max(0, budget − measured) less what clients are presumed to hold.</summary>
+    public long PendingMb => Math.Max(0, HeldMb - MeasuredMb - ClientsPresumedMb);
+
     /// <summary>Held + external + reserve.</summary>
     public long CommittedMb => HeldMb + ExternalMb + ReserveMb;
 
@@ -85,7 +91,7 @@ public sealed record GpuAccount
     public long AvailableMb => Math.Max(0, Math.Min(TotalMb - CommittedMb, FreeMb));
 
     /// <summary>More is committed than the card has, or leases expect memory the card does not have free.</summary>
-    public bool Overcommitted => CommittedMb > TotalMb;
+    public bool Overcommitted => CommittedMb > TotalMb || PendingMb > FreeMb;
 }
 
 /// <summary>The answer to a lease request.</summary>

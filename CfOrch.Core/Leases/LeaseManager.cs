@@ -209,6 +209,14 @@ public sealed class LeaseManager
     {
         var leases = _leases.Values.Where(l => l.GpuIndex == gpu.Index).ToList();
         var measured = leases.Sum(l => l.MeasuredMb ?? 0);
+
+        // A client's lease (the Python client, a script) covers processes cf-orch cannot know, so it is never measured:
+        // memory no measured holder accounts for is presumed to be those clients' first, up to their budgets, and only
+        // the rest counts as external — otherwise a client's memory would be counted twice, in its budget and as
+        // external. A program hiding behind such a budget still cannot be over-committed: admission also checks the
+        // live free memory. Services cf-orch tracks absorb nothing: their processes are known.
+        var clientBudgets = leases.Where(l => l is { MeasuredMb: null, Origin: HolderOrigin.Client }).Sum(l => l.Mb);
+        var clientsPresumed = Math.Min(clientBudgets, Math.Max(0, gpu.UsedMb - measured));
         return new GpuAccount
         {
             GpuIndex = gpu.Index,
@@ -219,7 +227,8 @@ public sealed class LeaseManager
             LeasedMb = leases.Sum(l => l.Mb),
             MeasuredMb = measured,
             HeldMb = leases.Sum(l => l.HeldMb),
-            ExternalMb = Math.Max(0, gpu.UsedMb - measured),
+            ClientsPresumedMb = clientsPresumed,
+            ExternalMb = Math.Max(0, gpu.UsedMb - measured - clientsPresumed),
         };
     }
 

@@ -10,7 +10,7 @@ namespace CfOrch.Web.Components.State;
 /// user confirms what asks for it, the action's key is "in flight" meanwhile (its buttons disable), and the outcome —
 /// the engine's own message, or its error — shows in a snackbar. Nothing fails silently.
 /// </summary>
-public sealed class CommandExecutor(ISnackbar snackbar, IDialogService dialogs, SignedOutSessions signedOut)
+public sealed partial class CommandExecutor(ISnackbar snackbar, IDialogService dialogs, SignedOutSessions signedOut, ILogger<CommandExecutor> logger)
 {
     private readonly HashSet<string> _running = new(StringComparer.Ordinal);
 
@@ -67,6 +67,13 @@ public sealed class CommandExecutor(ISnackbar snackbar, IDialogService dialogs, 
             snackbar.Add(ex.Message, Severity.Error, o => o.RequireInteraction = true);
             return false;
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A bug, not the user's mistake: it must not end the user's session; it is logged with its stack trace.
+            LogUnexpected(ex, key);
+            snackbar.Add($"Something went wrong in cf-orch ({ex.GetType().Name}: {ex.Message}); the details are in its log.", Severity.Error, o => o.RequireInteraction = true);
+            return false;
+        }
         finally
         {
             lock (_running)
@@ -77,4 +84,7 @@ public sealed class CommandExecutor(ISnackbar snackbar, IDialogService dialogs, 
             Changed?.Invoke();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dashboard action {Key} failed unexpectedly")]
+    private partial void LogUnexpected(Exception ex, string key);
 }
