@@ -24,7 +24,7 @@ public sealed class ServicesPageTests : MudBunitContext
 
         var page = RenderAs<Services>();
 
-        Assert.Contains("0 of 4 running or starting", page.Markup, StringComparison.Ordinal);
+        Assert.Equal("none of 4 services up", page.Find("[data-testid=services-summary]").TextContent);
         var whisper = Row(page, "whisper");
         Assert.Equal("not running", whisper.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
         Assert.Null(WhyDisabled(whisper, "start"));
@@ -86,7 +86,7 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.Contains("10 min", row.TextContent, StringComparison.Ordinal);
         Assert.Null(WhyDisabled(row, "stop"));
         Assert.Contains("PID 4242", row.TextContent, StringComparison.Ordinal);
-        Assert.Contains("1 of 4 running or starting", page.Markup, StringComparison.Ordinal);
+        Assert.Equal("1 of 4 services up: 1 running", page.Find("[data-testid=services-summary]").TextContent);
     }
 
     [Fact]
@@ -144,7 +144,7 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.Contains("was PID 5151", row.TextContent, StringComparison.Ordinal);
         Assert.Null(WhyDisabled(row, "start"));
         Assert.Null(row.QuerySelector("[data-testid=service-url]"));
-        Assert.Contains("0 of 4 running or starting", page.Markup, StringComparison.Ordinal);
+        Assert.Equal("none of 4 services up", page.Find("[data-testid=services-summary]").TextContent);
     }
 
     [Fact]

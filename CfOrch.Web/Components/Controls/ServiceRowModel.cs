@@ -17,6 +17,9 @@ public sealed record ServiceRowModel(string Service, InstanceSnapshot? Instance,
 
     public long BudgetMb => Instance?.BudgetMb ?? Profile?.MaxMb ?? 0;
 
+    /// <summary>Sorts the VRAM column: by what is measurably used, then by budget.</summary>
+    public (long Used, long Budget) UsedSort => (Instance?.MeasuredMb ?? 0, BudgetMb);
+
     public string StateName => Instance?.State.ToString().ToLowerInvariant() ?? "not running";
 
     public double UptimeSort => Instance is { ReadyAt: { } ready } && Instance.IsServing ? (Now - ready).TotalSeconds : -1;

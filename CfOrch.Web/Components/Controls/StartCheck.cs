@@ -32,7 +32,11 @@ public static class StartCheck
         var gpus = state.Gpus.Gpus.Where(g => g.Error is null && (service.Gpus.Count == 0 || service.Gpus.Contains(g.Index))).ToList();
         if (gpus.Count == 0)
         {
-            return state.Gpus.Gpus.Count == 0 ? $"{name} needs {VramSegment.Format(service.MaxMb)} of VRAM and no GPU is tracked." : $"{name} is pinned to GPU {string.Join(", ", service.Gpus)}, which this node does not have.";
+            var pinned = string.Join(", ", service.Gpus);
+            return state.Gpus.Gpus.Count == 0 ? $"{name} needs {VramSegment.Format(service.MaxMb)} of VRAM and no GPU is tracked."
+                : state.Gpus.Gpus.Any(g => g.Error is not null && (service.Gpus.Count == 0 || service.Gpus.Contains(g.Index)))
+                    ? $"{name} can only run on GPU {(service.Gpus.Count == 0 ? string.Join(", ", state.Gpus.Gpus.Select(g => g.Index)) : pinned)}, which cannot be read right now: {string.Join("; ", state.Gpus.Gpus.Where(g => g.Error is not null).Select(g => $"GPU {g.Index}: {g.Error}"))}."
+                : $"{name} is pinned to GPU {pinned}, which this node does not have.";
         }
 
         var room = gpus.Select(g =>

@@ -37,6 +37,20 @@ public sealed partial class Services : LivePage
         }
     }
 
+    /// <summary>"2 of 4 services up: 1 running, 1 starting", or "none of 4 services up".</summary>
+    private string Summary
+    {
+        get
+        {
+            var rows = Rows;
+            var up = rows.Where(r => r.Instance?.IsActive == true).Select(r => r.Instance!.State).ToList();
+            var total = $"{rows.Count} service{(rows.Count == 1 ? "" : "s")}";
+            return up.Count == 0
+                ? $"none of {total} up"
+                : $"{up.Count} of {total} up: " + string.Join(", ", up.GroupBy(s => s).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"));
+        }
+    }
+
     private IEnumerable<ServiceRowModel> FilteredRows => string.IsNullOrWhiteSpace(_filter)
         ? Rows
         : Rows.Where(r => r.SearchText.Contains(_filter.Trim(), StringComparison.OrdinalIgnoreCase));

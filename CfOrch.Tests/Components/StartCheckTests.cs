@@ -1,0 +1,57 @@
+using CfOrch.Core.Gpus;
+using CfOrch.Core.Profiles;
+using CfOrch.Core.State;
+using CfOrch.Web.Components.Controls;
+
+namespace CfOrch.Tests.Components;
+
+/// <summary>Why Start is disabled, for the GPU-related reasons.</summary>
+public sealed class StartCheckTests
+{
+    private static readonly ServiceProfile Pinned = ProfileParser.Parse("""
+        schema_version: 1
+        name: t
+        services:
+          whisper:
+            max_mb: 1000
+            priority: 2
+            gpus: [1]
+            managed:
+              type: process
+              exec_path: /usr/bin/whisper-server
+              port: 9000
+        """, "t.yaml").Services["whisper"];
+
+    private static EngineSnapshot With(params GpuInfo[] gpus) =>
+        new(1, [], [], [], new GpuSnapshot(DateTimeOffset.UnixEpoch, GpuSource.Nvml, gpus, null), []);
+
+    private static GpuInfo Gpu(int index, string? error = null) => new()
+    {
+        Index = index,
+        Name = $"GPU {index}",
+        Uuid = $"GPU-{index}",
+        TotalMb = 8192,
+        UsedMb = 0,
+        Error = error,
+    };
+
+    [Fact]
+    public void A_service_pinned_to_a_gpu_the_node_lacks_says_so()
+    {
+        Assert.Equal("whisper is pinned to GPU 1, which this node does not have.", StartCheck.WhyNot(Pinned, With(Gpu(0)), "whisper"));
+    }
+
+    [Fact]
+    public void A_service_pinned_to_a_gpu_that_cannot_be_read_says_why_not_that_it_is_missing()
+    {
+        Assert.Equal(
+            "whisper can only run on GPU 1, which cannot be read right now: GPU 1: NVML_ERROR_GPU_IS_LOST.",
+            StartCheck.WhyNot(Pinned, With(Gpu(0), Gpu(1, "NVML_ERROR_GPU_IS_LOST")), "whisper"));
+    }
+
+    [Fact]
+    public void A_pinned_service_with_room_on_its_gpu_can_start()
+    {
+        Assert.Null(StartCheck.WhyNot(Pinned, With(Gpu(0), Gpu(1)), "whisper"));
+    }
+}
