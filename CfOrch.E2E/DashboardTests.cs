@@ -49,7 +49,7 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
 
         await _page.GetByRole(AriaRole.Link, new() { Name = "Profiles" }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("active-profile-name")).ToHaveTextAsync("single-gpu-24gb");
-        await _page.GetByRole(AriaRole.Cell, new() { Name = "single-gpu-8gb", Exact = true }).ClickAsync();
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Open single-gpu-8gb", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("editing-name")).ToHaveTextAsync("single-gpu-8gb");
         await Assertions.Expect(_page.GetByTestId("yaml-input")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("name: single-gpu-8gb"));
 

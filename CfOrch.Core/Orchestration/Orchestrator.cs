@@ -100,6 +100,12 @@ public sealed partial class Orchestrator(
                     {
                         return new EnsureResult(adopted, Started: false, Warm: true);
                     }
+
+                    // The periodic adoption pass may have adopted it meanwhile (the check then finds it tracked).
+                    if (registry.ForService(service).FirstOrDefault(i => i is { IsServing: true, Origin: InstanceOrigin.Adopted } && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)) is { } adoptedMeanwhile)
+                    {
+                        return new EnsureResult(adoptedMeanwhile, Started: false, Warm: true);
+                    }
                 }
 
                 starting = await StartNewAsync(profile, gpuIndex, model, cancellationToken);

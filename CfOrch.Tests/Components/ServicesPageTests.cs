@@ -170,6 +170,7 @@ public sealed class ServicesPageTests : MudBunitContext
         var page = RenderAs<Services>(ReadOnly);
 
         Assert.Equal(ReadOnly.Reason, WhyDisabled(Row(page, "whisper"), "stop"));
+        Assert.Equal($"Stop whisper (not available: {ReadOnly.Reason})", Button(Row(page, "whisper"), "stop").GetAttribute("aria-label"));
         Assert.True(Button(Row(page, "whisper"), "restart").HasAttribute("disabled"));
         Assert.Equal(ReadOnly.Reason, WhyDisabled(Row(page, "ollama"), "start"));
         Assert.Equal(ReadOnly.Reason, WhyDisabled(Row(page, "vllm"), "start"));
