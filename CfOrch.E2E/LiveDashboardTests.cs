@@ -131,6 +131,29 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
     }
 
     [Fact]
+    public async Task A_ttl_counts_down_by_the_servers_clock_in_a_browser_whose_clock_is_an_hour_ahead()
+    {
+        using var http = new HttpClient { BaseAddress = app.App.BaseAddress };
+        using var granted = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "local", gpu_id = 1, mb = 512, service = "skewed-clock", ttl_s = 600 }, TestContext.Current.CancellationToken);
+        granted.EnsureSuccessStatusCode();
+        var id = (await granted.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(TestContext.Current.CancellationToken)).GetProperty("lease").GetProperty("lease_id").GetString();
+
+        await _page.Clock.SetSystemTimeAsync(DateTime.UtcNow.AddHours(1));
+        await _page.GotoInteractiveAsync(Url("leases"));
+
+        var row = _page.GetByRole(AriaRole.Row).Filter(new() { HasText = "skewed-clock" });
+        // The browser's own clock would say the lease expired 50 minutes ago.
+        var ttl = row.Locator("[data-expires]");
+        await Assertions.Expect(ttl).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^(9 min \d+ s|10 min)$"));
+        // Once the browser's countdown has ticked (the text changes), it still counts by the server's clock.
+        var rendered = await ttl.TextContentAsync();
+        await Assertions.Expect(ttl).Not.ToHaveTextAsync(rendered!, new() { Timeout = 5_000 });
+        await Assertions.Expect(ttl).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^9 min \d+ s$"));
+
+        using var released = await http.DeleteAsync(new Uri($"api/leases/{id}", UriKind.Relative), TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
     public async Task A_profile_edited_with_an_error_shows_the_marker_and_cannot_be_saved_and_once_fixed_saves_and_applies()
     {
         await _page.GotoInteractiveAsync(Url("profiles"));

@@ -18,8 +18,12 @@ window.cfOrch = {
 
 // TTL countdowns: elements with data-expires (Unix seconds) show the time left, updated in the browser every second;
 // elements with data-ago (Unix seconds) show how long ago that was, so that a reading that stopped coming looks old.
+// Both follow the server's clock: the page carries the server's time when it was made, and the difference to the
+// browser's clock (a machine whose clock is off, plus the page's travel time) is taken away.
+const serverTime = Number(document.querySelector('meta[name="cf-server-time"]')?.content);
+const skewMs = Number.isFinite(serverTime) && serverTime > 0 ? serverTime - Date.now() : 0;
 setInterval(() => {
-  const now = Date.now() / 1000;
+  const now = (Date.now() + skewMs) / 1000;
   for (const element of document.querySelectorAll('[data-ago]')) {
     if (!element.dataset.ago) { continue; }
     const age = Math.max(0, Math.round(now - Number(element.dataset.ago)));
