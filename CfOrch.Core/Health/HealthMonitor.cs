@@ -126,7 +126,7 @@ public sealed partial class HealthMonitor(
             if (now - probed.Since >= TimeSpan.FromSeconds(o.Probes.StartTimeoutSeconds))
             {
                 var message = $"did not answer {probed.HealthPath} with 2xx within {o.Probes.StartTimeoutSeconds:0.#} s ({attempts} probes; last: {outcome.Error})";
-                _ = GiveUpAsync(probed.Key, message);
+                _ = GiveUpAsync(probed, message);
                 return interval;
             }
 
@@ -149,7 +149,7 @@ public sealed partial class HealthMonitor(
         var failures = probed.ConsecutiveFailures + 1;
         if (probed.Origin == InstanceOrigin.Adopted && failures >= o.Adoption.LostAfter)
         {
-            lifecycle.End(probed.Key, InstanceState.Stopped, HistoryKind.Lost, $"stopped answering {probed.HealthPath} ({outcome.Error}); its lease is released and it is adopted again when it answers");
+            lifecycle.End(probed.Key, InstanceState.Stopped, HistoryKind.Lost, $"stopped answering {probed.HealthPath} ({outcome.Error}); its lease is released and it is adopted again when it answers", run: probed.Since);
             return interval;
         }
 
@@ -163,20 +163,23 @@ public sealed partial class HealthMonitor(
         return interval;
     }
 
-    private async Task GiveUpAsync(InstanceKey key, string message)
+    private async Task GiveUpAsync(InstanceSnapshot probed, string message)
     {
-        if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message }, i => i.State == InstanceState.Starting) is null)
+        // Only this run, and only its own process: a newer run (or a handle of an older one) is left alone.
+        var key = probed.Key;
+        if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message }, i => i.State == InstanceState.Starting && i.Since == probed.Since) is null)
         {
             return;
         }
 
-        if (processes.Get(key) is { } process)
+        var process = processes.Get(key) is { } p && p.Pid == probed.Pid ? p : null;
+        if (process is not null)
         {
             await process.StopAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
         }
 
-        var lines = processes.Get(key)?.Output.Tail(20).Select(l => l.Text).ToList();
-        lifecycle.End(key, InstanceState.Failed, HistoryKind.Stopped, message, lastLines: lines);
+        var lines = process?.Output.Tail(20).Select(l => l.Text).ToList();
+        lifecycle.End(key, InstanceState.Failed, HistoryKind.Stopped, message, lastLines: lines, run: probed.Since);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key} is running ({Seconds:0.0} s after start)")]

@@ -30,9 +30,10 @@ public sealed partial class InstanceLifecycle(
 
     /// <summary>
     /// Ends an instance: Stopped or Failed, lease released with <paramref name="kind"/>, allocations dropped, the
-    /// persisted record removed. Returns null when the instance was already ended or is gone.
+    /// persisted record removed. Returns null when the instance was already ended or is gone, or — with
+    /// <paramref name="run"/> — when the instance is a newer run than the one being ended.
     /// </summary>
-    public InstanceSnapshot? End(InstanceKey key, InstanceState terminal, HistoryKind kind, string message, int? exitCode = null, IReadOnlyList<string>? lastLines = null)
+    public InstanceSnapshot? End(InstanceKey key, InstanceState terminal, HistoryKind kind, string message, int? exitCode = null, IReadOnlyList<string>? lastLines = null, DateTimeOffset? run = null)
     {
         if (terminal is not (InstanceState.Stopped or InstanceState.Failed))
         {
@@ -57,7 +58,7 @@ public sealed partial class InstanceLifecycle(
                     Allocations = 0,
                 };
             },
-            i => i.State is not (InstanceState.Stopped or InstanceState.Failed));
+            i => i.State is not (InstanceState.Stopped or InstanceState.Failed) && (run is null || i.Since == run));
         if (ended is null)
         {
             return null;

@@ -298,15 +298,29 @@ public sealed partial class Orchestrator(
             var idleAfter = service is { AlwaysOn: false } ? service.IdleStopAfterS : 0;
             if (idleAfter > 0 && now - instance.StateSince >= TimeSpan.FromSeconds(idleAfter))
             {
-                await StopInstanceAsync(instance.Key, HistoryKind.Stopped, string.Create(CultureInfo.InvariantCulture, $"idle for {idleAfter:0.#} s"), cancellationToken);
+                var idleSince = instance.StateSince;
+                await StopInstanceAsync(instance.Key, HistoryKind.Stopped, string.Create(CultureInfo.InvariantCulture, $"idle for {idleAfter:0.#} s"), cancellationToken,
+                    onlyIf: i => i.State == InstanceState.Idle && i.StateSince == idleSince);
             }
         }
     }
 
-    /// <summary>Stops one instance (see <see cref="StopAsync"/>), recording <paramref name="kind"/> in the history.</summary>
-    public async Task<StopOutcome> StopInstanceAsync(InstanceKey key, HistoryKind kind, string reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stops one instance (see <see cref="StopAsync"/>), recording <paramref name="kind"/> in the history. Serialised with
+    /// starts of the same service (a stop never lands between a start's registration and its spawn). A stop, once begun,
+    /// runs to its end even when the caller stops waiting: its process gets SIGTERM, the grace, SIGKILL, and the
+    /// instance ends with its lease released — it never stays "stopping". <paramref name="onlyIf"/> is checked again
+    /// once the stop may begin (the idle sweep stops only what is still idle).
+    /// </summary>
+    public async Task<StopOutcome> StopInstanceAsync(InstanceKey key, HistoryKind kind, string reason, CancellationToken cancellationToken, Func<InstanceSnapshot, bool>? onlyIf = null)
     {
+        using var serviceLock = await _serviceLocks.AcquireAsync(key.Service, cancellationToken);
         var instance = registry.Get(key) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"no instance {key}");
+        if (onlyIf is not null && !onlyIf(instance))
+        {
+            return new StopOutcome(instance, $"{key} is {instance.State.ToString().ToLowerInvariant()} now; left as it is");
+        }
+
         if (instance.Origin == InstanceOrigin.Adopted)
         {
             adoption.Release(key.Service);
@@ -315,18 +329,26 @@ public sealed partial class Orchestrator(
             return new StopOutcome(released, message);
         }
 
-        if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = $"stopping: {reason}" }, i => i.IsActive && i.State != InstanceState.Stopping) is null)
+        var run = instance.Since;
+        if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = $"stopping: {reason}" }, i => i.IsActive && i.State != InstanceState.Stopping && i.Since == run) is null)
         {
             return new StopOutcome(registry.Get(key)!, $"{key} is already {registry.Get(key)!.State.ToString().ToLowerInvariant()}");
         }
 
         var grace = TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS);
-        if (processes.Get(key) is { } process)
+        try
         {
-            await process.StopAsync(grace, cancellationToken);
+            if (processes.Get(key) is { } process && instance.Pid == process.Pid)
+            {
+                await process.StopAsync(grace, CancellationToken.None);
+            }
+        }
+        finally
+        {
+            lifecycle.End(key, InstanceState.Stopped, kind, reason, run: run);
         }
 
-        var stopped = lifecycle.End(key, InstanceState.Stopped, kind, reason) ?? registry.Get(key)!;
+        var stopped = registry.Get(key)!;
         LogStopped(key, reason);
         return new StopOutcome(stopped, $"{key.Service} stopped ({reason})");
     }
@@ -420,6 +442,14 @@ public sealed partial class Orchestrator(
             }
 
             allowed = allowed.Where(g => g.Index == wanted).ToList();
+        }
+
+        if (allowed.Count == 0)
+        {
+            var unreadable = gpus.Current.Gpus.Where(g => g.Error is not null && profile.Gpus.Contains(g.Index)).Select(g => $"GPU {g.Index}: {g.Error}").ToList();
+            throw new OrchestrationException(OrchestrationError.NoCapacity, unreadable.Count > 0
+                ? $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)}, which cannot be read right now ({string.Join("; ", unreadable)})"
+                : $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)} by its profile, and node '{NodeId}' has GPU {string.Join(", ", inventory.Select(g => g.Index))}");
         }
 
         var accounts = leases.Accounts().ToDictionary(a => a.GpuIndex);

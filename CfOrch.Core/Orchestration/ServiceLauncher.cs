@@ -21,6 +21,7 @@ public sealed partial class ServiceLauncher(
     InstanceLifecycle lifecycle,
     ManagedProcesses processes,
     IInstanceStore store,
+    ProfileRegistry profiles,
     TimeProvider time,
     IOptions<CfOrchOptions> options,
     ILogger<ServiceLauncher> logger)
@@ -105,7 +106,10 @@ public sealed partial class ServiceLauncher(
     public string LogPath(InstanceKey key) =>
         Path.Combine(options.Value.ResolvedDataDir(), "logs", string.Create(CultureInfo.InvariantCulture, $"{key.Service}-gpu{key.GpuIndex}"));
 
-    /// <summary>Follows a process cf-orch owns: when it exits without being asked to, its instance fails with the exit code.</summary>
+    /// <summary>
+    /// Follows a process cf-orch owns: when it exits without being asked to, its instance fails with the exit code, and
+    /// what is left of its process group (a worker, a model runner holding VRAM) is stopped too.
+    /// </summary>
     public void Watch(InstanceKey key, IManagedProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
@@ -123,7 +127,11 @@ public sealed partial class ServiceLauncher(
                 var message = code is { } c
                     ? $"the process exited with code {c}{(instance.State == InstanceState.Starting ? " while starting" : "")}"
                     : "the process is gone";
-                lifecycle.End(key, InstanceState.Failed, HistoryKind.Lost, message, code, lines);
+                lifecycle.End(key, InstanceState.Failed, HistoryKind.Lost, message, code, lines, run: instance.Since);
+
+                // The group outlives its leader when a child keeps running: stop it (SIGTERM, grace, SIGKILL). The stop
+                // runs once per process: a later stop of this handle signals nothing.
+                _ = process.StopAsync(TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
             },
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,

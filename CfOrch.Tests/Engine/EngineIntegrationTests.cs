@@ -103,6 +103,38 @@ public sealed class EngineIntegrationTests
     }
 
     [Fact]
+    public async Task A_stop_whose_caller_gives_up_still_ends_the_process_and_releases_the_lease()
+    {
+        // It ignores SIGTERM: the stop takes the whole grace (3 s) and then SIGKILL.
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("comfyui", 2000, 2, EngineApp.FreePort(), "service --port {port} --ignore-sigterm", "/health")));
+        var pid = (await app.Orchestrator.EnsureAsync("comfyui", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance.Pid!.Value;
+
+        using var impatient = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        impatient.CancelAfter(TimeSpan.FromMilliseconds(200));
+        var outcome = Assert.Single(await app.Orchestrator.StopAsync("comfyui", null, impatient.Token).WaitAsync(EngineApp.Deadline, Ct));
+
+        Assert.Equal(InstanceState.Stopped, outcome.Instance.State);
+        Assert.Empty(app.Orchestrator.Leases);
+        Assert.False(ProcFs.IsRunning(pid));
+    }
+
+    [Fact]
+    public async Task When_a_service_exits_on_its_own_what_is_left_of_its_process_group_is_stopped_too()
+    {
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("vllm", 2000, 2, EngineApp.FreePort(), "service --port {port} --child --exit-after-ms 1500 --exit-code 3", "/health")));
+        var started = (await app.Orchestrator.EnsureAsync("vllm", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
+        var childLine = await app.PollAsync(() => app.Orchestrator.Logs(started.Key)?.Tail(50).FirstOrDefault(l => l.Text.StartsWith("STANDIN CHILD ", StringComparison.Ordinal)), "the stand-in's child");
+        var child = int.Parse(childLine.Text["STANDIN CHILD ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(ProcFs.IsRunning(child));
+
+        var failed = await app.WaitForAsync("vllm", i => i.State == InstanceState.Failed);
+
+        Assert.Equal(3, failed.ExitCode);
+        Assert.Empty(app.Orchestrator.Leases);
+        await app.PollAsync(() => ProcFs.IsRunning(child) ? null : "gone", "the child of the exited service to be stopped");
+    }
+
+    [Fact]
     public async Task A_simulated_gpu_shows_ollamas_size_vram_as_used_by_its_process_and_follows_it_down()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 3000, Ct);
