@@ -69,8 +69,10 @@ public sealed partial class EngineStartup(
         var attached = 0;
         foreach (var record in await store.LoadAsync(cancellationToken))
         {
+            // The same process: its PID and its start time. A record without a start time is not trusted (the PID
+            // alone may since belong to another program, which cf-orch must never signal).
             var sameProcess = ProcFs.IsRunning(record.Pid)
-                && (record.ProcessStartTime is null || ProcFs.StartTime(record.Pid) == record.ProcessStartTime);
+                && record.ProcessStartTime is { } startTime && ProcFs.StartTime(record.Pid) == startTime;
             if (!sameProcess)
             {
                 store.Remove(record.Key);

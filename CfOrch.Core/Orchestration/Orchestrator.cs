@@ -43,7 +43,7 @@ public sealed partial class Orchestrator(
 
     public EngineSnapshot Snapshot() => stream.Snapshot();
 
-    public StateSubscription Subscribe(CancellationToken cancellationToken) => stream.Subscribe(cancellationToken);
+    public StateSubscription Subscribe(CancellationToken cancellationToken, int? maxBacklog = null) => stream.Subscribe(cancellationToken, maxBacklog);
 
     public IReadOnlyList<InstanceSnapshot> Instances => registry.All;
 

@@ -39,17 +39,29 @@ public sealed class StateStream
         lock (_lock)
         {
             _state.Apply(change);
-            foreach (var subscriber in _subscribers)
+            for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
-                subscriber.Writer.TryWrite(change);
+                if (!_subscribers[i].Writer.TryWrite(change))
+                {
+                    // A bounded subscriber that fell too far behind: it is dropped, and told so once it has read what
+                    // it has; it subscribes again for a fresh snapshot.
+                    _subscribers[i].Writer.TryComplete(new StateStreamOverflowException());
+                    _subscribers.RemoveAt(i);
+                }
             }
         }
     }
 
-    /// <summary>The current state and every change after it, until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public StateSubscription Subscribe(CancellationToken cancellationToken)
+    /// <summary>
+    /// The current state and every change after it, until <paramref name="cancellationToken"/> is cancelled. With
+    /// <paramref name="maxBacklog"/>, a subscriber that lets more changes than that wait unread (a stalled network client)
+    /// is dropped: reading on ends with <see cref="StateStreamOverflowException"/> instead of memory growing forever.
+    /// </summary>
+    public StateSubscription Subscribe(CancellationToken cancellationToken, int? maxBacklog = null)
     {
-        var channel = Channel.CreateUnbounded<StateChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        var channel = maxBacklog is { } max
+            ? Channel.CreateBounded<StateChange>(new BoundedChannelOptions(max) { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait })
+            : Channel.CreateUnbounded<StateChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
         EngineSnapshot snapshot;
         lock (_lock)
         {
@@ -97,6 +109,25 @@ public sealed class StateStream
                 _subscribers.Remove(channel);
             }
         }
+    }
+}
+
+/// <summary>A subscriber fell too far behind the changes and was dropped; a new subscription starts from a fresh snapshot.</summary>
+public sealed class StateStreamOverflowException : Exception
+{
+    public StateStreamOverflowException()
+        : base("the subscriber fell too far behind the changes and was dropped; subscribe again for a fresh snapshot")
+    {
+    }
+
+    public StateStreamOverflowException(string message)
+        : base(message)
+    {
+    }
+
+    public StateStreamOverflowException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }
 

@@ -8,6 +8,37 @@ public sealed class StateStreamTests
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
     [Fact]
+    public async Task A_bounded_subscriber_that_stops_reading_is_dropped_after_reading_what_it_had_while_others_go_on()
+    {
+        var stream = new StateStream();
+        var registry = new InstanceRegistry(stream);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var slow = stream.Subscribe(cts.Token, maxBacklog: 10);
+        var steady = stream.Subscribe(cts.Token);
+
+        for (var i = 0; i < 25; i++)
+        {
+            registry.Set(Instance($"s{i}"));
+        }
+
+        Assert.Equal(1, stream.SubscriberCount);
+        var read = 0;
+        var overflow = await Assert.ThrowsAsync<StateStreamOverflowException>(async () =>
+        {
+            await foreach (var batch in slow.Changes.WithCancellation(cts.Token))
+            {
+                read += batch.Count;
+            }
+        }).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        Assert.Equal(10, read);
+        Assert.Contains("subscribe again for a fresh snapshot", overflow.Message, StringComparison.Ordinal);
+
+        await using var changes = steady.Changes.GetAsyncEnumerator(cts.Token);
+        Assert.True(await changes.MoveNextAsync().AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken));
+        Assert.Equal(25, changes.Current.Count);
+    }
+
+    [Fact]
     public async Task A_subscriber_gets_a_snapshot_and_then_every_later_change_in_order()
     {
         var stream = new StateStream();

@@ -11,6 +11,9 @@ public static class ServerSentEvents
 {
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
+    /// <summary>Unsent changes after which a client that stopped reading is dropped.</summary>
+    public const int MaxBacklog = 50_000;
+
     /// <summary>
     /// One <c>snapshot</c> event with the whole state, then one event per change, named by its kind
     /// (<c>instance</c>, <c>instance_removed</c>, <c>lease_granted</c>, <c>lease_updated</c>, <c>lease_released</c>,
@@ -22,7 +25,9 @@ public static class ServerSentEvents
         ArgumentNullException.ThrowIfNull(orchestrator);
         var ct = http.RequestAborted;
         Start(http);
-        var subscription = orchestrator.Subscribe(ct);
+        // A client that stops reading is dropped after this many unsent changes (its EventSource reconnects and gets a
+        // fresh snapshot) rather than holding them in memory for ever.
+        var subscription = orchestrator.Subscribe(ct, MaxBacklog);
         await WriteAsync(http, "snapshot", Snapshot(subscription.Initial, orchestrator), ct);
         await using var changes = subscription.Changes.GetAsyncEnumerator(ct);
         var next = changes.MoveNextAsync().AsTask();
@@ -56,6 +61,10 @@ public static class ServerSentEvents
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+        catch (StateStreamOverflowException ex)
+        {
+            await WriteAsync(http, "overflow", new { detail = ex.Message }, ct);
         }
     }
 
