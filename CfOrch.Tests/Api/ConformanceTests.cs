@@ -82,6 +82,18 @@ public sealed class ConformanceTests
         Assert.Single((await host.GetAsync("/api/nodes")).Json.GetProperty("nodes").EnumerateArray());
     }
 
+    [Fact]
+    public async Task An_agent_answering_megabytes_is_a_502_and_is_not_registered()
+    {
+        await using var agent = await FakeAgent.StartAsync(padBytes: 2 * 1024 * 1024);
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+
+        var answer = (await host.PostAsync("/api/nodes", new { node_id = "chatty", agent_url = agent.Url })).Is(HttpStatusCode.BadGateway);
+
+        Assert.Contains("is unreachable", answer.Detail, StringComparison.Ordinal);
+        Assert.Single((await host.GetAsync("/api/nodes")).Json.GetProperty("nodes").EnumerateArray());
+    }
+
     /// <summary>A cf-orch agent on 127.0.0.1: GET /gpu-info as the Python agent answers it.</summary>
     private sealed class FakeAgent : IAsyncDisposable
     {
@@ -95,7 +107,7 @@ public sealed class ConformanceTests
 
         public string Url { get; }
 
-        public static async Task<FakeAgent> StartAsync()
+        public static async Task<FakeAgent> StartAsync(int padBytes = 0)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -105,6 +117,7 @@ public sealed class ConformanceTests
             {
                 node_id = "heimdall",
                 gpus = new[] { new { gpu_id = 0, name = "RTX 4090", vram_total_mb = 24576, vram_used_mb = 1024, vram_free_mb = 23552 } },
+                pad = new string('x', padBytes),
             }));
             await app.StartAsync(Ct);
             var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();

@@ -10,6 +10,12 @@ namespace CfOrch.Web.Api;
 public sealed class NodeDirectory(IHttpClientFactory httpClients, TimeProvider time)
 {
     public const string ClientName = "cf-orch-agents";
+
+    /// <summary>The largest <c>/gpu-info</c> answer read from an agent.</summary>
+    public const int MaxAnswerBytes = 1024 * 1024;
+
+    /// <summary>How many nodes may register: a LAN has a handful; more is a script gone wrong.</summary>
+    public const int MaxNodes = 256;
     private static readonly TimeSpan AgentTimeout = TimeSpan.FromSeconds(5);
 
     private readonly ConcurrentDictionary<string, RemoteNode> _nodes = new(StringComparer.Ordinal);
@@ -21,6 +27,11 @@ public sealed class NodeDirectory(IHttpClientFactory httpClients, TimeProvider t
     /// <summary>Asks the agent for its GPUs and registers it; throws <see cref="ApiException"/> 502 when it cannot be reached.</summary>
     public async Task<RemoteNode> RegisterAsync(string nodeId, Uri agentUrl, CancellationToken cancellationToken)
     {
+        if (!_nodes.ContainsKey(nodeId) && _nodes.Count >= MaxNodes)
+        {
+            throw new ApiException(StatusCodes.Status422UnprocessableEntity, $"{MaxNodes} nodes are registered already; cf-orch takes no more");
+        }
+
         var gpus = await PollAsync(agentUrl, cancellationToken);
         var node = new RemoteNode(nodeId, agentUrl.ToString().TrimEnd('/'), time.GetUtcNow(), gpus);
         _nodes[nodeId] = node;

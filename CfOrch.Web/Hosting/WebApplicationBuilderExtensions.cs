@@ -48,7 +48,8 @@ public static class WebApplicationBuilderExtensions
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
             o.OnRejected = (context, ct) => new ValueTask(ApiJson.Error(StatusCodes.Status429TooManyRequests, "too many sign-in attempts from this address; wait a minute").ExecuteAsync(context.HttpContext));
         });
-        services.AddHttpClient(NodeDirectory.ClientName).RemoveAllLoggers();
+        // An agent's /gpu-info is a few hundred bytes: a larger answer is refused rather than read into memory.
+        services.AddHttpClient(NodeDirectory.ClientName, c => c.MaxResponseContentBufferSize = NodeDirectory.MaxAnswerBytes).RemoveAllLoggers();
         services.AddSingleton<NodeDirectory>();
         services.AddSingleton<NodeGuard>();
         services.AddSingleton<CfOrchMetrics>();
