@@ -17,10 +17,9 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
     private const long BytesPerMb = 1024 * 1024;
     private static readonly TimeSpan OllamaTimeout = TimeSpan.FromSeconds(2);
 
-    // The (GPU, PID) entries this meter put into a simulated inventory: never read back as a measurement.
-    private HashSet<(int GpuIndex, int Pid)> _reflected = [];
+    // What this meter last put into a simulated inventory (a handful of entries): never read back as a measurement.
     private readonly Lock _reflectLock = new();
-    private (int GpuIndex, int Pid, long UsedMb, string Name)[] _lastReflection = [];
+    private (int GpuIndex, int Pid, long UsedMb, string Name)[] _reflection = [];
 
     /// <summary>Ollama is recognised by its service name or its health path (<c>/api/tags</c>).</summary>
     public static bool IsOllama(string service, string healthPath) =>
@@ -91,8 +90,8 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
         }
 
         var set = pids as ISet<int> ?? pids.ToHashSet();
-        var reflected = Volatile.Read(ref _reflected);
-        bool Counts(int gpu, GpuProcess p) => set.Contains(p.Pid) && p.UsedMb is not null && !reflected.Contains((gpu, p.Pid));
+        var reflected = Volatile.Read(ref _reflection);
+        bool Counts(int gpu, GpuProcess p) => set.Contains(p.Pid) && p.UsedMb is not null && !reflected.Any(r => r.GpuIndex == gpu && r.Pid == p.Pid);
         return gpus.Current.Gpus
             .Select(g => (g.Index, Mb: g.Processes.Where(p => Counts(g.Index, p)).Sum(p => p.UsedMb!.Value), Known: g.Processes.Any(p => Counts(g.Index, p))))
             .Where(x => x.Known)
@@ -102,16 +101,10 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
     }
 
     /// <summary>
-    /// Measures one instance now: the larger of NVML's figure for its process tree on its GPU and, for Ollama, the
-    /// size_vram it reports (each is a lower bound: NVML may not see every process, Ollama counts only loaded models).
+    /// Measures one service now, from the per-GPU usage of its processes: the larger of NVML's figure on its GPU and,
+    /// for Ollama, the size_vram it reports (each is a lower bound: NVML may not see every process, Ollama counts only
+    /// loaded models).
     /// </summary>
-    public Task<long?> MeasureAsync(InstanceSnapshot instance, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(instance);
-        return MeasureAsync(instance.Service, instance.HealthPath, instance.Url, GpuUsage(ProcessesOf(instance)), instance.Key.GpuIndex, cancellationToken);
-    }
-
-    /// <summary>The same, from an already computed per-GPU usage of the service's processes.</summary>
     public async Task<long?> MeasureAsync(string service, string healthPath, string url, IReadOnlyList<(int GpuIndex, long Mb)> usage, int gpuIndex, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(usage);
@@ -142,10 +135,9 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
                 .ToArray();
             lock (_reflectLock)
             {
-                if (!reflect.SequenceEqual(_lastReflection))
+                if (!reflect.SequenceEqual(_reflection))
                 {
-                    _lastReflection = reflect;
-                    Volatile.Write(ref _reflected, reflect.Select(r => (r.GpuIndex, r.Pid)).ToHashSet());
+                    Volatile.Write(ref _reflection, reflect);
                     simulated.ReflectMeasured(reflect);
                     gpus.Refresh();
                 }
