@@ -172,7 +172,7 @@ public sealed partial class HealthMonitor(
             return;
         }
 
-        var process = processes.Get(key) is { } p && p.Pid == probed.Pid ? p : null;
+        var process = processes.Of(probed);
         if (process is not null)
         {
             await process.StopAsync(TimeSpan.FromSeconds(5), CancellationToken.None);

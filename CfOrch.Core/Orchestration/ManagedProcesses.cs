@@ -11,6 +11,16 @@ public sealed class ManagedProcesses
 
     public IManagedProcess? Get(InstanceKey key) => _processes.GetValueOrDefault(key);
 
+    /// <summary>
+    /// The process of this run of <paramref name="instance"/>, or null: a handle left from an earlier run (whose PID may
+    /// since belong to another program) is never the one to signal.
+    /// </summary>
+    public IManagedProcess? Of(InstanceSnapshot instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        return Get(instance.Key) is { } process && process.Pid == instance.Pid ? process : null;
+    }
+
     /// <summary>Records the process of an instance, returning the one it replaces (to dispose).</summary>
     public IManagedProcess? Set(InstanceKey key, IManagedProcess process)
     {

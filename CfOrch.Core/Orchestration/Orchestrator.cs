@@ -338,7 +338,7 @@ public sealed partial class Orchestrator(
         var grace = TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS);
         try
         {
-            if (processes.Get(key) is { } process && instance.Pid == process.Pid)
+            if (processes.Of(instance) is { } process)
             {
                 await process.StopAsync(grace, CancellationToken.None);
             }
