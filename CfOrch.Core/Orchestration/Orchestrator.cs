@@ -422,13 +422,13 @@ public sealed partial class Orchestrator(
         {
             if (profile.MaxMb > 0)
             {
-                throw new OrchestrationException(OrchestrationError.NoCapacity, $"{profile.Name} needs {profile.MaxMb} MB of VRAM and no GPU is tracked on node '{NodeId}'");
+                throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, gpus.Current.Gpus)!);
             }
 
             return (0, null, false);
         }
 
-        var allowed = profile.Gpus.Count == 0 ? inventory : inventory.Where(g => profile.Gpus.Contains(g.Index)).ToList();
+        var allowed = Placement.Candidates(profile, gpus.Current.Gpus).ToList();
         if (gpuIndex is { } wanted)
         {
             if (inventory.All(g => g.Index != wanted))
@@ -446,10 +446,7 @@ public sealed partial class Orchestrator(
 
         if (allowed.Count == 0)
         {
-            var unreadable = gpus.Current.Gpus.Where(g => g.Error is not null && profile.Gpus.Contains(g.Index)).Select(g => $"GPU {g.Index}: {g.Error}").ToList();
-            throw new OrchestrationException(OrchestrationError.NoCapacity, unreadable.Count > 0
-                ? $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)}, which cannot be read right now ({string.Join("; ", unreadable)})"
-                : $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)} by its profile, and node '{NodeId}' has GPU {string.Join(", ", inventory.Select(g => g.Index))}");
+            throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, gpus.Current.Gpus)!);
         }
 
         var accounts = leases.Accounts().ToDictionary(a => a.GpuIndex);

@@ -8,9 +8,10 @@ namespace CfOrch.Tests.Components;
 /// <summary>Why Start is disabled, for the GPU-related reasons.</summary>
 public sealed class StartCheckTests
 {
-    private static readonly ServiceProfile Pinned = ProfileParser.Parse("""
+    /// <summary>A profile whose whisper is pinned to GPU 1 (the engine's tests use it too).</summary>
+    public const string PinnedProfile = """
         schema_version: 1
-        name: t
+        name: pinned
         services:
           whisper:
             max_mb: 1000
@@ -20,7 +21,9 @@ public sealed class StartCheckTests
               type: process
               exec_path: /usr/bin/whisper-server
               port: 9000
-        """, "t.yaml").Services["whisper"];
+        """;
+
+    private static readonly ServiceProfile Pinned = ProfileParser.Parse(PinnedProfile, "pinned.yaml").Services["whisper"];
 
     private static EngineSnapshot With(params GpuInfo[] gpus) =>
         new(1, [], [], [], new GpuSnapshot(DateTimeOffset.UnixEpoch, GpuSource.Nvml, gpus, null), []);

@@ -118,6 +118,19 @@ public sealed class AdoptionAndAllocationTests : IDisposable
         Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseAllocation("ollama", result.Allocation.AllocationId));
     }
 
+    [Fact]
+    public async Task A_start_pinned_to_a_gpu_the_node_lacks_is_refused_naming_the_pin()
+    {
+        var path = _engine.Data.Write("pinned.yaml", Components.StartCheckTests.PinnedProfile);
+        using var engine = new EngineHarness(new() { ["CfOrch:Profile"] = path });
+
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(() => engine.Get<Orchestrator>().EnsureAsync("whisper", null, null, TestContext.Current.CancellationToken));
+
+        Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
+        Assert.Equal("whisper is pinned to GPU 1, which this node does not have.", refused.Message);
+        Assert.Empty(engine.Get<Orchestrator>().Leases);
+    }
+
     [Theory]
     [InlineData(false, InstanceState.Stopped)]
     [InlineData(true, InstanceState.Idle)]

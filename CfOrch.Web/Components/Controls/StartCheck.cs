@@ -1,4 +1,5 @@
 using CfOrch.Core.Leases;
+using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Core.State;
 
@@ -29,15 +30,12 @@ public static class StartCheck
             return null;
         }
 
-        var gpus = state.Gpus.Gpus.Where(g => g.Error is null && (service.Gpus.Count == 0 || service.Gpus.Contains(g.Index))).ToList();
-        if (gpus.Count == 0)
+        if (Placement.WhyNone(service, state.Gpus.Gpus) is { } noGpu)
         {
-            var pinned = string.Join(", ", service.Gpus);
-            return state.Gpus.Gpus.Count == 0 ? $"{name} needs {VramSegment.Format(service.MaxMb)} of VRAM and no GPU is tracked."
-                : state.Gpus.Gpus.Any(g => g.Error is not null && (service.Gpus.Count == 0 || service.Gpus.Contains(g.Index)))
-                    ? $"{name} can only run on GPU {(service.Gpus.Count == 0 ? string.Join(", ", state.Gpus.Gpus.Select(g => g.Index)) : pinned)}, which cannot be read right now: {string.Join("; ", state.Gpus.Gpus.Where(g => g.Error is not null).Select(g => $"GPU {g.Index}: {g.Error}"))}."
-                : $"{name} is pinned to GPU {pinned}, which this node does not have.";
+            return noGpu;
         }
+
+        var gpus = Placement.Candidates(service, state.Gpus.Gpus);
 
         var room = gpus.Select(g =>
         {
