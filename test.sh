@@ -51,5 +51,13 @@ rm -rf "$publish"
 check "dotnet publish, as the Dockerfile runs it" dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -o "$publish" -nologo -v quiet
 check "the published app serves its dashboard and assets in Production" ./.ci/smoke-published "$publish"
 
+# 4. The failed tests again, message and stack without their output, so the end of the log (all a CI tail shows) names them.
+if [ "${suite_failed:-0}" -gt 0 ]; then
+  echo "Failed tests:"
+  awk '/^failed / { n = 0; grab = 1; print; next }
+       grab && (/^  (Standard|Error) output/ || /^[^ ]/) { grab = 0 }
+       grab && n < 20 { print; n++ }' "$out/dotnet-test.log"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

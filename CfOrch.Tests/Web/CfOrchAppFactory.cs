@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Tests.Web;
 
@@ -57,6 +58,9 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
         // Only in this test host: the request's remote address comes from a test header (loopback by default).
         // Production code never reads any header for it.
         builder.ConfigureServices(s => s.AddSingleton<IStartupFilter, RemoteAddressFilter>());
+
+        // The app's log goes with the test that started it (shown when it fails), not to the shared console.
+        builder.ConfigureLogging(logging => logging.ClearProviders().AddProvider(new TestOutputLoggerProvider()));
     }
 
     private sealed class RemoteAddressFilter : IStartupFilter

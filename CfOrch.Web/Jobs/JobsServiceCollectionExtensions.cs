@@ -20,11 +20,12 @@ public static class JobsServiceCollectionExtensions
 
             Every<GpuPollJob>(q, GpuPollJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
             Every<MeasurementJob>(q, MeasurementJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
-            Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
+            // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
+            Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds), firstAfter: o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
             Every<HealthProbeJob>(q, HealthProbeJob.Key, _ => HealthProbeJob.Tick);
             Every<SweepJob>(q, SweepJob.Key, _ => SweepJob.Interval);
-            Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: TimeSpan.FromSeconds(3));
-            Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: TimeSpan.FromMinutes(1));
+            Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: _ => TimeSpan.FromSeconds(3));
+            Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: _ => TimeSpan.FromMinutes(1));
         });
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         services.AddHostedService<AlwaysOnService>();
@@ -38,17 +39,18 @@ public static class JobsServiceCollectionExtensions
         return services;
     }
 
-    private static void Every<TJob>(IQuartzBuilder q, JobKey key, Func<CfOrchOptions, TimeSpan> interval, TimeSpan? firstAfter = null)
+    private static void Every<TJob>(IQuartzBuilder q, JobKey key, Func<CfOrchOptions, TimeSpan> interval, Func<CfOrchOptions, TimeSpan>? firstAfter = null)
         where TJob : IJob
     {
         q.AddJob<TJob>(j => j.WithIdentity(key));
         q.AddTrigger<TJob>((sp, t) =>
         {
-            var every = interval(sp.GetRequiredService<IOptions<CfOrchOptions>>().Value);
+            var options = sp.GetRequiredService<IOptions<CfOrchOptions>>().Value;
+            var every = interval(options);
             t.ForJob(key);
-            if (firstAfter is { } delay)
+            if (firstAfter is not null)
             {
-                t.StartAt(DateTimeOffset.UtcNow + delay);
+                t.StartAt(DateTimeOffset.UtcNow + firstAfter(options));
             }
             else
             {
