@@ -82,7 +82,7 @@ public sealed class HistoryPageTests : MudBunitContext
         Assert.Contains("GPU 0 · Test GPU", page.Markup, StringComparison.Ordinal);
         Assert.Empty(page.FindAll("[data-testid=no-samples]"));
 
-        page.Find("[data-testid=next]").Click();
+        page.ClickOn("[data-testid=next]");
 
         page.WaitForAssertion(() => Assert.Equal(5, page.FindAll("[data-testid=history-table] tbody tr").Count));
         Assert.Contains("holder-04", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
@@ -127,7 +127,7 @@ public sealed class HistoryPageTests : MudBunitContext
         UseHistory(30, 0);
         var page = RenderAs<History>();
         page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count));
-        page.Find("[data-testid=next]").Click();
+        page.ClickOn("[data-testid=next]");
         page.WaitForAssertion(() => Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal));
 
         // Housekeeping deleted old events while the page was open.

@@ -86,11 +86,11 @@ public sealed class LeasesPageTests : MudBunitContext
         var snackbars = Render<MudSnackbarProvider>();
         var page = RenderAs<Leases>();
 
-        page.Find("[aria-label='Release the lease of notebook']").Click();
+        page.ClickOn("[aria-label='Release the lease of notebook']");
         dialogs.WaitForAssertion(() => Assert.Contains("Release 1,024 MB held by notebook on GPU 0?", dialogs.Markup, StringComparison.Ordinal));
         Assert.NotNull(LeaseBook.Get(lease.LeaseId));
 
-        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Release").Click();
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Release");
 
         page.WaitForAssertion(() => Assert.Null(LeaseBook.Get(lease.LeaseId)));
         snackbars.WaitForAssertion(() => Assert.Contains("Released the lease of notebook.", snackbars.Markup, StringComparison.Ordinal));
@@ -109,7 +109,7 @@ public sealed class LeasesPageTests : MudBunitContext
 
         // Another tab of the same browser signs out.
         Services.GetRequiredService<CfOrch.Web.Auth.SignedOutSessions>().SignOut("tab-session");
-        page.Find("[aria-label='Release the lease of notebook']").Click();
+        page.ClickOn("[aria-label='Release the lease of notebook']");
 
         snackbars.WaitForAssertion(() => Assert.Contains("You signed out", snackbars.Markup, StringComparison.Ordinal));
         Assert.DoesNotContain("Release 1,024 MB", dialogs.Markup, StringComparison.Ordinal);

@@ -59,13 +59,13 @@ public sealed class LogsPageTests : MudBunitContext
         output.Append(LogStream.Stdout, "GET /health 200");
         Until(page, () => Assert.Equal("GET /health 200", Lines(page)[^1]));
 
-        page.Find("[data-testid=pause]").Click();
+        page.ClickOn("[data-testid=pause]");
         output.Append(LogStream.Stdout, "GET /v1/transcribe 200");
         output.Append(LogStream.Stdout, "GET /health 200");
         Until(page, () => Assert.Contains("Resume (2 new)", page.Find("[data-testid=pause]").TextContent, StringComparison.Ordinal));
         Assert.Equal(3, Lines(page).Count);
 
-        page.Find("[data-testid=pause]").Click();
+        page.ClickOn("[data-testid=pause]");
         page.WaitForAssertion(() => Assert.Equal(5, Lines(page).Count));
         Assert.Equal("GET /v1/transcribe 200", Lines(page)[3]);
         Assert.Contains("Pause", page.Find("[data-testid=pause]").TextContent, StringComparison.Ordinal);
@@ -85,7 +85,7 @@ public sealed class LogsPageTests : MudBunitContext
         var snackbars = Render<MudBlazor.MudSnackbarProvider>();
         var page = Open("whisper");
 
-        page.Find("[data-testid=copy]").Click();
+        page.ClickOn("[data-testid=copy]");
 
         Assert.Equal("one\ntwo", Assert.Single(copy.Invocations).Arguments[0]);
         snackbars.WaitForAssertion(() => Assert.Contains("Copied 2 lines.", snackbars.Markup, StringComparison.Ordinal));

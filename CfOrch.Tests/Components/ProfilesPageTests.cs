@@ -13,7 +13,7 @@ public sealed class ProfilesPageTests : MudBunitContext
     /// <summary>Types <paramref name="yaml"/> into the editor and lets the pause pass until <paramref name="validated"/> holds.</summary>
     private void Type(IRenderedComponent<ProfilesPage> page, string yaml, Action validated)
     {
-        page.Find("[data-testid=yaml-input]").InputAsync(new() { Value = yaml }).GetAwaiter().GetResult();
+        page.InvokeAsync(() => page.Find("[data-testid=yaml-input]").InputAsync(new() { Value = yaml })).GetAwaiter().GetResult();
 
         // Validation runs once typing pauses (250 ms on the page's clock).
         page.WaitForAssertion(
@@ -73,11 +73,11 @@ public sealed class ProfilesPageTests : MudBunitContext
         var edited = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal);
 
         Type(page, edited, () => Assert.Contains("whisper", page.Find("[data-testid=profile-plan]").TextContent, StringComparison.Ordinal));
-        page.Find("[data-testid=save]").Click();
+        page.ClickOn("[data-testid=save]");
         dialogs.WaitForAssertion(() => Assert.Contains("Save test and apply it now?", dialogs.Markup, StringComparison.Ordinal));
         Assert.Equal(TestProfile, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml")));
 
-        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Save").Click();
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Save");
 
         page.WaitForAssertion(() => Assert.Equal(edited, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml"))));
         Assert.Equal(3500, Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services["whisper"].MaxMb);
@@ -103,7 +103,7 @@ public sealed class ProfilesPageTests : MudBunitContext
         UseTestProfile();
         var page = RenderAs<ProfilesPage>();
 
-        page.FindAll("[data-testid=profiles-table] tbody tr").First(r => r.TextContent.Contains("single-gpu-8gb", StringComparison.Ordinal)).Click();
+        page.ClickOn("[data-testid=profiles-table] tbody tr", r => r.TextContent.Contains("single-gpu-8gb", StringComparison.Ordinal));
 
         page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
         Assert.NotNull(page.Find("[data-testid=yaml-input]").GetAttribute("readonly"));
@@ -121,16 +121,16 @@ public sealed class ProfilesPageTests : MudBunitContext
         var edited = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal);
         Type(page, edited, () => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")));
 
-        page.Find("button[aria-label='Open single-gpu-8gb']").Click();
+        page.ClickOn("button[aria-label='Open single-gpu-8gb']");
         dialogs.WaitForAssertion(() => Assert.Contains("Discard your unsaved changes to test?", dialogs.Markup, StringComparison.Ordinal));
-        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Keep editing").Click();
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Keep editing");
         page.WaitForAssertion(() => Assert.Empty(dialogs.FindAll(".mud-dialog")));
         Assert.Equal("test", page.Find("[data-testid=editing-name]").TextContent);
         Assert.Equal(edited, page.Find("[data-testid=yaml-input]").GetAttribute("value"));
 
-        page.Find("button[aria-label='Open single-gpu-8gb']").Click();
+        page.ClickOn("button[aria-label='Open single-gpu-8gb']");
         dialogs.WaitForAssertion(() => Assert.Contains("Discard your unsaved changes to test?", dialogs.Markup, StringComparison.Ordinal));
-        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Discard").Click();
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Discard");
         page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
     }
 
@@ -145,12 +145,12 @@ public sealed class ProfilesPageTests : MudBunitContext
         // Another tab (or the API) saves the same profile.
         var theirs = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 2500\n", StringComparison.Ordinal);
         Services.GetRequiredService<ProfileStore>().Save("test", theirs);
-        page.Find("[data-testid=save]").Click();
+        page.ClickOn("[data-testid=save]");
 
         snackbars.WaitForAssertion(() => Assert.Contains("test was changed elsewhere since you opened it", snackbars.Markup, StringComparison.Ordinal));
         Assert.Equal(theirs, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml")));
 
-        page.Find("[data-testid=revert]").Click();
+        page.ClickOn("[data-testid=revert]");
         page.WaitForAssertion(() => Assert.Equal(theirs, page.Find("[data-testid=yaml-input]").GetAttribute("value")));
     }
 
@@ -163,11 +163,11 @@ public sealed class ProfilesPageTests : MudBunitContext
 
         foreach (var expected in new[] { "single-gpu-8gb-custom", "single-gpu-8gb-custom-2" })
         {
-            page.Find("button[aria-label='Open single-gpu-8gb']").Click();
+            page.ClickOn("button[aria-label='Open single-gpu-8gb']");
             page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
-            page.Find("[data-testid=copy-profile]").Click();
+            page.ClickOn("[data-testid=copy-profile]");
             dialogs.WaitForAssertion(() => Assert.Contains($"as {expected}?", dialogs.Markup, StringComparison.Ordinal));
-            dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Copy").Click();
+            dialogs.ClickOn("button", b => b.TextContent.Trim() == "Copy");
             page.WaitForAssertion(() => Assert.Equal(expected, page.Find("[data-testid=editing-name]").TextContent));
         }
 

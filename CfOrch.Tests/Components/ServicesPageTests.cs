@@ -183,11 +183,11 @@ public sealed class ServicesPageTests : MudBunitContext
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
 
         var page = RenderAs<Services>();
-        page.Find("input[data-testid=services-filter]").Input("adopted");
+        page.InputOn("input[data-testid=services-filter]", "adopted");
 
         page.WaitForAssertion(() => Assert.Equal(["ollama"], page.FindAll("td[data-service]").Select(td => td.GetAttribute("data-service"))));
 
-        page.Find("input[data-testid=services-filter]").Input("nothing-like-this");
+        page.InputOn("input[data-testid=services-filter]", "nothing-like-this");
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("td[data-service]")));
         Assert.Contains("Nothing matches “nothing-like-this”.", page.Markup, StringComparison.Ordinal);
     }
