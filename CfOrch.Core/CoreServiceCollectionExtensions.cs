@@ -78,6 +78,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<AdoptionService>();
         services.TryAddSingleton<ModelResolver>();
         services.TryAddSingleton<Orchestrator>();
+        services.TryAddSingleton<CrashRestarter>();
         services.TryAddSingleton<EngineStartup>();
         return services;
     }

@@ -30,6 +30,9 @@ public enum InstanceOrigin
 /// <summary>The outcome of the last health probe.</summary>
 public sealed record ProbeOutcome(DateTimeOffset At, bool Ok, int? StatusCode, double LatencyMs, string? Error);
 
+/// <summary>A restart that <c>restart: on-failure</c> has scheduled for a failed instance: restart Number of Of, at At.</summary>
+public sealed record PendingRestart(DateTimeOffset At, int Number, int Of);
+
 /// <summary>One instance at one moment. Immutable: the registry replaces it on every change.</summary>
 public sealed record InstanceSnapshot
 {
@@ -86,6 +89,12 @@ public sealed record InstanceSnapshot
     public IReadOnlyList<string> LastLogLines { get; init; } = [];
 
     public int Allocations { get; init; }
+
+    /// <summary>Failed, with an automatic restart scheduled (<c>restart: on-failure</c>); stopping the service cancels it.</summary>
+    public PendingRestart? PendingRestart { get; init; }
+
+    /// <summary>Which automatic restart this run is (1 = the first after a crash); 0 when it was started on request.</summary>
+    public int RestartNumber { get; init; }
 
     /// <summary>Starting, running, unhealthy or idle: it holds (or should hold) its lease.</summary>
     public bool IsActive => State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle or InstanceState.Stopping;

@@ -167,19 +167,69 @@ public sealed partial class Orchestrator(
     /// </summary>
     public async Task<IReadOnlyList<StopOutcome>> StopAsync(string service, int? gpuIndex, CancellationToken cancellationToken)
     {
+        var outcomes = new List<StopOutcome>();
+
+        // First a crashed instance waiting for its automatic restart: stopping the service means it stays down. Under
+        // the service's lock, so a restart that is launching right now finishes first and is stopped below.
+        if (registry.ForService(service).Any(i => i.PendingRestart is not null))
+        {
+            using var serviceLock = await _serviceLocks.AcquireAsync(service, cancellationToken);
+            foreach (var failed in registry.ForService(service).Where(i => i.PendingRestart is not null && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList())
+            {
+                if (registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{i.Message}; its restart was cancelled (stopped on request)" }, i => i.PendingRestart is not null) is { } cancelled)
+                {
+                    outcomes.Add(new StopOutcome(cancelled, $"{service} on GPU {failed.Key.GpuIndex} will not be restarted (restart cancelled); it stays failed"));
+                }
+            }
+        }
+
         var targets = registry.ForService(service).Where(i => i.IsActive && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList();
-        if (targets.Count == 0 && !profiles.Active.Profile.Services.ContainsKey(service) && registry.ForService(service).Count == 0)
+        if (targets.Count == 0 && outcomes.Count == 0 && !profiles.Active.Profile.Services.ContainsKey(service) && registry.ForService(service).Count == 0)
         {
             Service(service);
         }
 
-        var outcomes = new List<StopOutcome>();
         foreach (var instance in targets)
         {
             outcomes.Add(await StopInstanceAsync(instance.Key, HistoryKind.Stopped, "stopped on request", cancellationToken));
         }
 
         return outcomes;
+    }
+
+    /// <summary>
+    /// The restart that <c>restart: on-failure</c> scheduled for <paramref name="failed"/>: started on the same GPU with the
+    /// same model, unless it was cancelled (the service was stopped), it was started again meanwhile, or the service runs
+    /// elsewhere now; then null. Serialised with starts and stops of the service, like a start on request.
+    /// </summary>
+    public async Task<EnsureResult?> RestartCrashedAsync(InstanceSnapshot failed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        InstanceSnapshot starting;
+        using (await _serviceLocks.AcquireAsync(failed.Service, cancellationToken))
+        {
+            var current = registry.Get(failed.Key);
+            if (current is not { State: InstanceState.Failed, PendingRestart: { } pending } || current.Since != failed.Since
+                || registry.ForService(failed.Service).Any(i => i.IsActive))
+            {
+                return null;
+            }
+
+            try
+            {
+                starting = await StartNewAsync(Service(failed.Service), failed.Key.GpuIndex, failed.Model, cancellationToken);
+            }
+            catch (OrchestrationException ex)
+            {
+                // The launch did not happen (no room on its GPU, the executable is gone): it stays failed, and says why.
+                registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{failed.Message}; restart {pending.Number} of {pending.Of} failed: {ex.Message}" }, i => i.Since == failed.Since);
+                throw;
+            }
+
+            starting = registry.Update(starting.Key, i => i with { RestartNumber = pending.Number }, i => i.Since == starting.Since) ?? starting;
+        }
+
+        return new EnsureResult(await WaitUntilServingAsync(starting, cancellationToken), Started: true, Warm: false);
     }
 
     /// <summary>Stops the service's managed instance (on one GPU when given) and starts it again from its spec.</summary>

@@ -102,6 +102,9 @@ public sealed partial class ServiceLauncher(
         return started;
     }
 
+    /// <summary>A managed process exited without being asked to; its instance has just failed (the restart policy listens).</summary>
+    public event Action<InstanceSnapshot>? Crashed;
+
     /// <summary>Where an instance's output goes: <c>{DataDir}/logs/{service}-gpu{n}.out.log</c> and <c>.err.log</c>.</summary>
     public string LogPath(InstanceKey key) =>
         Path.Combine(options.Value.ResolvedDataDir(), "logs", string.Create(CultureInfo.InvariantCulture, $"{key.Service}-gpu{key.GpuIndex}"));
@@ -127,11 +130,15 @@ public sealed partial class ServiceLauncher(
                 var message = code is { } c
                     ? $"the process exited with code {c}{(instance.State == InstanceState.Starting ? " while starting" : "")}"
                     : "the process is gone";
-                lifecycle.End(key, InstanceState.Failed, HistoryKind.Lost, message, code, lines, run: instance.Since);
+                var ended = lifecycle.End(key, InstanceState.Failed, HistoryKind.Lost, message, code, lines, run: instance.Since);
 
                 // The group outlives its leader when a child keeps running: stop it (SIGTERM, grace, SIGKILL). The stop
                 // runs once per process: a later stop of this handle signals nothing.
                 _ = process.StopAsync(TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
+                if (ended is { State: InstanceState.Failed } && ended.Since == instance.Since)
+                {
+                    Crashed?.Invoke(ended);
+                }
             },
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,

@@ -86,6 +86,26 @@ public sealed record ProcessSpec : ManagedSpec
     public string ArgsTemplate { get; init; } = "";
 
     public string Cwd { get; init; } = "";
+
+    public const string RestartNever = "never";
+    public const string RestartOnFailure = "on-failure";
+    public const int DefaultMaxRestarts = 3;
+
+    /// <summary>What cf-orch does when the process exits without being asked to (<c>restart:</c>, default never).</summary>
+    public RestartPolicy Restart { get; init; } = RestartPolicy.Never;
+
+    /// <summary>How many restarts <see cref="RestartPolicy.OnFailure"/> makes within its window before it gives up.</summary>
+    public int MaxRestarts { get; init; } = DefaultMaxRestarts;
+}
+
+/// <summary>A managed process's restart policy (<c>restart: never | on-failure</c>).</summary>
+public enum RestartPolicy
+{
+    /// <summary>A process that exits unexpectedly stays failed until someone starts it.</summary>
+    Never,
+
+    /// <summary>A process that exits unexpectedly is started again after a back-off, a few times within a window.</summary>
+    OnFailure,
 }
 
 public sealed record DockerSpec : ManagedSpec

@@ -281,12 +281,37 @@ public static partial class ProfileParser
             Cwd = m.String("cwd") ?? "",
             Port = (int)(m.Integer("port", 0, 65535) ?? 0),
             HostPort = (int)(m.Integer("host_port", 0, 65535) ?? 0),
+            Restart = ReadRestart(m),
+            MaxRestarts = (int)(m.Integer("max_restarts", 1, 100) ?? ProcessSpec.DefaultMaxRestarts),
         };
         return execPath is null ? null : spec;
     }
 
+    private static RestartPolicy ReadRestart(YamlMapReader m)
+    {
+        var value = m.String("restart");
+        switch (value)
+        {
+            case null or ProcessSpec.RestartNever:
+                return RestartPolicy.Never;
+            case ProcessSpec.RestartOnFailure:
+                return RestartPolicy.OnFailure;
+            default:
+                m.Error("restart", $"unknown restart policy '{value}' (expected '{ProcessSpec.RestartNever}' or '{ProcessSpec.RestartOnFailure}')");
+                return RestartPolicy.Never;
+        }
+    }
+
     private static DockerSpec? ReadDocker(YamlMapReader m)
     {
+        foreach (var key in new[] { "restart", "max_restarts" })
+        {
+            if (m.Raw(key) is not null)
+            {
+                m.Error(key, "applies to type: process only; cf-orch does not start containers (give the container Docker's own restart policy)");
+            }
+        }
+
         var image = m.String("image", required: true);
         var port = m.Integer("port", 1, 65535, required: true);
         var hostPort = m.Integer("host_port", 1, 65535, required: true);

@@ -61,15 +61,16 @@ public static class ProfilePlan
                     $"budget {before.MaxMb} → {service.MaxMb} MB{(isRunning ? "; it keeps its current lease until it is restarted" : "")}", isRunning));
             }
 
-            if (Canonical(before.Managed) != Canonical(service.Managed))
+            if (Canonical(Launch(before.Managed)) != Canonical(Launch(service.Managed)))
             {
                 changes.Add(new ProfileChange(name, ProfileChangeKind.LaunchChanged,
                     $"how it is launched or probed changes{(isRunning ? "; restart it to apply" : "")}", isRunning));
             }
 
-            if (Canonical(before with { MaxMb = 0, Managed = null }) != Canonical(service with { MaxMb = 0, Managed = null }))
+            if (Canonical(before with { MaxMb = 0, Managed = null }) != Canonical(service with { MaxMb = 0, Managed = null })
+                || Restart(before.Managed) != Restart(service.Managed))
             {
-                changes.Add(new ProfileChange(name, ProfileChangeKind.SettingsChanged, "priority, idle stop, pinning or sharing changes; applies at once", false));
+                changes.Add(new ProfileChange(name, ProfileChangeKind.SettingsChanged, "priority, idle stop, pinning, sharing or restart policy changes; applies at once", false));
             }
         }
 
@@ -82,6 +83,12 @@ public static class ProfilePlan
 
         return changes;
     }
+
+    /// <summary>How it is launched and probed: the restart policy is read when a process exits, so it is not part of it.</summary>
+    private static ManagedSpec? Launch(ManagedSpec? managed) =>
+        managed is ProcessSpec process ? process with { Restart = RestartPolicy.Never, MaxRestarts = ProcessSpec.DefaultMaxRestarts } : managed;
+
+    private static (RestartPolicy, int)? Restart(ManagedSpec? managed) => managed is ProcessSpec p ? (p.Restart, p.MaxRestarts) : null;
 
     /// <summary>Records hold lists and dictionaries, which compare by reference: compare their JSON instead.</summary>
     private static string Canonical(object? value) => value is null ? "null" : JsonSerializer.Serialize(value, value.GetType());

@@ -4,6 +4,7 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.Pages;
+using MudBlazor;
 
 namespace CfOrch.Tests.Components;
 
@@ -128,6 +129,46 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.Equal("loading model\nerror: model file not found: /models/large-v3.bin", row.QuerySelector(".cf-log-excerpt")!.TextContent);
         Assert.Null(WhyDisabled(row, "start"));
         Assert.Contains("cf-row-failed", row.ClassName, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_crashed_instance_waiting_for_its_restart_counts_down_and_stop_cancels_the_restart()
+    {
+        UseTestProfile();
+        var dialogs = Render<MudDialogProvider>();
+        AddInstance("whisper", InstanceState.Failed, with: i => i with
+        {
+            ExitCode = 3,
+            Message = "the process exited with code 3",
+            PendingRestart = new PendingRestart(i.StateSince.AddSeconds(4), 2, 3),
+        });
+        var page = RenderAs<Services>();
+
+        Assert.Equal("restart 2 of 3 in 4 s (restart: on-failure)", Row(page, "whisper").QuerySelector("[data-testid=pending-restart]")!.TextContent.Trim());
+        Assert.Null(WhyDisabled(Row(page, "whisper"), "stop"));
+        Assert.Null(Row(page, "whisper").QuerySelector("[data-testid=start]"));
+
+        page.ClickOn($"[data-service=whisper] ~ td [data-testid=stop]");
+        dialogs.WaitForAssertion(() => Assert.Contains("stopping cancels the restart", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Stop");
+
+        page.WaitForAssertion(() => Assert.Null(Row(page, "whisper").QuerySelector("[data-testid=pending-restart]")));
+        var row = Row(page, "whisper");
+        Assert.Null(Instances.Get(new InstanceKey("whisper", "local", 0))!.PendingRestart);
+        Assert.Contains("its restart was cancelled (stopped on request)", row.QuerySelector("[data-testid=failure]")!.TextContent, StringComparison.Ordinal);
+        Assert.Null(WhyDisabled(row, "start"));
+    }
+
+    [Fact]
+    public void A_service_restarted_after_a_crash_says_so()
+    {
+        UseTestProfile();
+        AddInstance("whisper", InstanceState.Running, with: i => i with { RestartNumber = 2 });
+
+        var page = RenderAs<Services>();
+
+        Assert.Equal("restarted after a crash (2)", Row(page, "whisper").QuerySelector("[data-testid=restarted]")!.TextContent.Trim());
+        Assert.Null(Row(page, "ollama").QuerySelector("[data-testid=restarted]"));
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public sealed class EngineApp : IAsyncDisposable
     }
 
     /// <summary>A profile service block that runs the stand-in (args_template without a shell).</summary>
-    public static string StandInService(string name, int maxMb, int priority, int port, string args, string healthPath, bool adopt = false, bool alwaysOn = false) => string.Create(CultureInfo.InvariantCulture, $"""
+    public static string StandInService(string name, int maxMb, int priority, int port, string args, string healthPath, bool adopt = false, bool alwaysOn = false, string restart = "never", int maxRestarts = 3) => string.Create(CultureInfo.InvariantCulture, $"""
           {name}:
             max_mb: {maxMb}
             priority: {priority}
@@ -85,6 +85,8 @@ public sealed class EngineApp : IAsyncDisposable
               port: {port}
               host_port: {port}
               health_path: {healthPath}
+              restart: {restart}
+              max_restarts: {maxRestarts}
 
         """);
 
@@ -94,13 +96,17 @@ public sealed class EngineApp : IAsyncDisposable
         PollAsync(() => Orchestrator.Instances.FirstOrDefault(i => i.Service == service && condition(i)), $"{service} to reach the expected state");
 
     /// <summary>Polls (every 50 ms, up to <see cref="Deadline"/>) for something the app does in the background.</summary>
-    public async Task<T> PollAsync<T>(Func<T?> probe, string what)
+    public Task<T> PollAsync<T>(Func<T?> probe, string what)
+        where T : class => PollAsync(() => Task.FromResult(probe()), what);
+
+    /// <summary>Polls (every 50 ms, up to <see cref="Deadline"/>) with an asynchronous probe (an HTTP request).</summary>
+    public async Task<T> PollAsync<T>(Func<Task<T?>> probe, string what)
         where T : class
     {
         var until = DateTime.UtcNow + Deadline;
         while (true)
         {
-            if (probe() is { } found)
+            if (await probe() is { } found)
             {
                 return found;
             }
@@ -117,7 +123,8 @@ public sealed class EngineApp : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var instance in Orchestrator.Instances.Where(i => i.Origin == InstanceOrigin.Managed && i.IsActive))
+        // Waiting restarts too: one firing during the host's shutdown would leave its process behind.
+        foreach (var instance in Orchestrator.Instances.Where(i => i.Origin == InstanceOrigin.Managed && (i.IsActive || i.PendingRestart is not null)))
         {
             await Orchestrator.StopAsync(instance.Service, instance.Key.GpuIndex, CancellationToken.None);
         }

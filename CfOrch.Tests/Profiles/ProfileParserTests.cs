@@ -22,6 +22,21 @@ public sealed class ProfileParserTests
               health_path: /api/tags
         """;
 
+    /// <summary>A container service with only what is required.</summary>
+    private const string Container = """
+        schema_version: 1
+        name: p
+        services:
+          vllm:
+            max_mb: 100
+            priority: 2
+            managed:
+              type: docker
+              image: vllm/vllm-openai:latest
+              port: 8000
+              host_port: 8000
+        """;
+
     [Fact]
     public void A_valid_profile_is_read_with_its_defaults()
     {
@@ -38,24 +53,47 @@ public sealed class ProfileParserTests
         Assert.Equal("/api/tags", spec.HealthPath);
         Assert.Equal("127.0.0.1", spec.Host);
         Assert.Equal(11434, spec.EffectivePort);
+        Assert.Equal((RestartPolicy.Never, 3), (spec.Restart, spec.MaxRestarts));
+    }
+
+    [Fact]
+    public void A_process_may_be_restarted_on_failure_a_number_of_times()
+    {
+        var yaml = Valid.Replace("      health_path: /api/tags", "      health_path: /api/tags\n      restart: on-failure\n      max_restarts: 5", StringComparison.Ordinal);
+
+        var spec = Assert.IsType<ProcessSpec>(ProfileParser.Parse(yaml, "my.yaml").Services["ollama"].Managed);
+
+        Assert.Equal((RestartPolicy.OnFailure, 5), (spec.Restart, spec.MaxRestarts));
+    }
+
+    [Theory]
+    [InlineData("      restart: always", "services.ollama.managed.restart", 16, "unknown restart policy 'always' (expected 'never' or 'on-failure')")]
+    [InlineData("      max_restarts: 0", "services.ollama.managed.max_restarts", 21, "between 1 and 100")]
+    public void A_bad_restart_policy_is_refused_where_it_is_written(string line, string path, int column, string message)
+    {
+        var yaml = Valid.Replace("      health_path: /api/tags", "      health_path: /api/tags\n" + line, StringComparison.Ordinal);
+
+        var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.Parse(yaml, "f.yaml")).Errors);
+
+        Assert.Equal((path, 16, column), (error.Path, error.Line, error.Column));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_container_cannot_have_a_restart_policy_of_cf_orchs()
+    {
+        var yaml = Container + "\n      restart: on-failure";
+
+        var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.Parse(yaml, "p.yaml")).Errors);
+
+        Assert.Equal(("services.vllm.managed.restart", 12, 16), (error.Path, error.Line, error.Column));
+        Assert.Contains("applies to type: process only", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Adopt_defaults_to_false_and_health_path_to_slash_health()
     {
-        var profile = ProfileParser.Parse("""
-            schema_version: 1
-            name: p
-            services:
-              vllm:
-                max_mb: 100
-                priority: 2
-                managed:
-                  type: docker
-                  image: vllm/vllm-openai:latest
-                  port: 8000
-                  host_port: 8000
-            """, "p.yaml");
+        var profile = ProfileParser.Parse(Container, "p.yaml");
 
         var spec = Assert.IsType<DockerSpec>(profile.Services["vllm"].Managed);
         Assert.False(spec.Adopt);

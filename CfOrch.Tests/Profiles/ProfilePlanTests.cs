@@ -15,7 +15,7 @@ public sealed class ProfilePlanTests
 
     private static readonly Dictionary<string, int> Ports = new(StringComparer.Ordinal) { ["whisper"] = 9001, ["tts"] = 9002, ["embed"] = 9003 };
 
-    private static string Service(string name, int mb = 1000, bool alwaysOn = false, string type = "process") => $$"""
+    private static string Service(string name, int mb = 1000, bool alwaysOn = false, string type = "process", string restart = "") => $$"""
           {{name}}:
             max_mb: {{mb}}
             priority: 2
@@ -25,6 +25,7 @@ public sealed class ProfilePlanTests
               {{(type == "process" ? "exec_path: /usr/bin/whisper-server" : "image: example/whisper:1")}}
               port: {{Ports[name]}}
               host_port: {{Ports[name]}}
+              {{restart}}
 
         """;
 
@@ -82,10 +83,18 @@ public sealed class ProfilePlanTests
 
         Assert.Equal(
             "embed Starts: always_on, but it is a container (type: docker) and cf-orch does not start containers yet"
-            + " | embed SettingsChanged: priority, idle stop, pinning or sharing changes; applies at once"
-            + " | tts SettingsChanged: priority, idle stop, pinning or sharing changes; applies at once"
+            + " | embed SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once"
+            + " | tts SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once"
             + " | whisper Starts: always_on: whisper is started now"
-            + " | whisper SettingsChanged: priority, idle stop, pinning or sharing changes; applies at once",
+            + " | whisper SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once",
             Describe(changes));
+    }
+
+    [Fact]
+    public void A_new_restart_policy_applies_at_once_without_a_restart()
+    {
+        var changes = ProfilePlan.Compare(Parse(Service("whisper")), Parse(Service("whisper", restart: "restart: on-failure")), [Running("whisper")]);
+
+        Assert.Equal("whisper SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once", Describe(changes));
     }
 }

@@ -87,12 +87,19 @@ public sealed record ProbeRow(double At, bool Ok, int? StatusCode, double Latenc
 public sealed record ServiceRow(
     string Service, string NodeId, int GpuId, InstanceState State, string? Model, string Url, InstanceOrigin Origin, int? Pid,
     string HealthPath, long BudgetMb, long? MeasuredMb, string? LeaseId, double? IdleSince, double Since, double? ReadyAt,
-    string? Message, int? ExitCode, int Allocations, int ProbeAttempts, ProbeRow? LastProbe)
+    string? Message, int? ExitCode, int Allocations, int ProbeAttempts, ProbeRow? LastProbe, int RestartNumber, RestartRow? PendingRestart)
 {
     public static ServiceRow From(InstanceSnapshot i, Orchestrator o) => new(
         i.Service, i.Key.NodeId, i.Key.GpuIndex, i.State, i.Model, o.ClientUrl(i.Url), i.Origin, i.Pid, i.HealthPath,
         i.BudgetMb, i.MeasuredMb, i.LeaseId, i.State == InstanceState.Idle ? LeaseRow.Unix(i.StateSince) : null,
-        LeaseRow.Unix(i.Since), LeaseRow.Unix(i.ReadyAt), i.Message, i.ExitCode, i.Allocations, i.ProbeAttempts, ProbeRow.From(i.LastProbe));
+        LeaseRow.Unix(i.Since), LeaseRow.Unix(i.ReadyAt), i.Message, i.ExitCode, i.Allocations, i.ProbeAttempts, ProbeRow.From(i.LastProbe),
+        i.RestartNumber, RestartRow.From(i.PendingRestart));
+}
+
+/// <summary>A failed instance's scheduled restart (<c>restart: on-failure</c>): restart <c>number</c> of <c>of</c>, at <c>at</c>.</summary>
+public sealed record RestartRow(double At, int Number, int Of)
+{
+    public static RestartRow? From(PendingRestart? r) => r is null ? null : new(LeaseRow.Unix(r.At), r.Number, r.Of);
 }
 
 public sealed record AllocationRow(string AllocationId, string Service, string NodeId, int GpuId, string? Model, string Caller, string Url, double? ExpiresAt, double CreatedAt)

@@ -29,6 +29,7 @@ public sealed class CfOrchMetrics : BackgroundService
     private readonly Histogram _probeLatency;
     private readonly Counter _starts;
     private readonly Counter _failures;
+    private readonly Counter _restarts;
 
     public CfOrchMetrics(Orchestrator orchestrator)
     {
@@ -57,6 +58,7 @@ public sealed class CfOrchMetrics : BackgroundService
 
         _starts = factory.CreateCounter("cf_orch_process_starts_total", "Processes cf-orch started for a service.", "service");
         _failures = factory.CreateCounter("cf_orch_process_failures_total", "Instances that failed (exited unexpectedly, or did not become healthy).", "service");
+        _restarts = factory.CreateCounter("cf_orch_process_restarts_total", "Automatic restarts of crashed processes (restart: on-failure); each is counted in the starts too.", "service");
         Registry.AddBeforeCollectCallback(Collect);
     }
 
@@ -110,7 +112,7 @@ public sealed class CfOrchMetrics : BackgroundService
     {
         var subscription = _orchestrator.Subscribe(stoppingToken);
         var lastProbe = new Dictionary<InstanceKey, DateTimeOffset>();
-        var lastRun = new Dictionary<InstanceKey, (DateTimeOffset Since, InstanceState State, int? Pid)>();
+        var lastRun = new Dictionary<InstanceKey, (DateTimeOffset Since, InstanceState State, int? Pid, int RestartNumber)>();
         try
         {
             await foreach (var batch in subscription.Changes.WithCancellation(stoppingToken))
@@ -135,7 +137,12 @@ public sealed class CfOrchMetrics : BackgroundService
                         _failures.WithLabels(instance.Service).Inc();
                     }
 
-                    lastRun[instance.Key] = (instance.Since, instance.State, instance.Pid);
+                    if (instance.RestartNumber > 0 && !(sameRun && before.RestartNumber == instance.RestartNumber))
+                    {
+                        _restarts.WithLabels(instance.Service).Inc();
+                    }
+
+                    lastRun[instance.Key] = (instance.Since, instance.State, instance.Pid, instance.RestartNumber);
                 }
             }
         }

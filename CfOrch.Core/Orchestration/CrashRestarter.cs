@@ -1,0 +1,140 @@
+using System.Globalization;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Profiles;
+using Microsoft.Extensions.Logging;
+
+namespace CfOrch.Core.Orchestration;
+
+/// <summary>
+/// <c>restart: on-failure</c>: a managed process that exits without being asked to is started again on its GPU after a
+/// back-off (1 s, 2 s, 4 s … at most 60 s), at most <c>max_restarts</c> times within <see cref="Window"/>; after that it
+/// stays failed and says why. Starting it on request begins a new count; stopping the service cancels a restart that is
+/// waiting. The policy is read from the active profile when the process exits, so a profile change applies at once.
+/// </summary>
+public sealed partial class CrashRestarter : IDisposable
+{
+    /// <summary>Restarts are counted over this sliding window: max_restarts crashes in it and the service stays down.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
+
+    public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+
+    private readonly ServiceLauncher _launcher;
+    private readonly Orchestrator _orchestrator;
+    private readonly ProfileRegistry _profiles;
+    private readonly InstanceRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly ILogger<CrashRestarter> _logger;
+    private readonly Dictionary<string, List<DateTimeOffset>> _restarts = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _disposed = new();
+
+    public CrashRestarter(ServiceLauncher launcher, Orchestrator orchestrator, ProfileRegistry profiles, InstanceRegistry registry, TimeProvider time, ILogger<CrashRestarter> logger)
+    {
+        _launcher = launcher;
+        _orchestrator = orchestrator;
+        _profiles = profiles;
+        _registry = registry;
+        _time = time;
+        _logger = logger;
+        launcher.Crashed += OnCrashed;
+    }
+
+    /// <summary>The back-off before restart <paramref name="number"/> (1-based): 1 s, 2 s, 4 s … at most <see cref="MaxBackoff"/>.</summary>
+    public static TimeSpan Backoff(int number) => TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(number - 1, 30))));
+
+    private void OnCrashed(InstanceSnapshot failed)
+    {
+        if (_profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure } spec)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        int done;
+        lock (_restarts)
+        {
+            // A run started on request (not by a restart) begins a new count: the user may have fixed something.
+            if (!_restarts.TryGetValue(failed.Service, out var times) || failed.RestartNumber == 0)
+            {
+                _restarts[failed.Service] = times = [];
+            }
+
+            times.RemoveAll(t => now - t >= Window);
+            done = times.Count;
+            if (done < spec.MaxRestarts)
+            {
+                times.Add(now);
+            }
+        }
+
+        if (done >= spec.MaxRestarts)
+        {
+            var minutes = Window.TotalMinutes.ToString("0", CultureInfo.InvariantCulture);
+            _registry.Update(
+                failed.Key,
+                i => i with { Message = $"{i.Message}; not restarted: it was restarted {done} times in the last {minutes} minutes (max_restarts: {spec.MaxRestarts})" },
+                i => i.Since == failed.Since && i.State == InstanceState.Failed);
+            LogGaveUp(failed.Key, done, spec.MaxRestarts);
+            return;
+        }
+
+        var number = done + 1;
+        var delay = Backoff(number);
+        var pending = _registry.Update(
+            failed.Key,
+            i => i with { PendingRestart = new PendingRestart(now + delay, number, spec.MaxRestarts) },
+            i => i.Since == failed.Since && i.State == InstanceState.Failed);
+        if (pending is null)
+        {
+            return;
+        }
+
+        LogScheduled(failed.Key, number, spec.MaxRestarts, delay.TotalSeconds);
+        _ = RestartLaterAsync(pending, delay);
+    }
+
+    private async Task RestartLaterAsync(InstanceSnapshot failed, TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, _disposed.Token);
+            if (_profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure })
+            {
+                _registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{i.Message}; not restarted: the profile no longer says restart: on-failure" }, i => i.Since == failed.Since && i.PendingRestart is not null);
+                return;
+            }
+
+            if (await _orchestrator.RestartCrashedAsync(failed, _disposed.Token) is { } restarted)
+            {
+                LogRestarted(restarted.Instance.Key, failed.PendingRestart!.Number, restarted.Instance.Pid);
+            }
+        }
+        catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
+        {
+            // cf-orch is shutting down.
+        }
+        catch (OrchestrationException ex)
+        {
+            // A restart that crashes again is counted by the next OnCrashed; one that cannot even start stays failed.
+            LogRestartFailed(failed.Key, ex.Message);
+        }
+    }
+
+    public void Dispose()
+    {
+        _launcher.Crashed -= OnCrashed;
+        // Cancelled, not disposed: a waiting restart may still read its token.
+        _disposed.Cancel();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Key} crashed; restart {Number} of {Of} in {Seconds:0.#} s (restart: on-failure)")]
+    private partial void LogScheduled(InstanceKey key, int number, int of, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key} restarted (restart {Number}) as PID {Pid}")]
+    private partial void LogRestarted(InstanceKey key, int number, int? pid);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Key} could not be restarted: {Message}")]
+    private partial void LogRestartFailed(InstanceKey key, string message);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Key} crashed again and is not restarted: {Done} restarts in the last 10 minutes (max_restarts: {Max})")]
+    private partial void LogGaveUp(InstanceKey key, int done, int max);
+}
