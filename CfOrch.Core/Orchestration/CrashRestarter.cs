@@ -43,7 +43,8 @@ public sealed partial class CrashRestarter : IDisposable
 
     private void OnCrashed(InstanceSnapshot failed)
     {
-        if (_profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure } spec)
+        if (_disposed.IsCancellationRequested
+            || _profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure } spec)
         {
             return;
         }
@@ -99,7 +100,7 @@ public sealed partial class CrashRestarter : IDisposable
             await Task.Delay(delay, _time, _disposed.Token);
             if (_profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure })
             {
-                _registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{i.Message}; not restarted: the profile no longer says restart: on-failure" }, i => i.Since == failed.Since && i.PendingRestart is not null);
+                _orchestrator.EndPendingRestart(failed, "not restarted: the profile no longer says restart: on-failure");
                 return;
             }
 
@@ -110,14 +111,24 @@ public sealed partial class CrashRestarter : IDisposable
         }
         catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
         {
-            // cf-orch is shutting down.
+            // cf-orch is shutting down: the restart does not happen, and the row must not promise it.
+            _orchestrator.EndPendingRestart(failed, "not restarted: cf-orch was shutting down");
         }
         catch (OrchestrationException ex)
         {
             // A restart that crashes again is counted by the next OnCrashed; one that cannot even start stays failed.
             LogRestartFailed(failed.Key, ex.Message);
         }
+        catch (Exception ex)
+        {
+            // Nothing awaits this task: whatever went wrong is logged, and the row does not keep promising a restart.
+            LogRestartFailed(failed.Key, ex.ToString());
+            _orchestrator.EndPendingRestart(failed, $"restart failed: {ex.Message}");
+        }
     }
+
+    /// <summary>No restart begins from now on (cf-orch is stopping); one that waits is dropped.</summary>
+    public void Stop() => _disposed.Cancel();
 
     public void Dispose()
     {

@@ -25,9 +25,6 @@ public sealed partial class EngineStartup(
     HealthMonitor health,
     AdoptionService adoption,
     IHistorySink history,
-#pragma warning disable CS9113 // Taken to create it before the first start: it listens for crashes from then on.
-    CrashRestarter restarter,
-#pragma warning restore CS9113
     TimeProvider time,
     ILogger<EngineStartup> logger)
 {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using CfOrch.Core.Adoption;
 using CfOrch.Core.Configuration;
@@ -38,6 +39,7 @@ public sealed partial class Orchestrator(
 {
     private static readonly TimeSpan FreeMemoryPoll = TimeSpan.FromMilliseconds(250);
     private readonly KeyedLock _serviceLocks = new();
+    private readonly ConcurrentDictionary<string, (DateTimeOffset At, int? Gpu)> _stopRequests = new(StringComparer.Ordinal);
 
     public string NodeId => options.Value.NodeId;
 
@@ -169,6 +171,9 @@ public sealed partial class Orchestrator(
     {
         var outcomes = new List<StopOutcome>();
 
+        // A process may crash just before this stop and have its restart scheduled just after: the restart checks this.
+        _stopRequests[service] = (time.GetUtcNow(), gpuIndex);
+
         // First a crashed instance waiting for its automatic restart: stopping the service means it stays down. Under
         // the service's lock, so a restart that is launching right now finishes first and is stopped below.
         if (registry.ForService(service).Any(i => i.PendingRestart is not null))
@@ -176,7 +181,7 @@ public sealed partial class Orchestrator(
             using var serviceLock = await _serviceLocks.AcquireAsync(service, cancellationToken);
             foreach (var failed in registry.ForService(service).Where(i => i.PendingRestart is not null && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList())
             {
-                if (registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{i.Message}; its restart was cancelled (stopped on request)" }, i => i.PendingRestart is not null) is { } cancelled)
+                if (EndPendingRestart(failed, "its restart was cancelled (stopped on request)") is { } cancelled)
                 {
                     outcomes.Add(new StopOutcome(cancelled, $"{service} on GPU {failed.Key.GpuIndex} will not be restarted (restart cancelled); it stays failed"));
                 }
@@ -209,27 +214,47 @@ public sealed partial class Orchestrator(
         using (await _serviceLocks.AcquireAsync(failed.Service, cancellationToken))
         {
             var current = registry.Get(failed.Key);
-            if (current is not { State: InstanceState.Failed, PendingRestart: { } pending } || current.Since != failed.Since
-                || registry.ForService(failed.Service).Any(i => i.IsActive))
+            if (current is not { State: InstanceState.Failed, PendingRestart: { } pending } || current.Since != failed.Since)
             {
+                return null;
+            }
+
+            string? skip = null;
+            if (_stopRequests.TryGetValue(failed.Service, out var stop) && stop.At >= current.StateSince && (stop.Gpu is null || stop.Gpu == failed.Key.GpuIndex))
+            {
+                skip = "its restart was cancelled (stopped on request)";
+            }
+            else if (registry.ForService(failed.Service).FirstOrDefault(i => i.IsActive) is { } other)
+            {
+                skip = $"not restarted: it runs again on GPU {other.Key.GpuIndex}";
+            }
+
+            if (skip is not null)
+            {
+                EndPendingRestart(failed, skip);
                 return null;
             }
 
             try
             {
-                starting = await StartNewAsync(Service(failed.Service), failed.Key.GpuIndex, failed.Model, cancellationToken);
+                starting = await StartNewAsync(Service(failed.Service), failed.Key.GpuIndex, failed.Model, cancellationToken, pending.Number);
             }
             catch (OrchestrationException ex)
             {
                 // The launch did not happen (no room on its GPU, the executable is gone): it stays failed, and says why.
-                registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{failed.Message}; restart {pending.Number} of {pending.Of} failed: {ex.Message}" }, i => i.Since == failed.Since);
+                EndPendingRestart(failed, $"restart {pending.Number} of {pending.Of} failed: {ex.Message}");
                 throw;
             }
-
-            starting = registry.Update(starting.Key, i => i with { RestartNumber = pending.Number }, i => i.Since == starting.Since) ?? starting;
         }
 
         return new EnsureResult(await WaitUntilServingAsync(starting, cancellationToken), Started: true, Warm: false);
+    }
+
+    /// <summary>Clears the scheduled restart of <paramref name="failed"/> (that very run), noting why.</summary>
+    public InstanceSnapshot? EndPendingRestart(InstanceSnapshot failed, string why)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        return registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{i.Message}; {why}" }, i => i.Since == failed.Since && i.PendingRestart is not null);
     }
 
     /// <summary>Stops the service's managed instance (on one GPU when given) and starts it again from its spec.</summary>
@@ -417,7 +442,7 @@ public sealed partial class Orchestrator(
 
     public void Dispose() => _serviceLocks.Dispose();
 
-    private async Task<InstanceSnapshot> StartNewAsync(ServiceProfile profile, int? gpuIndex, string? model, CancellationToken cancellationToken)
+    private async Task<InstanceSnapshot> StartNewAsync(ServiceProfile profile, int? gpuIndex, string? model, CancellationToken cancellationToken, int restartNumber = 0)
     {
         if (profile.Managed is null)
         {
@@ -430,7 +455,7 @@ public sealed partial class Orchestrator(
         }
 
         var (gpu, leaseId, onGpu) = await LeaseForStartAsync(profile, gpuIndex, cancellationToken);
-        var instance = await launcher.LaunchAsync(profile, spec, gpu, onGpu, leaseId, model, cancellationToken);
+        var instance = await launcher.LaunchAsync(profile, spec, gpu, onGpu, leaseId, model, cancellationToken, restartNumber);
         health.ProbeSoon(instance.Key);
         if (instance.State == InstanceState.Failed)
         {

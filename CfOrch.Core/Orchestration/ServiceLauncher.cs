@@ -29,8 +29,12 @@ public sealed partial class ServiceLauncher(
     private static readonly TimeSpan PortCheckTimeout = TimeSpan.FromMilliseconds(300);
     private const int FailureLogLines = 20;
 
-    /// <summary>Registers the instance as starting and launches its process; returns it starting, or failed.</summary>
-    public async Task<InstanceSnapshot> LaunchAsync(ServiceProfile service, ProcessSpec spec, int gpuIndex, bool onGpu, string? leaseId, string? model, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers the instance as starting and launches its process; returns it starting, or failed.
+    /// <paramref name="restartNumber"/> is which automatic restart this is (0 for a start on request): it is part of the
+    /// first snapshot, so a process that dies at once is still counted as that restart.
+    /// </summary>
+    public async Task<InstanceSnapshot> LaunchAsync(ServiceProfile service, ProcessSpec spec, int gpuIndex, bool onGpu, string? leaseId, string? model, CancellationToken cancellationToken, int restartNumber = 0)
     {
         ArgumentNullException.ThrowIfNull(service);
         ArgumentNullException.ThrowIfNull(spec);
@@ -51,6 +55,7 @@ public sealed partial class ServiceLauncher(
             Since = now,
             StateSince = now,
             Message = "starting",
+            RestartNumber = restartNumber,
         });
 
         if (spec.EffectivePort > 0 && await PortAnswersAsync(spec.Host, spec.EffectivePort, cancellationToken))
@@ -137,7 +142,14 @@ public sealed partial class ServiceLauncher(
                 _ = process.StopAsync(TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
                 if (ended is { State: InstanceState.Failed } && ended.Since == instance.Since)
                 {
-                    Crashed?.Invoke(ended);
+                    try
+                    {
+                        Crashed?.Invoke(ended);
+                    }
+                    catch (Exception ex)
+                    {
+                        LogCrashHandlerFailed(key, ex);
+                    }
                 }
             },
             CancellationToken.None,
@@ -169,6 +181,9 @@ public sealed partial class ServiceLauncher(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: started {ExecPath} as PID {Pid}")]
     private partial void LogStarted(InstanceKey key, int pid, string execPath);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Key} crashed, and handling the crash failed")]
+    private partial void LogCrashHandlerFailed(InstanceKey key, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Key} cannot start: {Message}")]
     private partial void LogLaunchFailed(InstanceKey key, string message);
