@@ -29,12 +29,7 @@ public sealed class StandIn : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Testing.FreePorts.Next();
 
     public static async Task<StandIn> StartAsync(int port, CancellationToken ct, params string[] args)
     {

@@ -64,12 +64,7 @@ public sealed class EngineApp : IAsyncDisposable
     }
 
     /// <summary>A port nothing listens on right now.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Testing.FreePorts.Next();
 
     /// <summary>A profile service block that runs the stand-in (args_template without a shell).</summary>
     public static string StandInService(string name, int maxMb, int priority, int port, string args, string healthPath, bool adopt = false, bool alwaysOn = false, string restart = "never", int maxRestarts = 3) => string.Create(CultureInfo.InvariantCulture, $"""
