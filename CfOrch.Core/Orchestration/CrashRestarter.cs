@@ -69,12 +69,9 @@ public sealed partial class CrashRestarter : IDisposable
 
         if (done >= spec.MaxRestarts)
         {
-            var minutes = Window.TotalMinutes.ToString("0", CultureInfo.InvariantCulture);
-            _registry.Update(
-                failed.Key,
-                i => i with { Message = $"{i.Message}; not restarted: it was restarted {done} times in the last {minutes} minutes (max_restarts: {spec.MaxRestarts})" },
-                i => i.Since == failed.Since && i.State == InstanceState.Failed);
-            LogGaveUp(failed.Key, done, spec.MaxRestarts);
+            var why = string.Create(CultureInfo.InvariantCulture, $"it was restarted {done} times in the last {Window.TotalMinutes:0} minutes (max_restarts: {spec.MaxRestarts})");
+            _registry.Update(failed.Key, i => i with { Message = $"{i.Message}; not restarted: {why}" }, i => i.Since == failed.Since && i.State == InstanceState.Failed);
+            LogGaveUp(failed.Key, why);
             return;
         }
 
@@ -146,6 +143,6 @@ public sealed partial class CrashRestarter : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Key} could not be restarted: {Message}")]
     private partial void LogRestartFailed(InstanceKey key, string message);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Key} crashed again and is not restarted: {Done} restarts in the last 10 minutes (max_restarts: {Max})")]
-    private partial void LogGaveUp(InstanceKey key, int done, int max);
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Key} crashed again and is not restarted: {Why}")]
+    private partial void LogGaveUp(InstanceKey key, string why);
 }

@@ -140,7 +140,7 @@ public sealed partial class ServiceLauncher(
                 // The group outlives its leader when a child keeps running: stop it (SIGTERM, grace, SIGKILL). The stop
                 // runs once per process: a later stop of this handle signals nothing.
                 _ = process.StopAsync(TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
-                if (ended is { State: InstanceState.Failed } && ended.Since == instance.Since)
+                if (ended is not null)
                 {
                     try
                     {
