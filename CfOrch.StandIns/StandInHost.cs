@@ -89,6 +89,24 @@ public static class StandInHost
                 await Task.Delay(options.AnswerDelayMs, context.RequestAborted);
             await next(context);
         });
+        app.MapPost("/control/exit", context =>
+        {
+            // A crash on cue: the process exits with ?code= (default 1) once this answer is sent, so a test decides
+            // when a serving service dies instead of racing a timer against its start-up.
+            var code = context.Request.Query["code"].ToString() is { Length: > 0 } text ? text : "1";
+            if (!int.TryParse(code, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var exitCode) || exitCode > 255)
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                return context.Response.WriteAsync($"code '{code}' is not a whole number from 0 to 255", context.RequestAborted);
+            }
+            context.Response.OnCompleted(() =>
+            {
+                _ = Task.Run(() => ExitAfterAsync(0, exitCode));
+                return Task.CompletedTask;
+            });
+            context.Response.StatusCode = StatusCodes.Status202Accepted;
+            return context.Response.WriteAsync($"exiting with code {exitCode}", context.RequestAborted);
+        });
         if (options.Mode == StandInMode.Ollama)
             app.MapOllamaApi(options);
         else

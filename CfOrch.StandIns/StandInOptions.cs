@@ -15,7 +15,8 @@ public sealed record StandInOptions
 {
     public const string Usage =
         "usage: CfOrch.StandIns ollama --port N [--host 127.0.0.1] [--vram-mb 3000] [--models a,b] [--loaded a] [--startup-delay-ms 0] [--answer-delay-ms 0] [--ignore-sigterm] [--child]\n" +
-        "       CfOrch.StandIns service --port N [--host 127.0.0.1] [--health-path /health] [--status 200] [--hang-health] [--startup-delay-ms 0] [--answer-delay-ms 0] [--ignore-sigterm] [--child] [--exit-after-ms N] [--exit-code 0]";
+        "       CfOrch.StandIns service --port N [--host 127.0.0.1] [--health-path /health] [--status 200] [--hang-health] [--startup-delay-ms 0] [--answer-delay-ms 0] [--ignore-sigterm] [--child] [--exit-after-ms N] [--exit-code 0]\n" +
+        "Either mode also answers POST /control/exit?code=N (default 1): it exits with that code once the answer is sent.";
 
     public required StandInMode Mode { get; init; }
     public required int Port { get; init; }

@@ -85,6 +85,24 @@ public sealed class EngineApp : IAsyncDisposable
 
         """);
 
+    /// <summary>
+    /// Makes a running stand-in exit with <paramref name="exitCode"/> now (<c>POST /control/exit</c>): a crash on the
+    /// test's cue, never a timer racing the service's start-up. Returns once the process is gone.
+    /// </summary>
+    public async Task<InstanceSnapshot> CrashAsync(InstanceSnapshot running, int exitCode)
+    {
+        Assert.Equal(InstanceState.Running, running.State);
+        var pid = running.Pid!.Value;
+        using (var response = await ControlHttp.PostAsync(new Uri(new Uri(running.Url), $"/control/exit?code={exitCode}"), null, TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        return await WaitForAsync(running.Service, i => i.Pid == pid && i.State == InstanceState.Failed);
+    }
+
+    private static readonly HttpClient ControlHttp = new() { Timeout = TimeSpan.FromSeconds(10) };
+
     public static string Profile(params string[] services) => "schema_version: 1\nname: engine-test\nvram_total_mb: 8192\neviction_timeout_s: 3\nservices:\n" + string.Concat(services);
 
     public Task<InstanceSnapshot> WaitForAsync(string service, Func<InstanceSnapshot, bool> condition) =>

@@ -121,13 +121,13 @@ public sealed class EngineIntegrationTests
     [Fact]
     public async Task When_a_service_exits_on_its_own_what_is_left_of_its_process_group_is_stopped_too()
     {
-        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("vllm", 2000, 2, EngineApp.FreePort(), "service --port {port} --child --exit-after-ms 1500 --exit-code 3", "/health")));
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("vllm", 2000, 2, EngineApp.FreePort(), "service --port {port} --child", "/health")));
         var started = (await app.Orchestrator.EnsureAsync("vllm", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
         var childLine = await app.PollAsync(() => app.Orchestrator.Logs(started.Key)?.Tail(50).FirstOrDefault(l => l.Text.StartsWith("STANDIN CHILD ", StringComparison.Ordinal)), "the stand-in's child");
         var child = int.Parse(childLine.Text["STANDIN CHILD ".Length..], System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(ProcFs.IsRunning(child));
 
-        var failed = await app.WaitForAsync("vllm", i => i.State == InstanceState.Failed);
+        var failed = await app.CrashAsync(started, 3);
 
         Assert.Equal(3, failed.ExitCode);
         Assert.Empty(app.Orchestrator.Leases);
@@ -345,10 +345,10 @@ public sealed class EngineIntegrationTests
     public async Task A_managed_process_that_exits_unexpectedly_fails_at_once_with_its_exit_code_and_last_lines()
     {
         var port = EngineApp.FreePort();
-        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("flaky", 2000, 1, port, "service --port {port} --exit-after-ms 1500 --exit-code 3", "/health")));
-        await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct);
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("flaky", 2000, 1, port, "service --port {port}", "/health")));
+        var serving = (await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
 
-        var failed = await app.WaitForAsync("flaky", i => i.State == InstanceState.Failed);
+        var failed = await app.CrashAsync(serving, 3);
 
         Assert.Equal(3, failed.ExitCode);
         Assert.Equal("the process exited with code 3", failed.Message);

@@ -15,28 +15,32 @@ public sealed class RestartPolicyTests
     [Fact]
     public async Task A_crashing_process_is_restarted_on_its_gpu_until_max_restarts_then_stays_failed_until_started_again()
     {
-        // Each run lives 3 s from its process start; a run that dies while still starting counts the same.
+        // Each run crashes with code 3 when the test tells it to (POST /control/exit), once it serves.
         await using var app = EngineApp.Start(EngineApp.Profile(
-            EngineApp.StandInService("flaky", 2000, 1, EngineApp.FreePort(), "service --port {port} --exit-after-ms 3000 --exit-code 3", "/health", restart: "on-failure", maxRestarts: 2)));
+            EngineApp.StandInService("flaky", 2000, 1, EngineApp.FreePort(), "service --port {port}", "/health", restart: "on-failure", maxRestarts: 2)));
         var first = (await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
         Assert.Equal(0, first.RestartNumber);
 
+        await app.CrashAsync(first, 3);
         var crashed = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, PendingRestart: not null });
         Assert.Equal((1, 2), (crashed.PendingRestart!.Number, crashed.PendingRestart.Of));
         Assert.InRange(crashed.PendingRestart.At - crashed.StateSince, CrashRestarter.Backoff(1), CrashRestarter.Backoff(1) + TimeSpan.FromSeconds(1));
         Assert.Equal(3, crashed.ExitCode);
+        Assert.Equal("the process exited with code 3", crashed.Message);
 
-        var restarted = await app.WaitForAsync("flaky", i => i.RestartNumber == 1);
+        var restarted = await app.WaitForAsync("flaky", i => i is { RestartNumber: 1, State: InstanceState.Running });
         Assert.NotEqual(first.Pid, restarted.Pid);
         Assert.Equal(first.Key, restarted.Key);
 
+        await app.CrashAsync(restarted, 3);
         var second = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, PendingRestart.Number: 2 });
         Assert.InRange(second.PendingRestart!.At - second.StateSince, CrashRestarter.Backoff(2), CrashRestarter.Backoff(2) + TimeSpan.FromSeconds(1));
 
+        var last = await app.WaitForAsync("flaky", i => i is { RestartNumber: 2, State: InstanceState.Running });
+        await app.CrashAsync(last, 3);
         var gaveUp = await app.WaitForAsync("flaky", i => i is { RestartNumber: 2, State: InstanceState.Failed } && i.Message!.Contains("not restarted", StringComparison.Ordinal));
         Assert.Null(gaveUp.PendingRestart);
-        Assert.StartsWith("the process exited with code 3", gaveUp.Message, StringComparison.Ordinal);
-        Assert.EndsWith("; not restarted: it was restarted 2 times in the last 10 minutes (max_restarts: 2)", gaveUp.Message, StringComparison.Ordinal);
+        Assert.Equal("the process exited with code 3; not restarted: it was restarted 2 times in the last 10 minutes (max_restarts: 2)", gaveUp.Message);
         Assert.Empty(app.Orchestrator.Leases);
 
         // Three starts, two of them automatic restarts, three failures.
@@ -55,18 +59,12 @@ public sealed class RestartPolicyTests
         var kinds = await db.LeaseEvents.AsNoTracking().Where(e => e.Service == "flaky").OrderBy(e => e.Id).Select(e => e.Kind).ToListAsync(Ct);
         Assert.Equal(["granted", "lost", "granted", "lost", "granted", "lost"], kinds);
 
-        // Started on request again (its user fixed something): the count begins anew, whether this run gets to answer
-        // its health path before it dies or not.
-        try
-        {
-            await app.Orchestrator.StartAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct);
-        }
-        catch (OrchestrationException)
-        {
-        }
-
-        var again = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, RestartNumber: 0, PendingRestart: not null });
-        Assert.Equal((1, 2), (again.PendingRestart!.Number, again.PendingRestart.Of));
+        // Started on request again (its user fixed something): the count begins anew.
+        var again = (await app.Orchestrator.StartAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
+        Assert.Equal(0, again.RestartNumber);
+        await app.CrashAsync(again, 3);
+        var crashedAgain = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, RestartNumber: 0, PendingRestart: not null });
+        Assert.Equal((1, 2), (crashedAgain.PendingRestart!.Number, crashedAgain.PendingRestart.Of));
     }
 
     [Fact]
@@ -142,11 +140,11 @@ public sealed class RestartPolicyTests
     private static async Task<(EngineApp App, InstanceSnapshot Failed)> CrashedWithoutRestartPolicyAsync()
     {
         var app = EngineApp.Start(EngineApp.Profile(
-            EngineApp.StandInService("flaky", 2000, 1, EngineApp.FreePort(), "service --port {port} --exit-after-ms 1500 --exit-code 1", "/health")));
+            EngineApp.StandInService("flaky", 2000, 1, EngineApp.FreePort(), "service --port {port}", "/health")));
         try
         {
-            await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct);
-            return (app, await app.WaitForAsync("flaky", i => i.State == InstanceState.Failed));
+            var serving = (await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
+            return (app, await app.CrashAsync(serving, 1));
         }
         catch
         {

@@ -185,6 +185,23 @@ public sealed partial class StandInTests
         Assert.Equal("", stderr);
     }
 
+    [Theory]
+    [InlineData("service")]
+    [InlineData("ollama")]
+    public async Task Control_exit_answers_then_exits_with_the_code_asked_for(string mode)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var standIn = await StandInProcess.StartAsync([mode, "--port", "0"], ct);
+
+        using var bad = await Http.PostAsync(new Uri(standIn.BaseAddress, "/control/exit?code=256"), null, ct).WaitAsync(Timeout, ct);
+        Assert.Equal((HttpStatusCode.BadRequest, "code '256' is not a whole number from 0 to 255"), (bad.StatusCode, await bad.Content.ReadAsStringAsync(ct)));
+        Assert.False(standIn.HasExited);
+
+        using var exit = await Http.PostAsync(new Uri(standIn.BaseAddress, "/control/exit?code=7"), null, ct).WaitAsync(Timeout, ct);
+        Assert.Equal((HttpStatusCode.Accepted, "exiting with code 7"), (exit.StatusCode, await exit.Content.ReadAsStringAsync(ct)));
+        Assert.Equal(7, await standIn.WaitForExitAsync(Timeout, ct));
+    }
+
     [Fact]
     public async Task A_stand_in_that_dies_before_listening_fails_the_start_with_its_exit_code()
     {
