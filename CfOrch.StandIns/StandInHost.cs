@@ -42,7 +42,8 @@ public static class StandInHost
             return 0;
         }
 
-        await using var app = Build(options);
+        var exit = new ExitRequest();
+        await using var app = Build(options, exit);
         try
         {
             await app.StartAsync(stop.Token);
@@ -62,10 +63,10 @@ public static class StandInHost
         Console.Out.Flush();
 
         await app.WaitForShutdownAsync(stop.Token);
-        return 0;
+        return exit.Code ?? 0;
     }
 
-    private static WebApplication Build(StandInOptions options)
+    private static WebApplication Build(StandInOptions options, ExitRequest exit)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -99,9 +100,12 @@ public static class StandInHost
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
                 return context.Response.WriteAsync($"code '{code}' is not a whole number from 0 to 255", context.RequestAborted);
             }
+            // A graceful stop, so that this answer reaches the caller before the process is gone (exiting at once
+            // could drop it unsent, and the client would retry on a new connection that is refused).
+            exit.Code = exitCode;
             context.Response.OnCompleted(() =>
             {
-                _ = Task.Run(() => ExitAfterAsync(0, exitCode));
+                context.RequestServices.GetRequiredService<IHostApplicationLifetime>().StopApplication();
                 return Task.CompletedTask;
             });
             context.Response.StatusCode = StatusCodes.Status202Accepted;
@@ -141,6 +145,12 @@ public static class StandInHost
         await Task.Delay(delayMs);
         Console.Out.Flush();
         Environment.Exit(exitCode);
+    }
+
+    /// <summary>The exit code asked for by <c>POST /control/exit</c>, if any.</summary>
+    private sealed class ExitRequest
+    {
+        public int? Code { get; set; }
     }
 
     /// <summary>Replaces the host's ConsoleLifetime, whose signal handlers would stop the app on SIGTERM.</summary>
