@@ -24,7 +24,7 @@ public sealed class RestartPolicyTests
         await app.CrashAsync(first, 3);
         var crashed = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, PendingRestart: not null });
         Assert.Equal((1, 2), (crashed.PendingRestart!.Number, crashed.PendingRestart.Of));
-        Assert.InRange(crashed.PendingRestart.At - crashed.StateSince, CrashRestarter.Backoff(1), CrashRestarter.Backoff(1) + TimeSpan.FromSeconds(1));
+        Assert.InRange(crashed.PendingRestart.At - crashed.StateSince, CrashRestarter.Backoff(1), CrashRestarter.Backoff(1) + TimeSpan.FromSeconds(3));
         Assert.Equal(3, crashed.ExitCode);
         Assert.Equal("the process exited with code 3", crashed.Message);
 
@@ -34,7 +34,7 @@ public sealed class RestartPolicyTests
 
         await app.CrashAsync(restarted, 3);
         var second = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, PendingRestart.Number: 2 });
-        Assert.InRange(second.PendingRestart!.At - second.StateSince, CrashRestarter.Backoff(2), CrashRestarter.Backoff(2) + TimeSpan.FromSeconds(1));
+        Assert.InRange(second.PendingRestart!.At - second.StateSince, CrashRestarter.Backoff(2), CrashRestarter.Backoff(2) + TimeSpan.FromSeconds(3));
 
         var last = await app.WaitForAsync("flaky", i => i is { RestartNumber: 2, State: InstanceState.Running });
         await app.CrashAsync(last, 3);
