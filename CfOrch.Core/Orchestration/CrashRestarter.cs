@@ -41,10 +41,13 @@ public sealed partial class CrashRestarter : IDisposable
     /// <summary>The back-off before restart <paramref name="number"/> (1-based): 1 s, 2 s, 4 s … at most <see cref="MaxBackoff"/>.</summary>
     public static TimeSpan Backoff(int number) => TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(number - 1, 30))));
 
+    /// <summary>The service's process spec when the active profile gives it <c>restart: on-failure</c>; otherwise null.</summary>
+    private ProcessSpec? OnFailureSpec(string service) =>
+        _profiles.Active.Profile.Services.GetValueOrDefault(service)?.Managed is ProcessSpec { Restart: RestartPolicy.OnFailure } spec ? spec : null;
+
     private void OnCrashed(InstanceSnapshot failed)
     {
-        if (_disposed.IsCancellationRequested
-            || _profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure } spec)
+        if (_disposed.IsCancellationRequested || OnFailureSpec(failed.Service) is not { } spec)
         {
             return;
         }
@@ -95,7 +98,7 @@ public sealed partial class CrashRestarter : IDisposable
         try
         {
             await Task.Delay(delay, _time, _disposed.Token);
-            if (_profiles.Active.Profile.Services.GetValueOrDefault(failed.Service)?.Managed is not ProcessSpec { Restart: RestartPolicy.OnFailure })
+            if (OnFailureSpec(failed.Service) is null)
             {
                 _orchestrator.EndPendingRestart(failed, "not restarted: the profile no longer says restart: on-failure");
                 return;

@@ -492,18 +492,20 @@ public sealed partial class Orchestrator(
 
     private async Task<(int Gpu, string? LeaseId, bool OnGpu)> LeaseForStartAsync(ServiceProfile profile, int? gpuIndex, CancellationToken cancellationToken)
     {
-        var inventory = gpus.Current.Gpus.Where(g => g.Error is null).ToList();
+        // One reading for every decision below: a new one may be published meanwhile.
+        var all = gpus.Current.Gpus;
+        var inventory = all.Where(g => g.Error is null).ToList();
         if (inventory.Count == 0)
         {
             if (profile.MaxMb > 0)
             {
-                throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, gpus.Current.Gpus)!);
+                throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, all)!);
             }
 
             return (0, null, false);
         }
 
-        var allowed = Placement.Candidates(profile, gpus.Current.Gpus).ToList();
+        var allowed = Placement.Candidates(profile, all);
         if (gpuIndex is { } wanted)
         {
             if (inventory.All(g => g.Index != wanted))
@@ -521,7 +523,7 @@ public sealed partial class Orchestrator(
 
         if (allowed.Count == 0)
         {
-            throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, gpus.Current.Gpus)!);
+            throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, all)!);
         }
 
         var accounts = leases.Accounts().ToDictionary(a => a.GpuIndex);

@@ -31,9 +31,9 @@ public static class ProfilePlan
         foreach (var (name, service) in next.Services.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
             var isRunning = running.Contains(name);
-            var was = current.Services.GetValueOrDefault(name);
-            var becomesAlwaysOn = service.AlwaysOn && !isRunning && was is not { AlwaysOn: true };
-            if (was is null)
+            var before = current.Services.GetValueOrDefault(name);
+            var becomesAlwaysOn = service.AlwaysOn && !isRunning && before is not { AlwaysOn: true };
+            if (before is null)
             {
                 changes.Add(new ProfileChange(name, ProfileChangeKind.Added,
                     $"new service {name} ({service.MaxMb} MB, priority {service.Priority}){(becomesAlwaysOn ? "" : "; nothing starts until it is asked for")}", false));
@@ -49,12 +49,11 @@ public static class ProfilePlan
                 }, false));
             }
 
-            if (was is null)
+            if (before is null)
             {
                 continue;
             }
 
-            var before = was;
             if (before.MaxMb != service.MaxMb)
             {
                 changes.Add(new ProfileChange(name, ProfileChangeKind.BudgetChanged,

@@ -19,13 +19,7 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         _stopping = stoppingToken;
         _alwaysOn = AlwaysOnNow();
         profiles.Changed += OnProfilesChanged;
-        try
-        {
-            await StartAsync(null);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+        await StartAsync(null);
     }
 
     public override void Dispose()
@@ -44,32 +38,30 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         var added = now.Except(Interlocked.Exchange(ref _alwaysOn, now), StringComparer.Ordinal).ToList();
         if (added.Count > 0 && !_stopping.IsCancellationRequested)
         {
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await StartAsync(added);
-                }
-                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-                {
-                }
-            });
+            _ = Task.Run(() => StartAsync(added));
         }
     }
 
+    /// <summary>One start pass at a time; cf-orch stopping ends a pass quietly.</summary>
     private async Task StartAsync(IReadOnlyCollection<string>? services)
     {
-        await _gate.WaitAsync(_stopping);
         try
         {
-            foreach (var outcome in await orchestrator.StartAlwaysOnAsync(services, _stopping))
+            await _gate.WaitAsync(_stopping);
+            try
             {
-                LogOutcome(outcome);
+                foreach (var outcome in await orchestrator.StartAlwaysOnAsync(services, _stopping))
+                {
+                    LogOutcome(outcome);
+                }
+            }
+            finally
+            {
+                _gate.Release();
             }
         }
-        finally
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            _gate.Release();
         }
     }
 

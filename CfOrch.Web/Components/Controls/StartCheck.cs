@@ -30,12 +30,11 @@ public static class StartCheck
             return null;
         }
 
-        if (Placement.WhyNone(service, state.Gpus.Gpus) is { } noGpu)
-        {
-            return noGpu;
-        }
-
         var gpus = Placement.Candidates(service, state.Gpus.Gpus);
+        if (gpus.Count == 0)
+        {
+            return Placement.WhyNone(service, state.Gpus.Gpus);
+        }
 
         var room = gpus.Select(g =>
         {
