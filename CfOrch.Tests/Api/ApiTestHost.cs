@@ -35,9 +35,10 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     public Task<Answer> DeleteAsync(string path, string? remote = null, string? bearer = null) => SendAsync(HttpMethod.Delete, path, null, remote, bearer);
 
-    public Task<Answer> PostAsync(string path, object? body, string? remote = null, string? bearer = null) => SendAsync(HttpMethod.Post, path, body, remote, bearer);
+    public Task<Answer> PostAsync(string path, object? body, string? remote = null, string? bearer = null, string? cookie = null) => SendAsync(HttpMethod.Post, path, body, remote, bearer, cookie: cookie);
 
-    public async Task<Answer> SendAsync(HttpMethod method, string path, object? body, string? remote = null, string? bearer = null, string contentType = "application/json")
+    /// <summary>Sends a request as from <paramref name="remote"/>, with a bearer token or a <c>Cookie</c> header (<c>name=value</c>) when given.</summary>
+    public async Task<Answer> SendAsync(HttpMethod method, string path, object? body, string? remote = null, string? bearer = null, string contentType = "application/json", string? cookie = null)
     {
         using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
         if (body is not null)
@@ -54,6 +55,11 @@ public sealed class ApiTestHost : IAsyncDisposable
         if (bearer is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        if (cookie is not null)
+        {
+            request.Headers.Add("Cookie", cookie);
         }
 
         using var response = await Client.SendAsync(request, TestContext.Current.CancellationToken).WaitAsync(EngineApp.Deadline, TestContext.Current.CancellationToken);

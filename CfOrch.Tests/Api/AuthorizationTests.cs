@@ -60,24 +60,13 @@ public sealed class AuthorizationTests
         Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
 
-        using var withCookie = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/leases", UriKind.Relative)) { Content = JsonContent.Create(new { node_id = "local", gpu_id = 0, mb = 100, service = "y" }) };
-        withCookie.Headers.Add(Web.CfOrchAppFactory.RemoteAddressHeader, Lan);
-        withCookie.Headers.Add("Cookie", cookie.Split(';')[0]);
-        using var allowed = await host.Client.SendAsync(withCookie, Ct);
-        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        var session = cookie.Split(';')[0];
+        (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 100, service = "y" }, remote: Lan, cookie: session)).Is(HttpStatusCode.OK);
         Assert.Equal(2, host.Orchestrator.Leases.Count);
 
         // Signing out ends that sign-in on the server too: a copy of the cookie no longer controls anything.
-        using var logout = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/auth/logout", UriKind.Relative));
-        logout.Headers.Add(Web.CfOrchAppFactory.RemoteAddressHeader, Lan);
-        logout.Headers.Add("Cookie", cookie.Split(';')[0]);
-        using var signedOut = await host.Client.SendAsync(logout, Ct);
-        Assert.Equal(HttpStatusCode.OK, signedOut.StatusCode);
-        using var replayed = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/leases", UriKind.Relative)) { Content = JsonContent.Create(new { node_id = "local", gpu_id = 0, mb = 100, service = "z" }) };
-        replayed.Headers.Add(Web.CfOrchAppFactory.RemoteAddressHeader, Lan);
-        replayed.Headers.Add("Cookie", cookie.Split(';')[0]);
-        using var refused = await host.Client.SendAsync(replayed, Ct);
-        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        (await host.PostAsync("/api/auth/logout", null, remote: Lan, cookie: session)).Is(HttpStatusCode.OK);
+        (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 100, service = "z" }, remote: Lan, cookie: session)).Is(HttpStatusCode.Unauthorized);
         Assert.Equal(2, host.Orchestrator.Leases.Count);
     }
 

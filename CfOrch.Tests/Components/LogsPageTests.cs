@@ -46,11 +46,9 @@ public sealed class LogsPageTests : MudBunitContext
     public void A_running_instance_is_tailed_live_stderr_marked_and_pause_holds_new_lines_until_resumed()
     {
         UseTestProfile();
-        var instance = AddInstance("whisper", InstanceState.Running);
-        var output = new LogRing(100, Time);
+        var output = AttachOutput(AddInstance("whisper", InstanceState.Running));
         output.Append(LogStream.Stdout, "listening on :9000");
         output.Append(LogStream.Stderr, "warning: no CUDA device, using CPU");
-        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
         var page = Open("whisper");
 
         Assert.Equal(["listening on :9000", "warning: no CUDA device, using CPU"], Lines(page));
@@ -75,11 +73,9 @@ public sealed class LogsPageTests : MudBunitContext
     public void Copy_hands_every_shown_line_to_the_browser_and_says_how_many()
     {
         UseTestProfile();
-        var instance = AddInstance("whisper", InstanceState.Running);
-        var output = new LogRing(100, Time);
+        var output = AttachOutput(AddInstance("whisper", InstanceState.Running));
         output.Append(LogStream.Stdout, "one");
         output.Append(LogStream.Stderr, "two");
-        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
         var copy = JSInterop.Setup<bool>("cfOrch.copy", _ => true);
         copy.SetResult(true);
         var snackbars = Render<MudBlazor.MudSnackbarProvider>();
@@ -95,9 +91,7 @@ public sealed class LogsPageTests : MudBunitContext
     public void A_burst_of_lines_is_drawn_in_one_render_per_tick()
     {
         UseTestProfile();
-        var instance = AddInstance("whisper", InstanceState.Running);
-        var output = new LogRing(5000, Time);
-        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
+        var output = AttachOutput(AddInstance("whisper", InstanceState.Running), capacity: 5000);
         var page = Open("whisper");
         var renders = page.RenderCount;
 
@@ -116,16 +110,13 @@ public sealed class LogsPageTests : MudBunitContext
     {
         UseTestProfile();
         var instance = AddInstance("whisper", InstanceState.Running);
-        var first = new LogRing(100, Time);
+        var first = AttachOutput(instance);
         first.Append(LogStream.Stderr, "CUDA out of memory");
-        var processes = Services.GetRequiredService<ManagedProcesses>();
-        processes.Set(instance.Key, new FakeProcess(first, Time.GetUtcNow()));
         var page = Open("whisper");
 
         // Restarted: a new process (a new output) and a new run of the instance.
-        var second = new LogRing(100, Time);
+        var second = AttachOutput(instance);
         second.Append(LogStream.Stdout, "listening on :9000");
-        processes.Set(instance.Key, new FakeProcess(second, Time.GetUtcNow()));
         Instances.Set(instance with { Since = Time.GetUtcNow().AddSeconds(1), Pid = 4343 });
 
         Until(page, () => Assert.Equal("listening on :9000", Lines(page)[^1]));
@@ -135,6 +126,14 @@ public sealed class LogsPageTests : MudBunitContext
         first.Append(LogStream.Stdout, "from the old process");
         Until(page, () => Assert.Equal("GET /health 200", Lines(page)[^1]));
         Assert.DoesNotContain("from the old process", Lines(page));
+    }
+
+    /// <summary>Gives the instance a (new) process whose output is an empty ring of <paramref name="capacity"/> lines, and returns the ring.</summary>
+    private LogRing AttachOutput(InstanceSnapshot instance, int capacity = 100)
+    {
+        var output = new LogRing(capacity, Time);
+        Services.GetRequiredService<ManagedProcesses>().Set(instance.Key, new FakeProcess(output, Time.GetUtcNow()));
+        return output;
     }
 
     /// <summary>New lines are drawn on a timer of the page's clock: advance it while waiting.</summary>

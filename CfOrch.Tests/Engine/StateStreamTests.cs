@@ -18,7 +18,7 @@ public sealed class StateStreamTests
 
         for (var i = 0; i < 25; i++)
         {
-            registry.Set(Instance($"s{i}"));
+            registry.Set(TestInstances.Running($"s{i}"));
         }
 
         Assert.Equal(1, stream.SubscriberCount);
@@ -43,12 +43,12 @@ public sealed class StateStreamTests
     {
         var stream = new StateStream();
         var registry = new InstanceRegistry(stream);
-        registry.Set(Instance("before"));
+        registry.Set(TestInstances.Running("before"));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
 
         var subscription = stream.Subscribe(cts.Token);
-        registry.Set(Instance("after-1"));
-        registry.Set(Instance("after-2"));
+        registry.Set(TestInstances.Running("after-1"));
+        registry.Set(TestInstances.Running("after-2"));
         registry.Remove(new InstanceKey("before", "local", 0));
 
         Assert.Equal(["before"], subscription.Initial.Instances.Select(i => i.Service));
@@ -75,7 +75,7 @@ public sealed class StateStreamTests
         var subscription = stream.Subscribe(TestContext.Current.CancellationToken);
         for (var i = 0; i < 50; i++)
         {
-            registry.Set(Instance($"s{i}"));
+            registry.Set(TestInstances.Running($"s{i}"));
         }
 
         await using var changes = subscription.Changes.GetAsyncEnumerator(TestContext.Current.CancellationToken);
@@ -102,15 +102,4 @@ public sealed class StateStreamTests
             }
         });
     }
-
-    private static InstanceSnapshot Instance(string service) => new()
-    {
-        Key = new InstanceKey(service, "local", 0),
-        Origin = InstanceOrigin.Managed,
-        State = InstanceState.Running,
-        Url = "http://127.0.0.1:1",
-        HealthPath = "/health",
-        Since = DateTimeOffset.UnixEpoch,
-        StateSince = DateTimeOffset.UnixEpoch,
-    };
 }

@@ -1,4 +1,3 @@
-using CfOrch.Core.Instances;
 using CfOrch.Core.Profiles;
 
 namespace CfOrch.Tests.Profiles;
@@ -29,31 +28,19 @@ public sealed class ProfilePlanTests
 
         """;
 
-    private static InstanceSnapshot Running(string service) => new()
-    {
-        Key = new InstanceKey(service, "local", 0),
-        Origin = InstanceOrigin.Managed,
-        State = InstanceState.Running,
-        Url = "http://127.0.0.1:9000",
-        HealthPath = "/health",
-        BudgetMb = 1000,
-        Since = DateTimeOffset.UnixEpoch,
-        StateSince = DateTimeOffset.UnixEpoch,
-    };
-
     private static string Describe(IEnumerable<ProfileChange> changes) =>
         string.Join(" | ", changes.Select(c => $"{c.Service} {c.Kind}{(c.AffectsRunningInstance ? " (running)" : "")}: {c.Description}"));
 
     [Fact]
     public void An_unchanged_profile_changes_nothing()
     {
-        Assert.Empty(ProfilePlan.Compare(Parse(Service("whisper")), Parse(Service("whisper")), [Running("whisper")]));
+        Assert.Empty(ProfilePlan.Compare(Parse(Service("whisper")), Parse(Service("whisper")), [TestInstances.Running("whisper")]));
     }
 
     [Fact]
     public void A_budget_change_of_a_running_service_waits_for_its_restart_and_a_removed_one_keeps_running()
     {
-        var changes = ProfilePlan.Compare(Parse(Service("whisper") + Service("tts")), Parse(Service("whisper", 1500)), [Running("whisper"), Running("tts")]);
+        var changes = ProfilePlan.Compare(Parse(Service("whisper") + Service("tts")), Parse(Service("whisper", 1500)), [TestInstances.Running("whisper"), TestInstances.Running("tts")]);
 
         Assert.Equal(
             "whisper BudgetChanged (running): budget 1000 → 1500 MB; it keeps its current lease until it is restarted"
@@ -79,7 +66,7 @@ public sealed class ProfilePlanTests
         var before = Parse(Service("whisper") + Service("tts") + Service("embed", type: "docker"));
         var after = Parse(Service("whisper", alwaysOn: true) + Service("tts", alwaysOn: true) + Service("embed", alwaysOn: true, type: "docker"));
 
-        var changes = ProfilePlan.Compare(before, after, [Running("tts")]);
+        var changes = ProfilePlan.Compare(before, after, [TestInstances.Running("tts")]);
 
         Assert.Equal(
             "embed Starts: always_on, but it is a container (type: docker) and cf-orch does not start containers yet"
@@ -93,7 +80,7 @@ public sealed class ProfilePlanTests
     [Fact]
     public void A_new_restart_policy_applies_at_once_without_a_restart()
     {
-        var changes = ProfilePlan.Compare(Parse(Service("whisper")), Parse(Service("whisper", restart: "restart: on-failure")), [Running("whisper")]);
+        var changes = ProfilePlan.Compare(Parse(Service("whisper")), Parse(Service("whisper", restart: "restart: on-failure")), [TestInstances.Running("whisper")]);
 
         Assert.Equal("whisper SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once", Describe(changes));
     }
