@@ -24,6 +24,14 @@ public abstract class MudBunitContext : BunitContext
 {
     public static readonly Access ReadOnly = new(true, false, null, "Read-only: test visitor from the LAN.");
 
+    static MudBunitContext()
+    {
+        // What a page waits for arrives through the thread pool (the state stream's watcher, a command's continuation):
+        // on a loaded CI machine that can take longer than bunit's default of 1 s, so waits allow 10 s (a passing wait
+        // returns as soon as its assertion holds).
+        DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+    }
+
     protected MudBunitContext()
     {
         JSInterop.Mode = JSRuntimeMode.Loose;
