@@ -10,7 +10,11 @@ namespace CfOrch.Core.Profiles;
 /// </summary>
 public static partial class ProfileParser
 {
-    public const int MaxFileBytes = 1024 * 1024;
+    /// <summary>
+    /// The largest profile, in bytes of UTF-8: a file, a request body (a larger one is answered 413). Real profiles
+    /// are a few KiB; 256 KiB keeps the worst document of this size cheap to refuse (see docs/BENCHMARKS.md).
+    /// </summary>
+    public const int MaxFileBytes = 256 * 1024;
     public const long MaxBudgetMb = 1024 * 1024;
 
     private static readonly string[] Placeholders = ["port", "gpu_id", "model"];
@@ -19,17 +23,17 @@ public static partial class ProfileParser
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(file);
-        var errors = new YamlErrors(file);
-        if (yaml.Length > MaxFileBytes)
+        if (YamlLimits.CheckSize(yaml, file) is { } tooLarge)
         {
-            errors.Add(Mark.Empty, "", $"the file is larger than {MaxFileBytes / 1024} KiB; a profile is a short YAML file");
-            throw new ProfileException(errors.All);
+            throw new ProfileException([tooLarge]);
         }
 
+        var errors = new YamlErrors(file);
         var stream = new YamlStream();
         try
         {
-            stream.Load(new StringReader(yaml));
+            // A limit crossed while loading throws a ProfileException from the parser, before the expensive part.
+            stream.Load(new LimitedParser(yaml, file));
         }
         catch (YamlException ex)
         {
@@ -74,7 +78,7 @@ public static partial class ProfileParser
 
         if (info.Length > MaxFileBytes)
         {
-            throw new ProfileException([new ProfileError(path, 1, 1, "", $"the file is larger than {MaxFileBytes / 1024} KiB; a profile is a short YAML file")]);
+            throw new ProfileException([new ProfileError(path, 1, 1, "", YamlLimits.TooLargeMessage)]);
         }
 
         return Parse(File.ReadAllText(path), path);

@@ -217,7 +217,7 @@ public sealed partial class ProfileRegistry
 
             if (info.Length > ProfileParser.MaxFileBytes)
             {
-                problems.Add(new ProfileProblem(path, [new ProfileError(path, 1, 1, "", "the file is larger than 1 MiB; a profile is a short YAML file")], Consequence(origin)));
+                problems.Add(new ProfileProblem(path, [new ProfileError(path, 1, 1, "", YamlLimits.TooLargeMessage)], Consequence(origin)));
                 return null;
             }
 

@@ -370,9 +370,18 @@ internal sealed class YamlMapReader
     {
         string? best = null;
         var bestDistance = int.MaxValue;
+        var lower = key.ToLowerInvariant();
+        var threshold = Math.Max(2, key.Length / 3);
         foreach (var candidate in candidates)
         {
-            var d = Levenshtein(key.ToLowerInvariant(), candidate);
+            // The distance is at least the difference in length: a candidate that far off cannot be suggested, and
+            // skipping it keeps long unknown keys cheap (a document of thousands would otherwise cost ~100 ms).
+            if (Math.Abs(lower.Length - candidate.Length) > threshold)
+            {
+                continue;
+            }
+
+            var d = Levenshtein(lower, candidate);
             if (d < bestDistance)
             {
                 bestDistance = d;
@@ -380,7 +389,7 @@ internal sealed class YamlMapReader
             }
         }
 
-        return best is not null && bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
+        return best is not null && bestDistance <= threshold ? best : null;
     }
 
     private static int Levenshtein(string a, string b)

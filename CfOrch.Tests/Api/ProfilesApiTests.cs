@@ -63,6 +63,21 @@ public sealed class ProfilesApiTests
         Assert.False(Directory.Exists(Path.Combine(host.App.DataDir, "profiles")) && Directory.EnumerateFileSystemEntries(Path.Combine(host.App.DataDir, "profiles")).Any());
     }
 
+    [Theory]
+    [InlineData("over the size cap", 300_000, "services: {}\n# ", "x", "", HttpStatusCode.RequestEntityTooLarge, "the body is larger than 256 KiB")]
+    [InlineData("nested 100,000 deep", 100_000, "services: ", "[", "", HttpStatusCode.UnprocessableEntity, "the YAML nests deeper than 32 levels")]
+    public async Task A_put_of_a_yaml_bomb_is_refused_and_writes_nothing(string what, int count, string before, string repeated, string after, HttpStatusCode status, string expected)
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+        var body = "schema_version: 1\nname: mine\n" + before + string.Concat(Enumerable.Repeat(repeated, count)) + after;
+
+        var answer = (await host.SendAsync(HttpMethod.Put, "/api/profiles/mine", body, contentType: "application/yaml")).Is(status);
+
+        Assert.Contains(expected, answer.Detail, StringComparison.Ordinal);
+        var profiles = Path.Combine(host.App.DataDir, "profiles");
+        Assert.False(Directory.Exists(profiles) && Directory.EnumerateFileSystemEntries(profiles).Any(), what);
+    }
+
     [Fact]
     public async Task A_put_whose_yaml_names_another_profile_is_refused()
     {

@@ -6,6 +6,12 @@ using System.Text.Json;
 using CfOrch.Bench;
 
 // Usage: dotnet run --project bench/CfOrch.Bench -c Release [-- --seconds 10 --concurrency 16]
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
+if (args.Contains("--yaml-bombs"))
+{
+    return YamlBombRun.Run(ArgValue("--iterations", 20));
+}
+
 var seconds = ArgValue("--seconds", 10);
 var concurrency = ArgValue("--concurrency", 16);
 var duration = TimeSpan.FromSeconds(seconds);
