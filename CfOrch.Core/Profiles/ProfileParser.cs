@@ -30,14 +30,21 @@ public static partial class ProfileParser
 
         var errors = new YamlErrors(file);
         var stream = new YamlStream();
+        var parser = new LimitedParser(yaml, file);
         try
         {
             // A limit crossed while loading throws a ProfileException from the parser, before the expensive part.
-            stream.Load(new LimitedParser(yaml, file));
+            stream.Load(parser);
         }
         catch (YamlException ex)
         {
             errors.Add(ex.Start, "", $"YAML syntax error: {SyntaxMessage(ex)}");
+            throw new ProfileException(errors.All);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these on some malformed streams (e.g. "...\n&a "): still a syntax error, not a crash.
+            errors.Add(parser.Current?.Start ?? Mark.Empty, "", $"YAML syntax error: {ex.Message}");
             throw new ProfileException(errors.All);
         }
 

@@ -6,8 +6,10 @@ namespace CfOrch.Core.Profiles;
 /// Bounds on the shape of profile YAML, so that reading any document the size cap lets through is cheap (well under
 /// 100 ms), whoever sends it. They are checked event by event while YamlDotNet parses (see <see cref="LimitedParser"/>),
 /// so a document stops at the first event that crosses one, before the expensive part: YamlDotNet's scanner is
-/// quadratic in the depth of flow nesting (<c>[[[[…</c>: 8,000 levels took ~80 ms, 14 KB), and loading into a tree
-/// recurses once per level (some 40,000 levels overflow the stack, which ends the process).
+/// quadratic in the depth of flow nesting (<c>[[[[…</c>: 8,000 levels, 16 KB, took ~80 ms), and loading into a tree
+/// recurses once per level (some 40,000 levels overflow the stack, which ends the process). Aliases must repeat a node
+/// written before them: YamlDotNet accepts an alias before its anchor, and <c>*x : &amp;x y</c> (9 bytes) overflows
+/// the stack too.
 /// </summary>
 public static class YamlLimits
 {

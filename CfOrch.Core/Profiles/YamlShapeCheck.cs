@@ -4,13 +4,15 @@ namespace CfOrch.Core.Profiles;
 
 /// <summary>
 /// Follows a parser's events and reports the first one that crosses a <see cref="YamlLimits"/> bound: nesting too deep,
-/// too many nodes (an alias counts as every node it repeats), a scalar too long, or an alias inside the node it
-/// repeats. Constant work per event; it also knows the key path of the node it was last given.
+/// too many nodes (an alias counts as every node it repeats), a scalar too long, or an alias that is not of a node
+/// written before it (inside the node it repeats, or before its anchor). Constant work per event; it also knows the
+/// key path of the node it was last given.
 /// </summary>
 internal sealed class YamlShapeCheck
 {
     private readonly List<Frame> _open = [];
     private readonly Dictionary<string, Anchored> _anchors = new(StringComparer.Ordinal);
+    private readonly AnchorClaims _claims = new();
     private long _nodes;
 
     /// <summary>The key path of the node last visited, written as the profile parser writes paths.</summary>
@@ -35,6 +37,7 @@ internal sealed class YamlShapeCheck
         {
             case DocumentStart:
                 _anchors.Clear();
+                _claims.Clear();
                 return null;
             case Scalar scalar:
                 return VisitScalar(scalar);
@@ -65,6 +68,7 @@ internal sealed class YamlShapeCheck
 
         if (!scalar.Anchor.IsEmpty)
         {
+            _claims.Claim(scalar.Anchor.Value);
             _anchors[scalar.Anchor.Value] = new Anchored(1, 0);
         }
 
@@ -77,13 +81,11 @@ internal sealed class YamlShapeCheck
         Enter("*" + name);
         if (!_anchors.TryGetValue(name, out var anchored))
         {
-            if (_open.Exists(f => f.Anchor == name))
-            {
-                return $"the alias *{name} repeats a node that contains it; a profile cannot contain itself";
-            }
-
-            // An alias of no anchor: the loader reports it as a syntax error.
-            anchored = new Anchored(1, 0);
+            // YamlDotNet's loader accepts an alias before its anchor, and one such as "*x : &x y" recurses until the
+            // stack overflows, which ends the process. YAML allows only aliases of anchors that come before them.
+            return _open.Exists(f => f.Anchor == name && _claims.Holds(name, f.Claim))
+                ? $"the alias *{name} repeats a node that contains it; a profile cannot contain itself"
+                : $"the alias *{name} comes before any anchor &{name}; an alias repeats a node written above it";
         }
 
         if (_open.Count + anchored.Height > YamlLimits.MaxDepth)
@@ -115,14 +117,16 @@ internal sealed class YamlShapeCheck
         }
 
         string? anchor = null;
+        var claim = 0;
         if (!start.Anchor.IsEmpty)
         {
             // Until it ends, an alias of this name is the node itself (a cycle), not an earlier node of the same name.
             anchor = start.Anchor.Value;
+            claim = _claims.Claim(anchor);
             _anchors.Remove(anchor);
         }
 
-        _open.Add(new Frame(isMapping, anchor, _nodes - 1));
+        _open.Add(new Frame(isMapping, anchor, _nodes - 1) { Claim = claim });
         return null;
     }
 
@@ -136,7 +140,7 @@ internal sealed class YamlShapeCheck
         var frame = _open[^1];
         _open.RemoveAt(_open.Count - 1);
         var height = frame.Height + 1;
-        if (frame.Anchor is not null)
+        if (frame.Anchor is not null && _claims.Holds(frame.Anchor, frame.Claim))
         {
             _anchors[frame.Anchor] = new Anchored(_nodes - frame.NodesBefore, height);
         }
@@ -198,5 +202,7 @@ internal sealed class YamlShapeCheck
         public string Key { get; set; } = "";
 
         public int Index { get; set; } = -1;
+
+        public int Claim { get; init; }
     }
 }

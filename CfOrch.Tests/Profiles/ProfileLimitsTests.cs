@@ -102,6 +102,16 @@ public sealed class ProfileLimitsTests
     }
 
     [Fact]
+    public void An_alias_before_its_anchor_is_refused()
+    {
+        // YamlDotNet would load it; "*x : &x y" (the alias a key, its anchor the value) overflows its stack.
+        var error = SingleError(Head + "services: *x\nnodes: &x {}\n");
+
+        Assert.Equal("the alias *x comes before any anchor &x; an alias repeats a node written above it", error.Message);
+        Assert.Equal((3, 11, "services"), (error.Line, error.Column, error.Path));
+    }
+
+    [Fact]
     public void A_scalar_longer_than_the_limit_is_refused_where_it_begins()
     {
         var yaml = Head + "services:\n  a:\n    backend: \"" + new string('x', YamlLimits.MaxScalarLength + 1) + "\"\n";
@@ -150,6 +160,18 @@ public sealed class ProfileLimitsTests
         var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.ParseFile(path)).Errors);
 
         Assert.Equal((path, "the file is larger than 256 KiB; a profile is a short YAML file"), (error.File, error.Message));
+    }
+
+    [Theory]
+    [InlineData("...\n&b ")]
+    [InlineData("...\n...\n\uFFFD:,")]
+    [InlineData("- :  *a#c\u00E9*b...\n&b <<: *a: *a: }*b :\uFFFD{|\uFFFD- *a*a#c|<<: *a ")]
+    public void Malformed_yaml_that_upsets_yamldotnet_is_a_syntax_error_not_a_crash(string yaml)
+    {
+        // Found by fuzzing: YamlDotNet throws InvalidOperationException or ArgumentException on these.
+        var error = SingleError(yaml);
+
+        Assert.StartsWith("YAML syntax error: ", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

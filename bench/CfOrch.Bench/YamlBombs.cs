@@ -6,7 +6,8 @@ namespace CfOrch.Bench;
 
 /// <summary>
 /// The worst profile documents we could think of, each as large as <see cref="ProfileParser.MaxFileBytes"/> lets
-/// through: deep nesting in every syntax, alias expansion, many small nodes, huge scalars, many anchors, many errors.
+/// through: deep nesting in every syntax, alias expansion, many small nodes, huge scalars, many anchors, many errors;
+/// and one over the cap (refused unread by the parser, masked line by line by ProfileSecrets.MaskYaml).
 /// </summary>
 internal static class YamlBombs
 {
@@ -33,6 +34,7 @@ internal static class YamlBombs
         ("many complex keys `? [a, b]`", Fill(Head + "services:\n", i => $"  ? [{i}, x]\n  : a\n", "")),
         ("many documents `---`", Fill("", i => "---\n", "")),
         ("many services, each with every error", Fill(Head + "services:\n", i => $"  s{i}: {{max_mb: -1, priority: x, managed: {{type: docker, image: '', port: 0, host_port: 0, restart: x, colour: x}}}}\n", "")),
+        ("over the size cap: 1 MiB of `- {API_KEY: a, b: [c]}`", Head + string.Concat(Enumerable.Repeat("- {API_KEY: a, b: [c]}\n", 4 * ProfileParser.MaxFileBytes / 23))),
         ("valid: as many services as the node limit allows", Fill(Head + "services:\n", i => $"  s{i}: {{max_mb: 1, priority: 1, managed: {{type: process, exec_path: /x, port: {1 + i}, env: {{A: b}}}}}}\n", "", (YamlLimits.MaxNodes - 10) / 18)),
     ];
 
