@@ -35,6 +35,8 @@ public sealed class CfOrchOptions
 
     public AuthOptions Auth { get; set; } = new();
 
+    public ApiOptions Api { get; set; } = new();
+
     /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
     public IReadOnlyList<string> BindErrors() => _bindErrors;
 
@@ -182,6 +184,32 @@ public sealed class AuthOptions
     /// <summary>Keep full control from loopback even when a password or tokens are set (only if no reverse proxy runs on this machine).</summary>
     public bool LoopbackAlwaysControls { get; set; }
 
+    /// <summary>
+    /// Host names (without port) that count as this machine: a request from loopback whose <c>Host</c> is one of them (or
+    /// <c>localhost</c>, <c>127.x.x.x</c>, <c>[::1]</c>) gets loopback rights. Any other name from loopback (a DNS-rebinding
+    /// page) is treated like a LAN visitor.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>Origins (<c>scheme://host[:port]</c>) of other web pages that may send writes to cf-orch from a browser.</summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// Reverse proxies (IP addresses or CIDRs) whose <c>X-Forwarded-For</c>, <c>-Proto</c> and <c>-Host</c> are honoured.
+    /// A forwarded request never gets loopback rights: it needs credentials.
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
+
+    /// <summary>Networks (CIDRs) whose machines may control cf-orch without credentials. Empty by default: opt-in.</summary>
+    public List<string> TrustedNetworks { get; set; } = [];
+
     public bool CredentialsConfigured =>
         !string.IsNullOrEmpty(AdminPassword) || !string.IsNullOrEmpty(AdminPasswordHash) || ApiTokens.Count > 0;
+}
+
+/// <summary>The <c>CfOrch:Api</c> section.</summary>
+public sealed class ApiOptions
+{
+    /// <summary>Open server-sent event streams (<c>/api/events</c>, log streams) at once; the next one is refused with 429.</summary>
+    public int MaxStreams { get; set; } = 64;
 }

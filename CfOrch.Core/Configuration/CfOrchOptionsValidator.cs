@@ -118,7 +118,43 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
             }
         }
 
+        ValidateTrust(errors, auth);
+        var api = options.Api ?? new ApiOptions();
+        Range(errors, $"{S}:Api:MaxStreams", api.MaxStreams, 1, 10_000);
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateTrust(List<string> errors, AuthOptions auth)
+    {
+        const string A = CfOrchOptions.SectionName + ":Auth";
+        for (var i = 0; i < auth.AllowedHosts.Count; i++)
+        {
+            var host = auth.AllowedHosts[i];
+            if (string.IsNullOrWhiteSpace(host) || Uri.CheckHostName(host.Trim('[', ']')) == UriHostNameType.Unknown)
+            {
+                errors.Add($"{A}:AllowedHosts:{i}: '{host}' is not a host name or IP address (no scheme, no port).");
+            }
+        }
+
+        for (var i = 0; i < auth.AllowedOrigins.Count; i++)
+        {
+            if (!Origins.TryNormalize(auth.AllowedOrigins[i], out _))
+            {
+                errors.Add($"{A}:AllowedOrigins:{i}: '{auth.AllowedOrigins[i]}' is not an origin (scheme://host or scheme://host:port, http or https, no path).");
+            }
+        }
+
+        foreach (var (key, list) in new[] { ("TrustedProxies", auth.TrustedProxies), ("TrustedNetworks", auth.TrustedNetworks) })
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (!Networks.TryParse(list[i], out _))
+                {
+                    errors.Add($"{A}:{key}:{i}: '{list[i]}' is not an IP address or a CIDR network (192.168.1.0/24, fd00::/8).");
+                }
+            }
+        }
     }
 
     private static void Range(List<string> errors, string key, double value, double min, double max)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CfOrch.Core.Storage;
 
 namespace CfOrch.Core.Profiles;
 
@@ -21,22 +22,23 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
         var target = TargetPath(name);
         var profile = Validate(name, yaml);
 
+        // Profiles may hold secrets (tokens in env): what cf-orch writes is 0600, in 0700 directories it creates.
         var dir = System.IO.Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(dir);
+        PrivateFiles.CreateDirectory(dir, tightenExisting: false);
         string? backup = null;
         if (File.Exists(target))
         {
             var backups = System.IO.Path.Combine(registry.ProfilesDir, ".backups");
-            Directory.CreateDirectory(backups);
+            PrivateFiles.CreateDirectory(backups);
             backup = System.IO.Path.Combine(backups, string.Create(CultureInfo.InvariantCulture, $"{name}-{time.GetUtcNow():yyyyMMdd-HHmmss-fff}.yaml"));
-            File.Copy(target, backup, overwrite: true);
+            PrivateFiles.Copy(target, backup);
             Prune(backups, name);
         }
 
         var temporary = System.IO.Path.Combine(dir, $".{name}.{Guid.NewGuid():N}.tmp");
         try
         {
-            File.WriteAllText(temporary, yaml);
+            PrivateFiles.WriteAllText(temporary, yaml);
             File.Move(temporary, target, overwrite: true);
         }
         finally

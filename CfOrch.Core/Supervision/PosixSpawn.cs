@@ -15,7 +15,7 @@ internal static unsafe partial class PosixSpawn
     private const short SetSid = 0x80;
     private const int OpenReadOnly = 0;
     private const int OpenWriteAppendCreate = 0x01 | 0x40 | 0x400;
-    private const int LogFileMode = 0x1A4; // 0644
+    private const int LogFileMode = 0x180; // 0600
     private const int Eintr = 4;
 
     // Opaque glibc structs (80, 336 and 128 bytes on x86_64 and arm64); generous buffers keep them safe elsewhere too.

@@ -1,3 +1,4 @@
+using CfOrch.Core.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Supervision;
@@ -49,11 +50,12 @@ public sealed class ProcessLauncher : IProcessLauncher
         var logPath = spec.LogPath ?? Path.Combine(Path.GetTempPath(), "cf-orch-logs", $"{Guid.NewGuid():N}");
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
+            // A service's output may hold secrets: its logs are 0600 in a 0700 directory.
+            PrivateFiles.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
 
             // A new run starts with empty logs.
-            File.WriteAllBytes(OutputFollower.StdoutPath(logPath), []);
-            File.WriteAllBytes(OutputFollower.StderrPath(logPath), []);
+            PrivateFiles.WriteAllBytes(OutputFollower.StdoutPath(logPath), []);
+            PrivateFiles.WriteAllBytes(OutputFollower.StderrPath(logPath), []);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -38,13 +38,26 @@ public sealed class ApiTestHost : IAsyncDisposable
     public Task<Answer> PostAsync(string path, object? body, string? remote = null, string? bearer = null, string? cookie = null) => SendAsync(HttpMethod.Post, path, body, remote, bearer, cookie: cookie);
 
     /// <summary>Sends a request as from <paramref name="remote"/>, with a bearer token or a <c>Cookie</c> header (<c>name=value</c>) when given.</summary>
-    public async Task<Answer> SendAsync(HttpMethod method, string path, object? body, string? remote = null, string? bearer = null, string contentType = "application/json", string? cookie = null)
+    public async Task<Answer> SendAsync(HttpMethod method, string path, object? body, string? remote = null, string? bearer = null, string contentType = "application/json", string? cookie = null, IReadOnlyDictionary<string, string>? headers = null)
     {
         using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
         if (body is not null)
         {
             var text = body as string ?? JsonSerializer.Serialize(body);
-            request.Content = new StringContent(text, Encoding.UTF8, contentType);
+            request.Content = new StringContent(text, Encoding.UTF8);
+            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        }
+
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+        {
+            if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                request.Headers.Host = value;
+            }
+            else
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
         }
 
         if (remote is not null)
@@ -77,12 +90,12 @@ public sealed class ApiTestHost : IAsyncDisposable
     {
         public JsonElement Json => JsonDocument.Parse(Body).RootElement;
 
-        /// <summary>The error's <c>detail</c>; fails unless the body is <c>{"detail": "..."}</c>.</summary>
+        /// <summary>The error's <c>detail</c>; fails unless the body is a problem (<c>application/problem+json</c>) with a detail.</summary>
         public string Detail
         {
             get
             {
-                Assert.Equal("application/json", MediaType);
+                Assert.Equal("application/problem+json", MediaType);
                 return Json.GetProperty("detail").GetString()!;
             }
         }

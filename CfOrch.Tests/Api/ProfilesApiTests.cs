@@ -132,7 +132,7 @@ public sealed class ProfilesApiTests
         await using var host = ApiTestHost.Start(EngineApp.Profile());
         var yaml = (await host.GetAsync("/api/profiles/single-gpu-4gb")).Body.Replace("max_mb: 3072", "max_mb: 3000", StringComparison.Ordinal);
 
-        var saved = (await host.SendAsync(HttpMethod.Put, "/api/profiles/single-gpu-4gb", yaml, contentType: "text/plain")).Is(HttpStatusCode.OK).Json;
+        var saved = (await host.SendAsync(HttpMethod.Put, "/api/profiles/single-gpu-4gb", yaml, contentType: "application/yaml")).Is(HttpStatusCode.OK).Json;
 
         Assert.Equal(Path.Combine(host.App.DataDir, "profiles", "single-gpu-4gb.yaml"), saved.GetProperty("path").GetString());
         Assert.Equal(ProfileOrigin.User, host.Get<ProfileRegistry>().Find("single-gpu-4gb")!.Origin);

@@ -98,6 +98,40 @@ public sealed class ProfilesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void A_read_only_visitor_sees_env_secrets_masked_and_a_controller_sees_them()
+    {
+        var withSecret = TestProfile.Replace("      args_template: serve\n", "      args_template: serve\n      env:\n        HF_TOKEN: hf_live_SECRET\n        OLLAMA_HOST: 127.0.0.1\n", StringComparison.Ordinal);
+        Assert.NotEqual(TestProfile, withSecret);
+        UseTestProfile(withSecret);
+
+        var visitor = RenderAs<ProfilesPage>(ReadOnly);
+        var shown = visitor.Find("[data-testid=yaml-input]").GetAttribute("value")!;
+        Assert.DoesNotContain("SECRET", shown, StringComparison.Ordinal);
+        Assert.Contains("HF_TOKEN: ••••", shown, StringComparison.Ordinal);
+        Assert.Contains("OLLAMA_HOST: 127.0.0.1", shown, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRET", visitor.Markup, StringComparison.Ordinal);
+
+        var controller = RenderAs<ProfilesPage>();
+        Assert.Contains("HF_TOKEN: hf_live_SECRET", controller.Find("[data-testid=yaml-input]").GetAttribute("value"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_read_only_visitors_edits_are_not_validated_on_the_server()
+    {
+        UseTestProfile();
+        var page = RenderAs<ProfilesPage>(ReadOnly);
+
+        // The editor is read-only; a forged input event (a modified client) is ignored, so it costs no validation.
+        await page.InvokeAsync(() => page.Find("[data-testid=yaml-input]").InputAsync(new() { Value = "services: [" }));
+        Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Empty(page.FindAll("[data-testid=error-line]"));
+        Assert.Empty(page.FindAll("[data-testid=profile-errors]"));
+        Assert.Empty(page.FindAll("[data-testid=profile-diff]"));
+        Assert.Equal(TestProfile, page.Find("[data-testid=yaml-input]").GetAttribute("value"));
+    }
+
+    [Fact]
     public void A_shipped_profile_is_read_only_and_can_be_copied()
     {
         UseTestProfile();

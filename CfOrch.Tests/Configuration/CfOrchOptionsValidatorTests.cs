@@ -42,6 +42,12 @@ public sealed class CfOrchOptionsValidatorTests
 
     [Theory]
     [InlineData("CfOrch:Gpus:Mode", "cuda", "CfOrch:Gpus:Mode: 'cuda' is not one of auto, nvml, simulated, none")]
+    [InlineData("CfOrch:Auth:AllowedHosts:0", "http://gpu-box", "CfOrch:Auth:AllowedHosts:0: 'http://gpu-box' is not a host name or IP address")]
+    [InlineData("CfOrch:Auth:AllowedOrigins:0", "http://tools.lan/app", "CfOrch:Auth:AllowedOrigins:0: 'http://tools.lan/app' is not an origin")]
+    [InlineData("CfOrch:Auth:AllowedOrigins:0", "tools.lan", "CfOrch:Auth:AllowedOrigins:0: 'tools.lan' is not an origin")]
+    [InlineData("CfOrch:Auth:TrustedNetworks:0", "192.168.1.0/33", "CfOrch:Auth:TrustedNetworks:0: '192.168.1.0/33' is not an IP address or a CIDR network")]
+    [InlineData("CfOrch:Auth:TrustedProxies:0", "proxy.lan", "CfOrch:Auth:TrustedProxies:0: 'proxy.lan' is not an IP address or a CIDR network")]
+    [InlineData("CfOrch:Api:MaxStreams", "0", "CfOrch:Api:MaxStreams must be between 1 and 10000")]
     [InlineData("CfOrch:NodeId", "my node", "CfOrch:NodeId: 'my node' is not a valid node id")]
     [InlineData("CfOrch:AdvertiseHost", "http://box:7700", "CfOrch:AdvertiseHost: 'http://box:7700' is not a host name")]
     [InlineData("CfOrch:Gpus:ReserveMb", "-1", "CfOrch:Gpus:ReserveMb must be between 0")]

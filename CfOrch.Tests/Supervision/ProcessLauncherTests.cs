@@ -210,6 +210,11 @@ public sealed class ProcessLauncherTests : IAsyncDisposable
         Assert.StartsWith("started", await File.ReadAllTextAsync(logPath + ".out.log", TestContext.Current.CancellationToken), StringComparison.Ordinal);
         Assert.Equal("oops\n", await File.ReadAllTextAsync(logPath + ".err.log", TestContext.Current.CancellationToken));
 
+        // A service's output may hold secrets: its logs are 0600 in a 0700 directory.
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(logPath + ".out.log"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(logPath + ".err.log"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(logPath)!));
+
         // cf-orch goes away (its handle is released): the service keeps running and writing, no SIGPIPE.
         await process.DisposeAsync();
         var length = new FileInfo(logPath + ".out.log").Length;

@@ -24,9 +24,9 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
         if (exception is ProfileException invalid)
         {
             // A profile that does not validate: every error with its line, column and key path.
-            httpContext.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
-            await httpContext.Response.WriteAsJsonAsync(
-                new { detail = invalid.Message, errors = invalid.Errors.Select(ProfilesApi.ErrorRow.From) }, ApiJson.Options, cancellationToken);
+            const int unprocessable = StatusCodes.Status422UnprocessableEntity;
+            await ApiJson.WriteErrorAsync(httpContext, unprocessable, invalid.Message,
+                new { title = ApiJson.ErrorBody.Of(unprocessable, "").Title, status = unprocessable, detail = invalid.Message, errors = invalid.Errors.Select(ProfilesApi.ErrorRow.From) });
             return true;
         }
 
@@ -36,8 +36,7 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
             LogFailed(exception, httpContext.Request.Method, path);
         }
 
-        httpContext.Response.StatusCode = status;
-        await httpContext.Response.WriteAsJsonAsync(new ApiJson.ErrorBody(detail), ApiJson.Options, cancellationToken);
+        await ApiJson.WriteErrorAsync(httpContext, status, detail);
         return true;
     }
 
@@ -57,7 +56,7 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
         ApiException api => (api.Status, api.Message),
         OrchestrationException o => (StatusOf(o.Error), o.Message),
         BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge => (413, "the body is too large"),
-        BadHttpRequestException bad => (StatusCodes.Status422UnprocessableEntity, bad.Message),
+        BadHttpRequestException bad => (StatusCodes.Status400BadRequest, BindingFailure.Describe(bad.Message)),
         OperationCanceledException => (StatusCodes.Status499ClientClosedRequest, "the request was cancelled"),
         _ => (StatusCodes.Status500InternalServerError, "cf-orch failed to handle this request; the server log has the details"),
     };

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace CfOrch.Web.Api;
 
@@ -26,8 +27,21 @@ public static class ApiJson
         return options;
     }
 
-    /// <summary>An error answer: <c>{"detail": "..."}</c> with the status.</summary>
-    public static IResult Error(int status, string detail) => Results.Json(new ErrorBody(detail), Options, statusCode: status);
+    public const string ProblemContentType = "application/problem+json";
+
+    /// <summary>An error answer: <c>application/problem+json</c> with <c>detail</c> (what cf-orch's clients read), status and title.</summary>
+    public static IResult Error(int status, string detail) => Results.Json(ErrorBody.Of(status, detail), Options, ProblemContentType, status);
+
+    /// <summary>Writes an error answer straight to the response (middleware, exception handlers).</summary>
+    public static Task WriteErrorAsync(HttpContext http, int status, string detail, object? extra = null)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        http.Response.StatusCode = status;
+        http.Response.ContentType = ProblemContentType;
+        return extra is null
+            ? http.Response.WriteAsJsonAsync(ErrorBody.Of(status, detail), Options, ProblemContentType, http.RequestAborted)
+            : http.Response.WriteAsJsonAsync(extra, Options, ProblemContentType, http.RequestAborted);
+    }
 
     /// <summary>
     /// Reads a JSON body into <typeparamref name="T"/>: a missing, oversized, malformed or mistyped body becomes an
@@ -47,6 +61,8 @@ public static class ApiJson
         {
             return allowEmpty ? new T() : throw new ApiException(StatusCodes.Status422UnprocessableEntity, "the body is empty; a JSON object is expected");
         }
+
+        Security.JsonBodyCheck.Check(body);
 
         try
         {
@@ -108,7 +124,12 @@ public static class ApiJson
             .TrimEnd('.');
     }
 
-    public sealed record ErrorBody(string Detail);
+    /// <summary>An RFC 9457 problem: cf-orch's <c>detail</c> plus the status and its title.</summary>
+    public sealed record ErrorBody(string Title, int Status, string Detail)
+    {
+        public static ErrorBody Of(int status, string detail) =>
+            new(ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Error", status, detail);
+    }
 }
 
 /// <summary>A request the API refuses; the status and the detail go to the client as <c>{"detail": ...}</c>.</summary>

@@ -1,5 +1,7 @@
 using System.Security.Claims;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Security;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.RateLimiting;
 
@@ -9,18 +11,27 @@ public static class AuthApi
 {
     public const string LoginRateLimit = "login";
 
+    /// <summary>Sign-in and sign-out take JSON (programs) or the dashboard's forms (with an anti-forgery token).</summary>
+    private static readonly BodyMediaTypes JsonOrForm = new("application/json", "application/x-www-form-urlencoded");
+
     /// <summary>Sign-in with the admin password (a form from /login, or JSON), sign-out, and what the caller may do.</summary>
     public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/api/auth").WithTags("Auth");
 
-        group.MapPost("/login", async (HttpContext http, AccessEvaluator access, CancellationToken ct) =>
+        group.MapPost("/login", async (HttpContext http, AccessEvaluator access, IAntiforgery antiforgery, CancellationToken ct) =>
         {
             string? password;
             string? returnUrl = null;
             var isForm = http.Request.HasFormContentType;
             if (isForm)
             {
+                // The sign-in form carries an anti-forgery token: another web page cannot post it for the browser.
+                if (!await antiforgery.IsRequestValidAsync(http))
+                {
+                    return Results.Redirect("/login?error=expired");
+                }
+
                 var form = await http.Request.ReadFormAsync(ct);
                 password = form["password"];
                 returnUrl = form["returnUrl"];
@@ -30,7 +41,7 @@ public static class AuthApi
                 password = (await ApiJson.ReadBodyAsync<LoginBody>(http.Request, ct)).Password;
             }
 
-            var local = string.IsNullOrEmpty(returnUrl) || !returnUrl.StartsWith('/') || returnUrl.StartsWith("//", StringComparison.Ordinal) ? "/" : returnUrl;
+            var local = LocalUrl.OrRoot(returnUrl);
             if (!access.Settings.CredentialsConfigured || string.IsNullOrEmpty(access.Settings.AdminPassword) && string.IsNullOrEmpty(access.Settings.AdminPasswordHash))
             {
                 return isForm
@@ -48,10 +59,15 @@ public static class AuthApi
             var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin"), SignedOutSessions.NewSessionClaim()], AccessPolicies.CookieScheme);
             await http.SignInAsync(AccessPolicies.CookieScheme, new ClaimsPrincipal(identity));
             return isForm ? Results.Redirect(local) : Results.Json(new { signed_in = true, user = "admin" }, ApiJson.Options);
-        }).RequireRateLimiting(LoginRateLimit).DisableAntiforgery();
+        }).RequireRateLimiting(LoginRateLimit).DisableAntiforgery().WithMetadata(JsonOrForm);
 
-        group.MapPost("/logout", async (HttpContext http, SignedOutSessions sessions) =>
+        group.MapPost("/logout", async (HttpContext http, SignedOutSessions sessions, IAntiforgery antiforgery) =>
         {
+            if (http.Request.HasFormContentType && !await antiforgery.IsRequestValidAsync(http))
+            {
+                return ApiJson.Error(StatusCodes.Status400BadRequest, "the sign-out form has no valid anti-forgery token; reload the page and sign out again");
+            }
+
             // The cookie scheme is authenticated explicitly: a bearer-token request has no sign-in to end.
             var signedIn = await http.AuthenticateAsync(AccessPolicies.CookieScheme);
             if (SignedOutSessions.SessionOf(signedIn.Principal) is { } session)
@@ -61,11 +77,11 @@ public static class AuthApi
 
             await http.SignOutAsync(AccessPolicies.CookieScheme);
             return http.Request.HasFormContentType ? Results.Redirect("/") : Results.Json(new { signed_out = true }, ApiJson.Options);
-        }).DisableAntiforgery();
+        }).DisableAntiforgery().WithMetadata(JsonOrForm);
 
         group.MapGet("/me", (HttpContext http, AccessEvaluator evaluator) =>
         {
-            var access = evaluator.Evaluate(http.User, http.Connection.RemoteIpAddress);
+            var access = evaluator.Evaluate(http);
             return Results.Json(new
             {
                 user = access.User,

@@ -1,5 +1,6 @@
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Security;
 
 namespace CfOrch.Web.Api;
 
@@ -34,9 +35,13 @@ public static class ProfilesApi
             }),
         }, ApiJson.Options)).RequireAuthorization(AccessPolicies.Read);
 
-        group.MapGet("/{name}", (string name, ProfileRegistry registry, HttpRequest request) =>
+        group.MapGet("/{name}", (string name, ProfileRegistry registry, HttpContext http, AccessEvaluator access) =>
         {
+            var request = http.Request;
             var profile = Find(registry, name);
+
+            // Secrets in env (HF_TOKEN: …) only for those who may control cf-orch.
+            var yaml = access.Evaluate(http).CanControl ? profile.Yaml : ProfileSecrets.MaskYaml(profile.Yaml);
             if (request.Headers.Accept.ToString().Contains("application/json", StringComparison.OrdinalIgnoreCase))
             {
                 return Results.Json(new
@@ -45,11 +50,11 @@ public static class ProfilesApi
                     origin = profile.Origin.ToString().ToLowerInvariant(),
                     source = profile.Source,
                     active = profile == registry.Active.Loaded,
-                    yaml = profile.Yaml,
+                    yaml,
                 }, ApiJson.Options);
             }
 
-            return Results.Text(profile.Yaml, "application/yaml; charset=utf-8");
+            return Results.Text(yaml, "application/yaml; charset=utf-8");
         }).RequireAuthorization(AccessPolicies.Read);
 
         group.MapPut("/{name}", async (string name, bool? dry_run, HttpRequest request, ProfileStore store, ProfileRegistry registry, Core.Orchestration.Orchestrator o, CancellationToken ct) =>
@@ -78,7 +83,7 @@ public static class ProfilesApi
                 active = saved.Active,
                 active_profile = saved.ActiveProfile,
             }, ApiJson.Options);
-        }).RequireAuthorization(AccessPolicies.Control).DocumentsBody<string>("application/yaml");
+        }).RequireAuthorization(AccessPolicies.Control).DocumentsBody<string>("application/yaml").WithMetadata(BodyMediaTypes.Yaml);
 
         return endpoints;
     }

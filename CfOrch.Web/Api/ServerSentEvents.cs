@@ -6,10 +6,18 @@ using CfOrch.Core.Supervision;
 
 namespace CfOrch.Web.Api;
 
-/// <summary>Server-sent events: the live state stream (<c>GET /api/events</c>) and a live log tail.</summary>
-public static class ServerSentEvents
+/// <summary>
+/// Server-sent events: the live state stream (<c>GET /api/events</c>) and a live log tail. Bounded for strangers: at
+/// most <c>CfOrch:Api:MaxStreams</c> streams at once (the next one gets 429), a client whose connection takes no data
+/// for 30 s is dropped, and a client that stops reading is dropped after <see cref="MaxBacklog"/> unsent changes.
+/// </summary>
+public static partial class ServerSentEvents
 {
-    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
+    /// <summary>A comment is sent after this long without an event, so that proxies and clients see the stream alive.</summary>
+    public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
+
+    /// <summary>A write that the client has not taken after this long (it stopped reading) ends the stream.</summary>
+    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Unsent changes after which a client that stopped reading is dropped.</summary>
     public const int MaxBacklog = 50_000;
@@ -23,24 +31,28 @@ public static class ServerSentEvents
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(orchestrator);
+        using var slot = await EnterAsync(http);
+        if (slot is null)
+        {
+            return;
+        }
+
         var ct = http.RequestAborted;
-        Start(http);
-        // A client that stops reading is dropped after this many unsent changes (its EventSource reconnects and gets a
-        // fresh snapshot) rather than holding them in memory for ever.
-        var subscription = orchestrator.Subscribe(ct, MaxBacklog);
-        await WriteAsync(http, "snapshot", Snapshot(subscription.Initial, orchestrator), ct);
-        await using var changes = subscription.Changes.GetAsyncEnumerator(ct);
-        var next = changes.MoveNextAsync().AsTask();
-        var keepAlive = Task.Delay(KeepAlive, ct);
+        var sse = new Sender(http);
         try
         {
+            Start(http);
+
+            // A client that stops reading is dropped after this many unsent changes (its EventSource reconnects and
+            // gets a fresh snapshot) rather than holding them in memory for ever.
+            var subscription = orchestrator.Subscribe(ct, MaxBacklog);
+            await sse.EventAsync("snapshot", Snapshot(subscription.Initial, orchestrator));
+            await using var changes = subscription.Changes.GetAsyncEnumerator(ct);
+            var next = changes.MoveNextAsync().AsTask();
             while (true)
             {
-                if (await Task.WhenAny(next, keepAlive) != next)
+                if (!await sse.WaitAsync(next))
                 {
-                    await http.Response.WriteAsync(": keep-alive\n\n", ct);
-                    await http.Response.Body.FlushAsync(ct);
-                    keepAlive = Task.Delay(KeepAlive, ct);
                     continue;
                 }
 
@@ -52,10 +64,10 @@ public static class ServerSentEvents
                 foreach (var change in changes.Current)
                 {
                     var (name, data) = Describe(change, orchestrator);
-                    await WriteAsync(http, name, data, ct, flush: false);
+                    await sse.EventAsync(name, data, flush: false);
                 }
 
-                await http.Response.Body.FlushAsync(ct);
+                await sse.FlushAsync();
                 next = changes.MoveNextAsync().AsTask();
             }
         }
@@ -64,7 +76,11 @@ public static class ServerSentEvents
         }
         catch (StateStreamOverflowException ex)
         {
-            await WriteAsync(http, "overflow", new { detail = ex.Message }, ct);
+            await sse.EventAsync("overflow", new { detail = ex.Message });
+        }
+        catch (StalledException)
+        {
+            sse.Drop();
         }
     }
 
@@ -73,7 +89,14 @@ public static class ServerSentEvents
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(ring);
+        using var slot = await EnterAsync(http);
+        if (slot is null)
+        {
+            return;
+        }
+
         var ct = http.RequestAborted;
+        var sse = new Sender(http);
         var lines = Channel.CreateBounded<LogLine>(new BoundedChannelOptions(5000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         void OnLine(LogLine line) => lines.Writer.TryWrite(line);
         ring.Appended += OnLine;
@@ -83,45 +106,63 @@ public static class ServerSentEvents
             long last = 0;
             foreach (var line in ring.Tail(tail))
             {
-                await WriteAsync(http, "line", LogLineRow.From(line), ct, flush: false);
+                await sse.EventAsync("line", LogLineRow.From(line), flush: false);
                 last = line.Sequence;
             }
 
-            await http.Response.Body.FlushAsync(ct);
+            await sse.FlushAsync();
+            var ready = lines.Reader.WaitToReadAsync(ct).AsTask();
             while (true)
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(KeepAlive);
-                try
+                if (!await sse.WaitAsync(ready))
                 {
-                    await lines.Reader.WaitToReadAsync(timeout.Token);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    await http.Response.WriteAsync(": keep-alive\n\n", ct);
-                    await http.Response.Body.FlushAsync(ct);
                     continue;
+                }
+
+                if (!await ready)
+                {
+                    return;
                 }
 
                 while (lines.Reader.TryRead(out var line))
                 {
                     if (line.Sequence > last)
                     {
-                        await WriteAsync(http, "line", LogLineRow.From(line), ct, flush: false);
+                        await sse.EventAsync("line", LogLineRow.From(line), flush: false);
                         last = line.Sequence;
                     }
                 }
 
-                await http.Response.Body.FlushAsync(ct);
+                await sse.FlushAsync();
+                ready = lines.Reader.WaitToReadAsync(ct).AsTask();
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
+        catch (StalledException)
+        {
+            sse.Drop();
+        }
         finally
         {
             ring.Appended -= OnLine;
         }
+    }
+
+    /// <summary>A slot among the open streams, or null after answering 429 when all are taken.</summary>
+    private static async Task<IDisposable?> EnterAsync(HttpContext http)
+    {
+        var gate = http.RequestServices.GetRequiredService<StreamGate>();
+        var slot = gate.TryEnter();
+        if (slot is null)
+        {
+            http.Response.Headers.RetryAfter = "30";
+            await ApiJson.WriteErrorAsync(http, StatusCodes.Status429TooManyRequests,
+                $"{gate.Limit} event streams are open already (CfOrch:Api:MaxStreams); close one, or try again later");
+        }
+
+        return slot;
     }
 
     public static object Snapshot(EngineSnapshot s, Orchestrator o) => new
@@ -160,13 +201,70 @@ public static class ServerSentEvents
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
     }
 
-    private static async Task WriteAsync(HttpContext http, string name, object data, CancellationToken ct, bool flush = true)
+    [LoggerMessage(Level = LogLevel.Information, Message = "Dropped the event stream of {Remote} ({Path}): it took no data for {Stall}")]
+    private static partial void LogDropped(ILogger logger, System.Net.IPAddress? remote, PathString path, TimeSpan stall);
+
+    /// <summary>A write the client did not take within <see cref="StallTimeout"/>.</summary>
+    private sealed class StalledException : Exception;
+
+    /// <summary>Writes one stream's events: every write must be taken by the client within <see cref="StallTimeout"/>.</summary>
+    private sealed class Sender(HttpContext http)
     {
-        var json = JsonSerializer.Serialize(data, ApiJson.Options);
-        await http.Response.WriteAsync($"event: {name}\ndata: {json}\n\n", ct);
-        if (flush)
+        private readonly TimeProvider _time = http.RequestServices.GetRequiredService<TimeProvider>();
+        private readonly CancellationToken _aborted = http.RequestAborted;
+        private Task _keepAlive = Task.CompletedTask;
+
+        /// <summary>Waits for <paramref name="next"/>; false when the keep-alive interval passed first (a comment was sent).</summary>
+        public async Task<bool> WaitAsync(Task next)
         {
-            await http.Response.Body.FlushAsync(ct);
+            if (_keepAlive.IsCompleted)
+            {
+                _keepAlive = Task.Delay(KeepAlive, _time, _aborted);
+            }
+
+            if (await Task.WhenAny(next, _keepAlive) == next)
+            {
+                return true;
+            }
+
+            _aborted.ThrowIfCancellationRequested();
+            await SendAsync(": keep-alive\n\n", flush: true);
+            return false;
+        }
+
+        public Task EventAsync(string name, object data, bool flush = true) =>
+            SendAsync($"event: {name}\ndata: {JsonSerializer.Serialize(data, ApiJson.Options)}\n\n", flush);
+
+        public Task FlushAsync() => SendAsync(null, flush: true);
+
+        /// <summary>Ends the connection of a client that stopped reading, and says so in the log.</summary>
+        public void Drop()
+        {
+            var logger = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ServerSentEvents));
+            LogDropped(logger, http.Connection.RemoteIpAddress, http.Request.Path, StallTimeout);
+            http.Abort();
+        }
+
+        private async Task SendAsync(string? text, bool flush)
+        {
+            using var stall = new CancellationTokenSource(StallTimeout, _time);
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(_aborted, stall.Token);
+            try
+            {
+                if (text is not null)
+                {
+                    await http.Response.WriteAsync(text, both.Token);
+                }
+
+                if (flush)
+                {
+                    await http.Response.Body.FlushAsync(both.Token);
+                }
+            }
+            catch (OperationCanceledException) when (stall.IsCancellationRequested && !_aborted.IsCancellationRequested)
+            {
+                throw new StalledException();
+            }
         }
     }
 }

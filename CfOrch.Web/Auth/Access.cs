@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Claims;
 using CfOrch.Core.Configuration;
 using Microsoft.Extensions.Options;
@@ -16,54 +15,67 @@ public sealed record Access(bool CanRead, bool CanControl, string? User, string?
 
 /// <summary>
 /// The one authorization policy of cf-orch, for API endpoints and dashboard actions alike:
-/// no credentials configured → full control from this machine (loopback), read-only from the LAN;
-/// a password or API tokens configured → control needs a sign-in or a bearer token (loopback too, unless
-/// <c>CfOrch:Auth:LoopbackAlwaysControls</c>); reads stay open unless <c>CfOrch:Auth:ReadRequiresLogin</c>.
+/// no credentials configured → full control for this machine's own user, read-only for everyone else;
+/// a password or API tokens configured → control needs a sign-in or a bearer token (this machine's user too, unless
+/// <c>CfOrch:Auth:LoopbackAlwaysControls</c>); reads stay open unless <c>CfOrch:Auth:ReadRequiresLogin</c>;
+/// <c>CfOrch:Auth:TrustedNetworks</c> may control without credentials.
+/// This machine's own user is a request from loopback, without forwarding headers, sent to a loopback name or one of
+/// <c>CfOrch:Auth:AllowedHosts</c>: a reverse proxy on this machine or a DNS-rebinding web page is not.
 /// </summary>
 public sealed class AccessEvaluator(IOptions<CfOrchOptions> options)
 {
+    private readonly IReadOnlyList<System.Net.IPNetwork> _trustedNetworks = Networks.ParseAll(options.Value.Auth.TrustedNetworks);
+
     public AuthOptions Settings => options.Value.Auth;
 
-    public Access Evaluate(ClaimsPrincipal? user, IPAddress? remote)
+    public Access Evaluate(HttpContext http)
     {
+        ArgumentNullException.ThrowIfNull(http);
+        return Evaluate(http.User, RequestSource.Of(http));
+    }
+
+    public Access Evaluate(ClaimsPrincipal? user, RequestSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
         var auth = Settings;
         if (user?.Identity is { IsAuthenticated: true } identity)
         {
             return Access.Full(identity.Name) with { Session = SignedOutSessions.SessionOf(user) };
         }
 
-        var loopback = IsLoopback(remote);
-        if (!auth.CredentialsConfigured)
-        {
-            return loopback
-                ? Access.Full(null)
-                : new Access(true, false, null,
-                    "Read-only: without a password, cf-orch can only be controlled from the machine it runs on. Set CfOrch:Auth:AdminPassword to sign in from the LAN.");
-        }
-
-        if (loopback && auth.LoopbackAlwaysControls)
+        if (!source.Forwarded && Networks.Contains(_trustedNetworks, source.Remote))
         {
             return Access.Full(null);
         }
 
-        var canRead = !auth.ReadRequiresLogin || (loopback && auth.LoopbackAlwaysControls);
-        return new Access(canRead, false, null, "Sign in (or send an API token) to control cf-orch.");
+        var thisMachine = IsThisMachinesUser(source);
+        if (!auth.CredentialsConfigured)
+        {
+            return thisMachine
+                ? Access.Full(null)
+                : new Access(true, false, null, "Read-only: without a password, cf-orch can only be controlled from the machine it runs on. "
+                    + WhyNotThisMachine(source) + "Set CfOrch:Auth:AdminPassword to sign in from the LAN.");
+        }
+
+        if (thisMachine && auth.LoopbackAlwaysControls)
+        {
+            return Access.Full(null);
+        }
+
+        return new Access(!auth.ReadRequiresLogin, false, null, "Sign in (or send an API token) to control cf-orch.");
     }
 
-    public static bool IsLoopback(IPAddress? remote)
+    /// <summary>From loopback, not through a proxy, and addressed to this machine by one of its own names.</summary>
+    public bool IsThisMachinesUser(RequestSource source)
     {
-        if (remote is null)
-        {
-            return false;
-        }
-
-        if (remote.IsIPv4MappedToIPv6)
-        {
-            remote = remote.MapToIPv4();
-        }
-
-        return IPAddress.IsLoopback(remote);
+        ArgumentNullException.ThrowIfNull(source);
+        return source.FromLoopback && !source.Forwarded && source.AddressedToThisMachine(Settings.AllowedHosts);
     }
+
+    private static string WhyNotThisMachine(RequestSource source) =>
+        !source.FromLoopback ? ""
+        : source.Forwarded ? "This request came through a proxy (it carries forwarding headers), so it does not count as this machine's. "
+        : $"This request was sent to '{source.Host}', which is not one of this machine's names (add it to CfOrch:Auth:AllowedHosts if it is). ";
 
     /// <summary>Checks the admin password against the configured password or hash.</summary>
     public bool PasswordMatches(string? password)

@@ -84,8 +84,9 @@ public sealed class AccessRequirementHandler(AccessEvaluator evaluator) : Author
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(requirement);
-        var remote = (context.Resource as HttpContext)?.Connection.RemoteIpAddress;
-        var access = evaluator.Evaluate(context.User, remote);
+        // Without a request (no remote address, no host) nothing counts as this machine's own user.
+        var source = context.Resource is HttpContext http ? RequestSource.Of(http) : new RequestSource(null, false, "");
+        var access = evaluator.Evaluate(context.User, source);
         if (requirement.Control ? access.CanControl : access.CanRead)
         {
             context.Succeed(requirement);
@@ -111,7 +112,7 @@ public sealed class ApiAuthorizationResultHandler(AccessEvaluator evaluator) : I
         }
 
         var bearerFailed = context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase);
-        var access = evaluator.Evaluate(context.User, context.Connection.RemoteIpAddress);
+        var access = evaluator.Evaluate(context);
         var authenticated = context.User.Identity?.IsAuthenticated == true;
         var status = authenticated ? StatusCodes.Status403Forbidden : StatusCodes.Status401Unauthorized;
         var detail = bearerFailed && !authenticated

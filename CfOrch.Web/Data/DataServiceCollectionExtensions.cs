@@ -1,3 +1,4 @@
+using CfOrch.Core.Storage;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.History;
 using CfOrch.Core.Orchestration;
@@ -38,13 +39,32 @@ public static partial class DataServiceCollectionExtensions
     public static async Task MigrateDatabaseAsync(this IServiceProvider services, CancellationToken ct)
     {
         var options = services.GetRequiredService<IOptions<CfOrchOptions>>().Value;
-        Directory.CreateDirectory(options.ResolvedDataDir());
+        PrivateFiles.CreateDirectory(options.ResolvedDataDir());
+
+        // SQLite gives its -wal and -shm files the database file's mode: a new database starts as an empty 0600 file.
+        var path = DatabasePath(options);
+        if (!File.Exists(path))
+        {
+            // Made a database (in WAL mode, as every connection wants it) before EF Core looks: its existence check
+            // opens the file read-only.
+            PrivateFiles.WriteAllBytes(path, []);
+            await using var create = new SqliteConnection(ConnectionString(options));
+            await create.OpenAsync(ct);
+            await using var wal = create.CreateCommand();
+            wal.CommandText = "PRAGMA journal_mode = WAL;";
+            await wal.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+        {
+            PrivateFiles.TightenFile(file);
+        }
+
         var factory = services.GetRequiredService<IDbContextFactory<CfOrchDb>>();
         await using var db = await factory.CreateDbContextAsync(ct);
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         await db.Database.MigrateAsync(ct);
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger<CfOrchDb>();
-        var path = DatabasePath(options);
         LogMigrated(logger, path, pending.Count);
     }
 

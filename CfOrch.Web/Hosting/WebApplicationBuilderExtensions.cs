@@ -13,6 +13,8 @@ using Microsoft.Extensions.Options;
 using CfOrch.Web.Data;
 using CfOrch.Web.Jobs;
 using MudBlazor;
+using CfOrch.Web.Security;
+using Microsoft.AspNetCore.HttpOverrides;
 using MudBlazor.Services;
 
 namespace CfOrch.Web.Hosting;
@@ -32,12 +34,18 @@ public static class WebApplicationBuilderExtensions
         services.AddCfOrchData();
         services.AddDataProtection().SetApplicationName("cf-orch");
         services.AddOptions<KeyManagementOptions>().Configure<IOptions<CfOrchOptions>>((keys, cfOrch) =>
-            keys.XmlRepository = new FileSystemXmlRepository(
+            keys.XmlRepository = new PrivateKeyRepository(
                 new DirectoryInfo(Path.Combine(cfOrch.Value.ResolvedDataDir(), "keys")), NullLoggerFactory.Instance));
         services.AddCfOrchJobs();
 
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddProblemDetails();
+
+        // A query or route value that does not bind (tail=abc) throws, so that ApiErrors answers it as JSON.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddSingleton<StreamGate>();
+        services.AddSingleton<ApiFallback>();
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<CfOrchOptions>>((forwarded, cfOrch) => TrustedProxies.Configure(forwarded, cfOrch.Value.Auth));
         services.AddExceptionHandler<ApiErrors>();
         services.AddCfOrchAuth();
         services.AddRateLimiter(o =>

@@ -3,6 +3,7 @@ using CfOrch.Core.Profiles;
 using CfOrch.Web.Api;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Metrics;
+using CfOrch.Web.Security;
 using Prometheus;
 using CfOrch.Web.Components;
 using CfOrch.Web.Data;
@@ -46,9 +47,22 @@ public static partial class WebApplicationExtensions
     public static WebApplication MapCfOrch(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        // API errors become {"detail": ...} (ApiErrors); anything else shows the error page.
+        // Whether a request came through a proxy is noted before trusted proxies' headers are applied (and consumed).
+        RequestSource.UseForwardingMarker(app);
+        if (app.Services.GetRequiredService<IOptions<CfOrchOptions>>().Value.Auth.TrustedProxies.Count > 0)
+        {
+            app.UseForwardedHeaders();
+        }
+
+        // API errors become problem+json with a detail (ApiErrors, ApiStatusPages); anything else shows the error page.
         app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        app.UseWhen(http => AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePages(ApiStatusPages.WriteAsync));
+        app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+
+        // No web page but cf-orch's own may change it; API bodies come in the types their endpoints take.
+        app.UseMiddleware<CrossOriginGuard>();
+        ControlCharacters.UseControlCharacterCheck(app);
+        BodyMediaTypes.UseBodyMediaTypes(app);
         app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseOwnAssets());
         app.UseRateLimiter();
         app.UseAuthentication();
@@ -65,8 +79,7 @@ public static partial class WebApplicationExtensions
         app.MapEventsApi();
         app.MapAuthApi();
         app.MapResidentApi();
-        app.MapFallback("/api/{**path}", (HttpContext http) =>
-            ApiJson.Error(StatusCodes.Status404NotFound, $"no endpoint {http.Request.Method} {http.Request.Path}; GET /openapi/v1.json lists them"));
+        app.MapFallback("/api/{**path}", (HttpContext http, ApiFallback fallback) => fallback.Answer(http));
         app.MapHealthChecks("/healthz");
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CfOrchMetrics>().Registry).RequireAuthorization(AccessPolicies.Read);
         app.MapOpenApi().RequireAuthorization(AccessPolicies.Read);

@@ -49,7 +49,7 @@ public sealed partial class Profiles : IDisposable
 
     private bool IsShipped => _selected.Origin == ProfileOrigin.Shipped;
 
-    private bool Dirty => !IsShipped && _text != _selected.Yaml;
+    private bool Dirty => Access.CanControl && !IsShipped && _text != _selected.Yaml;
 
     private string? SaveWhyNot =>
         !Access.CanControl ? Access.Reason
@@ -79,7 +79,9 @@ public sealed partial class Profiles : IDisposable
     private void Select(LoadedProfile profile)
     {
         _selected = profile;
-        _text = profile.Yaml;
+
+        // Secrets in env are shown only to those who may control cf-orch (they could read them from the files anyway).
+        _text = Access.CanControl ? profile.Yaml : ProfileSecrets.MaskYaml(profile.Yaml);
         _errors = [];
         _plan = [];
         _diff = [];
@@ -89,6 +91,13 @@ public sealed partial class Profiles : IDisposable
 
     private void OnEdited(string text)
     {
+        // Only those who may save make the server validate: a read-only visitor's edits (the editor refuses them, a
+        // forged event too) cost nothing.
+        if (!Access.CanControl || IsShipped)
+        {
+            return;
+        }
+
         _text = text;
         _pendingValidation?.Cancel();
         _pendingValidation?.Dispose();
@@ -113,6 +122,11 @@ public sealed partial class Profiles : IDisposable
     /// <summary>Validates the text as the profile being edited, and works out the diff and what saving would do.</summary>
     public void Validate()
     {
+        if (!Access.CanControl)
+        {
+            return;
+        }
+
         try
         {
             var next = ProfileStore.Validate(_selected.Name, _text);
