@@ -17,26 +17,23 @@ public static class PrivateFiles
     /// Creates <paramref name="path"/> (and missing parents) as 0700; an existing directory is tightened to 0700 when
     /// <paramref name="tightenExisting"/> (cf-orch's own directories, not a directory the user handed it).
     /// </summary>
-    public static void CreateDirectory(string path, bool tightenExisting = true)
+    /// <returns>False when an existing directory could not be tightened (it belongs to another user): it is used as it is.</returns>
+    public static bool CreateDirectory(string path, bool tightenExisting = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (OperatingSystem.IsWindows())
         {
             Directory.CreateDirectory(path);
-            return;
+            return true;
         }
 
         if (Directory.Exists(path))
         {
-            if (tightenExisting)
-            {
-                Tighten(path, DirectoryMode);
-            }
-
-            return;
+            return !tightenExisting || Tighten(path, DirectoryMode);
         }
 
         Directory.CreateDirectory(path, DirectoryMode);
+        return true;
     }
 
     /// <summary>Writes <paramref name="bytes"/> to a new or truncated 0600 file.</summary>
@@ -58,7 +55,8 @@ public static class PrivateFiles
     }
 
     /// <summary>Sets 0600 on an existing file (a database created before, a key file); a missing file is no error.</summary>
-    public static void TightenFile(string path) => Tighten(path, FileMode);
+    /// <returns>False when the file could not be tightened (it belongs to another user).</returns>
+    public static bool TightenFile(string path) => Tighten(path, FileMode);
 
     private static FileStream OpenWrite(string path)
     {
@@ -79,16 +77,26 @@ public static class PrivateFiles
         return stream;
     }
 
-    private static void Tighten(string path, UnixFileMode mode)
+    private static bool Tighten(string path, UnixFileMode mode)
     {
         if (OperatingSystem.IsWindows() || !Path.Exists(path))
         {
-            return;
+            return true;
         }
 
-        if (File.GetUnixFileMode(path) != mode)
+        try
         {
-            File.SetUnixFileMode(path, mode);
+            if (File.GetUnixFileMode(path) != mode)
+            {
+                File.SetUnixFileMode(path, mode);
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            // Another user's directory (a mount handed to cf-orch): used as it is.
+            return false;
         }
     }
 }

@@ -39,7 +39,11 @@ public static partial class DataServiceCollectionExtensions
     public static async Task MigrateDatabaseAsync(this IServiceProvider services, CancellationToken ct)
     {
         var options = services.GetRequiredService<IOptions<CfOrchOptions>>().Value;
-        PrivateFiles.CreateDirectory(options.ResolvedDataDir());
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger<CfOrchDb>();
+        if (!PrivateFiles.CreateDirectory(options.ResolvedDataDir()))
+        {
+            LogNotPrivate(logger, options.ResolvedDataDir());
+        }
 
         // SQLite gives its -wal and -shm files the database file's mode: a new database starts as an empty 0600 file.
         var path = DatabasePath(options);
@@ -55,21 +59,23 @@ public static partial class DataServiceCollectionExtensions
             await wal.ExecuteNonQueryAsync(ct);
         }
 
-        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" }.Where(f => !PrivateFiles.TightenFile(f)))
         {
-            PrivateFiles.TightenFile(file);
+            LogNotPrivate(logger, file);
         }
 
         var factory = services.GetRequiredService<IDbContextFactory<CfOrchDb>>();
         await using var db = await factory.CreateDbContextAsync(ct);
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         await db.Database.MigrateAsync(ct);
-        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger<CfOrchDb>();
         LogMigrated(logger, path, pending.Count);
     }
 
     private static string ConnectionString(CfOrchOptions options) =>
         new SqliteConnectionStringBuilder { DataSource = DatabasePath(options) }.ToString();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Path} belongs to another user and could not be made private (0700/0600): other users of this machine may read it")]
+    private static partial void LogNotPrivate(ILogger logger, string path);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Database {Path} is up to date ({Applied} migrations applied now)")]
     private static partial void LogMigrated(ILogger logger, string path, int applied);
