@@ -74,6 +74,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<ServiceLauncher>();
         services.TryAddSingleton<HealthProber>();
         services.TryAddSingleton<HealthMonitor>();
+        services.TryAddSingleton<Ollama.OllamaClient>();
         services.TryAddSingleton<UsageMeter>();
         services.TryAddSingleton<AdoptionService>();
         services.TryAddSingleton<ModelResolver>();

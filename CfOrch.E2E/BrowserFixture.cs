@@ -28,6 +28,9 @@ public sealed class BrowserFixture : IAsyncLifetime
 
         _playwright = await Playwright.CreateAsync();
         Browser = await LaunchAsync();
+
+        // Playwright's 5 s default is too short on a loaded machine: every expectation waits up to PageExtensions.Timeout.
+        Assertions.SetDefaultExpectTimeout(PageExtensions.Timeout);
     }
 
     /// <summary>Another Chromium with extra command-line switches (a test that needs its own, such as host resolver rules).</summary>

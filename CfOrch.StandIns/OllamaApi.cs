@@ -28,6 +28,34 @@ public static class OllamaApi
             var running = new OllamaList<OllamaRunning>(OllamaCatalog.Running(state.Loaded, state.VramMb));
             return context.Response.WriteAsJsonAsync(running, StandInJson.Default.OllamaListOllamaRunning, cancellationToken: context.RequestAborted);
         });
+        // Only what cf-orch sends: {"model": …, "keep_alive": 0} unloads the model (its share of VRAM goes with it).
+        app.MapPost("/api/generate", async context =>
+        {
+            GenerateRequest? request;
+            try
+            {
+                request = await JsonSerializer.DeserializeAsync(context.Request.Body, StandInJson.Default.GenerateRequest, context.RequestAborted);
+            }
+            catch (JsonException e)
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync(e.Message, context.RequestAborted);
+                return;
+            }
+
+            if (request is not { Model.Length: > 0, KeepAlive: 0 })
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync("this stand-in only unloads: {\"model\": \"name\", \"keep_alive\": 0}", context.RequestAborted);
+                return;
+            }
+
+            var current = Volatile.Read(ref ps);
+            var left = current.Loaded.Where(m => m != request.Model).ToArray();
+            var vram = current.Loaded.Count == 0 ? 0 : (int)((long)current.VramMb * left.Length / current.Loaded.Count);
+            Volatile.Write(ref ps, new PsState(vram, left));
+            await context.Response.WriteAsJsonAsync(new GenerateAnswer(request.Model, OllamaCatalog.ModifiedAt, "", true, "unload"), StandInJson.Default.GenerateAnswer, cancellationToken: context.RequestAborted);
+        });
         app.MapPost("/control/ps", async context =>
         {
             PsControl? control;

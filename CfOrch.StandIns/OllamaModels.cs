@@ -18,6 +18,12 @@ public sealed record OllamaRunning(string Name, string Model, long Size, string 
 
 public sealed record OllamaList<T>(IReadOnlyList<T> Models);
 
+/// <summary>The body of <c>POST /api/generate</c> as cf-orch sends it to unload a model.</summary>
+public sealed record GenerateRequest(string? Model, int? KeepAlive);
+
+/// <summary>Ollama's answer to an unload.</summary>
+public sealed record GenerateAnswer(string Model, string CreatedAt, string Response, bool Done, string DoneReason);
+
 /// <summary>The body of <c>POST /control/ps</c>: either field may be left out to keep its current value.</summary>
 public sealed record PsControl(int? VramMb, IReadOnlyList<string>? Loaded);
 
@@ -26,6 +32,8 @@ public sealed record PsControl(int? VramMb, IReadOnlyList<string>? Loaded);
 [JsonSerializable(typeof(OllamaList<OllamaTag>))]
 [JsonSerializable(typeof(OllamaList<OllamaRunning>))]
 [JsonSerializable(typeof(PsControl))]
+[JsonSerializable(typeof(GenerateRequest))]
+[JsonSerializable(typeof(GenerateAnswer))]
 [JsonSerializable(typeof(ServiceHealth))]
 internal sealed partial class StandInJson : JsonSerializerContext;
 

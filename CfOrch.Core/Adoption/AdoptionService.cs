@@ -41,8 +41,6 @@ public sealed partial class AdoptionService(
 
     public void Unrelease(string service) => _released.TryRemove(service, out _);
 
-    public bool IsReleased(string service) => _released.ContainsKey(service);
-
     /// <summary>Checks every adoptable service that cf-orch does not track yet; one pass at a time, probes concurrent.</summary>
     public async Task<int> CheckAllAsync(CancellationToken cancellationToken)
     {

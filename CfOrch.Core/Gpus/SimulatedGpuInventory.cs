@@ -67,16 +67,6 @@ public sealed class SimulatedGpuInventory : IGpuInventory
         }
     }
 
-    /// <summary>Sets the memory in use that no process accounts for (driver, desktop).</summary>
-    public void SetBaseUsage(int gpuIndex, long usedMb)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(usedMb);
-        lock (_lock)
-        {
-            Gpu(gpuIndex).BaseUsedMb = usedMb;
-        }
-    }
-
     public void Dispose()
     {
     }
@@ -88,7 +78,7 @@ public sealed class SimulatedGpuInventory : IGpuInventory
 
     private sealed class SimulatedGpu(int index, SimulatedGpuOptions options)
     {
-        public long BaseUsedMb { get; set; } = options.UsedMb;
+        public long BaseUsedMb { get; } = options.UsedMb;
 
         public int Index => index;
 

@@ -106,6 +106,19 @@ public abstract record Admission
     /// <summary>It would fit once these less important managed leases are evicted (least important first).</summary>
     public sealed record NeedsEviction(IReadOnlyList<Lease> Victims, string Reason) : Admission;
 
-    /// <summary>It does not fit; <see cref="Reason"/> names what holds the GPU.</summary>
-    public sealed record Refused(string Reason) : Admission;
+    /// <summary>Refused: <see cref="Why"/> says whether the request was malformed, asked for a GPU the node lacks, or does not fit; <see cref="Reason"/> names what holds the GPU.</summary>
+    public sealed record Refused(RefusalKind Why, string Reason) : Admission;
+}
+
+/// <summary>Why a lease request was refused.</summary>
+public enum RefusalKind
+{
+    /// <summary>It does not fit on the GPU.</summary>
+    NoCapacity,
+
+    /// <summary>The request itself is wrong (a negative size).</summary>
+    Invalid,
+
+    /// <summary>The node has no such GPU.</summary>
+    UnknownGpu,
 }

@@ -66,13 +66,13 @@ public sealed class LeaseManager
         ArgumentNullException.ThrowIfNull(request);
         if (request.Mb < 0)
         {
-            return new Admission.Refused($"a lease needs a size of 0 MB or more (got {request.Mb} MB)");
+            return new Admission.Refused(RefusalKind.Invalid, $"a lease needs a size of 0 MB or more (got {request.Mb} MB)");
         }
 
         var gpu = _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex);
         if (gpu is null)
         {
-            return new Admission.Refused(_gpus.Current.Gpus.Count == 0
+            return new Admission.Refused(RefusalKind.UnknownGpu, _gpus.Current.Gpus.Count == 0
                 ? $"this node has no GPU {request.GpuIndex} (no GPUs are tracked)"
                 : $"this node has no GPU {request.GpuIndex} (it has {string.Join(", ", _gpus.Current.Gpus.Select(g => g.Index))})");
         }
@@ -183,7 +183,7 @@ public sealed class LeaseManager
             }
         }
 
-        return new Admission.Refused(Describe(request, account, gpu, holders));
+        return new Admission.Refused(RefusalKind.NoCapacity, Describe(request, account, gpu, holders));
     }
 
     private static string Describe(LeaseRequest request, GpuAccount account, GpuInfo gpu, IReadOnlyList<Lease> holders)

@@ -1,8 +1,7 @@
-using System.Text.Json;
 using CfOrch.Core.Gpus;
-using CfOrch.Core.Health;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
+using CfOrch.Core.Ollama;
 using CfOrch.Core.Processes;
 
 namespace CfOrch.Core.Measurement;
@@ -12,56 +11,11 @@ namespace CfOrch.Core.Measurement;
 /// figures for the instance's process tree (the PID listening on its port, or the one cf-orch started, and every
 /// descendant — Ollama's runners are children of <c>ollama serve</c>).
 /// </summary>
-public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases)
+public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases)
 {
-    private const long BytesPerMb = 1024 * 1024;
-    private static readonly TimeSpan OllamaTimeout = TimeSpan.FromSeconds(2);
-
     // What this meter last put into a simulated inventory (a handful of entries): never read back as a measurement.
     private readonly Lock _reflectLock = new();
     private (int GpuIndex, int Pid, long UsedMb, string Name)[] _reflection = [];
-
-    /// <summary>Ollama is recognised by its service name or its health path (<c>/api/tags</c>).</summary>
-    public static bool IsOllama(string service, string healthPath) =>
-        service.StartsWith("ollama", StringComparison.OrdinalIgnoreCase) || healthPath == "/api/tags";
-
-    /// <summary>Σ size_vram of the models Ollama has loaded, in MB; null when /api/ps does not answer as Ollama does.</summary>
-    public async Task<long?> OllamaVramMbAsync(string baseUrl, CancellationToken cancellationToken)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(OllamaTimeout);
-        try
-        {
-            var client = httpClients.CreateClient(HealthProber.ClientName);
-            using var response = await client.GetAsync(new Uri(baseUrl.TrimEnd('/') + "/api/ps"), cts.Token);
-            if (!response.IsSuccessStatusCode)
-            {
-                return null;
-            }
-
-            await using var body = await response.Content.ReadAsStreamAsync(cts.Token);
-            using var json = await JsonDocument.ParseAsync(body, default, cts.Token);
-            if (!json.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
-            {
-                return null;
-            }
-
-            long bytes = 0;
-            foreach (var model in models.EnumerateArray())
-            {
-                if (model.TryGetProperty("size_vram", out var vram) && vram.TryGetInt64(out var b) && b > 0)
-                {
-                    bytes += b;
-                }
-            }
-
-            return bytes / BytesPerMb;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or JsonException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
-        {
-            return null;
-        }
-    }
 
     /// <summary>The processes of an instance: the tree under its PID, or under whatever listens on its port.</summary>
     public static IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
@@ -109,8 +63,8 @@ public sealed class UsageMeter(IHttpClientFactory httpClients, GpuMonitor gpus, 
     {
         ArgumentNullException.ThrowIfNull(usage);
         long? nvml = usage.Where(u => u.GpuIndex == gpuIndex).Select(u => (long?)u.Mb).FirstOrDefault();
-        long? ollama = IsOllama(service, healthPath) ? await OllamaVramMbAsync(url, cancellationToken) : null;
-        return nvml is null ? ollama : ollama is null ? nvml : Math.Max(nvml.Value, ollama.Value);
+        long? reported = OllamaClient.IsOllama(service, healthPath) ? await ollama.VramMbAsync(url, cancellationToken) : null;
+        return nvml is null ? reported : reported is null ? nvml : Math.Max(nvml.Value, reported.Value);
     }
 
     /// <summary>Measures every running instance and records the figures on the instance and its lease.</summary>

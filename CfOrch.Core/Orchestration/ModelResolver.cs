@@ -1,7 +1,5 @@
-using System.Text.Json;
-using CfOrch.Core.Health;
 using CfOrch.Core.Instances;
-using CfOrch.Core.Measurement;
+using CfOrch.Core.Ollama;
 
 namespace CfOrch.Core.Orchestration;
 
@@ -9,10 +7,8 @@ namespace CfOrch.Core.Orchestration;
 /// Picks the model of an allocation from the caller's candidates, in order: for Ollama, the first one it has pulled
 /// (<c>/api/tags</c>; a name without a tag matches <c>:latest</c> or any tag); for other services, the first one.
 /// </summary>
-public sealed class ModelResolver(IHttpClientFactory httpClients)
+public sealed class ModelResolver(OllamaClient ollama)
 {
-    private static readonly TimeSpan TagsTimeout = TimeSpan.FromSeconds(3);
-
     public async Task<string?> ResolveAsync(InstanceSnapshot instance, IReadOnlyList<string> candidates, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instance);
@@ -23,11 +19,12 @@ public sealed class ModelResolver(IHttpClientFactory httpClients)
             return instance.Model;
         }
 
-        if (!UsageMeter.IsOllama(instance.Service, instance.HealthPath) || await OllamaModelsAsync(instance.Url, cancellationToken) is not { } available)
+        if (!OllamaClient.IsOllama(instance.Service, instance.HealthPath) || await ollama.TagsAsync(instance.Url, cancellationToken) is not { } tags)
         {
             return wanted[0];
         }
 
+        var available = tags.Select(t => t.Name).ToList();
         foreach (var candidate in wanted)
         {
             var match = available.FirstOrDefault(a => a == candidate)
@@ -40,30 +37,5 @@ public sealed class ModelResolver(IHttpClientFactory httpClients)
 
         throw new OrchestrationException(OrchestrationError.StartFailed,
             $"none of the model candidates ({string.Join(", ", wanted)}) is available on {instance.Service}; it has {(available.Count == 0 ? "no models" : string.Join(", ", available))}");
-    }
-
-    private async Task<List<string>?> OllamaModelsAsync(string baseUrl, CancellationToken cancellationToken)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(TagsTimeout);
-        try
-        {
-            var client = httpClients.CreateClient(HealthProber.ClientName);
-            using var response = await client.GetAsync(new Uri(baseUrl.TrimEnd('/') + "/api/tags"), cts.Token);
-            if (!response.IsSuccessStatusCode)
-            {
-                return null;
-            }
-
-            await using var body = await response.Content.ReadAsStreamAsync(cts.Token);
-            using var json = await JsonDocument.ParseAsync(body, default, cts.Token);
-            return json.RootElement.TryGetProperty("models", out var models) && models.ValueKind == JsonValueKind.Array
-                ? models.EnumerateArray().Select(m => m.TryGetProperty("name", out var n) ? n.GetString() : null).OfType<string>().ToList()
-                : null;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or JsonException or InvalidOperationException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            return null;
-        }
     }
 }

@@ -117,10 +117,6 @@ public sealed partial class Orchestrator(
         return new EnsureResult(await WaitUntilServingAsync(starting, cancellationToken), Started: true, Warm: false);
     }
 
-    /// <summary>Starts the service if it is not serving yet (the dashboard's and the API's Start).</summary>
-    public Task<EnsureResult> StartAsync(string service, int? gpuIndex, string? model, CancellationToken cancellationToken) =>
-        EnsureAsync(service, gpuIndex, model, cancellationToken);
-
     /// <summary>cf-orch's allocate: a serving instance (started when needed) and a claim on it for the caller.</summary>
     public async Task<AllocationResult> AllocateAsync(string service, IReadOnlyList<string> modelCandidates, int? gpuIndex, double ttlSeconds, string caller, CancellationToken cancellationToken)
     {
@@ -287,8 +283,12 @@ public sealed partial class Orchestrator(
         {
             Admission.Granted g => g.Lease,
             Admission.NeedsEviction e => throw new OrchestrationException(OrchestrationError.NoCapacity, $"{e.Reason}; a client lease never evicts services — stop them first"),
-            Admission.Refused r when gpus.Current.Gpus.All(g => g.Index != gpuIndex) => throw new OrchestrationException(OrchestrationError.NotFound, r.Reason),
-            Admission.Refused r => throw new OrchestrationException(r.Reason.StartsWith("a lease needs", StringComparison.Ordinal) ? OrchestrationError.Invalid : OrchestrationError.NoCapacity, r.Reason),
+            Admission.Refused r => throw new OrchestrationException(r.Why switch
+            {
+                RefusalKind.UnknownGpu => OrchestrationError.NotFound,
+                RefusalKind.Invalid => OrchestrationError.Invalid,
+                _ => OrchestrationError.NoCapacity,
+            }, r.Reason),
             _ => throw new InvalidOperationException("unknown admission"),
         };
     }

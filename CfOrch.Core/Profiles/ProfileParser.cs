@@ -15,7 +15,8 @@ public static partial class ProfileParser
     /// are a few KiB; 256 KiB keeps the worst document of this size cheap to refuse (see docs/BENCHMARKS.md).
     /// </summary>
     public const int MaxFileBytes = 256 * 1024;
-    public const long MaxBudgetMb = 1024 * 1024;
+    /// <summary>The largest budget or VRAM size a profile may give: the largest GPU cf-orch accepts.</summary>
+    public const long MaxBudgetMb = Configuration.CfOrchOptionsValidator.MaxGpuMb;
 
     private static readonly string[] Placeholders = ["port", "gpu_id", "model"];
 
@@ -73,22 +74,6 @@ public static partial class ProfileParser
         }
 
         return profile;
-    }
-
-    public static GpuProfile ParseFile(string path)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists)
-        {
-            throw new ProfileException([new ProfileError(path, 1, 1, "", "file not found")]);
-        }
-
-        if (info.Length > MaxFileBytes)
-        {
-            throw new ProfileException([new ProfileError(path, 1, 1, "", YamlLimits.TooLargeMessage)]);
-        }
-
-        return Parse(File.ReadAllText(path), path);
     }
 
     /// <summary>Names usable as profile, service and node names: no path separators, no spaces.</summary>

@@ -47,6 +47,10 @@ public sealed class EngineApp : IAsyncDisposable
             ["CfOrch:Gpus:Simulated:0:TotalMb"] = "8192",
             ["CfOrch:Gpus:Simulated:1:Name"] = null,
             ["CfOrch:Gpus:Simulated:1:TotalMb"] = null,
+
+            // A stand-in's first answer can take seconds on a loaded machine (its JIT): the start-up adoption check
+            // waits for it rather than giving up after the default 1 s. A refused connection still fails at once.
+            ["CfOrch:Adoption:TimeoutSeconds"] = "10",
         };
         if (dataDir is not null)
         {
@@ -104,6 +108,10 @@ public sealed class EngineApp : IAsyncDisposable
     private static readonly HttpClient ControlHttp = new() { Timeout = TimeSpan.FromSeconds(10) };
 
     public static string Profile(params string[] services) => "schema_version: 1\nname: engine-test\nvram_total_mb: 8192\neviction_timeout_s: 3\nservices:\n" + string.Concat(services);
+
+    /// <summary>Waits until <paramref name="service"/> is adopted and running (at start-up or by the periodic check).</summary>
+    public Task<InstanceSnapshot> WaitForAdoptedAsync(string service) =>
+        WaitForAsync(service, i => i is { Origin: InstanceOrigin.Adopted, State: InstanceState.Running });
 
     public Task<InstanceSnapshot> WaitForAsync(string service, Func<InstanceSnapshot, bool> condition) =>
         PollAsync(() => Orchestrator.Instances.FirstOrDefault(i => i.Service == service && condition(i)), $"{service} to reach the expected state");

@@ -69,6 +69,7 @@ public sealed class EngineIntegrationTests
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 3000, Ct);
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true)));
+        await app.WaitForAdoptedAsync("ollama");
 
         var refused = Assert.Throws<OrchestrationException>(() => app.Orchestrator.RequestLease("comfyui-batch", 0, 5000, 2, null));
         Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
@@ -139,6 +140,7 @@ public sealed class EngineIntegrationTests
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 3000, Ct);
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true)));
+        await app.WaitForAdoptedAsync("ollama");
         var meter = app.Factory.Services.GetRequiredService<UsageMeter>();
         var gpus = app.Factory.Services.GetRequiredService<Core.Gpus.GpuMonitor>();
         var before = gpus.Current.Gpus[0];
@@ -169,7 +171,7 @@ public sealed class EngineIntegrationTests
         var port = EngineApp.FreePort();
         var ollama = await StandInProcess.StartOllamaAsync(port, 3000, Ct);
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, port, "ollama --port {port}", "/api/tags", adopt: true)));
-        Assert.Equal(InstanceState.Running, app.Orchestrator.Instances.Single().State);
+        await app.WaitForAdoptedAsync("ollama");
 
         await ollama.KillAsync();
         await ollama.DisposeAsync();

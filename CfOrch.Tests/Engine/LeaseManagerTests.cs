@@ -37,6 +37,7 @@ public sealed class LeaseManagerTests : IDisposable
         Leases.Request(Adopted("ollama", 6000, 1));
 
         var refused = Assert.IsType<Admission.Refused>(Leases.Request(Managed("vllm", 3000, 1)));
+        Assert.Equal(RefusalKind.NoCapacity, refused.Why);
 
         Assert.Contains("cannot fit 3000 MB for vllm", refused.Reason, StringComparison.Ordinal);
         Assert.Contains("2192 MB of 8192 MB available", refused.Reason, StringComparison.Ordinal);
@@ -123,8 +124,12 @@ public sealed class LeaseManagerTests : IDisposable
     [Fact]
     public void Unknown_gpus_and_negative_sizes_are_refused()
     {
-        Assert.Contains("has no GPU 3", Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", 1, 1) with { GpuIndex = 3 })).Reason, StringComparison.Ordinal);
-        Assert.Contains("0 MB or more", Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", -1, 1))).Reason, StringComparison.Ordinal);
+        var noGpu = Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", 1, 1) with { GpuIndex = 3 }));
+        Assert.Equal(RefusalKind.UnknownGpu, noGpu.Why);
+        Assert.Contains("has no GPU 3", noGpu.Reason, StringComparison.Ordinal);
+        var negative = Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", -1, 1)));
+        Assert.Equal(RefusalKind.Invalid, negative.Why);
+        Assert.Contains("0 MB or more", negative.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -60,7 +60,7 @@ public sealed class RestartPolicyTests
         Assert.Equal(["granted", "lost", "granted", "lost", "granted", "lost"], kinds);
 
         // Started on request again (its user fixed something): the count begins anew.
-        var again = (await app.Orchestrator.StartAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
+        var again = (await app.Orchestrator.EnsureAsync("flaky", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct)).Instance;
         Assert.Equal(0, again.RestartNumber);
         await app.CrashAsync(again, 3);
         var crashedAgain = await app.WaitForAsync("flaky", i => i is { State: InstanceState.Failed, RestartNumber: 0, PendingRestart: not null });
@@ -98,7 +98,7 @@ public sealed class RestartPolicyTests
         await using var app = EngineApp.Start(EngineApp.Profile(
             EngineApp.StandInService("dead", 2000, 1, EngineApp.FreePort(), "service --port {port} --exit-after-ms 0 --exit-code 2", "/health", restart: "on-failure", maxRestarts: 2)));
 
-        await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.StartAsync("dead", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct));
+        await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync("dead", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct));
 
         // Each restart is counted even though its process is gone before the launch returns.
         var gaveUp = await app.WaitForAsync("dead", i => i is { State: InstanceState.Failed, RestartNumber: 2 } && i.Message!.EndsWith("(max_restarts: 2)", StringComparison.Ordinal));

@@ -151,17 +151,6 @@ public sealed class ProfileLimitsTests
         Assert.Equal("the file is larger than 256 KiB; a profile is a short YAML file", SingleError(yaml).Message);
     }
 
-    [Fact]
-    public void A_file_over_the_size_cap_is_refused_unread()
-    {
-        using var dir = new TempDir();
-        var path = dir.Write("big.yaml", Head + "# " + new string('x', ProfileParser.MaxFileBytes) + "\n");
-
-        var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.ParseFile(path)).Errors);
-
-        Assert.Equal((path, "the file is larger than 256 KiB; a profile is a short YAML file"), (error.File, error.Message));
-    }
-
     [Theory]
     [InlineData("...\n&b ")]
     [InlineData("...\n...\n\uFFFD:,")]

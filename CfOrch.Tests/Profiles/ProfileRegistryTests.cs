@@ -175,6 +175,19 @@ public sealed class ProfileRegistryTests : IDisposable
         Assert.Equal(8000, registry.Active.Profile.Services["ollama"].MaxMb);
     }
 
+    [Fact]
+    public void A_profile_file_over_the_size_cap_is_refused_unread()
+    {
+        var path = _dir.Write("profiles/big.yaml", UserProfile.Replace("my-rig", "big", StringComparison.Ordinal) + "\n# " + new string('x', ProfileParser.MaxFileBytes) + "\n");
+
+        var registry = Create(new CfOrchOptions(), 24576);
+
+        var problem = Assert.Single(registry.Problems);
+        var error = Assert.Single(problem.Errors);
+        Assert.Equal((path, "the file is larger than 256 KiB; a profile is a short YAML file"), (error.File, error.Message));
+        Assert.Null(registry.Find("big"));
+    }
+
     private ProfileRegistry Create(CfOrchOptions options, params long[] gpuTotals)
     {
         options.DataDir = _dir.Path;

@@ -102,7 +102,7 @@ public static class ServicesApi
             var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
             nodes.Check(body.NodeId);
             CheckGpu(body.GpuId);
-            var ensured = await o.StartAsync(service, body.GpuId, body.Model, ct);
+            var ensured = await o.EnsureAsync(service, body.GpuId, body.Model, ct);
             return Results.Json(new { started = ensured.Started, warm = ensured.Warm, instance = ServiceRow.From(ensured.Instance, o) }, ApiJson.Options);
         }).DocumentsBody<StartStopBody>("application/json");
 

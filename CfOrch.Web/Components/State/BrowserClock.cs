@@ -14,8 +14,6 @@ public sealed class BrowserClock
     /// <summary>Raised once the browser's offset is known (pages re-render their times).</summary>
     public event Action? Changed;
 
-    public TimeSpan? Offset => _offset;
-
     /// <summary>Sets the browser's offset from UTC in minutes (JavaScript's <c>-Date.getTimezoneOffset()</c>).</summary>
     public void SetOffsetMinutes(int minutes)
     {
