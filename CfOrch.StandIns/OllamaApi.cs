@@ -31,22 +31,10 @@ public static class OllamaApi
         // Only what cf-orch sends: {"model": …, "keep_alive": 0} unloads the model (its share of VRAM goes with it).
         app.MapPost("/api/generate", async context =>
         {
-            GenerateRequest? request;
-            try
+            var request = await ReadAsync(context, StandInJson.Default.GenerateRequest, r => r is { Model.Length: > 0, KeepAlive: 0 },
+                "this stand-in only unloads: {\"model\": \"name\", \"keep_alive\": 0}");
+            if (request is null)
             {
-                request = await JsonSerializer.DeserializeAsync(context.Request.Body, StandInJson.Default.GenerateRequest, context.RequestAborted);
-            }
-            catch (JsonException e)
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync(e.Message, context.RequestAborted);
-                return;
-            }
-
-            if (request is not { Model.Length: > 0, KeepAlive: 0 })
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync("this stand-in only unloads: {\"model\": \"name\", \"keep_alive\": 0}", context.RequestAborted);
                 return;
             }
 
@@ -54,30 +42,43 @@ public static class OllamaApi
             var left = current.Loaded.Where(m => m != request.Model).ToArray();
             var vram = current.Loaded.Count == 0 ? 0 : (int)((long)current.VramMb * left.Length / current.Loaded.Count);
             Volatile.Write(ref ps, new PsState(vram, left));
-            await context.Response.WriteAsJsonAsync(new GenerateAnswer(request.Model, OllamaCatalog.ModifiedAt, "", true, "unload"), StandInJson.Default.GenerateAnswer, cancellationToken: context.RequestAborted);
+            await context.Response.WriteAsJsonAsync(new GenerateAnswer(request.Model!, OllamaCatalog.ModifiedAt, "", true, "unload"), StandInJson.Default.GenerateAnswer, cancellationToken: context.RequestAborted);
         });
         app.MapPost("/control/ps", async context =>
         {
-            PsControl? control;
-            try
+            var control = await ReadAsync(context, StandInJson.Default.PsControl, c => c is not { VramMb: < 0 },
+                "expected {\"vram_mb\": N >= 0, \"loaded\": [\"name\", ...]}");
+            if (control is null)
             {
-                control = await JsonSerializer.DeserializeAsync(context.Request.Body, StandInJson.Default.PsControl, context.RequestAborted);
-            }
-            catch (JsonException e)
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync(e.Message, context.RequestAborted);
-                return;
-            }
-            if (control is null || control.VramMb < 0)
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync("expected {\"vram_mb\": N >= 0, \"loaded\": [\"name\", ...]}", context.RequestAborted);
                 return;
             }
             var current = Volatile.Read(ref ps);
             Volatile.Write(ref ps, new PsState(control.VramMb ?? current.VramMb, control.Loaded?.ToArray() ?? current.Loaded));
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
+    }
+
+    /// <summary>The JSON body when it parses and <paramref name="valid"/> holds; else null, after answering 400 with why.</summary>
+    private static async Task<T?> ReadAsync<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<T, bool> valid, string expected)
+        where T : class
+    {
+        string problem;
+        try
+        {
+            if (await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted) is { } body && valid(body))
+            {
+                return body;
+            }
+
+            problem = expected;
+        }
+        catch (JsonException e)
+        {
+            problem = e.Message;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status400BadRequest;
+        await context.Response.WriteAsync(problem, context.RequestAborted);
+        return null;
     }
 }
