@@ -149,6 +149,28 @@ public static class ProcFs
     internal static ProcStat? ReadStat(int pid) =>
         pid > 0 && TryReadAllText($"/proc/{pid}/stat") is { } line ? ProcStat.Parse(line) : null;
 
+    /// <summary>
+    /// Whether a process of group <paramref name="pgid"/> runs (zombies do not count: an orphan whose new parent never
+    /// reaps it, cf-orch as PID 1 of a container, stays a zombie but holds nothing); null when /proc cannot be read.
+    /// </summary>
+    public static bool? AnyRunningInGroup(int pgid)
+    {
+        if (!Directory.Exists(Root))
+            return null;
+        return AllPids().Any(pid => ReadStat(pid) is { IsZombie: false } stat && stat.ProcessGroup == pgid);
+    }
+
+    /// <summary>When a process started, from its start time (field 22, clock ticks since boot) and the boot time in /proc/stat; null when unknown.</summary>
+    public static DateTimeOffset? StartedAt(long startTimeTicks)
+    {
+        var bootLine = TryReadAllText("/proc/stat")?.Split('\n').FirstOrDefault(l => l.StartsWith("btime ", StringComparison.Ordinal));
+        if (bootLine is null || !long.TryParse(bootLine.AsSpan(6).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var bootSeconds))
+            return null;
+
+        // /proc reports clock_t in USER_HZ, which is 100 on every architecture Linux runs .NET on.
+        return DateTimeOffset.FromUnixTimeSeconds(bootSeconds).AddSeconds(startTimeTicks / 100.0);
+    }
+
     /// <summary>The PIDs of /proc (processes, not threads), in directory order; empty when /proc is unavailable.</summary>
     private static List<int> AllPids()
     {

@@ -8,6 +8,9 @@ namespace CfOrch.Core.Processes;
 /// </summary>
 internal readonly record struct ProcStat(int Pid, string Comm, char State, int ParentPid, int ProcessGroup, long StartTime)
 {
+    /// <summary>A zombie ('Z') or dead ('X') process: it holds nothing any more.</summary>
+    public bool IsZombie => State is 'Z' or 'X';
+
     // Field numbers of proc(5), counted from 1; the fields after the comm start at field 3.
     private const int FirstFieldAfterComm = 3;
     private const int ParentPidField = 4;

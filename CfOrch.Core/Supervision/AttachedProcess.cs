@@ -1,3 +1,4 @@
+using CfOrch.Core.Processes;
 using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Supervision;
@@ -21,7 +22,7 @@ internal sealed class AttachedProcess : IManagedProcess
     private readonly OutputFollower? _output;
     private int _disposeCalled;
 
-    public AttachedProcess(int pid, string name, ProcStatus? status, DateTimeOffset startedAt, LogRing output, string? logPath, TimeProvider time, ILogger logger)
+    public AttachedProcess(int pid, string name, ProcStat? status, DateTimeOffset startedAt, LogRing output, string? logPath, TimeProvider time, ILogger logger)
     {
         Pid = pid;
         _name = name;
@@ -75,7 +76,7 @@ internal sealed class AttachedProcess : IManagedProcess
             return false;
         }
 
-        return ProcStatus.Read(Pid) is { } status
+        return ProcFs.ReadStat(Pid) is { } status
             ? !status.IsZombie && (_startTime is null || status.StartTime == _startTime)
             : Signals.IsAlive(Pid);
     }

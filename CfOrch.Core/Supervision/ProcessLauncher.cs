@@ -1,3 +1,4 @@
+using CfOrch.Core.Processes;
 using CfOrch.Core.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -72,8 +73,8 @@ public sealed class ProcessLauncher : IProcessLauncher
     public IManagedProcess Attach(int pid, string displayName, string? logPath = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pid);
-        var status = ProcStatus.Read(pid);
-        var startedAt = status is { } s ? ProcStatus.StartedAt(s.StartTime) : null;
+        var status = ProcFs.ReadStat(pid);
+        var startedAt = status is { } s ? ProcFs.StartedAt(s.StartTime) : null;
         return new AttachedProcess(pid, displayName, status, startedAt ?? _time.GetUtcNow(), new LogRing(OutputCapacity, _time), logPath, _time, _logger);
     }
     private static void CheckWorkingDirectory(string? workingDirectory)

@@ -1,3 +1,4 @@
+using CfOrch.Core.Processes;
 using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Supervision;
@@ -40,7 +41,7 @@ internal sealed class ProcessStopper(
     private async Task RunAsync(TimeSpan grace)
     {
         // After the leader's exit its group may live on (a worker it forked): stop that too.
-        if (!leaderRunning() && !(ownGroup && ProcStatus.GroupRunning(pid)))
+        if (!leaderRunning() && !(ownGroup && GroupRunning(pid)))
         {
             return;
         }
@@ -97,7 +98,7 @@ internal sealed class ProcessStopper(
         }
 
         // The group outlives its leader while a child still runs; nothing tells when that ends but looking.
-        while (ownGroup && ProcStatus.GroupRunning(pid))
+        while (ownGroup && GroupRunning(pid))
         {
             var left = limit - time.GetElapsedTime(start);
             if (left <= TimeSpan.Zero)
@@ -110,4 +111,7 @@ internal sealed class ProcessStopper(
 
         return true;
     }
+
+    /// <summary>True while a process of group <paramref name="pgid"/> still runs (zombies do not count); without /proc, what kill(-pgid, 0) says.</summary>
+    private static bool GroupRunning(int pgid) => Signals.GroupExists(pgid) && (ProcFs.AnyRunningInGroup(pgid) ?? true);
 }
