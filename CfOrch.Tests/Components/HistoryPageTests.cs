@@ -16,8 +16,8 @@ public sealed class HistoryPageTests : MudBunitContext
         UseTestProfile(configure: services =>
         {
             services.AddDbContextFactory<CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "history.db")}"));
-            services.AddSingleton<HistoryQueries>();
             services.AddSingleton<HistoryChanges>();
+            services.AddSingleton<Core.History.IHistoryReader, HistoryQueries>();
         });
         using var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext();
         db.Database.Migrate();

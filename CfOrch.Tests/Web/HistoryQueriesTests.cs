@@ -14,6 +14,7 @@ public sealed class HistoryQueriesTests : IDisposable
     {
         _services = new ServiceCollection()
             .AddDbContextFactory<CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(_data.Path, "history.db")};Pooling=false"))
+            .AddSingleton<HistoryChanges>()
             .AddSingleton<HistoryQueries>()
             .BuildServiceProvider();
         using var db = Db();

@@ -1,8 +1,8 @@
 using System.Globalization;
 using CfOrch.Core.Configuration;
+using CfOrch.Core.History;
 using CfOrch.Core.Orchestration;
 using CfOrch.Web.Auth;
-using CfOrch.Web.Data;
 
 namespace CfOrch.Web.Api;
 
@@ -77,7 +77,7 @@ public static class LeasesApi
             return Results.Json(new { released = true, lease_id = leaseId }, ApiJson.Options);
         }).RequireAuthorization(AccessPolicies.Control);
 
-        group.MapGet("/history", async (HttpRequest request, HistoryQueries history, CancellationToken ct) =>
+        group.MapGet("/history", async (HttpRequest request, IHistoryReader history, CancellationToken ct) =>
         {
             var q = request.Query;
             var page = Int(q, "page", 1, 1, int.MaxValue);

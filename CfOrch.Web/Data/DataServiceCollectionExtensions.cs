@@ -20,8 +20,8 @@ public static partial class DataServiceCollectionExtensions
             .AddInterceptors(SqlitePragmas.Instance));
 
         // One writer for lease history and managed-instance records, off the hot path; it replaces Core's in-memory defaults.
-        services.AddSingleton<HistoryQueries>();
         services.AddSingleton<HistoryChanges>();
+        services.AddSingleton<IHistoryReader, HistoryQueries>();
         services.AddSingleton<HistoryWriter>();
         services.Replace(ServiceDescriptor.Singleton<IHistorySink>(sp => sp.GetRequiredService<HistoryWriter>()));
         services.Replace(ServiceDescriptor.Singleton<IInstanceStore>(sp => sp.GetRequiredService<HistoryWriter>()));

@@ -1,15 +1,19 @@
+using CfOrch.Core.History;
 using Microsoft.EntityFrameworkCore;
 
 namespace CfOrch.Web.Data;
 
-/// <summary>Which lease history to read: every field optional; times are Unix milliseconds, until exclusive.</summary>
-public sealed record HistoryFilter(string? Service = null, int? GpuIndex = null, string? Kind = null, long? SinceUnixMs = null, long? UntilUnixMs = null);
-
-/// <summary>The reads of the History page and of <c>GET /api/leases/history</c>.</summary>
-public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
+/// <summary>The reads of the History page and of <c>GET /api/leases/history</c>, from SQLite.</summary>
+public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory, HistoryChanges changes) : IHistoryReader
 {
+    public event Action? Written
+    {
+        add => changes.Written += value;
+        remove => changes.Written -= value;
+    }
+
     /// <summary>One page of lease events, newest first, and how many match in all.</summary>
-    public async Task<(int Total, IReadOnlyList<LeaseEventRow> Rows)> LeaseEventsAsync(HistoryFilter filter, int page, int pageSize, CancellationToken cancellationToken)
+    public async Task<(int Total, IReadOnlyList<LeaseEventRecord> Events)> LeaseEventsAsync(HistoryFilter filter, int page, int pageSize, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(filter);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
@@ -42,7 +46,8 @@ public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
         var total = await events.CountAsync(cancellationToken);
         var rows = await events.OrderByDescending(e => e.AtUnixMs).ThenByDescending(e => e.Id)
             .Skip(Math.Max(0, page - 1) * pageSize).Take(pageSize).ToListAsync(cancellationToken);
-        return (total, rows);
+        return (total, rows.Select(e => new LeaseEventRecord(
+            e.AtUnixMs, e.Kind, e.LeaseId, e.NodeId, e.GpuIndex, e.Service, e.Holder, e.Origin, e.BudgetMb, e.MeasuredMb, e.Reason, e.GrantedAtUnixMs)).ToList());
     }
 
     /// <summary>
@@ -50,7 +55,7 @@ public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
     /// largest figures of the samples it stands for, so that a peak is never smoothed away), so that a chart of 30 days
     /// is as cheap to draw as one of an hour.
     /// </summary>
-    public async Task<IReadOnlyList<GpuSample>> SamplesAsync(long sinceUnixMs, int? gpuIndex, long bucketMs, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<GpuSampleRecord>> SamplesAsync(long sinceUnixMs, int? gpuIndex, long bucketMs, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bucketMs, 1);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
@@ -60,7 +65,7 @@ public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
             samples = samples.Where(s => s.GpuIndex == gpu);
         }
 
-        return await samples
+        var peaks = await samples
             .GroupBy(s => new { s.NodeId, s.GpuIndex, Bucket = (s.AtUnixMs - sinceUnixMs) / bucketMs })
             .Select(g => new GpuSample
             {
@@ -77,6 +82,8 @@ public sealed class HistoryQueries(IDbContextFactory<CfOrchDb> dbFactory)
             })
             .OrderBy(s => s.AtUnixMs)
             .ToListAsync(cancellationToken);
+        return peaks.Select(s => new GpuSampleRecord(
+            s.NodeId, s.GpuIndex, s.GpuName, s.AtUnixMs, s.TotalMb, s.UsedMb, s.UtilizationPercent, s.TemperatureC, s.CommittedMb, s.MeasuredMb)).ToList();
     }
 
     /// <summary>The services and holders that appear in the history (for the filter).</summary>
