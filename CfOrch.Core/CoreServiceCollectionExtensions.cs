@@ -49,6 +49,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<GpuMonitor>();
         services.TryAddSingleton<ProfileRegistry>();
         services.TryAddSingleton<ProfileStore>();
+        services.TryAddSingleton<ProfileEditor>();
 
         // The engine.
         services.AddHttpClient(HealthProber.ClientName)

@@ -57,23 +57,22 @@ public static class ProfilesApi
             return Results.Text(yaml, "application/yaml; charset=utf-8");
         }).RequireAuthorization(AccessPolicies.Read);
 
-        group.MapPut("/{name}", async (string name, bool? dry_run, HttpRequest request, ProfileStore store, ProfileRegistry registry, Core.Orchestration.Orchestrator o, CancellationToken ct) =>
+        group.MapPut("/{name}", async (string name, bool? dry_run, HttpRequest request, ProfileEditor editor, CancellationToken ct) =>
         {
             var yaml = await ApiJson.ReadTextAsync(request, ProfileParser.MaxFileBytes, ct);
             if (dry_run == true)
             {
-                var next = ProfileStore.Validate(name, yaml);
-                var changes = registry.Active.Profile.Name == name ? ProfilePlan.Compare(registry.Active.Profile, next, o.Instances) : [];
+                var preview = editor.Preview(name, yaml);
                 return Results.Json(new
                 {
                     valid = true,
                     name,
-                    path = store.TargetPath(name),
-                    changes = changes.Select(c => new { service = c.Service, kind = c.Kind, description = c.Description, affects_running_instance = c.AffectsRunningInstance }),
+                    path = preview.Path,
+                    changes = preview.Changes.Select(c => new { service = c.Service, kind = c.Kind, description = c.Description, affects_running_instance = c.AffectsRunningInstance }),
                 }, ApiJson.Options);
             }
 
-            var saved = store.Save(name, yaml);
+            var saved = editor.Save(name, yaml);
             return Results.Json(new
             {
                 saved = true,

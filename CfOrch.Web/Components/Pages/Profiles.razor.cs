@@ -27,10 +27,7 @@ public sealed partial class Profiles : IDisposable
     private ProfileRegistry Registry { get; set; } = default!;
 
     [Inject]
-    private ProfileStore Store { get; set; } = default!;
-
-    [Inject]
-    private Orchestrator Orchestrator { get; set; } = default!;
+    private ProfileEditor Editor { get; set; } = default!;
 
     [Inject]
     private CommandExecutor Commands { get; set; } = default!;
@@ -129,9 +126,8 @@ public sealed partial class Profiles : IDisposable
 
         try
         {
-            var next = ProfileStore.Validate(_selected.Name, _text);
+            _plan = Editor.Preview(_selected.Name, _text).Changes;
             _errors = [];
-            _plan = Registry.Active.Profile.Name == _selected.Name ? ProfilePlan.Compare(Registry.Active.Profile, next, Orchestrator.Instances) : [];
         }
         catch (ProfileException ex)
         {
@@ -169,7 +165,7 @@ public sealed partial class Profiles : IDisposable
         var text = _text;
         await Commands.RunAsync(Access, "profile", $"Save {name} and apply it now? {plan} The old file is kept as a backup.", _ =>
         {
-            var saved = Store.Save(name, text);
+            var saved = Editor.Save(name, text);
             return Task.FromResult($"Saved {saved.Path}{(saved.Backup is null ? "" : " (old version kept)")}; {(saved.Active ? "applied" : $"profile in use: {saved.ActiveProfile}")}.");
         }, "Save");
     }
@@ -182,7 +178,7 @@ public sealed partial class Profiles : IDisposable
         var yaml = System.Text.RegularExpressions.Regex.Replace(_selected.Yaml, @"(?m)^name:\s*.*$", $"name: {name}");
         await Commands.RunAsync(Access, "profile", $"Copy {_selected.Name} to your profiles as {name}? To use it, set CfOrch:Profile={name}.", _ =>
         {
-            var saved = Store.Save(name, yaml);
+            var saved = Editor.Save(name, yaml);
             return Task.FromResult($"Copied to {saved.Path}.");
         }, "Copy");
         if (Registry.Find(name) is { } copy)
