@@ -79,6 +79,14 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<UsageMeter>();
         services.TryAddSingleton<AdoptionService>();
         services.TryAddSingleton<ModelResolver>();
+        services.TryAddSingleton<ServiceLocks>();
+        services.TryAddSingleton<InstanceStopper>();
+        services.TryAddSingleton<GpuPlacer>();
+        services.TryAddSingleton<ServiceStarter>();
+        services.TryAddSingleton<ServiceEnsurer>();
+        services.TryAddSingleton<AlwaysOnStarter>();
+        services.TryAddSingleton<InstanceAllocations>();
+        services.TryAddSingleton<Sweeper>();
         services.TryAddSingleton<Orchestrator>();
         services.TryAddSingleton<CrashRestarter>();
         services.TryAddSingleton<EngineStartup>();

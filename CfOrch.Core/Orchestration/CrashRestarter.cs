@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Profiles;
@@ -10,6 +11,7 @@ namespace CfOrch.Core.Orchestration;
 /// back-off (1 s, 2 s, 4 s … at most 60 s), at most <c>max_restarts</c> times within <see cref="Window"/>; after that it
 /// stays failed and says why. Starting it on request begins a new count; stopping the service cancels a restart that is
 /// waiting. The policy is read from the active profile when the process exits, so a profile change applies at once.
+/// It keeps all the state of crash restarts: what is scheduled, how many were done, and which stops cancel them.
 /// </summary>
 public sealed partial class CrashRestarter : IDisposable
 {
@@ -19,23 +21,108 @@ public sealed partial class CrashRestarter : IDisposable
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
 
     private readonly ServiceLauncher _launcher;
-    private readonly Orchestrator _orchestrator;
+    private readonly ServiceLocks _locks;
+    private readonly ServiceStarter _starter;
     private readonly ProfileRegistry _profiles;
     private readonly InstanceRegistry _registry;
     private readonly TimeProvider _time;
     private readonly ILogger<CrashRestarter> _logger;
     private readonly Dictionary<string, List<DateTimeOffset>> _restarts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset At, int? Gpu)> _stopRequests = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposed = new();
 
-    public CrashRestarter(ServiceLauncher launcher, Orchestrator orchestrator, ProfileRegistry profiles, InstanceRegistry registry, TimeProvider time, ILogger<CrashRestarter> logger)
+    public CrashRestarter(ServiceLauncher launcher, ServiceLocks locks, ServiceStarter starter, ProfileRegistry profiles, InstanceRegistry registry, TimeProvider time, ILogger<CrashRestarter> logger)
     {
         _launcher = launcher;
-        _orchestrator = orchestrator;
+        _locks = locks;
+        _starter = starter;
         _profiles = profiles;
         _registry = registry;
         _time = time;
         _logger = logger;
         launcher.Crashed += OnCrashed;
+    }
+
+    /// <summary>
+    /// A stop of <paramref name="service"/> (on one GPU when given) was asked for: a restart scheduled for a crash just
+    /// before it is cancelled, and so is one that is waiting now (those instances stay failed, and are returned).
+    /// </summary>
+    public async Task<IReadOnlyList<StopOutcome>> CancelForStopAsync(string service, int? gpuIndex, CancellationToken cancellationToken)
+    {
+        // A process may crash just before this stop and have its restart scheduled just after: the restart checks this.
+        _stopRequests[service] = (_time.GetUtcNow(), gpuIndex);
+
+        // A crashed instance waiting for its automatic restart: stopping the service means it stays down. Under the
+        // service's lock, so a restart that is launching right now finishes first (and the stop then stops it).
+        var outcomes = new List<StopOutcome>();
+        if (_registry.ForService(service).Any(i => i.PendingRestart is not null))
+        {
+            using var serviceLock = await _locks.AcquireAsync(service, cancellationToken);
+            foreach (var failed in _registry.ForService(service).Where(i => i.PendingRestart is not null && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList())
+            {
+                if (EndPendingRestart(failed, "its restart was cancelled (stopped on request)") is { } cancelled)
+                {
+                    outcomes.Add(new StopOutcome(cancelled, $"{service} on GPU {failed.Key.GpuIndex} will not be restarted (restart cancelled); it stays failed"));
+                }
+            }
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>
+    /// The restart that <c>restart: on-failure</c> scheduled for <paramref name="failed"/>: started on the same GPU with the
+    /// same model, unless it was cancelled (the service was stopped), it was started again meanwhile, or the service runs
+    /// elsewhere now; then null. Serialised with starts and stops of the service, like a start on request.
+    /// </summary>
+    public async Task<EnsureResult?> RestartCrashedAsync(InstanceSnapshot failed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        InstanceSnapshot starting;
+        using (await _locks.AcquireAsync(failed.Service, cancellationToken))
+        {
+            var current = _registry.Get(failed.Key);
+            if (current is not { State: InstanceState.Failed, PendingRestart: { } pending } || current.Since != failed.Since)
+            {
+                return null;
+            }
+
+            string? skip = null;
+            if (_stopRequests.TryGetValue(failed.Service, out var stop) && stop.At >= current.StateSince && (stop.Gpu is null || stop.Gpu == failed.Key.GpuIndex))
+            {
+                skip = "its restart was cancelled (stopped on request)";
+            }
+            else if (_registry.ForService(failed.Service).FirstOrDefault(i => i.IsActive) is { } other)
+            {
+                skip = $"not restarted: it runs again on GPU {other.Key.GpuIndex}";
+            }
+
+            if (skip is not null)
+            {
+                EndPendingRestart(failed, skip);
+                return null;
+            }
+
+            try
+            {
+                starting = await _starter.StartNewAsync(ActiveServices.Get(_profiles, failed.Service), failed.Key.GpuIndex, failed.Model, cancellationToken, pending.Number);
+            }
+            catch (OrchestrationException ex)
+            {
+                // The launch did not happen (no room on its GPU, the executable is gone): it stays failed, and says why.
+                EndPendingRestart(failed, $"restart {pending.Number} of {pending.Of} failed: {ex.Message}");
+                throw;
+            }
+        }
+
+        return new EnsureResult(await _starter.WaitUntilServingAsync(starting, cancellationToken), Started: true, Warm: false);
+    }
+
+    /// <summary>Clears the scheduled restart of <paramref name="failed"/> (that very run), noting why.</summary>
+    public InstanceSnapshot? EndPendingRestart(InstanceSnapshot failed, string why)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        return _registry.Update(failed.Key, i => i with { PendingRestart = null, Message = $"{i.Message}; {why}" }, i => i.Since == failed.Since && i.PendingRestart is not null);
     }
 
     /// <summary>The back-off before restart <paramref name="number"/> (1-based): 1 s, 2 s, 4 s … at most <see cref="MaxBackoff"/>.</summary>
@@ -100,11 +187,11 @@ public sealed partial class CrashRestarter : IDisposable
             await Task.Delay(delay, _time, _disposed.Token);
             if (OnFailureSpec(failed.Service) is null)
             {
-                _orchestrator.EndPendingRestart(failed, "not restarted: the profile no longer says restart: on-failure");
+                EndPendingRestart(failed, "not restarted: the profile no longer says restart: on-failure");
                 return;
             }
 
-            if (await _orchestrator.RestartCrashedAsync(failed, _disposed.Token) is { } restarted)
+            if (await RestartCrashedAsync(failed, _disposed.Token) is { } restarted)
             {
                 LogRestarted(restarted.Instance.Key, failed.PendingRestart!.Number, restarted.Instance.Pid);
             }
@@ -112,7 +199,7 @@ public sealed partial class CrashRestarter : IDisposable
         catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
         {
             // cf-orch is shutting down: the restart does not happen, and the row must not promise it.
-            _orchestrator.EndPendingRestart(failed, "not restarted: cf-orch was shutting down");
+            EndPendingRestart(failed, "not restarted: cf-orch was shutting down");
         }
         catch (OrchestrationException ex)
         {
@@ -123,7 +210,7 @@ public sealed partial class CrashRestarter : IDisposable
         {
             // Nothing awaits this task: whatever went wrong is logged, and the row does not keep promising a restart.
             LogRestartFailed(failed.Key, ex.ToString());
-            _orchestrator.EndPendingRestart(failed, $"restart failed: {ex.Message}");
+            EndPendingRestart(failed, $"restart failed: {ex.Message}");
         }
     }
 

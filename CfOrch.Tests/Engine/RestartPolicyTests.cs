@@ -87,7 +87,7 @@ public sealed class RestartPolicyTests
         Assert.Equal("the process exited with code 1; its restart was cancelled (stopped on request)", after.Message);
 
         // What the waiting restart does when its back-off ends: nothing.
-        Assert.Null(await app.Orchestrator.RestartCrashedAsync(waiting, Ct));
+        Assert.Null(await app.Factory.Services.GetRequiredService<CrashRestarter>().RestartCrashedAsync(waiting, Ct));
         Assert.Equal(InstanceState.Failed, app.Orchestrator.Instances.Single(i => i.Service == "flaky").State);
         Assert.Empty(app.Orchestrator.Leases);
     }
@@ -119,7 +119,7 @@ public sealed class RestartPolicyTests
         var waiting = app.Factory.Services.GetRequiredService<InstanceRegistry>()
             .Update(failed.Key, i => i with { PendingRestart = new PendingRestart(i.StateSince.AddSeconds(1), 1, 3) })!;
 
-        Assert.Null(await app.Orchestrator.RestartCrashedAsync(waiting, Ct));
+        Assert.Null(await app.Factory.Services.GetRequiredService<CrashRestarter>().RestartCrashedAsync(waiting, Ct));
         var after = app.Orchestrator.Instances.Single(i => i.Service == "flaky");
         Assert.Equal((failed.Since, InstanceState.Failed, null), (after.Since, after.State, after.PendingRestart));
         Assert.EndsWith("; its restart was cancelled (stopped on request)", after.Message, StringComparison.Ordinal);
@@ -133,7 +133,7 @@ public sealed class RestartPolicyTests
         await using var _ = app;
 
         Assert.Null(crashed.PendingRestart);
-        Assert.Null(await app.Orchestrator.RestartCrashedAsync(crashed, Ct));
+        Assert.Null(await app.Factory.Services.GetRequiredService<CrashRestarter>().RestartCrashedAsync(crashed, Ct));
     }
 
     /// <summary>The app with a service (no restart policy) that was started and then exited with code 1.</summary>

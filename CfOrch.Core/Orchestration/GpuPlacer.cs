@@ -1,0 +1,132 @@
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
+using CfOrch.Core.History;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Profiles;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Orchestration;
+
+/// <summary>
+/// Placement and eviction for a start: the GPU a service runs on (the one asked for, else among its pins the one with
+/// the most room) and its lease there — after evicting less important managed services when that is what it takes, and
+/// only once the GPU reports their memory free again.
+/// </summary>
+public sealed class GpuPlacer(
+    GpuMonitor gpus,
+    LeaseManager leases,
+    InstanceRegistry registry,
+    InstanceStopper stopper,
+    ProfileRegistry profiles,
+    TimeProvider time,
+    IOptions<CfOrchOptions> options)
+{
+    private static readonly TimeSpan FreeMemoryPoll = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The GPU and lease for a start of <paramref name="profile"/>; no lease (and not on a GPU) for a service that needs no VRAM on a node without GPUs.</summary>
+    public async Task<(int Gpu, string? LeaseId, bool OnGpu)> LeaseForStartAsync(ServiceProfile profile, int? gpuIndex, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+
+        // One reading for every decision below: a new one may be published meanwhile.
+        var all = gpus.Current.Gpus;
+        var inventory = all.Where(g => g.Error is null).ToList();
+        if (inventory.Count == 0)
+        {
+            if (profile.MaxMb > 0)
+            {
+                throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, all)!);
+            }
+
+            return (0, null, false);
+        }
+
+        var allowed = Placement.Candidates(profile, all);
+        if (gpuIndex is { } wanted)
+        {
+            if (inventory.All(g => g.Index != wanted))
+            {
+                throw new OrchestrationException(OrchestrationError.NotFound, $"node '{options.Value.NodeId}' has no GPU {wanted} (it has {string.Join(", ", inventory.Select(g => g.Index))})");
+            }
+
+            if (allowed.All(g => g.Index != wanted))
+            {
+                throw new OrchestrationException(OrchestrationError.Invalid, $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)} by its profile");
+            }
+
+            allowed = allowed.Where(g => g.Index == wanted).ToList();
+        }
+
+        if (allowed.Count == 0)
+        {
+            throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, all)!);
+        }
+
+        var accounts = leases.Accounts().ToDictionary(a => a.GpuIndex);
+        var ordered = allowed.OrderByDescending(g => accounts.TryGetValue(g.Index, out var a) ? a.AvailableMb : 0).ThenBy(g => g.Index).ToList();
+        var refusals = new List<string>();
+        (int Gpu, Admission.NeedsEviction Plan)? eviction = null;
+        foreach (var gpu in ordered)
+        {
+            switch (leases.Request(Request(profile, gpu.Index)))
+            {
+                case Admission.Granted granted:
+                    return (gpu.Index, granted.Lease.LeaseId, true);
+                case Admission.NeedsEviction plan:
+                    eviction ??= (gpu.Index, plan);
+                    refusals.Add(plan.Reason);
+                    break;
+                case Admission.Refused refused:
+                    refusals.Add(refused.Reason);
+                    break;
+            }
+        }
+
+        if (eviction is not { } evict)
+        {
+            throw new OrchestrationException(OrchestrationError.NoCapacity, string.Join("; ", refusals));
+        }
+
+        return (evict.Gpu, await EvictAndLeaseAsync(profile, evict.Gpu, evict.Plan, cancellationToken), true);
+    }
+
+    private async Task<string> EvictAndLeaseAsync(ServiceProfile profile, int gpu, Admission.NeedsEviction plan, CancellationToken cancellationToken)
+    {
+        foreach (var victim in plan.Victims)
+        {
+            var reason = $"evicted from GPU {gpu} for {profile.Name} (priority {profile.Priority} over {victim.Priority})";
+            if (registry.All.FirstOrDefault(i => i.LeaseId == victim.LeaseId) is { } instance)
+            {
+                await stopper.StopAsync(instance.Key, HistoryKind.Evicted, reason, cancellationToken);
+            }
+            else
+            {
+                leases.Release(victim.LeaseId, HistoryKind.Evicted, reason);
+            }
+        }
+
+        // Start the newcomer only once the GPU reports the memory free again (bounded).
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS + 10);
+        while (true)
+        {
+            gpus.Refresh();
+            var admission = leases.Request(Request(profile, gpu));
+            if (admission is Admission.Granted granted)
+            {
+                return granted.Lease.LeaseId;
+            }
+
+            if (time.GetUtcNow() >= deadline)
+            {
+                var why = admission is Admission.Refused r ? r.Reason : ((Admission.NeedsEviction)admission).Reason;
+                throw new OrchestrationException(OrchestrationError.NoCapacity, $"evicted {string.Join(", ", plan.Victims.Select(v => v.Holder))} but GPU {gpu} still does not have room: {why}");
+            }
+
+            await Task.Delay(FreeMemoryPoll, time, cancellationToken);
+        }
+    }
+
+    private static LeaseRequest Request(ServiceProfile profile, int gpu) =>
+        new(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed);
+}

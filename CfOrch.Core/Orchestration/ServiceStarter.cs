@@ -1,0 +1,63 @@
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Health;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Profiles;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Orchestration;
+
+/// <summary>Starts a new instance of a service from its process spec (placed and leased by <see cref="GpuPlacer"/>) and waits until it serves.</summary>
+public sealed class ServiceStarter(GpuPlacer placer, ServiceLauncher launcher, HealthMonitor health, InstanceRegistry registry, ProfileRegistry profiles, IOptions<CfOrchOptions> options)
+{
+    /// <summary>Places, leases and launches; the instance is Starting (or the start is refused with why). Call under the service's lock.</summary>
+    public async Task<InstanceSnapshot> StartNewAsync(ServiceProfile profile, int? gpuIndex, string? model, CancellationToken cancellationToken, int restartNumber = 0)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (profile.Managed is null)
+        {
+            throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' has no managed block in profile '{profiles.Active.Profile.Name}': cf-orch keeps its budget but cannot start it");
+        }
+
+        if (profile.Managed is not ProcessSpec spec)
+        {
+            throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' is type: {profile.Managed.Type}; cf-orch cannot start containers yet — start it yourself and set adopt: true to track it");
+        }
+
+        var (gpu, leaseId, onGpu) = await placer.LeaseForStartAsync(profile, gpuIndex, cancellationToken);
+        var instance = await launcher.LaunchAsync(profile, spec, gpu, onGpu, leaseId, model, cancellationToken, restartNumber);
+        health.ProbeSoon(instance.Key);
+        if (instance.State == InstanceState.Failed)
+        {
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"{profile.Name} cannot start: {instance.Message}");
+        }
+
+        return instance;
+    }
+
+    /// <summary>Waits until <paramref name="starting"/> serves; throws with why when it fails, is stopped first, or takes too long.</summary>
+    public async Task<InstanceSnapshot> WaitUntilServingAsync(InstanceSnapshot starting, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(starting);
+        var limit = TimeSpan.FromSeconds(options.Value.Probes.StartTimeoutSeconds) + TimeSpan.FromSeconds(10);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(limit);
+        InstanceSnapshot done;
+        try
+        {
+            done = await registry.WaitAsync(starting.Key, i => i.Since != starting.Since || i.State != InstanceState.Starting, cts.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"{starting.Key} did not become ready within {limit.TotalSeconds:0} s");
+        }
+
+        return done switch
+        {
+            { IsServing: true } => done,
+            { State: InstanceState.Stopping or InstanceState.Stopped } => throw new OrchestrationException(OrchestrationError.StartFailed,
+                $"{starting.Service} was stopped before it was ready ({done.Message})"),
+            _ => throw new OrchestrationException(OrchestrationError.StartFailed,
+                $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code ? $" (exit code {code})" : "")}"),
+        };
+    }
+}
