@@ -50,6 +50,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<ProfileRegistry>();
         services.TryAddSingleton<ProfileStore>();
         services.TryAddSingleton<ProfileEditor>();
+        services.TryAddSingleton<SecretFilter>();
 
         // The engine.
         services.AddHttpClient(HealthProber.ClientName)

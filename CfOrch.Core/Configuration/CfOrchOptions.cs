@@ -212,4 +212,7 @@ public sealed class ApiOptions
 {
     /// <summary>Open server-sent event streams (<c>/api/events</c>, log streams) at once; the next one is refused with 429.</summary>
     public int MaxStreams { get; set; } = 64;
+
+    /// <summary>Open event streams from one address at once.</summary>
+    public int MaxStreamsPerAddress { get; set; } = 8;
 }

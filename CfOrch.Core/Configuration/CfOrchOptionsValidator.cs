@@ -120,7 +120,8 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
 
         ValidateTrust(errors, auth);
         var api = options.Api ?? new ApiOptions();
-        Range(errors, $"{S}:Api:MaxStreams", api.MaxStreams, 1, 10_000);
+        Range(errors, $"{S}:Api:MaxStreams", api.MaxStreams, 2, 10_000);
+        Range(errors, $"{S}:Api:MaxStreamsPerAddress", api.MaxStreamsPerAddress, 1, 10_000);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -30,6 +30,11 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
         {
             var backups = System.IO.Path.Combine(registry.ProfilesDir, ".backups");
             PrivateFiles.CreateDirectory(backups);
+            foreach (var older in Directory.EnumerateFiles(backups))
+            {
+                // Backups written before files were private (0644) become private too.
+                PrivateFiles.TightenFile(older);
+            }
             backup = System.IO.Path.Combine(backups, string.Create(CultureInfo.InvariantCulture, $"{name}-{time.GetUtcNow():yyyyMMdd-HHmmss-fff}.yaml"));
             PrivateFiles.Copy(target, backup);
             Prune(backups, name);

@@ -16,6 +16,13 @@ internal sealed class SecretSpans
     private readonly Dictionary<string, Anchored> _anchors = new(StringComparer.Ordinal);
     private readonly AnchorClaims _claims = new();
     private readonly SortedDictionary<int, Span> _found = [];
+    private readonly Dictionary<string, string> _scalarAnchors = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The key text used for a key whose text is not known here (an alias of a mapping, a complex key): it looks secret,
+    /// so the value under it in an env mapping is hidden — unknown fails closed.
+    /// </summary>
+    private const string UnknownKey = "(unknown key: treated as a SECRET)";
 
     private SecretSpans(string yaml) => _yaml = yaml;
 
@@ -39,6 +46,7 @@ internal sealed class SecretSpans
             case DocumentStart:
                 _anchors.Clear();
                 _claims.Clear();
+                _scalarAnchors.Clear();
                 break;
             case Scalar scalar:
                 VisitScalar(scalar);
@@ -78,6 +86,7 @@ internal sealed class SecretSpans
         {
             _claims.Claim(scalar.Anchor.Value);
             _anchors[scalar.Anchor.Value] = new Anchored(spans, []);
+            _scalarAnchors[scalar.Anchor.Value] = scalar.Value;
         }
 
         Leave();
@@ -85,7 +94,8 @@ internal sealed class SecretSpans
 
     private void VisitAlias(string name)
     {
-        var (isKey, secret, envValue, _) = Enter(null);
+        // An alias used as a key (*k : value) stands for its anchor's text: an env key repeated by alias is still one.
+        var (isKey, secret, envValue, _) = Enter(ExpectsKey ? _scalarAnchors.GetValueOrDefault(name, UnknownKey) : null);
         if (!isKey && _anchors.TryGetValue(name, out var anchored))
         {
             if (secret)
@@ -105,7 +115,7 @@ internal sealed class SecretSpans
 
     private void VisitStart(NodeEvent start, bool isMapping)
     {
-        var (isKey, secret, envValue, _) = Enter(null);
+        var (isKey, secret, envValue, _) = Enter(ExpectsKey ? UnknownKey : null);
         Anchored? anchored = null;
         var claim = 0;
         if (!start.Anchor.IsEmpty)
@@ -140,6 +150,9 @@ internal sealed class SecretSpans
     /// secret (a value under a secret-looking key of an env mapping, anything inside such a value, or a secret-looking
     /// <c>NAME=value</c> item of an env list, whose name is given), and whether it is the value of an <c>env</c> key.
     /// </summary>
+    /// <summary>The next node is a key of the open mapping.</summary>
+    private bool ExpectsKey => _open.Count > 0 && _open[^1] is { IsMapping: true, ExpectKey: true };
+
     private (bool IsKey, bool Secret, bool EnvValue, string? EnvItemName) Enter(string? text)
     {
         if (_open.Count == 0)

@@ -236,4 +236,31 @@ public sealed class ProfileSecretsTests
 
         Assert.Equal(new Dictionary<string, string> { ["HF_TOKEN"] = M, ["CUDA_VISIBLE_DEVICES"] = "0", ["db_password"] = M }, ProfileSecrets.MaskEnv(env));
     }
+
+    [Fact]
+    public void A_key_written_by_alias_is_the_key_of_its_anchor_and_an_unknown_key_fails_closed()
+    {
+        const string Yaml = """
+            a:
+              env: { &k HF_TOKEN: "first-secret" }
+            b:
+              env:
+                *k : "ALIASKEY-secret-two"
+                &p PATH: /usr/bin
+            c:
+              &e env: { X: 1 }
+            d:
+              *e : { OPENAI_API_KEY: "aliased-env-secret" }
+            e:
+              env:
+                ? [complex, key]
+                : "complex-secret"
+            """;
+
+        var masked = ProfileSecrets.MaskYaml(Yaml);
+
+        Assert.DoesNotContain("secret", masked, StringComparison.Ordinal);
+        Assert.Contains("PATH: /usr/bin", masked, StringComparison.Ordinal);
+        Assert.Contains($"*k : {M}", masked, StringComparison.Ordinal);
+    }
 }

@@ -127,6 +127,8 @@ public sealed class BrowserAttackTests
     [InlineData("X-Forwarded-For", "192.168.1.50")]
     [InlineData("X-Forwarded-Host", "cf-orch.example")]
     [InlineData("Forwarded", "for=192.168.1.50")]
+    [InlineData("X-Real-IP", "192.168.1.50")]
+    [InlineData("Via", "1.1 nginx")]
     public async Task A_reverse_proxy_on_this_machine_does_not_hand_out_loopback_rights(string header, string value)
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile());
@@ -177,5 +179,48 @@ public sealed class BrowserAttackTests
         (await host.PostAsync("/api/leases", Lease, remote: "10.0.0.9")).Is(HttpStatusCode.Unauthorized);
 
         Assert.Equal(3, host.Orchestrator.Leases.Count);
+    }
+
+    [Fact]
+    public async Task A_dns_rebinding_page_gets_no_control_from_a_trusted_network_either()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(), new()
+        {
+            ["CfOrch:Auth:TrustedNetworks:0"] = "192.168.1.0/24",
+            ["CfOrch:Auth:AllowedHosts:0"] = "gpu-box.lan",
+        });
+        var rebound = Headers(("Host", "rebind.attacker.example:7700"), ("Origin", "http://rebind.attacker.example:7700"));
+
+        var refused = (await host.SendAsync(HttpMethod.Post, "/api/leases", Lease, remote: "192.168.1.50", headers: rebound)).Is(HttpStatusCode.Unauthorized);
+
+        Assert.Contains("neither an IP address nor a name in CfOrch:Auth:AllowedHosts", refused.Detail, StringComparison.Ordinal);
+        (await host.SendAsync(HttpMethod.Post, "/api/leases", Lease, remote: "192.168.1.50", headers: Headers(("Host", "192.168.1.10:7700")))).Is(HttpStatusCode.OK);
+        (await host.SendAsync(HttpMethod.Post, "/api/leases", Lease, remote: "192.168.1.50", headers: Headers(("Host", "GPU-BOX.lan:7700")))).Is(HttpStatusCode.OK);
+        Assert.Equal(2, host.Orchestrator.Leases.Count);
+    }
+
+    [Theory]
+    [InlineData("/API/leases")]
+    [InlineData("/Api/Leases")]
+    public async Task Upper_case_paths_reach_the_same_checks(string path)
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+
+        (await host.SendAsync(HttpMethod.Post, path, """{"node_id":"local","gpu_id":0,"mb":100,"service":"x"}""", contentType: "text/plain")).Is(HttpStatusCode.UnsupportedMediaType);
+        (await host.SendAsync(HttpMethod.Post, path, Lease, headers: Headers(("Origin", "http://evil.example")))).Is(HttpStatusCode.Forbidden);
+        (await host.SendAsync(HttpMethod.Post, path, Lease, headers: Headers(("Host", "rebind.attacker.example")))).Is(HttpStatusCode.Unauthorized);
+        (await host.SendAsync(HttpMethod.Get, path.Replace("leases", "services/a%1b[2J/status", StringComparison.OrdinalIgnoreCase), null)).Is(HttpStatusCode.BadRequest);
+        Assert.Empty(host.Orchestrator.Leases);
+    }
+
+    [Theory]
+    [InlineData("/_blazor/negotiate")]
+    [InlineData("/_BLAZOR/negotiate")]
+    public async Task The_dashboards_live_connection_refuses_other_web_pages(string path)
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+
+        (await host.SendAsync(HttpMethod.Post, path, null, headers: Headers(("Origin", "http://evil.example")))).Is(HttpStatusCode.Forbidden);
+        (await host.SendAsync(HttpMethod.Get, path, null, headers: Headers(("Sec-Fetch-Site", "cross-site")))).Is(HttpStatusCode.Forbidden);
     }
 }

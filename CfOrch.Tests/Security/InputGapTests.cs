@@ -17,6 +17,10 @@ public sealed class InputGapTests
         Assert.Equal("the key 'mb' is given twice (line 1, position 39); each key may appear once", refused.Detail);
         Assert.Empty(host.Orchestrator.Leases);
         (await host.SendAsync(HttpMethod.Post, "/api/services/worker/allocate", """{"params":{"a":"1","a":"2"}}""")).Is(HttpStatusCode.BadRequest);
+
+        // The binder matches keys in any case: "MB" is "mb" given twice.
+        Assert.StartsWith("the key 'MB' is given twice", (await host.SendAsync(HttpMethod.Post, "/api/leases", """{"node_id":"local","gpu_id":0,"mb":100,"MB":321,"service":"x"}""")).Is(HttpStatusCode.BadRequest).Detail, StringComparison.Ordinal);
+        Assert.Empty(host.Orchestrator.Leases);
     }
 
     [Theory]

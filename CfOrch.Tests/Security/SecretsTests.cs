@@ -40,4 +40,25 @@ public sealed class SecretsTests
         Assert.Contains("hf_live_SECRET_value", (await host.GetAsync("/api/profiles/engine-test", remote: Lan, bearer: Token)).Is(HttpStatusCode.OK).Body, StringComparison.Ordinal);
         Assert.Contains("sk-quoted-SECRET", (await host.GetAsync("/api/profiles/engine-test")).Is(HttpStatusCode.OK).Body, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_services_output_shows_secrets_masked_to_a_lan_visitor()
+    {
+        var profile = EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, EngineApp.FreePort(), "service --port {port}", "/health")
+            .Replace("      port:", "      env:\n        HF_TOKEN: hf_live_SECRET_value\n      port:", StringComparison.Ordinal));
+        await using var host = ApiTestHost.Start(profile);
+        var worker = (await host.Orchestrator.EnsureAsync("worker", null, null, TestContext.Current.CancellationToken).WaitAsync(EngineApp.Deadline, TestContext.Current.CancellationToken)).Instance;
+        var ring = host.Orchestrator.Logs(worker.Key)!;
+        ring.Append(Core.Supervision.LogStream.Stdout, "loaded token hf_live_SECRET_value from the environment");
+        ring.Append(Core.Supervision.LogStream.Stderr, "retrying with --api-key=sk-other-SECRET and password: SECRETpw");
+
+        var masked = (await host.GetAsync("/api/services/worker/logs?tail=2000", remote: Lan)).Is(HttpStatusCode.OK).Body;
+        var own = (await host.GetAsync("/api/services/worker/logs?tail=2000")).Is(HttpStatusCode.OK).Body;
+
+        Assert.DoesNotContain("SECRET", masked, StringComparison.Ordinal);
+        Assert.Contains("loaded token •••• from the environment", masked, StringComparison.Ordinal);
+        Assert.Contains("--api-key=•••• and password: ••••", masked, StringComparison.Ordinal);
+        Assert.Contains("hf_live_SECRET_value", own, StringComparison.Ordinal);
+        Assert.Contains("sk-other-SECRET", own, StringComparison.Ordinal);
+    }
 }

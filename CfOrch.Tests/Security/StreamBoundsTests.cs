@@ -40,6 +40,38 @@ public sealed class StreamBoundsTests
     }
 
     [Fact]
+    public async Task One_address_cannot_take_every_stream_and_a_quarter_is_kept_for_controllers()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(), new() { ["CfOrch:Api:MaxStreams"] = "4", ["CfOrch:Api:MaxStreamsPerAddress"] = "2" });
+        var open = new List<HttpResponseMessage>();
+        try
+        {
+            open.Add(await OpenAsync(host, "/api/events", "192.168.1.50"));
+            open.Add(await OpenAsync(host, "/api/events", "192.168.1.50"));
+            var third = await OpenAsync(host, "/api/events", "192.168.1.50");
+            open.Add(third);
+            Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+            Assert.Contains("CfOrch:Api:MaxStreamsPerAddress", await third.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+            open.Add(await OpenAsync(host, "/api/events", "192.168.1.51"));
+            var visitor = await OpenAsync(host, "/api/events", "192.168.1.52");
+            open.Add(visitor);
+            Assert.Equal(HttpStatusCode.TooManyRequests, visitor.StatusCode);
+            Assert.Contains("kept for those who may control cf-orch", await visitor.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+            // This machine's own user may control cf-orch: the kept slot is theirs.
+            var owner = await OpenAsync(host, "/api/events");
+            open.Add(owner);
+            Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+            Assert.Equal(4, host.Get<StreamGate>().Open);
+        }
+        finally
+        {
+            open.ForEach(r => r.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task A_client_that_takes_no_data_for_30_seconds_is_dropped()
     {
         var (http, time, body, lifetime) = Context();
@@ -47,7 +79,7 @@ public sealed class StreamBoundsTests
         var ring = new LogRing(10, time);
         ring.Append(LogStream.Stdout, "a line");
 
-        var stream = ServerSentEvents.StreamLogAsync(http, ring, tail: 10);
+        var stream = ServerSentEvents.StreamLogAsync(http, ring, tail: 10, text => text);
         await WaitUntilAsync(() => body.Blocked, "the first write to block");
         time.Advance(ServerSentEvents.StallTimeout - TimeSpan.FromSeconds(1));
         Assert.False(stream.IsCompleted);
@@ -66,7 +98,7 @@ public sealed class StreamBoundsTests
         var (http, time, body, lifetime) = Context();
         var ring = new LogRing(10, time);
 
-        var stream = ServerSentEvents.StreamLogAsync(http, ring, tail: 10);
+        var stream = ServerSentEvents.StreamLogAsync(http, ring, tail: 10, text => text);
         await WaitUntilAsync(() => body.Flushes > 0, "the stream to start");
         Assert.DoesNotContain("keep-alive", body.Text, StringComparison.Ordinal);
         for (var i = 1; i <= 2; i++)
@@ -90,7 +122,9 @@ public sealed class StreamBoundsTests
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-29T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
         var services = new ServiceCollection()
             .AddSingleton<TimeProvider>(time)
-            .AddSingleton(new StreamGate(Options.Create(new CfOrchOptions())))
+            .AddSingleton(Options.Create(new CfOrchOptions()))
+            .AddSingleton<StreamGate>()
+            .AddSingleton<CfOrch.Web.Auth.AccessEvaluator>()
             .AddLogging()
             .BuildServiceProvider();
         var body = new RecordingBody();
@@ -101,9 +135,14 @@ public sealed class StreamBoundsTests
         return (http, time, body, lifetime);
     }
 
-    private static async Task<HttpResponseMessage> OpenAsync(ApiTestHost host, string path)
+    private static async Task<HttpResponseMessage> OpenAsync(ApiTestHost host, string path, string? remote = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
+        if (remote is not null)
+        {
+            request.Headers.Add(Web.CfOrchAppFactory.RemoteAddressHeader, remote);
+        }
+
         return await host.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct).WaitAsync(EngineApp.Deadline, Ct);
     }
 

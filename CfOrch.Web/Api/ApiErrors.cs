@@ -16,7 +16,7 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
 
         // The middleware has already switched Request.Path to the error page: the feature keeps the original path.
         var path = httpContext.Features.Get<IExceptionHandlerFeature>()?.Path ?? httpContext.Request.Path;
-        if (!path.StartsWith("/api", StringComparison.Ordinal))
+        if (!Auth.AccessPolicies.IsMachinePath(path))
         {
             return false;
         }

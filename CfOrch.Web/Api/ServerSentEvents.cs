@@ -84,9 +84,10 @@ public static partial class ServerSentEvents
         }
     }
 
-    /// <summary>The last <paramref name="tail"/> lines, then every new line as a <c>line</c> event.</summary>
-    public static async Task StreamLogAsync(HttpContext http, LogRing ring, int tail)
+    /// <summary>The last <paramref name="tail"/> lines, then every new line as a <c>line</c> event, each as <paramref name="shown"/> shows it.</summary>
+    public static async Task StreamLogAsync(HttpContext http, LogRing ring, int tail, Func<string, string> shown)
     {
+        ArgumentNullException.ThrowIfNull(shown);
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(ring);
         using var slot = await EnterAsync(http);
@@ -106,7 +107,7 @@ public static partial class ServerSentEvents
             long last = 0;
             foreach (var line in ring.Tail(tail))
             {
-                await sse.EventAsync("line", LogLineRow.From(line), flush: false);
+                await sse.EventAsync("line", LogLineRow.From(line, shown), flush: false);
                 last = line.Sequence;
             }
 
@@ -128,7 +129,7 @@ public static partial class ServerSentEvents
                 {
                     if (line.Sequence > last)
                     {
-                        await sse.EventAsync("line", LogLineRow.From(line), flush: false);
+                        await sse.EventAsync("line", LogLineRow.From(line, shown), flush: false);
                         last = line.Sequence;
                     }
                 }
@@ -150,16 +151,16 @@ public static partial class ServerSentEvents
         }
     }
 
-    /// <summary>A slot among the open streams, or null after answering 429 when all are taken.</summary>
+    /// <summary>A slot among the open streams, or null after answering 429 when none may be had.</summary>
     private static async Task<IDisposable?> EnterAsync(HttpContext http)
     {
         var gate = http.RequestServices.GetRequiredService<StreamGate>();
-        var slot = gate.TryEnter();
+        var canControl = http.RequestServices.GetRequiredService<Auth.AccessEvaluator>().Evaluate(http).CanControl;
+        var (slot, refusal) = gate.TryEnter(http.Connection.RemoteIpAddress, canControl);
         if (slot is null)
         {
             http.Response.Headers.RetryAfter = "30";
-            await ApiJson.WriteErrorAsync(http, StatusCodes.Status429TooManyRequests,
-                $"{gate.Limit} event streams are open already (CfOrch:Api:MaxStreams); close one, or try again later");
+            await ApiJson.WriteErrorAsync(http, StatusCodes.Status429TooManyRequests, refusal!);
         }
 
         return slot;

@@ -1,5 +1,6 @@
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
 
 namespace CfOrch.Web.Api;
@@ -129,21 +130,25 @@ public static class ServicesApi
             }, ApiJson.Options);
         }).DocumentsBody<StartStopBody>("application/json");
 
-        read.MapGet("/{service}/logs", (string service, int? gpu_id, int? tail, Orchestrator o) =>
+        read.MapGet("/{service}/logs", (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http, AccessEvaluator access, SecretFilter secrets) =>
         {
             var (key, ring) = LogsOf(service, gpu_id, o);
             var count = Math.Clamp(tail ?? 200, 1, 2000);
-            return Results.Json(new { service, gpu_id = key.GpuIndex, lines = ring.Tail(count).Select(LogLineRow.From) }, ApiJson.Options);
+            var shown = ShownTo(access.Evaluate(http), secrets);
+            return Results.Json(new { service, gpu_id = key.GpuIndex, lines = ring.Tail(count).Select(l => LogLineRow.From(l, shown)) }, ApiJson.Options);
         });
 
-        read.MapGet("/{service}/logs/stream", async (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http) =>
+        read.MapGet("/{service}/logs/stream", async (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http, AccessEvaluator access, SecretFilter secrets) =>
         {
             var (_, ring) = LogsOf(service, gpu_id, o);
-            await ServerSentEvents.StreamLogAsync(http, ring, Math.Clamp(tail ?? 100, 0, 2000));
+            await ServerSentEvents.StreamLogAsync(http, ring, Math.Clamp(tail ?? 100, 0, 2000), ShownTo(access.Evaluate(http), secrets));
         });
 
         return endpoints;
     }
+
+    /// <summary>A service's output as this caller may see it: as it is for those who may control cf-orch, secrets masked for everyone else.</summary>
+    private static Func<string, string> ShownTo(Access access, SecretFilter secrets) => access.CanControl ? text => text : secrets.Mask;
 
     private static (InstanceKey Key, Core.Supervision.LogRing Ring) LogsOf(string service, int? gpuIndex, Orchestrator o)
     {
@@ -185,5 +190,6 @@ public static class ServicesApi
 
 public sealed record LogLineRow(long Seq, double At, string Stream, string Text)
 {
-    public static LogLineRow From(Core.Supervision.LogLine l) => new(l.Sequence, LeaseRow.Unix(l.At), l.Stream.ToString().ToLowerInvariant(), l.Text);
+    public static LogLineRow From(Core.Supervision.LogLine l, Func<string, string> shown) =>
+        new(l.Sequence, LeaseRow.Unix(l.At), l.Stream.ToString().ToLowerInvariant(), shown(l.Text));
 }

@@ -43,7 +43,8 @@ public sealed class AccessEvaluator(IOptions<CfOrchOptions> options)
             return Access.Full(identity.Name) with { Session = SignedOutSessions.SessionOf(user) };
         }
 
-        if (!source.Forwarded && Networks.Contains(_trustedNetworks, source.Remote))
+        var fromTrustedNetwork = !source.Forwarded && Networks.Contains(_trustedNetworks, source.Remote);
+        if (fromTrustedNetwork && source.AddressedByAddressOrAllowedName(auth.AllowedHosts))
         {
             return Access.Full(null);
         }
@@ -72,8 +73,11 @@ public sealed class AccessEvaluator(IOptions<CfOrchOptions> options)
         return source.FromLoopback && !source.Forwarded && source.AddressedToThisMachine(Settings.AllowedHosts);
     }
 
-    private static string WhyNotThisMachine(RequestSource source) =>
-        !source.FromLoopback ? ""
+    private string WhyNotThisMachine(RequestSource source) =>
+        !source.FromLoopback
+            ? Networks.Contains(_trustedNetworks, source.Remote) && !source.Forwarded
+                ? $"This machine is in a trusted network, but the request was sent to '{source.Host}', which is neither an IP address nor a name in CfOrch:Auth:AllowedHosts. "
+                : ""
         : source.Forwarded ? "This request came through a proxy (it carries forwarding headers), so it does not count as this machine's. "
         : $"This request was sent to '{source.Host}', which is not one of this machine's names (add it to CfOrch:Auth:AllowedHosts if it is). ";
 

@@ -55,9 +55,10 @@ public static class AccessPolicies
 
     /// <summary>Paths programs call (the API, metrics, the OpenAPI document): refused with a status, never redirected to /login.</summary>
     public static bool IsMachinePath(PathString path) =>
-        path.StartsWithSegments("/api", StringComparison.Ordinal)
-        || path.StartsWithSegments("/metrics", StringComparison.Ordinal)
-        || path.StartsWithSegments("/openapi", StringComparison.Ordinal);
+        // Case-insensitive, as routing is: /API/leases reaches the same endpoint as /api/leases.
+        path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)
+        || path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase)
+        || path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase);
 
     private static Task Deny(HttpContext context, string redirect, int status)
     {

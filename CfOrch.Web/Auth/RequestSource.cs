@@ -30,12 +30,16 @@ public sealed record RequestSource(IPAddress? Remote, bool Forwarded, string Hos
         return next(http);
     });
 
+    /// <summary>The headers proxies add besides <c>Forwarded</c> and <c>X-Forwarded-*</c> (nginx's X-Real-IP, CDNs, HTTP's Via).</summary>
+    private static readonly string[] ProxyHeaders = ["Via", "X-Real-IP", "True-Client-IP", "X-Client-IP", "CF-Connecting-IP", "X-Original-For"];
+
     public static bool HasForwardingHeaders(IHeaderDictionary headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
         foreach (var name in headers.Keys)
         {
-            if (name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase))
+            if (name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
+                || ProxyHeaders.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 return true;
             }
@@ -68,4 +72,12 @@ public sealed record RequestSource(IPAddress? Remote, bool Forwarded, string Hos
 
         return allowedHosts.Any(h => h.Trim('[', ']').Equals(host, StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>
+    /// The request was addressed by an IP address, <c>localhost</c> or one of <paramref name="allowedHosts"/>: not by a
+    /// name an attacker may control. A DNS-rebinding page reaches cf-orch under its own name, so a trusted network's
+    /// rights go only with such a Host.
+    /// </summary>
+    public bool AddressedByAddressOrAllowedName(IEnumerable<string> allowedHosts) =>
+        IPAddress.TryParse(Host.Trim('[', ']'), out _) || AddressedToThisMachine(allowedHosts);
 }

@@ -62,7 +62,7 @@ public sealed class CrossOriginGuard(RequestDelegate next, IOptions<CfOrchOption
 
     private static bool IsGuarded(HttpRequest request) =>
         !(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method) || HttpMethods.IsTrace(request.Method))
-        || request.Path.StartsWithSegments("/_blazor", StringComparison.Ordinal);
+        || request.Path.StartsWithSegments("/_blazor", StringComparison.OrdinalIgnoreCase);
 
     private static string Display(string origin) =>
         origin.EndsWith(":80", StringComparison.Ordinal) && origin.StartsWith("http:", StringComparison.Ordinal) ? origin[..^3]

@@ -26,7 +26,8 @@ public static class JsonBodyCheck
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.StartObject:
-                        keys.Push(new HashSet<string>(StringComparer.Ordinal));
+                        // Case-insensitive, as the binder is: {"mb": 1, "MB": 2} names one key twice.
+                        keys.Push(new HashSet<string>(StringComparer.OrdinalIgnoreCase));
                         path.Push(property ?? "");
                         property = null;
                         break;

@@ -2,6 +2,7 @@ using System.Globalization;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
+using CfOrch.Web.Auth;
 using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.State;
 using Microsoft.AspNetCore.Components;
@@ -20,6 +21,15 @@ public sealed partial class Services : LivePage
 
     [Inject]
     private TimeProvider Time { get; set; } = default!;
+
+    [Inject]
+    private SecretFilter Secrets { get; set; } = default!;
+
+    [CascadingParameter]
+    private Access Access { get; set; } = new(false, false, null, null);
+
+    /// <summary>A service's output (its last lines, the reason it failed) as this visitor may see it: secrets masked unless they may control cf-orch.</summary>
+    private string Shown(string text) => Access.CanControl ? text : Secrets.Mask(text);
 
     private GpuProfile Profile => Profiles.Active.Profile;
 
