@@ -16,6 +16,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using CfOrch.Core.Allocations;
 
 namespace CfOrch.Core;
 
@@ -68,6 +69,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<IInstanceStore, InMemoryInstanceStore>();
         services.TryAddSingleton<IProcessLauncher, ProcessLauncher>();
         services.TryAddSingleton<StateStream>();
+        services.TryAddSingleton<Changes.IStatePublisher>(sp => sp.GetRequiredService<StateStream>());
         services.TryAddSingleton<InstanceRegistry>();
         services.TryAddSingleton<LeaseManager>();
         services.TryAddSingleton<AllocationTable>();

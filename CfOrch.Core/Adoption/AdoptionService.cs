@@ -6,10 +6,10 @@ using CfOrch.Core.Health;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Measurement;
-using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using CfOrch.Core.Threading;
 
 namespace CfOrch.Core.Adoption;
 

@@ -14,7 +14,7 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
         var errors = new List<string>(options.BindErrors());
         const string S = CfOrchOptions.SectionName;
 
-        if (!Profiles.ProfileParser.IsValidName(options.NodeId ?? ""))
+        if (!Names.IsValid(options.NodeId ?? ""))
         {
             errors.Add($"{S}:NodeId: '{options.NodeId}' is not a valid node id (letters, digits, '.', '_' and '-', at most 64).");
         }

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
-using CfOrch.Core.Orchestration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

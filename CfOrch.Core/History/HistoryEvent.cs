@@ -1,5 +1,3 @@
-using CfOrch.Core.Leases;
-
 namespace CfOrch.Core.History;
 
 /// <summary>What happened to a lease or to the service holding it.</summary>
@@ -44,26 +42,6 @@ public sealed record HistoryEvent
 
     /// <summary>When the lease was granted (for releases: how long it was held).</summary>
     public DateTimeOffset? GrantedAt { get; init; }
-
-    public static HistoryEvent For(HistoryKind kind, Lease lease, DateTimeOffset at, string reason)
-    {
-        ArgumentNullException.ThrowIfNull(lease);
-        return new HistoryEvent
-        {
-            At = at,
-            Kind = kind,
-            LeaseId = lease.LeaseId,
-            NodeId = lease.NodeId,
-            GpuIndex = lease.GpuIndex,
-            Service = lease.Service,
-            Holder = lease.Holder,
-            Origin = lease.Origin.ToString().ToLowerInvariant(),
-            BudgetMb = lease.Mb,
-            MeasuredMb = lease.MeasuredMb,
-            Reason = reason,
-            GrantedAt = lease.GrantedAt,
-        };
-    }
 }
 
 /// <summary>Where history goes. Must not block: implementations queue and write off the hot path.</summary>

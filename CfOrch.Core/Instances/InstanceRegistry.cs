@@ -1,4 +1,4 @@
-using CfOrch.Core.State;
+using CfOrch.Core.Changes;
 
 namespace CfOrch.Core.Instances;
 
@@ -6,7 +6,7 @@ namespace CfOrch.Core.Instances;
 /// Every instance, keyed by (service, node, GPU). Updates are atomic per instance and published to the state
 /// stream; readers get immutable snapshots.
 /// </summary>
-public sealed class InstanceRegistry(StateStream stream)
+public sealed class InstanceRegistry(IStatePublisher stream)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<InstanceKey, InstanceSnapshot> _instances = [];

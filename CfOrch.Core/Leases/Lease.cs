@@ -1,3 +1,5 @@
+using CfOrch.Core.History;
+
 namespace CfOrch.Core.Leases;
 
 /// <summary>Who a lease is for: a service cf-orch manages, a service it adopted, or a client of the lease API.</summary>
@@ -37,6 +39,23 @@ public sealed record Lease
     public long? MeasuredMb { get; init; }
 
     public long HeldMb => Math.Max(Mb, MeasuredMb ?? 0);
+
+    /// <summary>This lease's line of history: <paramref name="kind"/> at <paramref name="at"/>, because of <paramref name="reason"/>.</summary>
+    public HistoryEvent ToHistory(HistoryKind kind, DateTimeOffset at, string reason) => new()
+    {
+        At = at,
+        Kind = kind,
+        LeaseId = LeaseId,
+        NodeId = NodeId,
+        GpuIndex = GpuIndex,
+        Service = Service,
+        Holder = Holder,
+        Origin = Origin.ToString().ToLowerInvariant(),
+        BudgetMb = Mb,
+        MeasuredMb = MeasuredMb,
+        Reason = reason,
+        GrantedAt = GrantedAt,
+    };
 }
 
 /// <summary>A request for a lease. <see cref="Ttl"/> null: until released.</summary>

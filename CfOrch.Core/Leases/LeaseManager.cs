@@ -2,7 +2,7 @@ using System.Globalization;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using CfOrch.Core.History;
-using CfOrch.Core.State;
+using CfOrch.Core.Changes;
 using Microsoft.Extensions.Options;
 
 namespace CfOrch.Core.Leases;
@@ -17,12 +17,12 @@ public sealed class LeaseManager
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     private readonly GpuMonitor _gpus;
-    private readonly StateStream _stream;
+    private readonly IStatePublisher _stream;
     private readonly IHistorySink _history;
     private readonly TimeProvider _time;
     private readonly CfOrchOptions _options;
 
-    public LeaseManager(GpuMonitor gpus, StateStream stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options)
+    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
         _gpus = gpus;
@@ -106,7 +106,7 @@ public sealed class LeaseManager
             _stream.Publish(new LeaseGranted(lease));
         }
 
-        _history.Record(HistoryEvent.For(HistoryKind.Granted, lease, _time.GetUtcNow(), $"{lease.Mb} MB for {lease.Holder}"));
+        _history.Record(lease.ToHistory(HistoryKind.Granted, _time.GetUtcNow(), $"{lease.Mb} MB for {lease.Holder}"));
         PublishAccounts();
         return new Admission.Granted(lease);
     }
@@ -125,7 +125,7 @@ public sealed class LeaseManager
             _stream.Publish(new LeaseReleased(lease, kind, reason));
         }
 
-        _history.Record(HistoryEvent.For(kind, lease, _time.GetUtcNow(), reason));
+        _history.Record(lease.ToHistory(kind, _time.GetUtcNow(), reason));
         PublishAccounts();
         return true;
     }

@@ -6,6 +6,7 @@ using CfOrch.Core.Profiles;
 using CfOrch.Core.State;
 using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Options;
+using CfOrch.Core.Allocations;
 
 namespace CfOrch.Core.Orchestration;
 

@@ -1,4 +1,5 @@
 using CfOrch.Core.Instances;
+using CfOrch.Core.Allocations;
 
 namespace CfOrch.Core.Orchestration;
 

@@ -1,3 +1,4 @@
+using CfOrch.Core.Threading;
 namespace CfOrch.Core.Orchestration;
 
 /// <summary>

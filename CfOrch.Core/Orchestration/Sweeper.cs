@@ -3,6 +3,7 @@ using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Allocations;
 
 namespace CfOrch.Core.Orchestration;
 

@@ -1,3 +1,4 @@
+using CfOrch.Core.Configuration;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -16,7 +17,7 @@ public static partial class ProfileParser
     /// </summary>
     public const int MaxFileBytes = 256 * 1024;
     /// <summary>The largest budget or VRAM size a profile may give: the largest GPU cf-orch accepts.</summary>
-    public const long MaxBudgetMb = Configuration.CfOrchOptionsValidator.MaxGpuMb;
+    public const long MaxBudgetMb = CfOrchOptionsValidator.MaxGpuMb;
 
     private static readonly string[] Placeholders = ["port", "gpu_id", "model"];
 
@@ -77,7 +78,7 @@ public static partial class ProfileParser
     }
 
     /// <summary>Names usable as profile, service and node names: no path separators, no spaces.</summary>
-    public static bool IsValidName(string name) => NameRegex().IsMatch(name);
+    public static bool IsValidName(string name) => Names.IsValid(name);
 
     private static GpuProfile? ReadProfile(YamlMapReader r)
     {
@@ -415,9 +416,6 @@ public static partial class ProfileParser
         var marker = message.IndexOf("): ", StringComparison.Ordinal);
         return message.StartsWith("(Line", StringComparison.Ordinal) && marker >= 0 ? message[(marker + 3)..] : message;
     }
-
-    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
-    private static partial Regex NameRegex();
 
     [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_]*\z")]
     private static partial Regex EnvNameRegex();

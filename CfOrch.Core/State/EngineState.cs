@@ -1,7 +1,8 @@
 using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
-using CfOrch.Core.Orchestration;
+using CfOrch.Core.Allocations;
+using CfOrch.Core.Changes;
 
 namespace CfOrch.Core.State;
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using CfOrch.Core.Changes;
 
 namespace CfOrch.Core.State;
 
@@ -8,7 +9,7 @@ namespace CfOrch.Core.State;
 /// one channel per subscriber. The stream keeps its own <see cref="EngineState"/> by applying every published change,
 /// so a snapshot and the changes that follow it never overlap or leave a gap.
 /// </summary>
-public sealed class StateStream
+public sealed class StateStream : IStatePublisher
 {
     private readonly Lock _lock = new();
     private readonly List<Channel<StateChange>> _subscribers = [];

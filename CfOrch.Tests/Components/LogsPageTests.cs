@@ -1,6 +1,5 @@
 using Bunit;
 using CfOrch.Core.Instances;
-using CfOrch.Core.Orchestration;
 using CfOrch.Core.Supervision;
 using CfOrch.Web.Components.Pages;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,6 @@
 using CfOrch.Core.Instances;
 using CfOrch.Core.State;
+using CfOrch.Core.Changes;
 
 namespace CfOrch.Tests.Engine;
 

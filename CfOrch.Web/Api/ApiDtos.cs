@@ -2,6 +2,7 @@ using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Orchestration;
+using CfOrch.Core.Allocations;
 
 namespace CfOrch.Web.Api;
 

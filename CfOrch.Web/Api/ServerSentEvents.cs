@@ -3,6 +3,10 @@ using System.Threading.Channels;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.State;
 using CfOrch.Core.Supervision;
+using CfOrch.Core.Changes;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Allocations;
 
 namespace CfOrch.Web.Api;
 

@@ -1,11 +1,11 @@
 using CfOrch.Core.Storage;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.History;
-using CfOrch.Core.Orchestration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using CfOrch.Core.Instances;
 
 namespace CfOrch.Web.Data;
 

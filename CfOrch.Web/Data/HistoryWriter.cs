@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
-using CfOrch.Core.Orchestration;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,4 +1,3 @@
-using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Components.State;

@@ -1,6 +1,6 @@
 using CfOrch.Core.Instances;
 
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Instances;
 
 /// <summary>A managed instance as persisted, so that a restarted cf-orch re-attaches to it instead of starting it twice.</summary>
 public sealed record ManagedInstanceRecord(

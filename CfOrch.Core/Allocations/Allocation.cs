@@ -1,4 +1,4 @@
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Allocations;
 
 /// <summary>A caller's claim on a running instance (cf-orch's /allocate), released by the caller or by its TTL.</summary>
 public sealed record Allocation

@@ -1,9 +1,9 @@
-using CfOrch.Core.State;
+using CfOrch.Core.Changes;
 
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Allocations;
 
 /// <summary>The live allocations, published to the state stream.</summary>
-public sealed class AllocationTable(StateStream stream)
+public sealed class AllocationTable(IStatePublisher stream)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Allocation> _allocations = new(StringComparer.Ordinal);

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Supervision;
 
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Instances;
 
 /// <summary>The processes cf-orch owns, by instance; a failed instance keeps its handle so its log stays readable.</summary>
 public sealed class ManagedProcesses

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Threading;
 
 /// <summary>An async mutex per key (per service), so two requests never start the same service twice.</summary>
 public sealed class KeyedLock : IDisposable

@@ -2,8 +2,9 @@ using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using Microsoft.Extensions.Logging;
+using CfOrch.Core.Allocations;
 
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Instances;
 
 /// <summary>
 /// The transitions that touch more than the instance: ending an instance releases its lease and allocations and
