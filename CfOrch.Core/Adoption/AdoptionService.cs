@@ -21,11 +21,11 @@ namespace CfOrch.Core.Adoption;
 public sealed partial class AdoptionService(
     ProfileRegistry profiles,
     InstanceRegistry registry,
+    InstanceLifecycle lifecycle,
     LeaseManager leases,
     GpuMonitor gpus,
     HealthProber prober,
     UsageMeter meter,
-    TimeProvider time,
     IOptions<CfOrchOptions> options,
     ILogger<AdoptionService> logger) : IDisposable
 {
@@ -132,23 +132,12 @@ public sealed partial class AdoptionService(
         var gpuIndex = usage.Count > 0 ? usage[0].GpuIndex : service.Gpus.Count > 0 ? service.Gpus[0] : 0;
         var measured = await meter.MeasureAsync(service.Name, spec.HealthPath, url, usage, gpuIndex, cancellationToken);
         var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
-        var now = time.GetUtcNow();
         var (leaseId, note) = LeaseFor(service, gpuIndex, measured);
-        var instance = registry.Set(new InstanceSnapshot
+        var instance = lifecycle.Register(key, InstanceOrigin.Adopted, InstanceState.Running, url, spec.HealthPath, service.MaxMb, service.Priority, i => i with
         {
-            Key = key,
-            Origin = InstanceOrigin.Adopted,
-            State = InstanceState.Running,
-            Url = url,
-            HealthPath = spec.HealthPath,
             Pid = pids.Count > 0 ? pids[0] : null,
-            BudgetMb = service.MaxMb,
-            Priority = service.Priority,
             MeasuredMb = measured,
             LeaseId = leaseId,
-            Since = now,
-            StateSince = now,
-            ReadyAt = now,
             LastProbe = probe,
             Message = note,
         });

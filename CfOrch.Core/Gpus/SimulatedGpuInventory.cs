@@ -6,7 +6,7 @@ namespace CfOrch.Core.Gpus;
 /// GPUs from configuration, for demos and tests. Per-process usage can be set at run time, the way a program
 /// started behind cf-orch's back would show up in NVML.
 /// </summary>
-public sealed class SimulatedGpuInventory : IGpuInventory
+public sealed class SimulatedGpuInventory : IGpuInventory, IMirrorsMeasuredUsage
 {
     private readonly Lock _lock = new();
     private readonly SimulatedGpu[] _gpus;

@@ -18,6 +18,29 @@ public sealed partial class InstanceLifecycle(
     TimeProvider time,
     ILogger<InstanceLifecycle> logger)
 {
+    /// <summary>
+    /// The one way a new run of an instance enters the registry — a start, an adoption, a re-attachment after a restart of
+    /// cf-orch: stamped now (and ready now when it is registered running), with <paramref name="more"/> filling in the rest.
+    /// </summary>
+    public InstanceSnapshot Register(InstanceKey key, InstanceOrigin origin, InstanceState state, string url, string healthPath, long budgetMb, int priority, Func<InstanceSnapshot, InstanceSnapshot>? more = null)
+    {
+        var now = time.GetUtcNow();
+        var instance = new InstanceSnapshot
+        {
+            Key = key,
+            Origin = origin,
+            State = state,
+            Url = url,
+            HealthPath = healthPath,
+            BudgetMb = budgetMb,
+            Priority = priority,
+            Since = now,
+            StateSince = now,
+            ReadyAt = state == InstanceState.Running ? now : null,
+        };
+        return registry.Set(more is null ? instance : more(instance));
+    }
+
     /// <summary>Moves an instance to a new state (no-op if it is gone), stamping when it happened.</summary>
     public InstanceSnapshot? Transition(InstanceKey key, InstanceState state, Func<InstanceSnapshot, InstanceSnapshot>? more = null, Func<InstanceSnapshot, bool>? when = null) =>
         registry.Update(

@@ -78,7 +78,7 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
             var mb = await MeasureAsync(i.Service, i.HealthPath, i.Url, usage, i.Key.GpuIndex, cancellationToken);
             return (Instance: i, Mb: mb, Pids: pids, SeenByGpu: usage.Any(u => u.GpuIndex == i.Key.GpuIndex));
         }));
-        if (gpus.Inventory is SimulatedGpuInventory simulated)
+        if (gpus.Inventory is IMirrorsMeasuredUsage simulated)
         {
             // A simulated GPU cannot see the memory a service really holds: show what the service says it holds
             // (Ollama's size_vram) as used by its process, as NVML would on a real GPU.

@@ -19,6 +19,7 @@ public sealed partial class EngineStartup(
     IProcessLauncher processLauncher,
     ProfileRegistry profiles,
     InstanceRegistry registry,
+    InstanceLifecycle lifecycle,
     LeaseManager leases,
     ManagedProcesses processes,
     ServiceLauncher launcher,
@@ -101,28 +102,18 @@ public sealed partial class EngineStartup(
                 leaseId = granted.Lease.LeaseId;
             }
 
-            var now = time.GetUtcNow();
             var process = processLauncher.Attach(record.Pid, record.Key.Service, launcher.LogPath(record.Key));
             if (processes.Set(record.Key, process) is { } previous)
             {
                 await previous.DisposeAsync();
             }
 
-            registry.Set(new InstanceSnapshot
+            lifecycle.Register(record.Key, InstanceOrigin.Managed, InstanceState.Starting, record.Url, record.HealthPath, record.BudgetMb, priority, i => i with
             {
-                Key = record.Key,
-                Origin = InstanceOrigin.Managed,
-                State = InstanceState.Starting,
-                Url = record.Url,
-                HealthPath = record.HealthPath,
                 Pid = record.Pid,
                 Reattached = true,
                 Model = record.Model,
-                BudgetMb = record.BudgetMb,
-                Priority = priority,
                 LeaseId = leaseId,
-                Since = now,
-                StateSince = now,
                 Message = service is null
                     ? $"re-attached to PID {record.Pid} after a restart of cf-orch; its service is not in profile '{profiles.Active.Profile.Name}' any more"
                     : $"re-attached to PID {record.Pid} after a restart of cf-orch",

@@ -22,7 +22,6 @@ public sealed partial class ServiceLauncher(
     ManagedProcesses processes,
     IInstanceStore store,
     ProfileRegistry profiles,
-    TimeProvider time,
     IOptions<CfOrchOptions> options,
     ILogger<ServiceLauncher> logger)
 {
@@ -39,21 +38,11 @@ public sealed partial class ServiceLauncher(
         ArgumentNullException.ThrowIfNull(service);
         ArgumentNullException.ThrowIfNull(spec);
         var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
-        var now = time.GetUtcNow();
         var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
-        registry.Set(new InstanceSnapshot
+        var registered = lifecycle.Register(key, InstanceOrigin.Managed, InstanceState.Starting, url, spec.HealthPath, service.MaxMb, service.Priority, i => i with
         {
-            Key = key,
-            Origin = InstanceOrigin.Managed,
-            State = InstanceState.Starting,
-            Url = url,
-            HealthPath = spec.HealthPath,
             Model = model,
-            BudgetMb = service.MaxMb,
-            Priority = service.Priority,
             LeaseId = leaseId,
-            Since = now,
-            StateSince = now,
             Message = "starting",
             RestartNumber = restartNumber,
         });
@@ -102,7 +91,7 @@ public sealed partial class ServiceLauncher(
 
         LogStarted(key, process.Pid, spec.ExecPath);
         var started = registry.Update(key, i => i with { Pid = process.Pid, Message = $"started PID {process.Pid}, waiting for {spec.HealthPath}" }) ?? registry.Get(key)!;
-        store.Save(new ManagedInstanceRecord(key, process.Pid, ProcFs.StartTime(process.Pid), url, spec.HealthPath, model, service.MaxMb, now));
+        store.Save(new ManagedInstanceRecord(key, process.Pid, ProcFs.StartTime(process.Pid), url, spec.HealthPath, model, service.MaxMb, registered.Since));
         Watch(key, process);
         return started;
     }

@@ -27,10 +27,7 @@ public static class LeasesApi
             }
 
             nodes.Check(body.NodeId);
-            if (body.GpuId is not { } gpu || gpu is < 0 or > 63)
-            {
-                throw new ApiException(422, $"gpu_id is required and must be between 0 and 63 (got {body.GpuId?.ToString(CultureInfo.InvariantCulture) ?? "nothing"})");
-            }
+            var gpu = ApiChecks.RequiredGpu(body.GpuId);
 
             if (body.Mb is not { } mb || mb is < 0 or > CfOrchOptionsValidator.MaxGpuMb)
             {
@@ -47,10 +44,7 @@ public static class LeasesApi
                 throw new ApiException(422, $"priority must be between 0 and 1000 (got {body.Priority})");
             }
 
-            if (!double.IsFinite(body.TtlS) || body.TtlS < 0 || body.TtlS > 366 * 24 * 3600)
-            {
-                throw new ApiException(422, "ttl_s must be between 0 (no expiry) and 31622400 seconds");
-            }
+            ApiChecks.Ttl(body.TtlS);
 
             try
             {

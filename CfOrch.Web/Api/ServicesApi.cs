@@ -36,7 +36,7 @@ public static class ServicesApi
         {
             var body = await ApiJson.ReadBodyAsync<EnsureBody>(request, ct, allowEmpty: true);
             nodes.Check(body.NodeId);
-            CheckGpu(body.GpuId);
+            ApiChecks.Gpu(body.GpuId);
             var candidates = body.ModelCandidates.Count > 0 ? body.ModelCandidates : body.Params.TryGetValue("model", out var m) ? [m] : [];
             var ensured = await o.EnsureAsync(service, body.GpuId, candidates.FirstOrDefault(), ct);
             var instance = ensured.Instance;
@@ -57,8 +57,8 @@ public static class ServicesApi
         control.MapPost("/{service}/allocate", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
         {
             var body = await ApiJson.ReadBodyAsync<AllocateBody>(request, ct, allowEmpty: true);
-            CheckGpu(body.GpuId);
-            CheckTtl(body.TtlS);
+            ApiChecks.Gpu(body.GpuId);
+            ApiChecks.Ttl(body.TtlS);
             if (body.ModelCandidates.Any(c => c is null || c.Length > 256))
             {
                 throw new ApiException(422, "model_candidates must be strings of at most 256 characters");
@@ -102,7 +102,7 @@ public static class ServicesApi
         {
             var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
             nodes.Check(body.NodeId);
-            CheckGpu(body.GpuId);
+            ApiChecks.Gpu(body.GpuId);
             var ensured = await o.EnsureAsync(service, body.GpuId, body.Model, ct);
             return Results.Json(new { started = ensured.Started, warm = ensured.Warm, instance = ServiceRow.From(ensured.Instance, o) }, ApiJson.Options);
         }).DocumentsBody<StartStopBody>("application/json");
@@ -111,7 +111,7 @@ public static class ServicesApi
         {
             var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
             nodes.Check(body.NodeId);
-            CheckGpu(body.GpuId);
+            ApiChecks.Gpu(body.GpuId);
             var restarted = await o.RestartAsync(service, body.GpuId, ct);
             return Results.Json(new { started = restarted.Started, instance = ServiceRow.From(restarted.Instance, o) }, ApiJson.Options);
         }).DocumentsBody<StartStopBody>("application/json");
@@ -120,7 +120,7 @@ public static class ServicesApi
         {
             var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
             nodes.Check(body.NodeId);
-            CheckGpu(body.GpuId);
+            ApiChecks.Gpu(body.GpuId);
             var outcomes = await o.StopAsync(service, body.GpuId, ct);
             return Results.Json(new
             {
@@ -169,22 +169,6 @@ public static class ServicesApi
         }
 
         return (instance.Key, o.Logs(instance.Key) ?? throw new ApiException(404, $"{instance.Key} has no log in this run of cf-orch"));
-    }
-
-    private static void CheckGpu(int? gpu)
-    {
-        if (gpu is < 0 or > 63)
-        {
-            throw new ApiException(422, $"gpu_id must be between 0 and 63 (got {gpu})");
-        }
-    }
-
-    private static void CheckTtl(double ttl)
-    {
-        if (!double.IsFinite(ttl) || ttl < 0 || ttl > 366 * 24 * 3600)
-        {
-            throw new ApiException(422, "ttl_s must be between 0 (no expiry) and 31622400 seconds");
-        }
     }
 }
 
