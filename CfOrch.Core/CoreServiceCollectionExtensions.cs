@@ -9,6 +9,7 @@ using CfOrch.Core.Leases;
 using CfOrch.Core.Measurement;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using CfOrch.Core.State;
 using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Configuration;
@@ -75,7 +76,9 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<AllocationTable>();
         services.TryAddSingleton<ManagedProcesses>();
         services.TryAddSingleton<InstanceLifecycle>();
-        services.TryAddSingleton<ServiceLauncher>();
+        services.TryAddSingleton<LocalProcessRuntime>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceRuntime, LocalProcessRuntime>(sp => sp.GetRequiredService<LocalProcessRuntime>()));
+        services.TryAddSingleton<ServiceRuntimes>();
         services.TryAddSingleton<HealthProber>();
         services.TryAddSingleton<HealthMonitor>();
         services.TryAddSingleton<Ollama.OllamaClient>();

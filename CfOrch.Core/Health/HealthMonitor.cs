@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
+using CfOrch.Core.Runtimes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -16,7 +17,7 @@ public sealed partial class HealthMonitor(
     HealthProber prober,
     InstanceRegistry registry,
     InstanceLifecycle lifecycle,
-    ManagedProcesses processes,
+    ServiceRuntimes runtimes,
     TimeProvider time,
     IOptions<CfOrchOptions> options,
     ILogger<HealthMonitor> logger)
@@ -171,14 +172,14 @@ public sealed partial class HealthMonitor(
             return;
         }
 
-        var process = processes.Of(probed);
-        if (process is not null)
+        var runtime = runtimes.Of(key);
+        if (runtime is not null)
         {
-            await process.StopAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            await runtime.StopAsync(probed, TimeSpan.FromSeconds(5), CancellationToken.None);
         }
 
-        var lines = process?.Output.Tail(20).Select(l => l.Text).ToList();
-        lifecycle.End(key, InstanceState.Failed, HistoryKind.Stopped, message, lastLines: lines, run: probed.Since);
+        var lines = runtime?.LastLines(probed, 20);
+        lifecycle.End(key, InstanceState.Failed, HistoryKind.Stopped, message, lastLines: lines is { Count: > 0 } ? lines : null, run: probed.Since);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key} is running ({Seconds:0.0} s after start)")]

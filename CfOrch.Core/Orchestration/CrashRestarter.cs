@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Orchestration;
@@ -20,7 +21,7 @@ public sealed partial class CrashRestarter : IDisposable
 
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
 
-    private readonly ServiceLauncher _launcher;
+    private readonly ServiceRuntimes _runtimes;
     private readonly ServiceLocks _locks;
     private readonly ServiceStarter _starter;
     private readonly ProfileRegistry _profiles;
@@ -31,16 +32,16 @@ public sealed partial class CrashRestarter : IDisposable
     private readonly ConcurrentDictionary<string, (DateTimeOffset At, int? Gpu)> _stopRequests = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposed = new();
 
-    public CrashRestarter(ServiceLauncher launcher, ServiceLocks locks, ServiceStarter starter, ProfileRegistry profiles, InstanceRegistry registry, TimeProvider time, ILogger<CrashRestarter> logger)
+    public CrashRestarter(ServiceRuntimes runtimes, ServiceLocks locks, ServiceStarter starter, ProfileRegistry profiles, InstanceRegistry registry, TimeProvider time, ILogger<CrashRestarter> logger)
     {
-        _launcher = launcher;
+        _runtimes = runtimes;
         _locks = locks;
         _starter = starter;
         _profiles = profiles;
         _registry = registry;
         _time = time;
         _logger = logger;
-        launcher.Crashed += OnCrashed;
+        runtimes.Crashed += OnCrashed;
     }
 
     /// <summary>
@@ -219,7 +220,7 @@ public sealed partial class CrashRestarter : IDisposable
 
     public void Dispose()
     {
-        _launcher.Crashed -= OnCrashed;
+        _runtimes.Crashed -= OnCrashed;
         // Cancelled, not disposed: a waiting restart may still read its token.
         _disposed.Cancel();
     }

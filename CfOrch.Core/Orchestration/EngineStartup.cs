@@ -5,6 +5,7 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Processes;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Logging;
 
@@ -16,13 +17,10 @@ namespace CfOrch.Core.Orchestration;
 /// </summary>
 public sealed partial class EngineStartup(
     IInstanceStore store,
-    IProcessLauncher processLauncher,
+    ServiceRuntimes runtimes,
     ProfileRegistry profiles,
     InstanceRegistry registry,
-    InstanceLifecycle lifecycle,
     LeaseManager leases,
-    ManagedProcesses processes,
-    ServiceLauncher launcher,
     HealthMonitor health,
     AdoptionService adoption,
     IHistorySink history,
@@ -70,11 +68,8 @@ public sealed partial class EngineStartup(
         var attached = 0;
         foreach (var record in await store.LoadAsync(cancellationToken))
         {
-            // The same process: its PID and its start time. A record without a start time is not trusted (the PID
-            // alone may since belong to another program, which cf-orch must never signal).
-            var sameProcess = ProcFs.IsRunning(record.Pid)
-                && record.ProcessStartTime is { } startTime && ProcFs.StartTime(record.Pid) == startTime;
-            if (!sameProcess)
+            // Records are of processes this machine ran (the runtime of type: process).
+            if (runtimes.OfKind(ProcessSpec.TypeName) is not { } runtime || !runtime.StillRuns(record))
             {
                 store.Remove(record.Key);
                 history.Record(new HistoryEvent
@@ -102,23 +97,9 @@ public sealed partial class EngineStartup(
                 leaseId = granted.Lease.LeaseId;
             }
 
-            var process = processLauncher.Attach(record.Pid, record.Key.Service, launcher.LogPath(record.Key));
-            if (processes.Set(record.Key, process) is { } previous)
-            {
-                await previous.DisposeAsync();
-            }
-
-            lifecycle.Register(record.Key, InstanceOrigin.Managed, InstanceState.Starting, record.Url, record.HealthPath, record.BudgetMb, priority, i => i with
-            {
-                Pid = record.Pid,
-                Reattached = true,
-                Model = record.Model,
-                LeaseId = leaseId,
-                Message = service is null
-                    ? $"re-attached to PID {record.Pid} after a restart of cf-orch; its service is not in profile '{profiles.Active.Profile.Name}' any more"
-                    : $"re-attached to PID {record.Pid} after a restart of cf-orch",
-            });
-            launcher.Watch(record.Key, process);
+            await runtime.AttachAsync(record, priority, leaseId, service is null
+                ? $"re-attached to PID {record.Pid} after a restart of cf-orch; its service is not in profile '{profiles.Active.Profile.Name}' any more"
+                : $"re-attached to PID {record.Pid} after a restart of cf-orch");
             health.ProbeSoon(record.Key);
             attached++;
             LogReattached(record.Key, record.Pid);

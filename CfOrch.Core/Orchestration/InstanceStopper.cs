@@ -2,6 +2,7 @@ using CfOrch.Core.Adoption;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Orchestration;
@@ -14,7 +15,7 @@ public sealed partial class InstanceStopper(
     ServiceLocks locks,
     InstanceRegistry registry,
     InstanceLifecycle lifecycle,
-    ManagedProcesses processes,
+    ServiceRuntimes runtimes,
     AdoptionService adoption,
     ProfileRegistry profiles,
     ILogger<InstanceStopper> logger)
@@ -52,9 +53,9 @@ public sealed partial class InstanceStopper(
         var grace = TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS);
         try
         {
-            if (processes.Of(instance) is { } process)
+            if (runtimes.Of(key) is { } runtime)
             {
-                await process.StopAsync(grace, CancellationToken.None);
+                await runtime.StopAsync(instance, grace, CancellationToken.None);
             }
         }
         finally

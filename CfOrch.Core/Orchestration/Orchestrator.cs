@@ -3,6 +3,7 @@ using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using CfOrch.Core.State;
 using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Options;
@@ -29,7 +30,7 @@ public sealed class Orchestrator(
     CrashRestarter crashes,
     AlwaysOnStarter alwaysOn,
     Sweeper sweeper,
-    ManagedProcesses processes,
+    ServiceRuntimes runtimes,
     ModelResolver models,
     TimeProvider time,
     IOptions<CfOrchOptions> options)
@@ -49,7 +50,7 @@ public sealed class Orchestrator(
     public IReadOnlyList<GpuAccount> Accounts => leases.Accounts();
 
     /// <summary>The output of a managed instance (null for adopted ones and unknown keys).</summary>
-    public LogRing? Logs(InstanceKey key) => processes.Get(key)?.Output;
+    public LogRing? Logs(InstanceKey key) => runtimes.Logs(key);
 
     /// <summary>The service as the active profile defines it; throws <see cref="OrchestrationError.UnknownService"/>.</summary>
     public ServiceProfile Service(string service) => ActiveServices.Get(profiles, service);

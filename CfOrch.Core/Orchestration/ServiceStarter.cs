@@ -2,12 +2,13 @@ using CfOrch.Core.Configuration;
 using CfOrch.Core.Health;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using Microsoft.Extensions.Options;
 
 namespace CfOrch.Core.Orchestration;
 
 /// <summary>Starts a new instance of a service from its process spec (placed and leased by <see cref="GpuPlacer"/>) and waits until it serves.</summary>
-public sealed class ServiceStarter(GpuPlacer placer, ServiceLauncher launcher, HealthMonitor health, InstanceRegistry registry, ProfileRegistry profiles, IOptions<CfOrchOptions> options)
+public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, HealthMonitor health, InstanceRegistry registry, ProfileRegistry profiles, IOptions<CfOrchOptions> options)
 {
     /// <summary>Places, leases and launches; the instance is Starting (or the start is refused with why). Call under the service's lock.</summary>
     public async Task<InstanceSnapshot> StartNewAsync(ServiceProfile profile, int? gpuIndex, string? model, CancellationToken cancellationToken, int restartNumber = 0)
@@ -18,13 +19,13 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceLauncher launcher, H
             throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' has no managed block in profile '{profiles.Active.Profile.Name}': cf-orch keeps its budget but cannot start it");
         }
 
-        if (profile.Managed is not ProcessSpec spec)
+        if (runtimes.For(profile.Managed) is not { } runtime)
         {
             throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' is type: {profile.Managed.Type}; cf-orch cannot start containers yet — start it yourself and set adopt: true to track it");
         }
 
         var (gpu, leaseId, onGpu) = await placer.LeaseForStartAsync(profile, gpuIndex, cancellationToken);
-        var instance = await launcher.LaunchAsync(profile, spec, gpu, onGpu, leaseId, model, cancellationToken, restartNumber);
+        var instance = await runtime.StartAsync(new RuntimeStart(profile, gpu, onGpu, leaseId, model, restartNumber), cancellationToken);
         health.ProbeSoon(instance.Key);
         if (instance.State == InstanceState.Failed)
         {

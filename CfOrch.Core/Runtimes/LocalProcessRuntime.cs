@@ -9,13 +9,15 @@ using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace CfOrch.Core.Orchestration;
+namespace CfOrch.Core.Runtimes;
 
 /// <summary>
-/// Starts a <c>type: process</c> service: argv from args_template (never a shell), its env and cwd, CUDA_VISIBLE_DEVICES,
-/// its own process group; notices its exit at once. A problem fails that instance with a clear message.
+/// The runtime of <c>type: process</c> services, on this machine: argv from args_template (never a shell), its env and
+/// cwd, CUDA_VISIBLE_DEVICES, its own process group, output to log files; notices an exit at once, stops with SIGTERM,
+/// grace, SIGKILL; re-attaches to its processes after a restart of cf-orch. A problem fails that instance with a clear
+/// message.
 /// </summary>
-public sealed partial class ServiceLauncher(
+public sealed partial class LocalProcessRuntime(
     IProcessLauncher launcher,
     InstanceRegistry registry,
     InstanceLifecycle lifecycle,
@@ -23,20 +25,41 @@ public sealed partial class ServiceLauncher(
     IInstanceStore store,
     ProfileRegistry profiles,
     IOptions<CfOrchOptions> options,
-    ILogger<ServiceLauncher> logger)
+    ILogger<LocalProcessRuntime> logger) : IServiceRuntime
 {
     private static readonly TimeSpan PortCheckTimeout = TimeSpan.FromMilliseconds(300);
     private const int FailureLogLines = 20;
 
-    /// <summary>
-    /// Registers the instance as starting and launches its process; returns it starting, or failed.
-    /// <paramref name="restartNumber"/> is which automatic restart this is (0 for a start on request): it is part of the
-    /// first snapshot, so a process that dies at once is still counted as that restart.
-    /// </summary>
-    public async Task<InstanceSnapshot> LaunchAsync(ServiceProfile service, ProcessSpec spec, int gpuIndex, bool onGpu, string? leaseId, string? model, CancellationToken cancellationToken, int restartNumber = 0)
+    public string Kind => ProcessSpec.TypeName;
+
+    public bool Runs(ManagedSpec spec) => spec is ProcessSpec;
+
+    public bool Has(InstanceKey key) => processes.Get(key) is not null;
+
+    public LogRing? Logs(InstanceKey key) => processes.Get(key)?.Output;
+
+    public IReadOnlyList<string> LastLines(InstanceSnapshot instance, int count) =>
+        processes.Of(instance)?.Output.Tail(count).Select(l => l.Text).ToList() ?? [];
+
+    public async Task StopAsync(InstanceSnapshot instance, TimeSpan grace, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(service);
-        ArgumentNullException.ThrowIfNull(spec);
+        if (processes.Of(instance) is { } process)
+        {
+            await process.StopAsync(grace, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Registers the instance as starting and launches its process; returns it starting, or failed. The start's
+    /// restart number (0 for a start on request) is part of the first snapshot, so a process that dies at once is still
+    /// counted as that restart.
+    /// </summary>
+    public async Task<InstanceSnapshot> StartAsync(RuntimeStart start, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        var service = start.Service;
+        var spec = service.Managed as ProcessSpec ?? throw new ArgumentException($"{service.Name} is not a process service", nameof(start));
+        var (gpuIndex, onGpu, leaseId, model, restartNumber) = (start.GpuIndex, start.OnGpu, start.LeaseId, start.Model, start.RestartNumber);
         var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
         var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
         var registered = lifecycle.Register(key, InstanceOrigin.Managed, InstanceState.Starting, url, spec.HealthPath, service.MaxMb, service.Priority, i => i with
@@ -104,10 +127,41 @@ public sealed partial class ServiceLauncher(
         Path.Combine(options.Value.ResolvedDataDir(), "logs", string.Create(CultureInfo.InvariantCulture, $"{key.Service}-gpu{key.GpuIndex}"));
 
     /// <summary>
+    /// The same process: its PID and its start time. A record without a start time is not trusted (the PID alone may
+    /// since belong to another program, which cf-orch must never signal).
+    /// </summary>
+    public bool StillRuns(ManagedInstanceRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return ProcFs.IsRunning(record.Pid) && record.ProcessStartTime is { } startTime && ProcFs.StartTime(record.Pid) == startTime;
+    }
+
+    /// <summary>Takes back a process it started before cf-orch restarted, and follows its output and exit again.</summary>
+    public async Task AttachAsync(ManagedInstanceRecord record, int priority, string? leaseId, string message)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var process = launcher.Attach(record.Pid, record.Key.Service, LogPath(record.Key));
+        if (processes.Set(record.Key, process) is { } previous)
+        {
+            await previous.DisposeAsync();
+        }
+
+        lifecycle.Register(record.Key, InstanceOrigin.Managed, InstanceState.Starting, record.Url, record.HealthPath, record.BudgetMb, priority, i => i with
+        {
+            Pid = record.Pid,
+            Reattached = true,
+            Model = record.Model,
+            LeaseId = leaseId,
+            Message = message,
+        });
+        Watch(record.Key, process);
+    }
+
+    /// <summary>
     /// Follows a process cf-orch owns: when it exits without being asked to, its instance fails with the exit code, and
     /// what is left of its process group (a worker, a model runner holding VRAM) is stopped too.
     /// </summary>
-    public void Watch(InstanceKey key, IManagedProcess process)
+    private void Watch(InstanceKey key, IManagedProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
         _ = process.Exited.ContinueWith(

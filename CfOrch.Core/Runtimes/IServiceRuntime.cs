@@ -1,0 +1,46 @@
+using CfOrch.Core.Instances;
+using CfOrch.Core.Profiles;
+using CfOrch.Core.Supervision;
+
+namespace CfOrch.Core.Runtimes;
+
+/// <summary>What a start asks of a runtime: this service, on this GPU (or none), under this lease, with this model.</summary>
+public sealed record RuntimeStart(ServiceProfile Service, int GpuIndex, bool OnGpu, string? LeaseId, string? Model, int RestartNumber = 0);
+
+/// <summary>
+/// Where a service runs: start, stop, attach again after a restart of cf-orch, watch exits, read output, list the
+/// processes. One implementation per kind — local processes today (<see cref="LocalProcessRuntime"/>); containers and
+/// remote agents plug in here — while admission, leases, health, adoption and the UI stay the same above it.
+/// </summary>
+public interface IServiceRuntime
+{
+    /// <summary>The kind of managed spec it runs (<c>process</c>; later <c>docker</c>, an agent's node).</summary>
+    string Kind { get; }
+
+    /// <summary>Whether it runs services of <paramref name="spec"/>.</summary>
+    bool Runs(ManagedSpec spec);
+
+    /// <summary>Whether a run of <paramref name="key"/> (live, or ended with its output kept) is this runtime's.</summary>
+    bool Has(InstanceKey key);
+
+    /// <summary>Registers a new run of the service as starting and launches it; returns it starting, or failed with why.</summary>
+    Task<InstanceSnapshot> StartAsync(RuntimeStart start, CancellationToken cancellationToken);
+
+    /// <summary>Whether the run <paramref name="record"/> describes (started before cf-orch restarted) is still that very run.</summary>
+    bool StillRuns(ManagedInstanceRecord record);
+
+    /// <summary>Takes back a run it started before cf-orch restarted (one that <see cref="StillRuns"/>), registered as starting again.</summary>
+    Task AttachAsync(ManagedInstanceRecord record, int priority, string? leaseId, string message);
+
+    /// <summary>Stops this run of <paramref name="instance"/>: a signal, <paramref name="grace"/> to exit, then killed. A handle of an older run is never signalled.</summary>
+    Task StopAsync(InstanceSnapshot instance, TimeSpan grace, CancellationToken cancellationToken);
+
+    /// <summary>The output of the instance's latest run (kept after it ended), or null when there is none.</summary>
+    LogRing? Logs(InstanceKey key);
+
+    /// <summary>The last <paramref name="count"/> lines of this very run's output (empty for another run or none).</summary>
+    IReadOnlyList<string> LastLines(InstanceSnapshot instance, int count);
+
+    /// <summary>A run ended without being asked to; its instance has just failed (the restart policy listens).</summary>
+    event Action<InstanceSnapshot>? Crashed;
+}
