@@ -2,6 +2,7 @@ using Bunit;
 using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Pages;
 using MudBlazor;
+using LeasesPage = CfOrch.Web.Components.Pages.Leases;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
@@ -13,7 +14,7 @@ public sealed class LeasesPageTests : MudBunitContext
     {
         UseTestProfile();
 
-        var page = RenderAs<Leases>();
+        var page = RenderAs<LeasesPage>();
 
         Assert.Contains("POST /api/leases", page.Find("[data-testid=no-leases]").TextContent, StringComparison.Ordinal);
         var capacity = page.Find("[data-testid=capacity-table] tbody tr").QuerySelectorAll("td").Select(td => td.TextContent.Trim()).ToList();
@@ -28,7 +29,7 @@ public sealed class LeasesPageTests : MudBunitContext
         Grant("notebook", 1024, priority: 2, origin: HolderOrigin.Client, ttl: TimeSpan.FromMinutes(5));
         Time.Advance(TimeSpan.FromSeconds(30));
 
-        var page = RenderAs<Leases>();
+        var page = RenderAs<LeasesPage>();
 
         var rows = page.FindAll("[data-testid=leases-table] tbody tr")
             .Select(r => string.Join(" | ", r.QuerySelectorAll("td").Take(8).Select(td => td.TextContent.Trim())))
@@ -46,7 +47,7 @@ public sealed class LeasesPageTests : MudBunitContext
     {
         UseTestProfile();
         var lease = Grant("notebook", 1024, origin: HolderOrigin.Client, measuredMb: 100);
-        var page = RenderAs<Leases>();
+        var page = RenderAs<LeasesPage>();
         var button = page.FindComponents<MudButton>().Single(b => b.Instance.UserAttributes.GetValueOrDefault("aria-label") as string == "Release the lease of notebook").Instance;
 
         LeaseBook.UpdateMeasured(lease.LeaseId, 900);
@@ -63,13 +64,13 @@ public sealed class LeasesPageTests : MudBunitContext
         Grant("whisper", 3000);
         Grant("notebook", 1024, origin: HolderOrigin.Client);
 
-        var page = RenderAs<Leases>();
+        var page = RenderAs<LeasesPage>();
         var buttons = page.FindAll("[data-testid=leases-table] tbody button");
         Assert.True(buttons[0].HasAttribute("disabled"));
         Assert.Equal("This lease belongs to the service whisper: stop the service to release it.", buttons[0].ParentElement!.GetAttribute("title"));
         Assert.False(buttons[1].HasAttribute("disabled"));
 
-        var readOnly = RenderAs<Leases>(ReadOnly);
+        var readOnly = RenderAs<LeasesPage>(ReadOnly);
         Assert.All(readOnly.FindAll("[data-testid=leases-table] tbody button"), b =>
         {
             Assert.True(b.HasAttribute("disabled"));
@@ -84,7 +85,7 @@ public sealed class LeasesPageTests : MudBunitContext
         var lease = Grant("notebook", 1024, origin: HolderOrigin.Client);
         var dialogs = Render<MudDialogProvider>();
         var snackbars = Render<MudSnackbarProvider>();
-        var page = RenderAs<Leases>();
+        var page = RenderAs<LeasesPage>();
 
         page.ClickOn("[aria-label='Release the lease of notebook']");
         dialogs.WaitForAssertion(() => Assert.Contains("Release 1,024 MB held by notebook on GPU 0?", dialogs.Markup, StringComparison.Ordinal));
@@ -105,7 +106,7 @@ public sealed class LeasesPageTests : MudBunitContext
         var lease = Grant("notebook", 1024, origin: HolderOrigin.Client);
         var dialogs = Render<MudDialogProvider>();
         var snackbars = Render<MudSnackbarProvider>();
-        var page = RenderAs<Leases>(CfOrch.Web.Auth.Access.Full("admin") with { Session = "tab-session" });
+        var page = RenderAs<LeasesPage>(CfOrch.Web.Auth.Access.Full("admin") with { Session = "tab-session" });
 
         // Another tab of the same browser signs out.
         Services.GetRequiredService<CfOrch.Web.Auth.SignedOutSessions>().SignOut("tab-session");

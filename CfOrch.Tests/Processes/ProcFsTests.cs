@@ -192,7 +192,8 @@ public sealed class ProcFsTests
         using var sh = StartShell("sleep 30 & sleep 30 & wait");
         try
         {
-            var sleeps = await PollAsync(() => ProcFs.Descendants(sh.Id), found => found.Count == 2, ct);
+            // A child is "sh" between its fork and its exec of sleep: wait until both have become sleep.
+            var sleeps = await PollAsync(() => ProcFs.Descendants(sh.Id), found => found.Count == 2 && found.All(pid => ProcFs.ProcessName(pid) == "sleep"), ct);
 
             Assert.All(sleeps, pid =>
             {

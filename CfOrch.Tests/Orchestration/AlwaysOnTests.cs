@@ -1,9 +1,10 @@
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
+using CfOrch.Tests.Engine;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.Orchestration;
 
 /// <summary>always_on services: started once cf-orch is up (real app, real processes), never stopped for idleness.</summary>
 public sealed class AlwaysOnTests

@@ -1,9 +1,10 @@
 using CfOrch.Core.History;
 using CfOrch.Core.Leases;
-using Microsoft.Extensions.DependencyInjection;
+using CfOrch.Tests.Engine;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.DependencyInjection;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.Leases;
 
 public sealed class LeaseManagerTests : IDisposable
 {

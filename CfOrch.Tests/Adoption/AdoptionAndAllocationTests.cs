@@ -3,9 +3,10 @@ using CfOrch.Core.Adoption;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Orchestration;
+using CfOrch.Tests.Engine;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.Adoption;
 
 /// <summary>Adoption, allocation and the idle/stop rules, with Ollama answering through a fake HTTP handler.</summary>
 public sealed class AdoptionAndAllocationTests : IDisposable

@@ -1,11 +1,12 @@
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
+using CfOrch.Tests.Engine;
 using CfOrch.Web.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.Orchestration;
 
 /// <summary><c>restart: on-failure</c> with the real app, real child processes that crash, and SQLite history.</summary>
 public sealed class RestartPolicyTests

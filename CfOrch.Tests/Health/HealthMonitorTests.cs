@@ -2,9 +2,10 @@ using System.Net;
 using CfOrch.Core.Health;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
+using CfOrch.Tests.Engine;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.Health;
 
 public sealed class HealthMonitorTests : IDisposable
 {

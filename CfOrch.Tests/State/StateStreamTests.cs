@@ -1,8 +1,9 @@
+using CfOrch.Core.Changes;
 using CfOrch.Core.Instances;
 using CfOrch.Core.State;
-using CfOrch.Core.Changes;
+using CfOrch.Tests.Engine;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.State;
 
 public sealed class StateStreamTests
 {

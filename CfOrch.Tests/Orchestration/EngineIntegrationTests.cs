@@ -7,12 +7,13 @@ using CfOrch.Core.Orchestration;
 using CfOrch.Core.Processes;
 using CfOrch.Core.Profiles;
 using CfOrch.Core.State;
+using CfOrch.Tests.Engine;
 using CfOrch.Tests.StandIns;
 using CfOrch.Web.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CfOrch.Tests.Engine;
+namespace CfOrch.Tests.Orchestration;
 
 /// <summary>
 /// The engine's acceptance: the real app in process, a stand-in Ollama on 127.0.0.1, real child processes, SQLite.
