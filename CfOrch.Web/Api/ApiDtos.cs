@@ -30,7 +30,15 @@ public sealed class NodeRegisterBody
     public string? AgentUrl { get; set; }
 }
 
-public sealed class EnsureBody
+/// <summary>A body that names the node and GPU it is for (both optional).</summary>
+public interface IServiceTarget
+{
+    string? NodeId { get; }
+
+    int? GpuId { get; }
+}
+
+public sealed class EnsureBody : IServiceTarget
 {
     public string? NodeId { get; set; }
 
@@ -56,7 +64,7 @@ public sealed class AllocateBody
     public string Caller { get; set; } = "";
 }
 
-public sealed class StartStopBody
+public sealed class StartStopBody : IServiceTarget
 {
     public string? NodeId { get; set; }
 

@@ -15,20 +15,18 @@ public static class GpusApi
             var accounts = o.Accounts.ToDictionary(a => a.GpuIndex);
             var leases = o.Leases;
             var instances = o.Instances.Where(i => i.IsActive && i.Pid is not null).ToList();
-            return Results.Json(new
-            {
-                node_id = o.NodeId,
-                source = snapshot.Source.ToString().ToLowerInvariant(),
-                detail = snapshot.Detail,
-                read_at = snapshot.At == DateTimeOffset.MinValue ? (double?)null : LeaseRow.Unix(snapshot.At),
-                read_error = snapshot.ReadError,
-                read_failed_at = snapshot.ReadFailedAt is { } failedAt ? LeaseRow.Unix(failedAt) : (double?)null,
-                gpus = snapshot.Gpus.Select(g => new GpuRow(
+            return TypedResults.Ok(new GpusAnswer(
+                o.NodeId,
+                snapshot.Source.ToString().ToLowerInvariant(),
+                snapshot.Detail,
+                snapshot.At == DateTimeOffset.MinValue ? null : LeaseRow.Unix(snapshot.At),
+                snapshot.ReadError,
+                snapshot.ReadFailedAt is { } failedAt ? LeaseRow.Unix(failedAt) : null,
+                snapshot.Gpus.Select(g => new GpuRow(
                     g.Index, g.Name, g.Uuid, g.TotalMb, g.UsedMb, g.FreeMb, g.UtilizationPercent, g.TemperatureC, g.Error,
                     g.Processes.Select(p => new GpuProcessRow(p.Pid, p.Name, p.UsedMb, instances.FirstOrDefault(i => i.Pid == p.Pid)?.Service)).ToList(),
                     leases.Where(l => l.GpuIndex == g.Index).Select(LeaseRow.From).ToList(),
-                    GpuAccountRow.From(accounts.GetValueOrDefault(g.Index)))),
-            }, ApiJson.Options);
+                    GpuAccountRow.From(accounts.GetValueOrDefault(g.Index)))).ToList()));
         }).WithTags("GPUs").RequireAuthorization(AccessPolicies.Read);
         return endpoints;
     }

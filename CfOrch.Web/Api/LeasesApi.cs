@@ -15,7 +15,7 @@ public static class LeasesApi
     {
         var group = endpoints.MapGroup("/api/leases").WithTags("Leases");
 
-        group.MapGet("", (Orchestrator o) => Results.Json(new { leases = o.Leases.Select(LeaseRow.From) }, ApiJson.Options))
+        group.MapGet("", (Orchestrator o) => TypedResults.Ok(new LeasesAnswer(o.Leases.Select(LeaseRow.From).ToList())))
             .RequireAuthorization(AccessPolicies.Read);
 
         group.MapPost("", async (HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
@@ -49,7 +49,7 @@ public static class LeasesApi
             try
             {
                 var lease = o.RequestLease(body.Service, gpu, mb, body.Priority, body.TtlS > 0 ? TimeSpan.FromSeconds(body.TtlS) : null);
-                return Results.Json(new { lease = LeaseRow.From(lease) }, ApiJson.Options);
+                return TypedResults.Ok(new LeaseAnswer(LeaseRow.From(lease)));
             }
             catch (OrchestrationException e) when (e.Error == OrchestrationError.NotFound)
             {
@@ -68,7 +68,7 @@ public static class LeasesApi
                 throw new ApiException(StatusCodes.Status409Conflict, e.Message);
             }
 
-            return Results.Json(new { released = true, lease_id = leaseId }, ApiJson.Options);
+            return TypedResults.Ok(new LeaseReleasedAnswer(true, leaseId));
         }).RequireAuthorization(AccessPolicies.Control);
 
         group.MapGet("/history", async (HttpRequest request, IHistoryReader history, CancellationToken ct) =>
@@ -91,27 +91,9 @@ public static class LeasesApi
                 Time(q, "since"),
                 Time(q, "until"));
             var (total, rows) = await history.LeaseEventsAsync(filter, page, size, ct);
-            return Results.Json(new
-            {
-                total,
-                page,
-                page_size = size,
-                events = rows.Select(e => new
-                {
-                    at = e.AtUnixMs / 1000.0,
-                    kind = e.Kind,
-                    lease_id = e.LeaseId,
-                    node_id = e.NodeId,
-                    gpu_id = e.GpuIndex,
-                    service = e.Service,
-                    holder = e.Holder,
-                    origin = e.Origin,
-                    budget_mb = e.BudgetMb,
-                    measured_mb = e.MeasuredMb,
-                    reason = e.Reason,
-                    granted_at = e.GrantedAtUnixMs / 1000.0,
-                }),
-            }, ApiJson.Options);
+            return TypedResults.Ok(new HistoryAnswer(total, page, size, rows.Select(e => new HistoryEventRow(
+                e.AtUnixMs / 1000.0, e.Kind, e.LeaseId, e.NodeId, e.GpuIndex, e.Service, e.Holder, e.Origin, e.BudgetMb, e.MeasuredMb, e.Reason,
+                e.GrantedAtUnixMs / 1000.0)).ToList()));
         }).RequireAuthorization(AccessPolicies.Read);
 
         return endpoints;

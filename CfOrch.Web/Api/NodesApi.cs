@@ -13,25 +13,15 @@ public static class NodesApi
         var group = endpoints.MapGroup("/api/nodes").WithTags("Nodes");
         group.MapGet("", (Orchestrator orchestrator, GpuMonitor gpus, NodeDirectory nodes, HttpContext http) =>
         {
-            var local = new
-            {
-                node_id = orchestrator.NodeId,
-                agent_url = $"{http.Request.Scheme}://{http.Request.Host}",
-                last_heartbeat = LeaseRow.Unix(gpus.Current.At == DateTimeOffset.MinValue ? DateTimeOffset.UtcNow : gpus.Current.At),
-                online = true,
-                local = true,
-                gpus = gpus.Current.Gpus.Select(NodeGpuRow.From).ToList(),
-            };
-            var remote = nodes.All.Select(n => new
-            {
-                node_id = n.NodeId,
-                agent_url = n.AgentUrl,
-                last_heartbeat = LeaseRow.Unix(n.LastHeartbeat),
-                online = true,
-                local = false,
-                gpus = n.Gpus.ToList(),
-            });
-            return Results.Json(new { nodes = new object[] { local }.Concat(remote) }, ApiJson.Options);
+            var local = new NodeRow(
+                orchestrator.NodeId,
+                $"{http.Request.Scheme}://{http.Request.Host}",
+                LeaseRow.Unix(gpus.Current.At == DateTimeOffset.MinValue ? DateTimeOffset.UtcNow : gpus.Current.At),
+                Online: true,
+                Local: true,
+                gpus.Current.Gpus.Select(NodeGpuRow.From).ToList());
+            var remote = nodes.All.Select(n => new NodeRow(n.NodeId, n.AgentUrl, LeaseRow.Unix(n.LastHeartbeat), Online: true, Local: false, n.Gpus.ToList()));
+            return TypedResults.Ok(new NodesAnswer([local, .. remote]));
         }).RequireAuthorization(AccessPolicies.Read);
 
         group.MapPost("", async (HttpRequest request, NodeDirectory nodes, Orchestrator orchestrator, CancellationToken ct) =>
@@ -53,7 +43,7 @@ public static class NodesApi
             }
 
             var node = await nodes.RegisterAsync(body.NodeId, agentUrl, ct);
-            return Results.Json(new { registered = true, node_id = node.NodeId }, ApiJson.Options);
+            return TypedResults.Ok(new NodeRegisteredAnswer(true, node.NodeId));
         }).RequireAuthorization(AccessPolicies.Control);
         return endpoints;
     }

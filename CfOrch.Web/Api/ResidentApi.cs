@@ -8,18 +8,10 @@ public static class ResidentApi
     /// <summary><c>GET /api/resident</c> (cf-orch): the services that are warm — running or idle — and their model.</summary>
     public static IEndpointRouteBuilder MapResidentApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/resident", (Orchestrator o) => Results.Json(new
-        {
-            residents = o.Instances.Where(i => i.IsServing).Select(i => new
-            {
-                service = i.Service,
-                node_id = i.Key.NodeId,
-                gpu_id = i.Key.GpuIndex,
-                model_name = i.Model,
-                first_seen = LeaseRow.Unix(i.Since),
-                origin = i.Origin,
-            }),
-        }, ApiJson.Options)).WithTags("Services").RequireAuthorization(AccessPolicies.Read);
+        endpoints.MapGet("/api/resident", (Orchestrator o) => TypedResults.Ok(new ResidentsAnswer(
+            o.Instances.Where(i => i.IsServing)
+                .Select(i => new ResidentRow(i.Service, i.Key.NodeId, i.Key.GpuIndex, i.Model, LeaseRow.Unix(i.Since), i.Origin))
+                .ToList()))).WithTags("Services").RequireAuthorization(AccessPolicies.Read);
         return endpoints;
     }
 }

@@ -13,8 +13,7 @@ public static class ServicesApi
         var read = endpoints.MapGroup("/api/services").WithTags("Services").RequireAuthorization(AccessPolicies.Read);
         var control = endpoints.MapGroup("/api/services").WithTags("Services").RequireAuthorization(AccessPolicies.Control);
 
-        read.MapGet("", (Orchestrator o) =>
-            Results.Json(new { services = o.Instances.Select(i => ServiceRow.From(i, o)) }, ApiJson.Options));
+        read.MapGet("", (Orchestrator o) => TypedResults.Ok(new ServicesAnswer(o.Instances.Select(i => ServiceRow.From(i, o)).ToList())));
 
         read.MapGet("/{service}/status", (string service, Orchestrator o) =>
         {
@@ -24,34 +23,21 @@ public static class ServicesApi
                 o.Service(service);
             }
 
-            return Results.Json(new
-            {
+            return TypedResults.Ok(new ServiceStatusAnswer(
                 service,
-                instances = instances.Select(i => ServiceRow.From(i, o)),
-                allocations = o.Allocations.Where(a => a.Service == service).Select(AllocationRow.From),
-            }, ApiJson.Options);
+                instances.Select(i => ServiceRow.From(i, o)).ToList(),
+                o.Allocations.Where(a => a.Service == service).Select(AllocationRow.From).ToList()));
         });
 
         control.MapPost("/{service}/ensure", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<EnsureBody>(request, ct, allowEmpty: true);
-            nodes.Check(body.NodeId);
-            ApiChecks.Gpu(body.GpuId);
+            var body = await ReadTargetAsync<EnsureBody>(request, nodes, ct);
             var candidates = body.ModelCandidates.Count > 0 ? body.ModelCandidates : body.Params.TryGetValue("model", out var m) ? [m] : [];
             var ensured = await o.EnsureAsync(service, body.GpuId, candidates.FirstOrDefault(), ct);
             var instance = ensured.Instance;
             var model = await o.ResolveModelAsync(instance, candidates, ct);
-            return Results.Json(new
-            {
-                service,
-                node_id = instance.Key.NodeId,
-                gpu_id = instance.Key.GpuIndex,
-                model,
-                url = o.ClientUrl(instance.Url),
-                running = instance.IsServing,
-                started = ensured.Started,
-                warm = ensured.Warm,
-            }, ApiJson.Options);
+            return TypedResults.Ok(new EnsureAnswer(
+                service, instance.Key.NodeId, instance.Key.GpuIndex, model, o.ClientUrl(instance.Url), instance.IsServing, ensured.Started, ensured.Warm));
         }).DocumentsBody<EnsureBody>("application/json");
 
         control.MapPost("/{service}/allocate", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
@@ -66,68 +52,41 @@ public static class ServicesApi
 
             var result = await o.AllocateAsync(service, body.ModelCandidates, body.GpuId, body.TtlS, body.Caller ?? "", ct);
             var a = result.Allocation;
-            return Results.Json(new
-            {
-                allocation_id = a.AllocationId,
-                service = a.Service,
-                node_id = a.NodeId,
-                gpu_id = a.GpuIndex,
-                model = a.Model,
-                url = a.Url,
-                started = result.Started,
-                warm = result.Warm,
-            }, ApiJson.Options);
+            return TypedResults.Ok(new AllocateAnswer(a.AllocationId, a.Service, a.NodeId, a.GpuIndex, a.Model, a.Url, result.Started, result.Warm));
         }).DocumentsBody<AllocateBody>("application/json");
 
         control.MapDelete("/{service}/allocations/{allocationId}", (string service, string allocationId, Orchestrator o) =>
         {
             o.ReleaseAllocation(service, allocationId);
-            return Results.Json(new { released = true, allocation_id = allocationId }, ApiJson.Options);
+            return TypedResults.Ok(new AllocationReleasedAnswer(true, allocationId));
         });
 
         control.MapDelete("/{service}", async (string service, string? node_id, int? gpu_id, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
             nodes.Check(node_id);
             var outcomes = await o.StopAsync(service, gpu_id, ct);
-            return Results.Json(new
-            {
-                service,
-                node_id = o.NodeId,
-                stopped = outcomes.Count > 0,
-                detail = outcomes.Count == 0 ? $"{service} was not running" : string.Join("; ", outcomes.Select(x => x.Message)),
-            }, ApiJson.Options);
+            return TypedResults.Ok(new ServiceDeletedAnswer(service, o.NodeId, outcomes.Count > 0, Detail(service, outcomes)));
         });
 
         control.MapPost("/{service}/start", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
-            nodes.Check(body.NodeId);
-            ApiChecks.Gpu(body.GpuId);
+            var body = await ReadTargetAsync<StartStopBody>(request, nodes, ct);
             var ensured = await o.EnsureAsync(service, body.GpuId, body.Model, ct);
-            return Results.Json(new { started = ensured.Started, warm = ensured.Warm, instance = ServiceRow.From(ensured.Instance, o) }, ApiJson.Options);
+            return TypedResults.Ok(new StartAnswer(ensured.Started, ensured.Warm, ServiceRow.From(ensured.Instance, o)));
         }).DocumentsBody<StartStopBody>("application/json");
 
         control.MapPost("/{service}/restart", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
-            nodes.Check(body.NodeId);
-            ApiChecks.Gpu(body.GpuId);
+            var body = await ReadTargetAsync<StartStopBody>(request, nodes, ct);
             var restarted = await o.RestartAsync(service, body.GpuId, ct);
-            return Results.Json(new { started = restarted.Started, instance = ServiceRow.From(restarted.Instance, o) }, ApiJson.Options);
+            return TypedResults.Ok(new RestartAnswer(restarted.Started, ServiceRow.From(restarted.Instance, o)));
         }).DocumentsBody<StartStopBody>("application/json");
 
         control.MapPost("/{service}/stop", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<StartStopBody>(request, ct, allowEmpty: true);
-            nodes.Check(body.NodeId);
-            ApiChecks.Gpu(body.GpuId);
+            var body = await ReadTargetAsync<StartStopBody>(request, nodes, ct);
             var outcomes = await o.StopAsync(service, body.GpuId, ct);
-            return Results.Json(new
-            {
-                service,
-                stopped = outcomes.Select(x => new { instance = ServiceRow.From(x.Instance, o), message = x.Message }),
-                detail = outcomes.Count == 0 ? $"{service} was not running" : string.Join("; ", outcomes.Select(x => x.Message)),
-            }, ApiJson.Options);
+            return TypedResults.Ok(new StopAnswer(service, outcomes.Select(x => new StoppedInstance(ServiceRow.From(x.Instance, o), x.Message)).ToList(), Detail(service, outcomes)));
         }).DocumentsBody<StartStopBody>("application/json");
 
         read.MapGet("/{service}/logs", (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http, AccessEvaluator access, SecretFilter secrets) =>
@@ -135,7 +94,7 @@ public static class ServicesApi
             var (key, ring) = LogsOf(service, gpu_id, o);
             var count = Math.Clamp(tail ?? 200, 1, 2000);
             var shown = ShownTo(access.Evaluate(http), secrets);
-            return Results.Json(new { service, gpu_id = key.GpuIndex, lines = ring.Tail(count).Select(l => LogLineRow.From(l, shown)) }, ApiJson.Options);
+            return TypedResults.Ok(new LogsAnswer(service, key.GpuIndex, ring.Tail(count).Select(l => LogLineRow.From(l, shown)).ToList()));
         });
 
         read.MapGet("/{service}/logs/stream", async (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http, AccessEvaluator access, SecretFilter secrets) =>
@@ -146,6 +105,22 @@ public static class ServicesApi
 
         return endpoints;
     }
+
+    /// <summary>
+    /// Reads the body of a request that targets a node and GPU (ensure, start, restart, stop) and checks both once: the
+    /// node must be this one, the GPU within range.
+    /// </summary>
+    private static async Task<T> ReadTargetAsync<T>(HttpRequest request, NodeGuard nodes, CancellationToken ct)
+        where T : class, IServiceTarget, new()
+    {
+        var body = await ApiJson.ReadBodyAsync<T>(request, ct, allowEmpty: true);
+        nodes.Check(body.NodeId);
+        ApiChecks.Gpu(body.GpuId);
+        return body;
+    }
+
+    private static string Detail(string service, IReadOnlyList<StopOutcome> outcomes) =>
+        outcomes.Count == 0 ? $"{service} was not running" : string.Join("; ", outcomes.Select(x => x.Message));
 
     /// <summary>A service's output as this caller may see it: as it is for those who may control cf-orch, secrets masked for everyone else.</summary>
     private static Func<string, string> ShownTo(Access access, SecretFilter secrets) => access.CanControl ? text => text : secrets.Mask;
