@@ -118,7 +118,7 @@ public sealed partial class AdoptionService(
 
     private async Task<InstanceSnapshot> AdoptAsync(ServiceProfile service, ManagedSpec spec, string url, ProbeOutcome probe, CancellationToken cancellationToken)
     {
-        var pids = UsageMeter.ProcessesOf(new InstanceSnapshot
+        var pids = meter.ProcessesOf(new InstanceSnapshot
         {
             Key = new InstanceKey(service.Name, options.Value.NodeId, 0),
             Origin = InstanceOrigin.Adopted,

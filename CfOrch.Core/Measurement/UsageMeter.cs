@@ -3,6 +3,7 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Ollama;
 using CfOrch.Core.Processes;
+using CfOrch.Core.Runtimes;
 
 namespace CfOrch.Core.Measurement;
 
@@ -11,24 +12,22 @@ namespace CfOrch.Core.Measurement;
 /// figures for the instance's process tree (the PID listening on its port, or the one cf-orch started, and every
 /// descendant — Ollama's runners are children of <c>ollama serve</c>).
 /// </summary>
-public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases)
+public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases, ServiceRuntimes runtimes)
 {
     // What this meter last put into a simulated inventory (a handful of entries): never read back as a measurement.
     private readonly Lock _reflectLock = new();
     private (int GpuIndex, int Pid, long UsedMb, string Name)[] _reflection = [];
 
-    /// <summary>The processes of an instance: the tree under its PID, or under whatever listens on its port.</summary>
-    public static IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
+    /// <summary>
+    /// The processes of an instance: what its runtime says it runs as; for an adopted one (it runs on this machine,
+    /// outside cf-orch) the tree under its PID, or under whatever listens on its port.
+    /// </summary>
+    public IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
     {
         ArgumentNullException.ThrowIfNull(instance);
-        if (instance.Pid is { } pid && ProcFs.IsRunning(pid))
-        {
-            return ProcFs.ProcessTree(pid);
-        }
-
-        return Uri.TryCreate(instance.Url, UriKind.Absolute, out var url) && url.IsLoopback
-            ? ProcFs.ListeningPids(url.Port).SelectMany(ProcFs.ProcessTree).Distinct().Order().ToList()
-            : [];
+        return runtimes.Of(instance.Key) is { } runtime && instance.Origin == InstanceOrigin.Managed
+            ? runtime.ProcessesOf(instance)
+            : ProcFs.ServiceProcesses(instance.Pid, instance.Url);
     }
 
     /// <summary>

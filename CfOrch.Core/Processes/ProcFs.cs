@@ -145,6 +145,19 @@ public static class ProcFs
         }
     }
 
+    /// <summary>
+    /// The processes of a service on this machine: the tree under <paramref name="pid"/> while it runs, else the trees of
+    /// whatever listens on the port of <paramref name="url"/> (when that is a loopback address); empty otherwise.
+    /// </summary>
+    public static IReadOnlyList<int> ServiceProcesses(int? pid, string url)
+    {
+        if (pid is { } p && IsRunning(p))
+            return ProcessTree(p);
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.IsLoopback
+            ? ListeningPids(uri.Port).SelectMany(ProcessTree).Distinct().Order().ToList()
+            : [];
+    }
+
     /// <summary>/proc/{pid}/stat parsed, or null when the process is gone or its stat cannot be read.</summary>
     internal static ProcStat? ReadStat(int pid) =>
         pid > 0 && TryReadAllText($"/proc/{pid}/stat") is { } line ? ProcStat.Parse(line) : null;

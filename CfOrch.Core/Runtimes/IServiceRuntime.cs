@@ -41,6 +41,9 @@ public interface IServiceRuntime
     /// <summary>The last <paramref name="count"/> lines of this very run's output (empty for another run or none).</summary>
     IReadOnlyList<string> LastLines(InstanceSnapshot instance, int count);
 
+    /// <summary>The operating-system processes the instance runs as, on this machine (for measurement); empty when none are here.</summary>
+    IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance);
+
     /// <summary>A run ended without being asked to; its instance has just failed (the restart policy listens).</summary>
     event Action<InstanceSnapshot>? Crashed;
 }

@@ -41,6 +41,12 @@ public sealed partial class LocalProcessRuntime(
     public IReadOnlyList<string> LastLines(InstanceSnapshot instance, int count) =>
         processes.Of(instance)?.Output.Tail(count).Select(l => l.Text).ToList() ?? [];
 
+    public IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        return ProcFs.ServiceProcesses(instance.Pid, instance.Url);
+    }
+
     public async Task StopAsync(InstanceSnapshot instance, TimeSpan grace, CancellationToken cancellationToken)
     {
         if (processes.Of(instance) is { } process)
