@@ -64,17 +64,19 @@ public sealed class LeaseManager
     public Admission Request(LeaseRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Mb < 0)
-        {
-            return new Admission.Refused(RefusalKind.Invalid, $"a lease needs a size of 0 MB or more (got {request.Mb} MB)");
-        }
 
+        // An unknown GPU is named first (a 404 for a client), then a malformed size.
         var gpu = _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex);
         if (gpu is null)
         {
             return new Admission.Refused(RefusalKind.UnknownGpu, _gpus.Current.Gpus.Count == 0
                 ? $"this node has no GPU {request.GpuIndex} (no GPUs are tracked)"
                 : $"this node has no GPU {request.GpuIndex} (it has {string.Join(", ", _gpus.Current.Gpus.Select(g => g.Index))})");
+        }
+
+        if (request.Mb < 0)
+        {
+            return new Admission.Refused(RefusalKind.Invalid, $"a lease needs a size of 0 MB or more (got {request.Mb} MB)");
         }
 
         Lease lease;

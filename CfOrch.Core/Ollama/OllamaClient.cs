@@ -44,16 +44,22 @@ public sealed class OllamaClient(IHttpClientFactory httpClients)
     /// <summary>The models Ollama has pulled; null when it does not answer as Ollama does.</summary>
     public async Task<IReadOnlyList<OllamaModel>?> TagsAsync(string baseUrl, CancellationToken cancellationToken) =>
         (await GetAsync<ModelList<TagEntry>>(baseUrl, "/api/tags", Timeout, cancellationToken))?.Models?
-            .Where(m => m?.Name is not null).Select(m => new OllamaModel(m!.Name!, m.Size)).ToList();
+            .Where(m => m?.Name is not null).Select(m => new OllamaModel(m!.Name!, m.Size ?? 0)).ToList();
 
     /// <summary>The models Ollama has loaded; null when it does not answer as Ollama does.</summary>
     public async Task<IReadOnlyList<OllamaLoadedModel>?> PsAsync(string baseUrl, CancellationToken cancellationToken) =>
-        (await GetAsync<ModelList<PsEntry>>(baseUrl, "/api/ps", PsTimeout, cancellationToken))?.Models?
-            .Where(m => m?.Name is not null).Select(m => new OllamaLoadedModel(m!.Name!, m.Size, m.SizeVram)).ToList();
+        (await PsEntriesAsync(baseUrl, cancellationToken))?
+            .Where(m => m?.Name is not null).Select(m => new OllamaLoadedModel(m!.Name!, m.Size ?? 0, m.SizeVram ?? 0)).ToList();
 
-    /// <summary>Σ size_vram of the loaded models, in MB; null when <c>/api/ps</c> does not answer as Ollama does.</summary>
+    /// <summary>
+    /// Σ size_vram of the loaded models, in MB; null when <c>/api/ps</c> does not answer as Ollama does. An entry without
+    /// a usable size_vram counts as nothing; the others still count.
+    /// </summary>
     public async Task<long?> VramMbAsync(string baseUrl, CancellationToken cancellationToken) =>
-        await PsAsync(baseUrl, cancellationToken) is { } loaded ? loaded.Sum(m => Math.Max(0, m.SizeVram)) / BytesPerMb : null;
+        await PsEntriesAsync(baseUrl, cancellationToken) is { } loaded ? loaded.Sum(m => Math.Max(0, m?.SizeVram ?? 0)) / BytesPerMb : null;
+
+    private async Task<IReadOnlyList<PsEntry?>?> PsEntriesAsync(string baseUrl, CancellationToken cancellationToken) =>
+        (await GetAsync<ModelList<PsEntry>>(baseUrl, "/api/ps", PsTimeout, cancellationToken))?.Models;
 
     /// <summary>Ollama's version (<c>0.5.7</c>); null when it does not answer as Ollama does.</summary>
     public async Task<string?> VersionAsync(string baseUrl, CancellationToken cancellationToken) =>
@@ -114,9 +120,9 @@ public sealed class OllamaClient(IHttpClientFactory httpClients)
 
     private sealed record ModelList<T>(IReadOnlyList<T?>? Models);
 
-    private sealed record TagEntry(string? Name, long Size);
+    private sealed record TagEntry(string? Name, long? Size);
 
-    private sealed record PsEntry(string? Name, long Size, long SizeVram);
+    private sealed record PsEntry(string? Name, long? Size, long? SizeVram);
 
     private sealed record VersionAnswer(string? Version);
 

@@ -43,7 +43,8 @@ public sealed class AlwaysOnStarter(ProfileRegistry profiles, InstanceRegistry r
 
             try
             {
-                var result = await ensurer.EnsureAsync(service, null, null, cancellationToken);
+                // The profile in use now: one applied while an earlier service was starting may have changed or removed it.
+                var result = await ensurer.EnsureAsync(ActiveServices.Get(profiles, service.Name), null, null, cancellationToken);
                 outcomes.Add($"{service.Name}: {(result.Started ? "started" : "adopted")} on GPU {result.Instance.Key.GpuIndex} (always_on)");
             }
             catch (OrchestrationException ex)

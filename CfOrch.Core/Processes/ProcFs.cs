@@ -168,9 +168,8 @@ public static class ProcFs
     /// </summary>
     public static bool? AnyRunningInGroup(int pgid)
     {
-        if (!Directory.Exists(Root))
-            return null;
-        return AllPids().Any(pid => ReadStat(pid) is { IsZombie: false } stat && stat.ProcessGroup == pgid);
+        // /proc that cannot be listed says nothing: the caller trusts kill(-pgid, 0) instead.
+        return TryAllPids()?.Any(pid => ReadStat(pid) is { IsZombie: false } stat && stat.ProcessGroup == pgid);
     }
 
     /// <summary>When a process started, from its start time (field 22, clock ticks since boot) and the boot time in /proc/stat; null when unknown.</summary>
@@ -185,7 +184,10 @@ public static class ProcFs
     }
 
     /// <summary>The PIDs of /proc (processes, not threads), in directory order; empty when /proc is unavailable.</summary>
-    private static List<int> AllPids()
+    private static List<int> AllPids() => TryAllPids() ?? [];
+
+    /// <summary>The PIDs of /proc, or null when it cannot be listed.</summary>
+    private static List<int>? TryAllPids()
     {
         try
         {
@@ -201,7 +203,7 @@ public static class ProcFs
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return [];
+            return null;
         }
     }
 

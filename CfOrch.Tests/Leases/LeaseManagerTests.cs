@@ -128,6 +128,8 @@ public sealed class LeaseManagerTests : IDisposable
         var noGpu = Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", 1, 1) with { GpuIndex = 3 }));
         Assert.Equal(RefusalKind.UnknownGpu, noGpu.Why);
         Assert.Contains("has no GPU 3", noGpu.Reason, StringComparison.Ordinal);
+        // An unknown GPU is named before a malformed size.
+        Assert.Equal(RefusalKind.UnknownGpu, Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", -1, 1) with { GpuIndex = 7 })).Why);
         var negative = Assert.IsType<Admission.Refused>(Leases.Request(Managed("x", -1, 1)));
         Assert.Equal(RefusalKind.Invalid, negative.Why);
         Assert.Contains("0 MB or more", negative.Reason, StringComparison.Ordinal);

@@ -65,4 +65,31 @@ public sealed class OllamaClientTests : IDisposable
     [InlineData("vllm", "/health", false)]
     public void Ollama_is_known_by_its_name_or_health_path(string service, string healthPath, bool expected) =>
         Assert.Equal(expected, OllamaClient.IsOllama(service, healthPath));
+
+    [Fact]
+    public async Task An_entry_without_a_usable_size_counts_as_nothing_and_the_others_still_count()
+    {
+        const string Ps = """{"models":[{"name":"a","size_vram":1048576000},{"name":"b","size_vram":null},{"size_vram":524288000},{"name":"c"}]}""";
+        using var http = new JsonAnswers(Ps);
+        var client = new OllamaClient(http);
+
+        Assert.Equal(1500, await client.VramMbAsync("http://ollama.test", Ct));
+        Assert.Equal(["a", "b", "c"], (await client.PsAsync("http://ollama.test", Ct))!.Select(m => m.Name));
+    }
+
+    /// <summary>An HTTP client factory whose every answer is this JSON.</summary>
+    private sealed class JsonAnswers(string json) : IHttpClientFactory, IDisposable
+    {
+        private readonly Handler _handler = new(json);
+
+        public HttpClient CreateClient(string name) => new(_handler, disposeHandler: false);
+
+        public void Dispose() => _handler.Dispose();
+
+        private sealed class Handler(string json) : HttpMessageHandler
+        {
+            protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+                Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") });
+        }
+    }
 }
