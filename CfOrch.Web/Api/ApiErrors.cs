@@ -8,7 +8,7 @@ namespace CfOrch.Web.Api;
 /// Turns every failure under /api into <c>{"detail": "..."}</c> with the right status: a user's mistake is a 4xx that
 /// says what is wrong, the engine's refusals keep cf-orch's codes (422, 404, 503), and only a bug is a 500.
 /// </summary>
-public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHandler
+public sealed partial class ApiErrors(ILogger<ApiErrors> logger, RefusalLog refusals) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -31,9 +31,15 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger) : IExceptionHan
         }
 
         var (status, detail) = Map(exception);
-        if (status >= 500)
+        if (status == StatusCodes.Status500InternalServerError)
         {
+            // A bug: logged with its stack trace.
             LogFailed(exception, httpContext.Request.Method, path);
+        }
+        else if (status >= 500)
+        {
+            // An expected refusal (no room, a start that failed, an agent that does not answer): one line, summarised.
+            refusals.Note(httpContext.Request.Method, path, status, detail);
         }
 
         await ApiJson.WriteErrorAsync(httpContext, status, detail);

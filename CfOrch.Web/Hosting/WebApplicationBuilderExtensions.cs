@@ -45,6 +45,7 @@ public static class WebApplicationBuilderExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddSingleton<StreamGate>();
         services.AddSingleton<ApiFallback>();
+        services.AddSingleton<RefusalLog>();
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<CfOrchOptions>>((forwarded, cfOrch) => TrustedProxies.Configure(forwarded, cfOrch.Value.Auth));
         services.AddExceptionHandler<ApiErrors>();
         services.AddCfOrchAuth();

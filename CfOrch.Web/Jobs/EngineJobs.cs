@@ -13,7 +13,7 @@ public sealed class AdoptionJob(AdoptionService adoption, IHostApplicationLifeti
     public static readonly JobKey Key = new("adoption", "cf-orch");
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await adoption.CheckAllAsync(lifetime.ApplicationStopping);
+        await JobRun.UntilStoppingAsync(lifetime, adoption.CheckAllAsync);
 }
 
 /// <summary>Starts the health probes that are due; each runs on its own with its own timeout.</summary>
@@ -38,7 +38,7 @@ public sealed class SweepJob(Orchestrator orchestrator, IHostApplicationLifetime
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await orchestrator.SweepAsync(lifetime.ApplicationStopping);
+        await JobRun.UntilStoppingAsync(lifetime, orchestrator.SweepAsync);
 }
 
 /// <summary>Measures the VRAM every instance really uses (Ollama's /api/ps, NVML per process).</summary>
@@ -48,5 +48,22 @@ public sealed class MeasurementJob(UsageMeter meter, IHostApplicationLifetime li
     public static readonly JobKey Key = new("measurement", "cf-orch");
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await meter.MeasureAllAsync(lifetime.ApplicationStopping);
+        await JobRun.UntilStoppingAsync(lifetime, meter.MeasureAllAsync);
+}
+
+/// <summary>A job's work, cancelled when cf-orch stops: that cancellation is the end of the work, not a failure to log.</summary>
+public static class JobRun
+{
+    public static async Task UntilStoppingAsync(IHostApplicationLifetime lifetime, Func<CancellationToken, Task> work)
+    {
+        ArgumentNullException.ThrowIfNull(lifetime);
+        ArgumentNullException.ThrowIfNull(work);
+        try
+        {
+            await work(lifetime.ApplicationStopping);
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+        }
+    }
 }
