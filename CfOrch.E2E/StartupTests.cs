@@ -63,4 +63,80 @@ public sealed class StartupTests(BrowserFixture browser)
         Assert.Contains("CfOrch:Gpus:Simulated:1:TotalMb: 'lots' is not a whole number.", output, StringComparison.Ordinal);
         Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_data_directory_that_cannot_be_created_stops_start_up_with_one_line_that_says_so()
+    {
+        // A file where the data directory's parent should be: no directory can be made there, whoever runs cf-orch.
+        var file = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-file-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(file, "not a directory", TestContext.Current.CancellationToken);
+        try
+        {
+            var environment = AppProcess.SimulatedGpus();
+            environment["CfOrch__DataDir"] = Path.Combine(file, "data");
+
+            var (exitCode, output) = await AppProcess.RunToExitAsync(environment, TestContext.Current.CancellationToken);
+
+            Assert.Equal(1, exitCode);
+            Assert.Contains($"cf-orch cannot write its data directory {Path.Combine(file, "data")}", output, StringComparison.Ordinal);
+            Assert.Contains("or set CfOrch:DataDir to one", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task A_read_only_data_directory_stops_start_up_with_one_line_that_says_so()
+    {
+        // A real read-only file system (root ignores file modes, so chmod would prove nothing): a tmpfs mounted read-only.
+        var mount = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-ro-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(mount);
+        if (!await RunAsync("mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount))
+        {
+            Directory.Delete(mount);
+            Assert.Skip("mounting a read-only tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
+        }
+
+        try
+        {
+            var environment = AppProcess.SimulatedGpus();
+            environment["CfOrch__DataDir"] = mount;
+
+            var (exitCode, output) = await AppProcess.RunToExitAsync(environment, TestContext.Current.CancellationToken);
+
+            Assert.Equal(1, exitCode);
+            Assert.Contains($"cf-orch cannot write its data directory {mount}", output, StringComparison.Ordinal);
+            Assert.Contains("Read-only file system", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await RunAsync("umount", mount);
+            Directory.Delete(mount);
+        }
+    }
+
+    private static async Task<bool> RunAsync(string file, params string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using var process = System.Diagnostics.Process.Start(start)!;
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+            return process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
 }

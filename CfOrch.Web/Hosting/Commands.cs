@@ -13,6 +13,11 @@ public static class Commands
     public static int? Run(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        if (args.Length > 0 && args[0] == "check-db")
+        {
+            return CheckDatabase(args);
+        }
+
         if (args.Length == 0 || args[0] != "hash-password")
         {
             return null;
@@ -26,6 +31,32 @@ public static class Commands
         }
 
         Console.WriteLine(PasswordHash.Create(password));
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>check-db [database file]</c>: runs SQLite's full <c>integrity_check</c> on the database (by default the one in
+    /// <c>CfOrch__DataDir</c>, else <c>data/</c>) and prints what it found; exit code 0 when it is sound, 1 when not.
+    /// Run it while cf-orch is stopped.
+    /// </summary>
+    private static int CheckDatabase(string[] args)
+    {
+        var path = args.Length > 1
+            ? Path.GetFullPath(args[1])
+            : Path.Combine(Path.GetFullPath(Environment.GetEnvironmentVariable("CfOrch__DataDir") is { Length: > 0 } dir ? dir : "data"), Data.DataServiceCollectionExtensions.DatabaseFileName);
+        if (!File.Exists(path))
+        {
+            Console.Error.WriteLine($"check-db: {path} does not exist (give the database file as an argument, or set CfOrch__DataDir)");
+            return 2;
+        }
+
+        if (Data.DatabaseCheck.Problem(path, full: true) is { } problem)
+        {
+            Console.WriteLine($"{path}: damaged: {problem}");
+            return 1;
+        }
+
+        Console.WriteLine($"{path}: ok");
         return 0;
     }
 }

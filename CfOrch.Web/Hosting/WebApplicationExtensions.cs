@@ -33,6 +33,12 @@ public static partial class WebApplicationExtensions
             await app.RunAsync();
             return 0;
         }
+        catch (DataDirectoryException ex)
+        {
+            LogDataDirectory(logger, ex.Message);
+            await app.DisposeAsync();
+            return 1;
+        }
         catch (OptionsValidationException ex)
         {
             var failures = string.Join(Environment.NewLine, ex.Failures.Select(f => "  " + f));
@@ -89,6 +95,9 @@ public static partial class WebApplicationExtensions
 
     [LoggerMessage(Level = LogLevel.Information, Message = "cf-orch starting: node '{NodeId}', data directory {DataDir}")]
     private static partial void LogStarting(ILogger logger, string nodeId, string dataDir);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "{Message}")]
+    private static partial void LogDataDirectory(ILogger logger, string message);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: the configuration is invalid.\n{Failures}")]
     private static partial void LogInvalidConfiguration(ILogger logger, string failures);

@@ -1,0 +1,38 @@
+using Bunit;
+using CfOrch.Web.Components.Layout;
+using CfOrch.Web.Data;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Components;
+
+public sealed class StorageNoticeBannerTests : MudBunitContext
+{
+    private readonly StorageNotices _notices = new();
+
+    public StorageNoticeBannerTests()
+    {
+        Services.AddSingleton(_notices);
+        _notices.Add(new StorageNotice("db-1", Time.GetUtcNow(), "The database /data/cf-orch.db was damaged (file is not a database). It was moved to /data/cf-orch.db.corrupt-20261129T120000Z."));
+    }
+
+    [Fact]
+    public void A_storage_notice_shows_until_someone_who_may_control_cf_orch_dismisses_it()
+    {
+        var banner = RenderAs<StorageNoticeBanner>();
+        Assert.Contains("was damaged (file is not a database)", banner.Find("[data-testid=storage-notice]").TextContent, StringComparison.Ordinal);
+
+        banner.ClickOn("[data-testid=storage-notice] button");
+
+        banner.WaitForAssertion(() => Assert.Empty(banner.FindAll("[data-testid=storage-notice]")));
+        Assert.Empty(_notices.All);
+    }
+
+    [Fact]
+    public void A_read_only_visitor_sees_the_notice_but_cannot_dismiss_it()
+    {
+        var banner = RenderAs<StorageNoticeBanner>(ReadOnly);
+
+        Assert.Single(banner.FindAll("[data-testid=storage-notice]"));
+        Assert.Empty(banner.FindAll("[data-testid=storage-notice] button"));
+    }
+}

@@ -1,0 +1,67 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace CfOrch.Web.Data;
+
+/// <summary>
+/// Whether the SQLite file can be used: opened read-write and checked (<c>PRAGMA quick_check</c> at start-up,
+/// <c>integrity_check</c> for <c>cf-orch check-db</c>). A damaged file is moved aside with its -wal and -shm, so that
+/// cf-orch starts with a fresh database instead of failing to start.
+/// </summary>
+public static class DatabaseCheck
+{
+    /// <summary>What is wrong with the database at <paramref name="path"/>, or null when it is fine (or does not exist yet).</summary>
+    public static string? Problem(string path, bool full = false)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        if (new FileInfo(path).Length == 0)
+        {
+            return "the file is empty (0 bytes)";
+        }
+
+        try
+        {
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+            connection.Open();
+            using var check = connection.CreateCommand();
+            check.CommandText = full ? "PRAGMA integrity_check;" : "PRAGMA quick_check;";
+            var findings = new List<string>();
+            using (var reader = check.ExecuteReader())
+            {
+                while (reader.Read() && findings.Count < 10)
+                {
+                    findings.Add(reader.GetString(0));
+                }
+            }
+
+            return findings is ["ok"] ? null : string.Join("; ", findings);
+        }
+        catch (SqliteException ex)
+        {
+            // Not a database, malformed pages, a header SQLite does not recognise, a file it cannot read.
+            return ex.Message.Replace("SQLite Error ", "SQLite error ", StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Moves the database and its -wal and -shm to <c>{name}.corrupt-{UTC time}</c>; returns the new path of the database.</summary>
+    public static string MoveAside(string path, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        SqliteConnection.ClearAllPools();
+        var aside = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            if (File.Exists(path + suffix))
+            {
+                File.Move(path + suffix, aside + suffix, overwrite: true);
+            }
+        }
+
+        return aside;
+    }
+}
