@@ -8,10 +8,13 @@ namespace CfOrch.Tests.Components;
 public sealed class StorageNoticeBannerTests : MudBunitContext
 {
     private readonly StorageNotices _notices = new();
+    private readonly StorageHealth _storage;
 
     public StorageNoticeBannerTests()
     {
+        _storage = new StorageHealth(Time);
         Services.AddSingleton(_notices);
+        Services.AddSingleton(_storage);
         _notices.Add(new StorageNotice("db-1", Time.GetUtcNow(), "The database /data/cf-orch.db was damaged (file is not a database). It was moved to /data/cf-orch.db.corrupt-20261129T120000Z."));
     }
 
@@ -34,5 +37,18 @@ public sealed class StorageNoticeBannerTests : MudBunitContext
 
         Assert.Single(banner.FindAll("[data-testid=storage-notice]"));
         Assert.Empty(banner.FindAll("[data-testid=storage-notice] button"));
+    }
+
+    [Fact]
+    public void Failing_storage_shows_a_red_banner_until_a_write_succeeds_again()
+    {
+        var banner = RenderAs<StorageNoticeBanner>(ReadOnly);
+        Assert.Empty(banner.FindAll("[data-testid=storage-failing]"));
+
+        _storage.WriteFailed("database or disk is full");
+
+        banner.WaitForAssertion(() => Assert.Contains("cannot write its database since 2026-11-26 12:00:00Z (database or disk is full)", banner.Find("[data-testid=storage-failing]").TextContent, StringComparison.Ordinal));
+        _storage.WriteSucceeded();
+        banner.WaitForAssertion(() => Assert.Empty(banner.FindAll("[data-testid=storage-failing]")));
     }
 }

@@ -21,7 +21,7 @@ public sealed class HostingTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
-        Assert.Equal("""{"status":"ok"}""", body.GetRawText());
+        Assert.Equal("""{"status":"ok","storage":{"ok":true,"detail":null}}""", body.GetRawText());
     }
 
     [Fact]

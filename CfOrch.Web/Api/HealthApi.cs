@@ -5,11 +5,15 @@ public static class HealthApi
     /// <summary><c>GET /api/health</c>: the process is up and serving (cf-orch's liveness check).</summary>
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/health", () => TypedResults.Ok(new HealthResponse("ok")))
+        endpoints.MapGet("/api/health", (Data.StorageHealth storage) => TypedResults.Ok(new HealthResponse(
+                "ok", new StorageState(storage.Ok, storage.Problem is { } p ? $"the database cannot be written since {p.Since:u}: {p.Detail}; history is not being recorded" : null))))
             .WithName("Health")
             .WithTags("Health");
         return endpoints;
     }
 
-    public sealed record HealthResponse(string Status);
+    /// <summary>cf-orch's answer (<c>status</c>), plus whether its database can be written (scheduling goes on either way).</summary>
+    public sealed record HealthResponse(string Status, StorageState Storage);
+
+    public sealed record StorageState(bool Ok, string? Detail);
 }

@@ -22,6 +22,7 @@ public static partial class DataServiceCollectionExtensions
         // One writer for lease history and managed-instance records, off the hot path; it replaces Core's in-memory defaults.
         services.AddSingleton<HistoryChanges>();
         services.AddSingleton<StorageNotices>();
+        services.AddSingleton<StorageHealth>();
         services.AddSingleton<IHistoryReader, HistoryQueries>();
         services.AddSingleton<HistoryWriter>();
         services.Replace(ServiceDescriptor.Singleton<IHistorySink>(sp => sp.GetRequiredService<HistoryWriter>()));

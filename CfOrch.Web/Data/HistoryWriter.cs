@@ -8,12 +8,24 @@ namespace CfOrch.Web.Data;
 
 /// <summary>
 /// Writes lease history and managed-instance records to SQLite off the hot path: callers enqueue and return; one
-/// background loop writes in batches; a clean shutdown drains the queue, so nothing is lost.
+/// background loop writes in batches; a clean shutdown drains the queue, so nothing is lost. A batch that cannot be
+/// written (disk full, read-only, I/O error) is kept and retried with back-off while <see cref="StorageHealth"/> says
+/// so; history events wait in a bounded queue (<see cref="MaxPendingEvents"/>; beyond it they are dropped and counted),
+/// instance records are never dropped.
 /// </summary>
-public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, HistoryChanges changes, ILogger<HistoryWriter> logger)
+public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, HistoryChanges changes, StorageHealth health, TimeProvider time, ILogger<HistoryWriter> logger)
     : BackgroundService, IHistorySink, IInstanceStore
 {
     private const int MaxBatch = 5000;
+
+    /// <summary>History events waiting to be written, at most (about 50 MB); more while storage fails are dropped and counted.</summary>
+    public const int MaxPendingEvents = 250_000;
+
+    /// <summary>Retries of a failed write wait 1 s, 2 s, 4 s … at most this long.</summary>
+    public static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+
+    private readonly List<Work> _retry = [];
+    private int _pendingEvents;
 
     /// <summary>How long the writer lets records gather before it writes them (one transaction per batch).</summary>
     private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(50);
@@ -28,6 +40,13 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     public void Record(HistoryEvent historyEvent)
     {
         ArgumentNullException.ThrowIfNull(historyEvent);
+        if (Interlocked.Increment(ref _pendingEvents) > MaxPendingEvents)
+        {
+            Interlocked.Decrement(ref _pendingEvents);
+            health.EventDropped();
+            return;
+        }
+
         Enqueue(new Work.Event(historyEvent));
     }
 
@@ -71,11 +90,16 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<Work>(MaxBatch);
+        var failures = 0;
 
         // Not stoppingToken: on shutdown the writer is completed and the loop drains what is left, then ends.
-        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        while (_retry.Count > 0 || await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
             batch.Clear();
+
+            // What could not be written last time goes first, in its order.
+            batch.AddRange(_retry);
+            _retry.Clear();
             Take(batch);
 
             // Let a burst gather (bounded by the window, cut short by a flush or shutdown) so it costs one transaction.
@@ -95,11 +119,38 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
             try
             {
                 await WriteAsync(batch);
+                Interlocked.Add(ref _pendingEvents, -batch.Count(w => w is Work.Event));
+                failures = 0;
+                health.WriteSucceeded();
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // A failed batch is logged and the writer goes on: history must never stop cf-orch.
-                LogWriteFailed(ex, batch.Count);
+                // History must never stop cf-orch: the batch is kept and retried after a back-off, and storage reports
+                // itself unhealthy meanwhile. On shutdown what cannot be written is given up, and said so.
+                failures++;
+                health.WriteFailed(ex.GetBaseException().Message);
+                if (failures == 1)
+                {
+                    LogWriteFailed(ex, batch.Count);
+                }
+
+                if (!stoppingToken.IsCancellationRequested)
+                {
+                    _retry.AddRange(batch.Where(w => w is not Work.Flush));
+                    var delay = TimeSpan.FromSeconds(Math.Min(MaxRetryDelay.TotalSeconds, Math.Pow(2, Math.Min(failures - 1, 10))));
+                    try
+                    {
+                        await Task.Delay(delay, time, stoppingToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Shutting down: one last try below, by the loop.
+                    }
+                }
+                else
+                {
+                    LogGivenUp(batch.Count(w => w is not Work.Flush));
+                }
             }
             finally
             {
@@ -237,8 +288,11 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         StartedAtUnixMs = r.StartedAt.ToUnixTimeMilliseconds(),
     };
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} history records to SQLite failed")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} history records to SQLite failed; they are kept and retried, and cf-orch reports its storage unhealthy until a write succeeds")]
     private partial void LogWriteFailed(Exception ex, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "cf-orch is stopping and {Count} history records could not be written")]
+    private partial void LogGivenUp(int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A history record arrived after shutdown and was not written")]
     private partial void LogDroppedAfterShutdown();

@@ -86,7 +86,16 @@ public static partial class WebApplicationExtensions
         app.MapAuthApi();
         app.MapResidentApi();
         app.MapFallback("/api/{**path}", (HttpContext http, ApiFallback fallback) => fallback.Answer(http));
-        app.MapHealthChecks("/healthz");
+        app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
+        {
+            // "Healthy", or "Unhealthy: why" (503): a person reading the probe's output sees the cause.
+            ResponseWriter = (http, report) =>
+            {
+                http.Response.ContentType = "text/plain; charset=utf-8";
+                var why = string.Join("; ", report.Entries.Values.Where(e => e.Status != Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy).Select(e => e.Description));
+                return http.Response.WriteAsync(why.Length == 0 ? report.Status.ToString() : $"{report.Status}: {why}");
+            },
+        });
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CfOrchMetrics>().Registry).RequireAuthorization(AccessPolicies.Read);
         app.MapOpenApi().RequireAuthorization(AccessPolicies.Read);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

@@ -30,10 +30,14 @@ public sealed class CfOrchMetrics : BackgroundService
     private readonly Counter _starts;
     private readonly Counter _failures;
     private readonly Counter _restarts;
+    private readonly Counter _historyWriteFailures;
+    private readonly Counter _historyDropped;
+    private readonly Data.StorageHealth _storage;
 
-    public CfOrchMetrics(Orchestrator orchestrator)
+    public CfOrchMetrics(Orchestrator orchestrator, Data.StorageHealth storage)
     {
         _orchestrator = orchestrator;
+        _storage = storage;
 
         // A registry per app (not prometheus-net's static default), with the .NET process metrics in it.
         Registry = Prometheus.Metrics.NewCustomRegistry();
@@ -59,6 +63,8 @@ public sealed class CfOrchMetrics : BackgroundService
         _starts = factory.CreateCounter("cf_orch_process_starts_total", "Processes cf-orch started for a service.", "service");
         _failures = factory.CreateCounter("cf_orch_process_failures_total", "Instances that failed (exited unexpectedly, or did not become healthy).", "service");
         _restarts = factory.CreateCounter("cf_orch_process_restarts_total", "Automatic restarts of crashed processes (restart: on-failure); each is counted in the starts too.", "service");
+        _historyWriteFailures = factory.CreateCounter("cf_orch_history_write_failures_total", "Writes of history and instance records to SQLite that failed (each is retried).");
+        _historyDropped = factory.CreateCounter("cf_orch_history_dropped_total", "History events dropped because the queue was full while the database could not be written.");
         Registry.AddBeforeCollectCallback(Collect);
     }
 
@@ -67,6 +73,8 @@ public sealed class CfOrchMetrics : BackgroundService
     /// <summary>Sets the gauges from the engine's state; called before every scrape.</summary>
     public void Collect()
     {
+        _historyWriteFailures.IncTo(_storage.WriteFailures);
+        _historyDropped.IncTo(_storage.Dropped);
         var snapshot = _orchestrator.Snapshot();
         foreach (var gpu in snapshot.Gpus.Gpus)
         {

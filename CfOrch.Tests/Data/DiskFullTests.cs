@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Net;
+using CfOrch.Tests.Api;
+using CfOrch.Tests.Engine;
+using CfOrch.Web.Data;
+
+namespace CfOrch.Tests.Data;
+
+/// <summary>
+/// A full disk, for real: the data directory on a small tmpfs filled to the last byte. Leases keep working, storage
+/// says loudly that it fails, and once space is back the history that was acknowledged is written — nothing lost.
+/// Needs root with CAP_SYS_ADMIN (CI has it) to mount the tmpfs; skipped with the reason elsewhere.
+/// </summary>
+public sealed class DiskFullTests : IDisposable
+{
+    private readonly string _mount = Path.Combine(Path.GetTempPath(), $"cf-orch-diskfull-{Guid.NewGuid():N}");
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose()
+    {
+        Run("umount", "-l", _mount);
+        if (Directory.Exists(_mount))
+        {
+            Directory.Delete(_mount, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task On_a_full_disk_leases_keep_working_storage_fails_loudly_and_history_is_written_once_space_is_back()
+    {
+        Directory.CreateDirectory(_mount);
+        if (!Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", _mount))
+        {
+            Assert.Skip("mounting a tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
+        }
+
+        await using var host = ApiTestHost.Start(EngineApp.Profile(), new() { ["CfOrch:DataDir"] = _mount });
+        var lease = new { node_id = "local", gpu_id = 0, mb = 100, service = "x" };
+        (await host.PostAsync("/api/leases", lease)).Is(HttpStatusCode.OK);
+        await host.Get<HistoryWriter>().FlushAsync(Ct);
+
+        // Fill the file system to the last byte.
+        var filler = Path.Combine(_mount, "filler");
+        await using (var fill = new FileStream(filler, FileMode.Create, FileAccess.Write))
+        {
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                while (true)
+                {
+                    await fill.WriteAsync(chunk, Ct);
+                    await fill.FlushAsync(Ct);
+                }
+            }
+            catch (IOException)
+            {
+                // No space left: what is written stays.
+            }
+        }
+
+        // Scheduling goes on: every grant and release is answered.
+        for (var i = 0; i < 50; i++)
+        {
+            var granted = (await host.PostAsync("/api/leases", lease)).Is(HttpStatusCode.OK).Json;
+            (await host.DeleteAsync($"/api/leases/{granted.GetProperty("lease").GetProperty("lease_id").GetString()}")).Is(HttpStatusCode.OK);
+        }
+
+        var unhealthy = await host.App.PollAsync(async () => await host.GetAsync("/healthz") is { Status: HttpStatusCode.ServiceUnavailable } answer ? answer : null, "/healthz to say storage fails");
+        Assert.StartsWith("Unhealthy: the database cannot be written since", unhealthy.Body, StringComparison.Ordinal);
+        var health = (await host.GetAsync("/api/health")).Is(HttpStatusCode.OK).Json.GetProperty("storage");
+        Assert.False(health.GetProperty("ok").GetBoolean());
+        Assert.Contains("history is not being recorded", health.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Matches(@"cf_orch_history_write_failures_total [1-9]", (await host.GetAsync("/metrics")).Body);
+
+        // Space is back: the writer's retry writes what waited, and storage is healthy again.
+        File.Delete(filler);
+        await host.App.PollAsync(async () => (await host.GetAsync("/healthz")).Status == HttpStatusCode.OK ? "healthy" : null, "storage to recover");
+        var total = await host.App.PollAsync(
+            async () => (await host.GetAsync("/api/leases/history?page_size=1")).Json.GetProperty("total").GetInt32() is var n and >= 101 ? (object)n : null,
+            "every acknowledged grant and release to be written");
+        Assert.Equal(101, total);
+        Assert.Equal(0, host.Get<StorageHealth>().Dropped);
+    }
+
+    private static bool Run(string file, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using var process = Process.Start(start)!;
+            process.WaitForExit();
+            return process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+}
