@@ -14,7 +14,7 @@ namespace CfOrch.Bench;
 /// </summary>
 internal static class EngineLoad
 {
-    public static async Task<(LoadResult Result, TimeSpan DrainTime, long Written)> RunAsync(int threads, TimeSpan duration)
+    public static async Task<(LoadResult Result, TimeSpan DrainTime, long Written, long Dropped)> RunAsync(int threads, TimeSpan duration)
     {
         var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-engine-" + Guid.NewGuid().ToString("N"));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -46,6 +46,7 @@ internal static class EngineLoad
         await writer.FlushAsync(CancellationToken.None);
         var drained = drain.Elapsed;
         var written = writer.Written;
+        var dropped = services.GetRequiredService<StorageHealth>().Dropped;
         await writer.StopAsync(CancellationToken.None);
         try
         {
@@ -55,6 +56,6 @@ internal static class EngineLoad
         {
         }
 
-        return (result, drained, written);
+        return (result, drained, written, dropped);
     }
 }

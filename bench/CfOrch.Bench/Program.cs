@@ -97,7 +97,7 @@ var results = new List<LoadResult>
 };
 
 var eventDelays = await EventDelay.MeasureAsync(http, samples: 300);
-var (engine, drain, written) = await EngineLoad.RunAsync(Environment.ProcessorCount, duration);
+var (engine, drain, written, dropped) = await EngineLoad.RunAsync(Environment.ProcessorCount, duration);
 results.Add(engine);
 
 Console.WriteLine();
@@ -112,7 +112,7 @@ foreach (var r in results)
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| /api/events delay, change → event ({eventDelays.Length} changes) | 1 | — | {Load.Percentile(eventDelays, 0.5):0.00} | {Load.Percentile(eventDelays, 0.99):0.00} | 0 |"));
 Console.WriteLine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"In process: {written:N0} history rows written to SQLite; the writer caught up {drain.TotalMilliseconds:N0} ms after the load ended."));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"In process: {written:N0} history rows written to SQLite, {dropped:N0} dropped (the queue holds {CfOrch.Web.Data.HistoryWriter.MaxPendingEvents:N0}); the writer caught up {drain.TotalMilliseconds:N0} ms after the load ended."));
 try
 {
     Directory.Delete(data, recursive: true);
