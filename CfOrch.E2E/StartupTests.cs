@@ -6,7 +6,7 @@ namespace CfOrch.E2E;
 public sealed class StartupTests(BrowserFixture browser)
 {
     [Fact]
-    public async Task A_profile_with_a_typo_is_refused_with_its_position_and_the_app_says_which_profile_it_uses()
+    public async Task A_profile_with_a_typo_is_refused_with_its_position_and_the_app_runs_no_services_instead_of_another_profile()
     {
         var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-typo-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(profile, """
@@ -33,13 +33,13 @@ public sealed class StartupTests(BrowserFixture browser)
             await using var app = await AppProcess.StartAsync(environment, TestContext.Current.CancellationToken);
 
             Assert.Contains($"{profile}:13:7: services.ollama.managed.prot: unknown key 'prot' (did you mean 'port'?)", app.Output, StringComparison.Ordinal);
-            Assert.Contains($"Using profile 'single-gpu-24gb' from profiles/single-gpu-24gb.yaml: CfOrch:Profile {profile} is invalid, so 'single-gpu-24gb' is used instead", app.Output, StringComparison.Ordinal);
+            Assert.Contains($"Using profile 'my-rig' from {profile}: {profile} is invalid (its errors are listed above) and no earlier version of it was saved: cf-orch runs no services until it is fixed", app.Output, StringComparison.Ordinal);
 
             await using var context = await browser.Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1440, Height = 900 } });
             var page = await context.NewPageAsync();
             await page.GotoInteractiveAsync(app.BaseAddress);
             await Assertions.Expect(page.GetByTestId("profile-problem")).ToContainTextAsync($"{profile}:13:7: services.ollama.managed.prot: unknown key 'prot'");
-            await Assertions.Expect(page.GetByTestId("active-profile-reason")).ToContainTextAsync("'single-gpu-24gb' is used instead");
+            await Assertions.Expect(page.GetByTestId("active-profile-reason")).ToContainTextAsync("cf-orch runs no services until it is fixed");
             await page.ScreenshotToAsync("profile-error.png");
         }
         finally

@@ -164,7 +164,6 @@ public sealed partial class ProfileRegistry
     private ActiveProfile ChooseActive(Dictionary<string, LoadedProfile> profiles, List<ProfileProblem> problems, State? previous)
     {
         var requested = _options.Profile?.Trim();
-        string? refusal = null;
         if (!string.IsNullOrEmpty(requested))
         {
             if (LooksLikePath(requested))
@@ -181,16 +180,24 @@ public sealed partial class ProfileRegistry
                         : $"CfOrch:Profile names the file {path}.");
                 }
 
-                refusal = $"CfOrch:Profile {path} is invalid";
+                // Its backups are kept under the profile's name: read it from the broken text when it is still there.
+                return LastGoodOrNone(profiles, path, NameIn(path) ?? Path.GetFileNameWithoutExtension(path), ProfileOrigin.File);
             }
             else if (profiles.TryGetValue(requested, out var byName))
             {
                 return new ActiveProfile(byName, $"CfOrch:Profile names the profile '{requested}' ({byName.Source}).");
             }
+            else if (UserFileNamed(requested) is { } broken)
+            {
+                // The user's own file of that name is broken (its errors are listed): never another profile instead.
+                return LastGoodOrNone(profiles, broken, requested, ProfileOrigin.User);
+            }
             else
             {
-                problems.Add(new ProfileProblem("CfOrch:Profile", [new ProfileError("CfOrch:Profile", 1, 1, "", $"no profile is named '{requested}'; known: {string.Join(", ", profiles.Keys.Order(StringComparer.Ordinal))}")], "Auto-detection is used instead."));
-                refusal = $"no profile is named '{requested}'";
+                problems.Add(new ProfileProblem("CfOrch:Profile", [new ProfileError("CfOrch:Profile", 1, 1, "", $"no profile is named '{requested}'; known: {string.Join(", ", profiles.Keys.Order(StringComparer.Ordinal))}")],
+                    "cf-orch runs no services until CfOrch:Profile names a profile that exists."));
+                var none = NoServices(requested, "CfOrch:Profile", "");
+                return new ActiveProfile(none, $"CfOrch:Profile names '{requested}', and no profile has that name: cf-orch runs no services (it never picks another profile on its own).");
             }
         }
 
@@ -200,7 +207,7 @@ public sealed partial class ProfileRegistry
         var why = gpus.Count == 0 || gpus[0].TotalMb <= 0
             ? "auto-detected: no GPU"
             : $"auto-detected from GPU 0 ({gpus[0].Name}, {gpus[0].TotalMb} MB)";
-        return new ActiveProfile(detected, refusal is null ? $"{why}." : $"{refusal}, so '{detected.Name}' is used instead ({why}).");
+        return new ActiveProfile(detected, $"{why}.");
     }
 
     private static LoadedProfile? TryLoadFile(string path, ProfileOrigin origin, List<ProfileProblem> problems, State? previous)
@@ -247,6 +254,80 @@ public sealed partial class ProfileRegistry
             return null;
         }
     }
+
+    /// <summary>
+    /// The profile asked for is broken at start-up: its last good version from <c>{ProfilesDir}/.backups</c> (the newest
+    /// backup that parses), or — without one — no services at all, with the broken text in the editor to fix. Never
+    /// another profile: that one might adopt or start services nobody asked it to manage.
+    /// </summary>
+    private ActiveProfile LastGoodOrNone(Dictionary<string, LoadedProfile> profiles, string source, string name, ProfileOrigin origin)
+    {
+        var backups = Path.Combine(ProfilesDir, ".backups");
+        var candidates = Directory.Exists(backups)
+            ? Directory.EnumerateFiles(backups, $"{name}-*.yaml").Order(StringComparer.Ordinal).Reverse()
+            : [];
+        foreach (var backup in candidates)
+        {
+            try
+            {
+                var yaml = File.ReadAllText(backup);
+                var profile = ProfileParser.Parse(yaml, backup);
+                if (profile.Name == name)
+                {
+                    var good = new LoadedProfile(profile, source, origin, yaml);
+                    profiles[name] = good;
+                    return new ActiveProfile(good, $"{source} is invalid (its errors are listed above); the last good version of '{name}', from the backup {backup}, is in use until it is fixed.");
+                }
+            }
+            catch (Exception ex) when (ex is ProfileException or IOException or UnauthorizedAccessException)
+            {
+                // Not a good version: try an older one.
+            }
+        }
+
+        string text;
+        try
+        {
+            text = File.Exists(source) ? File.ReadAllText(source) : "";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            text = "";
+        }
+
+        var none = NoServices(name, source, text, origin);
+        profiles[name] = none;
+        return new ActiveProfile(none, $"{source} is invalid (its errors are listed above) and no earlier version of it was saved: cf-orch runs no services until it is fixed.");
+    }
+
+    /// <summary>A profile with no services, standing in for one that cannot be used (its text kept, to be fixed in the editor).</summary>
+    private static LoadedProfile NoServices(string name, string source, string text, ProfileOrigin origin = ProfileOrigin.File) =>
+        new(new GpuProfile { SchemaVersion = GpuProfile.SupportedSchemaVersion, Name = ProfileParser.IsValidName(name) ? name : "none" }, source, origin, text);
+
+    private static readonly string[] ProfileExtensions = [".yaml", ".yml"];
+
+    /// <summary>The <c>name:</c> a profile file gives itself, read as text (the file may not parse); null when there is none.</summary>
+    private static string? NameIn(string path)
+    {
+        try
+        {
+            var match = NameLine().Match(File.Exists(path) ? File.ReadAllText(path) : "");
+            return match.Success && ProfileParser.IsValidName(match.Groups[1].Value) ? match.Groups[1].Value : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("""(?m)^name:[ \t]*['"]?([A-Za-z0-9][A-Za-z0-9._-]{0,63})['"]?[ \t]*(?:#.*)?\r?$""")]
+    private static partial System.Text.RegularExpressions.Regex NameLine();
+
+    /// <summary>The user's profile file named <paramref name="name"/> (.yaml or .yml) in the profiles directory, or null.</summary>
+    private string? UserFileNamed(string name) =>
+        ProfileParser.IsValidName(name)
+            ? ProfileExtensions.Select(ext => Path.Combine(ProfilesDir, name + ext)).FirstOrDefault(File.Exists)
+            : null;
 
     private static string Consequence(ProfileOrigin origin) => origin switch
     {

@@ -17,7 +17,7 @@ public sealed class ProfileProblemsTests : MudBunitContext
     }
 
     [Fact]
-    public void A_broken_profile_is_listed_with_every_error_and_the_profile_used_instead()
+    public void A_broken_profile_is_listed_with_every_error_and_what_runs_instead()
     {
         var path = Data.Write("bad.yaml", "schema_version: 1\nname: bad\nservices:\n  x:\n    max_mb: 1\n    priorty: 1\n");
         UseGpus(path, new SimulatedGpuOptions { Name = "g", TotalMb = 8192 });
@@ -29,6 +29,6 @@ public sealed class ProfileProblemsTests : MudBunitContext
         var errors = problem.QuerySelectorAll("li").Select(li => li.TextContent).ToList();
         Assert.Contains($"{path}:6:5: services.x.priorty: unknown key 'priorty' (did you mean 'priority'?)", errors);
         Assert.Contains($"{path}:5:5: services.x.priority: required key 'priority' is missing", errors);
-        Assert.Contains("'single-gpu-8gb' is used instead", component.Find("[data-testid=active-profile-reason]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("no earlier version of it was saved: cf-orch runs no services until it is fixed", component.Find("[data-testid=active-profile-reason]").TextContent, StringComparison.Ordinal);
     }
 }

@@ -101,15 +101,18 @@ public sealed class ProfileRegistryTests : IDisposable
     }
 
     [Fact]
-    public void A_broken_profile_file_is_refused_with_its_position_and_auto_detection_takes_over()
+    public void A_broken_profile_file_without_a_backup_is_refused_with_its_position_and_no_services_run()
     {
-        var path = _dir.Write("rig.yaml", UserProfile.Replace("      port: 11434", "      prot: 11434", StringComparison.Ordinal));
+        var broken = UserProfile.Replace("      port: 11434", "      prot: 11434", StringComparison.Ordinal);
+        var path = _dir.Write("rig-file.yaml", broken);
 
         var registry = Create(new CfOrchOptions { Profile = path }, 8192);
 
-        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
-        Assert.Contains($"CfOrch:Profile {path} is invalid", registry.Active.Reason, StringComparison.Ordinal);
-        Assert.Contains("'single-gpu-8gb' is used instead", registry.Active.Reason, StringComparison.Ordinal);
+        // Never another profile (it might adopt or start what nobody asked for): no services, the broken text to fix.
+        Assert.Equal("my-rig", registry.Active.Profile.Name);
+        Assert.Empty(registry.Active.Profile.Services);
+        Assert.Equal((path, broken), (registry.Active.Loaded.Source, registry.Active.Loaded.Yaml));
+        Assert.Contains($"{path} is invalid (its errors are listed above) and no earlier version of it was saved: cf-orch runs no services", registry.Active.Reason, StringComparison.Ordinal);
         var problem = Assert.Single(registry.Problems);
         var error = Assert.Single(problem.Errors, e => e.Path == "services.ollama.managed.prot");
         Assert.Equal((path, 12, 7), (error.File, error.Line, error.Column));
@@ -117,11 +120,29 @@ public sealed class ProfileRegistryTests : IDisposable
     }
 
     [Fact]
-    public void An_unknown_profile_name_is_reported_and_auto_detection_takes_over()
+    public void A_broken_profile_at_start_up_keeps_its_last_good_version_from_the_backups()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        _dir.Write("profiles/.backups/my-rig-20261101-100000-000.yaml", UserProfile.Replace("max_mb: 8000", "max_mb: 6000", StringComparison.Ordinal));
+        var newest = _dir.Write("profiles/.backups/my-rig-20261102-100000-000.yaml", UserProfile);
+        _dir.Write("profiles/.backups/my-rig-20261103-100000-000.yaml", "schema_version: 1\nname: my-rig\nservices: [broken");
+        _dir.Write("profiles/my-rig.yaml", UserProfile.Replace("      port: 11434", "      prot: 11434", StringComparison.Ordinal));
+
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "my-rig" }, 8192);
+
+        Assert.Equal("my-rig", registry.Active.Profile.Name);
+        Assert.Equal(8000, registry.Active.Profile.Services["ollama"].MaxMb);
+        Assert.Contains($"the last good version of 'my-rig', from the backup {newest}, is in use", registry.Active.Reason, StringComparison.Ordinal);
+        Assert.Contains(registry.Problems, p => p.Errors.Any(e => e.Path == "services.ollama.managed.prot"));
+    }
+
+    [Fact]
+    public void An_unknown_profile_name_is_reported_and_no_services_run()
     {
         var registry = Create(new CfOrchOptions { Profile = "single-gpu-9gb" }, 4096);
 
-        Assert.Equal("single-gpu-4gb", registry.Active.Profile.Name);
+        Assert.Empty(registry.Active.Profile.Services);
+        Assert.Contains("no profile has that name: cf-orch runs no services", registry.Active.Reason, StringComparison.Ordinal);
         Assert.Contains(registry.Problems, p => p.Errors.Any(e => e.Message.Contains("no profile is named 'single-gpu-9gb'", StringComparison.Ordinal)));
     }
 
