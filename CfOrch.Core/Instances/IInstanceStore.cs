@@ -13,13 +13,18 @@ public sealed record ManagedInstanceRecord(
     long BudgetMb,
     DateTimeOffset StartedAt);
 
-/// <summary>Where managed instances are persisted (SQLite in the app). Writes must not block the caller.</summary>
+/// <summary>Where managed instances are persisted (SQLite in the app).</summary>
 public interface IInstanceStore
 {
     Task<IReadOnlyList<ManagedInstanceRecord>> LoadAsync(CancellationToken cancellationToken);
 
-    void Save(ManagedInstanceRecord record);
+    /// <summary>
+    /// Records a started process durably: the task completes once the record is written, and fails when it cannot be
+    /// (then the start must not be reported: a restarted cf-orch could not re-attach, and the process would be orphaned).
+    /// </summary>
+    Task SaveAsync(ManagedInstanceRecord record, CancellationToken cancellationToken);
 
+    /// <summary>Forgets a record (the process ended); does not block the caller.</summary>
     void Remove(InstanceKey key);
 }
 
@@ -37,13 +42,15 @@ public sealed class InMemoryInstanceStore : IInstanceStore
         }
     }
 
-    public void Save(ManagedInstanceRecord record)
+    public Task SaveAsync(ManagedInstanceRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         lock (_lock)
         {
             _records[record.Key] = record;
         }
+
+        return Task.CompletedTask;
     }
 
     public void Remove(InstanceKey key)

@@ -28,6 +28,9 @@ public sealed partial class LocalProcessRuntime(
     ILogger<LocalProcessRuntime> logger) : IServiceRuntime
 {
     private static readonly TimeSpan PortCheckTimeout = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>How long a start waits for its record to be written before it gives up (and stops the process).</summary>
+    public static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(30);
     private const int FailureLogLines = 20;
 
     public string Kind => ProcessSpec.TypeName;
@@ -120,8 +123,27 @@ public sealed partial class LocalProcessRuntime(
 
         LogStarted(key, process.Pid, spec.ExecPath);
         var started = registry.Update(key, i => i with { Pid = process.Pid, Message = $"started PID {process.Pid}, waiting for {spec.HealthPath}" }) ?? registry.Get(key)!;
-        store.Save(new ManagedInstanceRecord(key, process.Pid, ProcFs.StartTime(process.Pid), url, spec.HealthPath, model, service.MaxMb, registered.Since));
         Watch(key, process);
+
+        // The record that lets a restarted cf-orch re-attach is written before the start is reported to anyone: a
+        // process cf-orch could lose track of is stopped instead of orphaned.
+        try
+        {
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(RecordTimeout);
+            await store.SaveAsync(new ManagedInstanceRecord(key, process.Pid, ProcFs.StartTime(process.Pid), url, spec.HealthPath, model, service.MaxMb, registered.Since), bounded.Token);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            var why = ex is OperationCanceledException ? $"writing it took longer than {RecordTimeout.TotalSeconds:0} s" : ex.Message;
+            var message = $"its start could not be recorded in cf-orch's database ({why}); the process was stopped, so that no process runs that a restarted cf-orch could not find again";
+
+            // Stopping first: the exit that follows is not a crash (no restart policy applies to it).
+            lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message });
+            await process.StopAsync(TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
+            return Fail(key, message);
+        }
+
         return started;
     }
 

@@ -42,22 +42,7 @@ public sealed class DiskFullTests : IDisposable
 
         // Fill the file system to the last byte.
         var filler = Path.Combine(_mount, "filler");
-        await using (var fill = new FileStream(filler, FileMode.Create, FileAccess.Write))
-        {
-            var chunk = new byte[64 * 1024];
-            try
-            {
-                while (true)
-                {
-                    await fill.WriteAsync(chunk, Ct);
-                    await fill.FlushAsync(Ct);
-                }
-            }
-            catch (IOException)
-            {
-                // No space left: what is written stays.
-            }
-        }
+        Fill(filler);
 
         // Scheduling goes on: every grant and release is answered.
         for (var i = 0; i < 50; i++)
@@ -81,6 +66,48 @@ public sealed class DiskFullTests : IDisposable
             "every acknowledged grant and release to be written");
         Assert.Equal(101, total);
         Assert.Equal(0, host.Get<StorageHealth>().Dropped);
+    }
+
+    [Fact]
+    public async Task A_start_whose_record_cannot_be_written_is_refused_and_its_process_stopped()
+    {
+        Directory.CreateDirectory(_mount);
+        if (!Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", _mount))
+        {
+            Assert.Skip("mounting a tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
+        }
+
+        var port = EngineApp.FreePort();
+        await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")), new() { ["CfOrch:DataDir"] = _mount });
+        Fill(Path.Combine(_mount, "filler"));
+
+        var refused = (await host.PostAsync("/api/services/worker/start", new { })).Is(HttpStatusCode.ServiceUnavailable);
+
+        Assert.Contains("its start could not be recorded in cf-orch's database", refused.Detail, StringComparison.Ordinal);
+        var worker = Assert.Single(host.Orchestrator.Instances);
+        Assert.Equal(Core.Instances.InstanceState.Failed, worker.State);
+        Assert.False(Core.Processes.ProcFs.IsRunning(worker.Pid!.Value));
+        Assert.Empty(Core.Processes.ProcFs.ListeningPids(port));
+        Assert.Empty(host.Orchestrator.Leases);
+    }
+
+    /// <summary>Fills the file system that holds <paramref name="path"/> to the last byte.</summary>
+    private static void Fill(string path)
+    {
+        using var fill = new FileStream(path, FileMode.Create, FileAccess.Write);
+        var chunk = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                fill.Write(chunk);
+                fill.Flush();
+            }
+        }
+        catch (IOException)
+        {
+            // No space left: what is written stays.
+        }
     }
 
     private static bool Run(string file, params string[] arguments)

@@ -50,10 +50,12 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         Enqueue(new Work.Event(historyEvent));
     }
 
-    public void Save(ManagedInstanceRecord record)
+    public async Task SaveAsync(ManagedInstanceRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        Enqueue(new Work.SaveInstance(record));
+        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Enqueue(new Work.SaveInstance(record, written));
+        await written.Task.WaitAsync(cancellationToken);
     }
 
     public void Remove(InstanceKey key) => Enqueue(new Work.RemoveInstance(key));
@@ -122,6 +124,10 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
                 Interlocked.Add(ref _pendingEvents, -batch.Count(w => w is Work.Event));
                 failures = 0;
                 health.WriteSucceeded();
+                foreach (var save in batch.OfType<Work.SaveInstance>())
+                {
+                    save.Written.TrySetResult();
+                }
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
@@ -129,6 +135,14 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
                 // itself unhealthy meanwhile. On shutdown what cannot be written is given up, and said so.
                 failures++;
                 health.WriteFailed(ex.GetBaseException().Message);
+
+                // A start waits for its record: it is told now (and stops its process) rather than retried later.
+                foreach (var save in batch.OfType<Work.SaveInstance>())
+                {
+                    save.Written.TrySetException(new IOException($"the database could not be written: {ex.GetBaseException().Message}", ex));
+                }
+
+                batch.RemoveAll(w => w is Work.SaveInstance);
                 if (failures == 1)
                 {
                     LogWriteFailed(ex, batch.Count);
@@ -301,7 +315,7 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     {
         public sealed record Event(HistoryEvent HistoryEvent) : Work;
 
-        public sealed record SaveInstance(ManagedInstanceRecord Record) : Work;
+        public sealed record SaveInstance(ManagedInstanceRecord Record, TaskCompletionSource Written) : Work;
 
         public sealed record RemoveInstance(InstanceKey Key) : Work;
 
