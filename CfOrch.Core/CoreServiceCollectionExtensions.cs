@@ -68,6 +68,7 @@ public static partial class CoreServiceCollectionExtensions
             .RemoveAllLoggers();
         services.TryAddSingleton<IHistorySink, NullHistorySink>();
         services.TryAddSingleton<IInstanceStore, InMemoryInstanceStore>();
+        services.TryAddSingleton<ILeaseStore, NullLeaseStore>();
         services.TryAddSingleton<IProcessLauncher, ProcessLauncher>();
         services.TryAddSingleton<StateStream>();
         services.TryAddSingleton<Changes.IStatePublisher>(sp => sp.GetRequiredService<StateStream>());

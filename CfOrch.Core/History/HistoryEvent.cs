@@ -42,6 +42,12 @@ public sealed record HistoryEvent
 
     /// <summary>When the lease was granted (for releases: how long it was held).</summary>
     public DateTimeOffset? GrantedAt { get; init; }
+
+    /// <summary>The lease's priority (kept for a client's lease, so that it can be restored after a restart).</summary>
+    public int? Priority { get; init; }
+
+    /// <summary>When the lease's TTL ends (kept for a client's lease, so that it can be restored after a restart).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
 }
 
 /// <summary>Where history goes. Must not block: implementations queue and write off the hot path.</summary>

@@ -55,6 +55,8 @@ public sealed record Lease
         MeasuredMb = MeasuredMb,
         Reason = reason,
         GrantedAt = GrantedAt,
+        Priority = Priority,
+        ExpiresAt = ExpiresAt,
     };
 }
 
@@ -68,6 +70,12 @@ public sealed record LeaseRequest(string Holder, string? Service, int GpuIndex, 
     public bool AlreadyRunning { get; init; }
 
     public long AlreadyInUseMb { get; init; }
+
+    /// <summary>
+    /// A lease held before cf-orch restarted, granted again as it was (its id, grant time and TTL), without a second
+    /// "granted" line in the history.
+    /// </summary>
+    public Lease? Restoring { get; init; }
 }
 
 /// <summary>One GPU's books: what is leased, measured, used outside cf-orch, reserved and still available.</summary>

@@ -91,7 +91,7 @@ public sealed class LeaseManager
             }
 
             var now = _time.GetUtcNow();
-            lease = new Lease
+            lease = request.Restoring is { } earlier ? earlier with { NodeId = _options.NodeId, MeasuredMb = null } : new Lease
             {
                 LeaseId = NewId(),
                 NodeId = _options.NodeId,
@@ -108,7 +108,11 @@ public sealed class LeaseManager
             _stream.Publish(new LeaseGranted(lease));
         }
 
-        _history.Record(lease.ToHistory(HistoryKind.Granted, _time.GetUtcNow(), $"{lease.Mb} MB for {lease.Holder}"));
+        if (request.Restoring is null)
+        {
+            _history.Record(lease.ToHistory(HistoryKind.Granted, _time.GetUtcNow(), $"{lease.Mb} MB for {lease.Holder}"));
+        }
+
         PublishAccounts();
         return new Admission.Granted(lease);
     }

@@ -17,6 +17,7 @@ namespace CfOrch.Core.Orchestration;
 /// </summary>
 public sealed partial class EngineStartup(
     IInstanceStore store,
+    ILeaseStore leaseStore,
     ServiceRuntimes runtimes,
     ProfileRegistry profiles,
     InstanceRegistry registry,
@@ -37,6 +38,8 @@ public sealed partial class EngineStartup(
         }
 
         await ReattachAsync(cancellationToken);
+        await RestoreClientLeasesAsync(cancellationToken);
+        await CloseLeasesThatEndedAsync(cancellationToken);
         await adoption.CheckAllAsync(cancellationToken);
     }
 
@@ -107,6 +110,88 @@ public sealed partial class EngineStartup(
 
         return attached;
     }
+
+    /// <summary>
+    /// The clients' leases held when cf-orch stopped are held again, with the same ids (a client can still release
+    /// them); one whose TTL ran out meanwhile ends now, with its line in the history.
+    /// </summary>
+    public async Task<int> RestoreClientLeasesAsync(CancellationToken cancellationToken)
+    {
+        var restored = 0;
+        var now = time.GetUtcNow();
+        foreach (var lease in await leaseStore.LoadClientLeasesAsync(cancellationToken))
+        {
+            if (lease.ExpiresAt is { } expires && expires <= now)
+            {
+                history.Record(lease.ToHistory(HistoryKind.Expired, now, "its TTL passed while cf-orch was not running"));
+                continue;
+            }
+
+            var request = new LeaseRequest(lease.Holder, null, lease.GpuIndex, lease.Mb, lease.Priority, HolderOrigin.Client) { Restoring = lease, AlreadyRunning = true };
+            switch (leases.Request(request))
+            {
+                case Admission.Granted:
+                    restored++;
+                    break;
+                case Admission.NeedsEviction refused:
+                    history.Record(lease.ToHistory(HistoryKind.Released, now, $"could not be held again after cf-orch restarted: {refused.Reason}"));
+                    break;
+                case Admission.Refused refused:
+                    history.Record(lease.ToHistory(HistoryKind.Released, now, $"could not be held again after cf-orch restarted: {refused.Reason}"));
+                    break;
+            }
+        }
+
+        if (restored > 0)
+        {
+            LogRestored(restored);
+        }
+
+        return restored;
+    }
+
+    /// <summary>
+    /// A lease the history still shows open but that is not held now ended when cf-orch stopped (a crash leaves no line
+    /// for it): it gets its closing line, dated at the last moment the history knew of, so that a replay of the history
+    /// never shows leases that were not there.
+    /// </summary>
+    public async Task<int> CloseLeasesThatEndedAsync(CancellationToken cancellationToken)
+    {
+        var open = await leaseStore.OpenLeasesAsync(cancellationToken);
+        var ended = open.Where(o => leases.Get(o.LeaseId) is null).ToList();
+        if (ended.Count == 0)
+        {
+            return 0;
+        }
+
+        var at = await leaseStore.LastEventAtAsync(cancellationToken) ?? time.GetUtcNow();
+        foreach (var lease in ended)
+        {
+            history.Record(new HistoryEvent
+            {
+                At = at < lease.GrantedAt ? lease.GrantedAt : at,
+                Kind = HistoryKind.Lost,
+                LeaseId = lease.LeaseId,
+                NodeId = lease.NodeId,
+                GpuIndex = lease.GpuIndex,
+                Service = lease.Service,
+                Holder = lease.Holder,
+                Origin = lease.Origin,
+                BudgetMb = lease.BudgetMb,
+                Reason = "cf-orch stopped while it was held; it ended then",
+                GrantedAt = lease.GrantedAt,
+            });
+        }
+
+        LogClosed(ended.Count);
+        return ended.Count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} client leases held again after the restart")]
+    private partial void LogRestored(int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} leases open in the history ended when cf-orch last stopped; they were closed there")]
+    private partial void LogClosed(int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Re-attached {Key} (PID {Pid}) instead of starting it again")]
     private partial void LogReattached(InstanceKey key, int pid);

@@ -11,6 +11,8 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
 
     public DbSet<ManagedInstanceRow> ManagedInstances => Set<ManagedInstanceRow>();
 
+    public DbSet<ClientLeaseRow> ClientLeases => Set<ClientLeaseRow>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
@@ -37,6 +39,15 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
             e.HasIndex(x => x.AtUnixMs);
             e.HasIndex(x => new { x.Service, x.AtUnixMs });
             e.HasIndex(x => new { x.GpuIndex, x.AtUnixMs });
+            e.HasIndex(x => x.LeaseId);
+        });
+        modelBuilder.Entity<ClientLeaseRow>(e =>
+        {
+            e.ToTable("client_leases");
+            e.HasKey(x => x.LeaseId);
+            e.Property(x => x.LeaseId).HasMaxLength(64);
+            e.Property(x => x.NodeId).HasMaxLength(64).IsRequired();
+            e.Property(x => x.Holder).HasMaxLength(256).IsRequired();
         });
         modelBuilder.Entity<ManagedInstanceRow>(e =>
         {
@@ -131,4 +142,24 @@ public sealed class ManagedInstanceRow
     public long BudgetMb { get; set; }
 
     public long StartedAtUnixMs { get; set; }
+}
+
+/// <summary>A client's lease (<c>POST /api/leases</c>) while it is held, so that it survives a restart of cf-orch.</summary>
+public sealed class ClientLeaseRow
+{
+    public required string LeaseId { get; set; }
+
+    public required string NodeId { get; set; }
+
+    public int GpuIndex { get; set; }
+
+    public required string Holder { get; set; }
+
+    public long Mb { get; set; }
+
+    public int Priority { get; set; }
+
+    public long GrantedAtUnixMs { get; set; }
+
+    public long? ExpiresAtUnixMs { get; set; }
 }

@@ -6,6 +6,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
 
 namespace CfOrch.Web.Data;
 
@@ -27,6 +28,7 @@ public static partial class DataServiceCollectionExtensions
         services.AddSingleton<HistoryWriter>();
         services.Replace(ServiceDescriptor.Singleton<IHistorySink>(sp => sp.GetRequiredService<HistoryWriter>()));
         services.Replace(ServiceDescriptor.Singleton<IInstanceStore>(sp => sp.GetRequiredService<HistoryWriter>()));
+        services.Replace(ServiceDescriptor.Singleton<ILeaseStore>(sp => sp.GetRequiredService<HistoryWriter>()));
         services.AddHostedService(sp => sp.GetRequiredService<HistoryWriter>());
         return services;
     }

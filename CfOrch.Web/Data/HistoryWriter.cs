@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 
@@ -14,7 +15,7 @@ namespace CfOrch.Web.Data;
 /// instance records are never dropped.
 /// </summary>
 public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory, HistoryChanges changes, StorageHealth health, TimeProvider time, ILogger<HistoryWriter> logger)
-    : BackgroundService, IHistorySink, IInstanceStore
+    : BackgroundService, IHistorySink, IInstanceStore, ILeaseStore
 {
     private const int MaxBatch = 5000;
 
@@ -29,6 +30,7 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
 
     /// <summary>How long the writer lets records gather before it writes them (one transaction per batch).</summary>
     private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(50);
+    private static readonly string[] ClientLeaseColumns = ["$lease", "$node", "$gpu", "$holder", "$mb", "$priority", "$granted", "$expires"];
     private static readonly string[] EventColumns = ["$at", "$kind", "$lease", "$node", "$gpu", "$service", "$holder", "$origin", "$budget", "$measured", "$reason", "$granted"];
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private long _written;
@@ -67,6 +69,41 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         return rows.Select(r => new ManagedInstanceRecord(
             new InstanceKey(r.Service, r.NodeId, r.GpuIndex), r.Pid, r.ProcessStartTime, r.Url, r.HealthPath, r.Model, r.BudgetMb,
             DateTimeOffset.FromUnixTimeMilliseconds(r.StartedAtUnixMs))).ToList();
+    }
+
+    public async Task<IReadOnlyList<Lease>> LoadClientLeasesAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var rows = await db.ClientLeases.AsNoTracking().ToListAsync(cancellationToken);
+        return rows.Select(r => new Lease
+        {
+            LeaseId = r.LeaseId,
+            NodeId = r.NodeId,
+            GpuIndex = r.GpuIndex,
+            Holder = r.Holder,
+            Mb = r.Mb,
+            Priority = r.Priority,
+            Origin = HolderOrigin.Client,
+            GrantedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GrantedAtUnixMs),
+            ExpiresAt = r.ExpiresAtUnixMs is { } at ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
+        }).ToList();
+    }
+
+    public async Task<IReadOnlyList<OpenLease>> OpenLeasesAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var granted = HistoryKind.Granted.ToString().ToLowerInvariant();
+        var rows = await db.LeaseEvents.AsNoTracking()
+            .Where(g => g.Kind == granted && g.LeaseId != null && !db.LeaseEvents.Any(c => c.LeaseId == g.LeaseId && c.Kind != granted))
+            .ToListAsync(cancellationToken);
+        return rows.Select(r => new OpenLease(r.LeaseId!, r.NodeId, r.GpuIndex, r.Service, r.Holder, r.Origin, r.BudgetMb, DateTimeOffset.FromUnixTimeMilliseconds(r.AtUnixMs))).ToList();
+    }
+
+    public async Task<DateTimeOffset?> LastEventAtAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var last = await db.LeaseEvents.AsNoTracking().MaxAsync(e => (long?)e.AtUnixMs, cancellationToken);
+        return last is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
     }
 
     /// <summary>Waits until everything queued before the call is written (tests; shutdown).</summary>
@@ -223,6 +260,45 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
                 p[10].Value = e.Reason;
                 p[11].Value = (object?)e.GrantedAtUnixMs ?? DBNull.Value;
                 insert.ExecuteNonQuery();
+            }
+        }
+
+        // A client's lease is kept while it is held, in the same transaction as its history: after a crash the two agree.
+        var clientLeases = events.Select(w => w.HistoryEvent).Where(e => e.Origin == "client" && e.LeaseId is not null).ToList();
+        if (clientLeases.Count > 0)
+        {
+            await using var keep = connection.CreateCommand();
+            keep.Transaction = transaction;
+            keep.CommandText = """
+                INSERT OR REPLACE INTO client_leases (LeaseId, NodeId, GpuIndex, Holder, Mb, Priority, GrantedAtUnixMs, ExpiresAtUnixMs)
+                VALUES ($lease, $node, $gpu, $holder, $mb, $priority, $granted, $expires)
+                """;
+            var k = ClientLeaseColumns.Select(name => keep.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+            keep.Prepare();
+            await using var forget = connection.CreateCommand();
+            forget.Transaction = transaction;
+            forget.CommandText = "DELETE FROM client_leases WHERE LeaseId = $lease";
+            var f = forget.Parameters.Add(new SqliteParameter { ParameterName = "$lease" });
+            forget.Prepare();
+            foreach (var e in clientLeases)
+            {
+                if (e.Kind == HistoryKind.Granted)
+                {
+                    k[0].Value = e.LeaseId;
+                    k[1].Value = e.NodeId;
+                    k[2].Value = e.GpuIndex;
+                    k[3].Value = e.Holder;
+                    k[4].Value = e.BudgetMb;
+                    k[5].Value = e.Priority ?? 2;
+                    k[6].Value = (e.GrantedAt ?? e.At).ToUnixTimeMilliseconds();
+                    k[7].Value = (object?)e.ExpiresAt?.ToUnixTimeMilliseconds() ?? DBNull.Value;
+                    keep.ExecuteNonQuery();
+                }
+                else
+                {
+                    f.Value = e.LeaseId;
+                    forget.ExecuteNonQuery();
+                }
             }
         }
 

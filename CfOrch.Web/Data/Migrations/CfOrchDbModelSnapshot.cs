@@ -16,6 +16,42 @@ namespace CfOrch.Web.Data.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("CfOrch.Web.Data.ClientLeaseRow", b =>
+                {
+                    b.Property<string>("LeaseId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ExpiresAtUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("GpuIndex")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("GrantedAtUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Holder")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Mb")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("NodeId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("LeaseId");
+
+                    b.ToTable("client_leases", (string)null);
+                });
+
             modelBuilder.Entity("CfOrch.Web.Data.GpuSample", b =>
                 {
                     b.Property<long>("Id")
@@ -122,6 +158,8 @@ namespace CfOrch.Web.Data.Migrations
                     b.HasKey("Id");
 
                     b.HasIndex("AtUnixMs");
+
+                    b.HasIndex("LeaseId");
 
                     b.HasIndex("GpuIndex", "AtUnixMs");
 

@@ -1,0 +1,114 @@
+using System.Net;
+using CfOrch.Tests.Api;
+using CfOrch.Tests.Engine;
+using CfOrch.Web.Data;
+using Microsoft.Data.Sqlite;
+
+namespace CfOrch.Tests.Data;
+
+/// <summary>What survives a restart of cf-orch: clients' leases (same ids), and a history that replays to what was live.</summary>
+public sealed class RestartTests : IDisposable
+{
+    private readonly TempDir _data = new();
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private Dictionary<string, string?> Settings => new() { ["CfOrch:DataDir"] = _data.Path };
+
+    private string DatabasePath => Path.Combine(_data.Path, DataServiceCollectionExtensions.DatabaseFileName);
+
+    public void Dispose() => _data.Dispose();
+
+    [Fact]
+    public async Task A_clients_lease_is_held_again_after_a_restart_with_the_same_id_and_can_be_released()
+    {
+        string leaseId;
+        await using (var first = ApiTestHost.Start(EngineApp.Profile(), Settings))
+        {
+            var granted = (await first.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 1500, service = "comfy-client", priority = 3, ttl_s = 3600 })).Is(HttpStatusCode.OK).Json;
+            leaseId = granted.GetProperty("lease").GetProperty("lease_id").GetString()!;
+        }
+
+        await using var second = ApiTestHost.Start(EngineApp.Profile(), Settings);
+
+        var lease = Assert.Single((await second.GetAsync("/api/leases")).Is(HttpStatusCode.OK).Json.GetProperty("leases").EnumerateArray());
+        Assert.Equal((leaseId, "comfy-client", 1500L, 3), (lease.GetProperty("lease_id").GetString(), lease.GetProperty("holder_service").GetString(), lease.GetProperty("mb_granted").GetInt64(), lease.GetProperty("priority").GetInt32()));
+        Assert.True(lease.GetProperty("expires_at").GetDouble() > DateTimeOffset.UtcNow.AddMinutes(55).ToUnixTimeSeconds());
+
+        (await second.DeleteAsync($"/api/leases/{leaseId}")).Is(HttpStatusCode.OK);
+        await second.Get<HistoryWriter>().FlushAsync(Ct);
+        var kinds = (await second.GetAsync($"/api/leases/history?page_size=50")).Json.GetProperty("events").EnumerateArray()
+            .Where(e => e.GetProperty("lease_id").GetString() == leaseId).Select(e => e.GetProperty("kind").GetString()).Order(StringComparer.Ordinal);
+        Assert.Equal(["granted", "released"], kinds);
+    }
+
+    [Fact]
+    public async Task A_clients_lease_whose_ttl_ran_out_while_cf_orch_was_down_ends_at_start_up_with_its_reason()
+    {
+        await using (var first = ApiTestHost.Start(EngineApp.Profile(), Settings))
+        {
+            (await first.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 1500, service = "batch", ttl_s = 3600 })).Is(HttpStatusCode.OK);
+        }
+
+        // An hour passes while cf-orch is down.
+        await ExecuteAsync("UPDATE client_leases SET ExpiresAtUnixMs = $past", ("$past", DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds()));
+
+        await using var second = ApiTestHost.Start(EngineApp.Profile(), Settings);
+
+        Assert.Empty(second.Orchestrator.Leases);
+        await second.Get<HistoryWriter>().FlushAsync(Ct);
+        var expired = (await second.GetAsync("/api/leases/history?kind=expired")).Json.GetProperty("events");
+        Assert.Equal("its TTL passed while cf-orch was not running", Assert.Single(expired.EnumerateArray()).GetProperty("reason").GetString());
+        Assert.Equal(0L, await ScalarAsync("SELECT COUNT(*) FROM client_leases"));
+    }
+
+    [Fact]
+    public async Task A_lease_left_open_by_a_crash_is_closed_at_start_up_so_the_history_shows_nothing_that_was_not_there()
+    {
+        await using (ApiTestHost.Start(EngineApp.Profile(), Settings))
+        {
+        }
+
+        // What a kill -9 leaves: a service's lease granted, and no line that ends it.
+        var crashedAt = DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeMilliseconds();
+        await ExecuteAsync(
+            "INSERT INTO lease_events (AtUnixMs, Kind, LeaseId, NodeId, GpuIndex, Service, Holder, Origin, BudgetMb, Reason) VALUES ($at, 'granted', 'lease-crashed', 'local', 0, 'vllm', 'vllm', 'managed', 4000, 'granted')",
+            ("$at", crashedAt - 60_000));
+        await ExecuteAsync(
+            "INSERT INTO lease_events (AtUnixMs, Kind, LeaseId, NodeId, GpuIndex, Holder, Origin, BudgetMb, Reason) VALUES ($at, 'released', 'lease-other', 'local', 0, 'x', 'client', 1, 'released')",
+            ("$at", crashedAt));
+
+        await using var second = ApiTestHost.Start(EngineApp.Profile(), Settings);
+        await second.Get<HistoryWriter>().FlushAsync(Ct);
+
+        var closing = (await second.GetAsync("/api/leases/history?kind=lost")).Json.GetProperty("events").EnumerateArray().Single(e => e.GetProperty("lease_id").GetString() == "lease-crashed");
+        Assert.Equal("cf-orch stopped while it was held; it ended then", closing.GetProperty("reason").GetString());
+        Assert.Equal(crashedAt / 1000.0, closing.GetProperty("at").GetDouble(), 3);
+        Assert.Equal(0L, await ScalarAsync("SELECT COUNT(*) FROM lease_events g WHERE g.Kind = 'granted' AND NOT EXISTS (SELECT 1 FROM lease_events c WHERE c.LeaseId = g.LeaseId AND c.Kind <> 'granted')"));
+    }
+
+    private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
+    {
+        SqliteConnection.ClearAllPools();
+        await using var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=false");
+        await connection.OpenAsync(Ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    private async Task<long> ScalarAsync(string sql)
+    {
+        SqliteConnection.ClearAllPools();
+        await using var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=false");
+        await connection.OpenAsync(Ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)(await command.ExecuteScalarAsync(Ct))!;
+    }
+}
