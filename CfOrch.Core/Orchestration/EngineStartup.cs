@@ -1,4 +1,6 @@
+using System.Globalization;
 using CfOrch.Core.Adoption;
+using CfOrch.Core.Configuration;
 using CfOrch.Core.Health;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
@@ -8,6 +10,7 @@ using CfOrch.Core.Profiles;
 using CfOrch.Core.Runtimes;
 using CfOrch.Core.Supervision;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace CfOrch.Core.Orchestration;
 
@@ -26,6 +29,7 @@ public sealed partial class EngineStartup(
     AdoptionService adoption,
     IHistorySink history,
     TimeProvider time,
+    IOptions<CfOrchOptions> options,
     ILogger<EngineStartup> logger)
 {
     private int _watching;
@@ -38,6 +42,7 @@ public sealed partial class EngineStartup(
         }
 
         await ReattachAsync(cancellationToken);
+        await ReattachUnrecordedAsync(cancellationToken);
         await RestoreClientLeasesAsync(cancellationToken);
         await CloseLeasesThatEndedAsync(cancellationToken);
         await adoption.CheckAllAsync(cancellationToken);
@@ -109,6 +114,112 @@ public sealed partial class EngineStartup(
         }
 
         return attached;
+    }
+
+    /// <summary>
+    /// A process cf-orch started but could not record before it stopped (killed between the spawn and the write): it
+    /// listens on its service's port, runs the service's executable and carries cf-orch's marker for that service
+    /// (<see cref="LocalProcessRuntime.InstanceMarker"/>), so it is re-attached as that service instead of being refused
+    /// as "port in use" — and recorded now.
+    /// </summary>
+    public async Task<int> ReattachUnrecordedAsync(CancellationToken cancellationToken)
+    {
+        if (runtimes.OfKind(ProcessSpec.TypeName) is not { } runtime)
+        {
+            return 0;
+        }
+
+        var attached = 0;
+        var profile = profiles.Active.Profile;
+        foreach (var service in profile.Services.Values)
+        {
+            if (service.Managed is not ProcessSpec { EffectivePort: > 0 } spec || registry.ForService(service.Name).Any(i => i.IsActive))
+            {
+                continue;
+            }
+
+            foreach (var pid in ProcFs.ListeningPids(spec.EffectivePort))
+            {
+                if (MarkedLeader(pid) is not { } leader || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec))
+                {
+                    continue;
+                }
+
+                var startTime = ProcFs.StartTime(leader.Pid);
+                var record = new ManagedInstanceRecord(key, leader.Pid, startTime, string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}"), spec.HealthPath,
+                    null, service.MaxMb, startTime is { } ticks ? ProcFs.StartedAt(ticks) ?? time.GetUtcNow() : time.GetUtcNow());
+                string? leaseId = null;
+                if (leases.Request(new LeaseRequest(service.Name, service.Name, key.GpuIndex, service.MaxMb, service.Priority, HolderOrigin.Managed) { AlreadyRunning = true }) is Admission.Granted granted)
+                {
+                    leaseId = granted.Lease.LeaseId;
+                }
+
+                await runtime.AttachAsync(record, service.Priority, leaseId, $"re-attached to PID {leader.Pid}: cf-orch had started it and stopped before it could record it");
+                try
+                {
+                    await store.SaveAsync(record, cancellationToken);
+                }
+                catch (IOException)
+                {
+                    // Storage says why elsewhere; the instance is tracked for this run either way.
+                }
+
+                health.ProbeSoon(key);
+                attached++;
+                LogReattached(key, leader.Pid);
+                break;
+            }
+        }
+
+        return attached;
+
+        bool Marks(string marker, string name, out InstanceKey key)
+        {
+            key = default!;
+            var parts = marker.Split('/');
+            if (parts.Length != 3 || parts[0] != options.Value.NodeId || parts[1] != name
+                || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var gpu))
+            {
+                return false;
+            }
+
+            key = new InstanceKey(name, parts[0], gpu);
+            return true;
+        }
+    }
+
+    /// <summary>The topmost process (the one cf-orch spawned) above <paramref name="pid"/> that carries cf-orch's marker, and the marker.</summary>
+    private static (int Pid, string Marker)? MarkedLeader(int pid)
+    {
+        (int, string)? found = null;
+        for (var current = pid; current > 1; current = ProcFs.ParentPid(current) ?? 0)
+        {
+            if (ProcFs.EnvironmentVariable(current, LocalProcessRuntime.InstanceMarker) is not { } marker)
+            {
+                break;
+            }
+
+            found = (current, marker);
+        }
+
+        return found;
+    }
+
+    private static bool RunsExecutable(int pid, ProcessSpec spec) =>
+        Executables.Resolve(spec.ExecPath, string.IsNullOrEmpty(spec.Cwd) ? null : spec.Cwd) is { } expected
+        && ProcFs.Executable(pid) is { } actual
+        && string.Equals(RealPath(expected), RealPath(actual), StringComparison.Ordinal);
+
+    private static string RealPath(string path)
+    {
+        try
+        {
+            return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        }
+        catch (IOException)
+        {
+            return Path.GetFullPath(path);
+        }
     }
 
     /// <summary>

@@ -32,6 +32,36 @@ public static class ProcFs
         }
     }
 
+    /// <summary>The value of one variable of a process's environment (/proc/{pid}/environ), or null when unset or unreadable.</summary>
+    public static string? EnvironmentVariable(int pid, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var environ = TryReadAllText($"/proc/{pid}/environ");
+        if (environ is null)
+            return null;
+        var prefix = name + "=";
+        foreach (var entry in environ.Split('\0'))
+        {
+            if (entry.StartsWith(prefix, StringComparison.Ordinal))
+                return entry[prefix.Length..];
+        }
+
+        return null;
+    }
+
+    /// <summary>The executable a process runs (the target of /proc/{pid}/exe), or null when unreadable.</summary>
+    public static string? Executable(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/exe").LinkTarget;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// PIDs that hold a TCP socket in LISTEN state on <paramref name="port"/> (IPv4 or IPv6, any local address), found
     /// by matching the socket inodes of /proc/net/tcp and /proc/net/tcp6 with the socket:[inode] links in

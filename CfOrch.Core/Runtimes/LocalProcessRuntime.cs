@@ -33,6 +33,11 @@ public sealed partial class LocalProcessRuntime(
     public static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(30);
     private const int FailureLogLines = 20;
 
+    /// <summary>The environment variable every process cf-orch starts carries: <c>{node}/{service}/{gpu}</c>.</summary>
+    public const string InstanceMarker = "CF_ORCH_INSTANCE";
+
+    public static string Marker(InstanceKey key) => string.Create(CultureInfo.InvariantCulture, $"{key.NodeId}/{key.Service}/{key.GpuIndex}");
+
     public string Kind => ProcessSpec.TypeName;
 
     public bool Runs(ManagedSpec spec) => spec is ProcessSpec;
@@ -100,7 +105,11 @@ public sealed partial class LocalProcessRuntime(
             return Fail(key, $"args_template cannot be split into arguments: {ex.Message}");
         }
 
-        var environment = new Dictionary<string, string>(spec.Env, StringComparer.Ordinal);
+        var environment = new Dictionary<string, string>(spec.Env, StringComparer.Ordinal)
+        {
+            // Marks the process as this instance's, so that a cf-orch restarted before it could record the start finds it.
+            [InstanceMarker] = Marker(key),
+        };
         if (onGpu && !environment.ContainsKey("CUDA_VISIBLE_DEVICES"))
         {
             environment["CUDA_VISIBLE_DEVICES"] = gpuIndex.ToString(CultureInfo.InvariantCulture);

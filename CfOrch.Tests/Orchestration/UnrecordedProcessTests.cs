@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Processes;
+using CfOrch.Core.Runtimes;
+using CfOrch.Tests.Engine;
+using CfOrch.Tests.StandIns;
+using CfOrch.Web.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Orchestration;
+
+/// <summary>
+/// cf-orch killed between spawning a service and recording it (a kill -9 at that moment): what it leaves is a process
+/// of the service, on its port, carrying cf-orch's marker, and no record. The next start re-attaches it — it is not
+/// refused as "port in use", nor started twice.
+/// </summary>
+public sealed class UnrecordedProcessTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_process_cf_orch_started_but_never_recorded_is_re_attached_as_its_service()
+    {
+        var port = EngineApp.FreePort();
+        using var orphan = StartStandIn(port, marker: "local/worker/0");
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
+
+            var worker = await app.WaitForAsync("worker", i => i.State == InstanceState.Running);
+            Assert.Equal((InstanceOrigin.Managed, true, orphan.Id), (worker.Origin, worker.Reattached, worker.Pid));
+            Assert.Single(app.Orchestrator.Leases);
+
+            // Recorded now: a further restart re-attaches it from its record.
+            await app.Factory.Services.GetRequiredService<HistoryWriter>().FlushAsync(Ct);
+            await using var db = await app.Factory.Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContextAsync(Ct);
+            Assert.Equal(orphan.Id, (await db.ManagedInstances.SingleAsync(Ct)).Pid);
+        }
+        finally
+        {
+            EngineApp.KillGroup(orphan.Id);
+        }
+    }
+
+    [Fact]
+    public async Task A_process_on_the_port_without_cf_orchs_marker_is_not_taken_for_the_service()
+    {
+        var port = EngineApp.FreePort();
+        using var stranger = StartStandIn(port, marker: null);
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
+
+            Assert.Empty(app.Orchestrator.Instances);
+            var refused = await Assert.ThrowsAsync<Core.Orchestration.OrchestrationException>(() => app.Orchestrator.EnsureAsync("worker", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct));
+            Assert.Contains($"port {port} is already in use", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            EngineApp.KillGroup(stranger.Id);
+        }
+    }
+
+    /// <summary>The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the marker.</summary>
+    private static Process StartStandIn(int port, string? marker)
+    {
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(StandInProcess.ExecutablePath);
+        foreach (var argument in new[] { "service", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        if (marker is not null)
+        {
+            start.Environment[LocalProcessRuntime.InstanceMarker] = marker;
+        }
+
+        var process = Process.Start(start)!;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var until = DateTime.UtcNow + EngineApp.Deadline;
+        while (ProcFs.ListeningPids(port).Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < until, "the stand-in did not listen");
+            Thread.Sleep(20);
+        }
+
+        return process;
+    }
+}
