@@ -164,6 +164,19 @@ public sealed partial class AppProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The app's own process (not the services it started).</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>Ends the app as the system would: SIGTERM (a graceful stop), or SIGKILL (a crash: nothing runs after it). Its services are left alone.</summary>
+    public async Task<int> SignalAndWaitAsync(bool kill, CancellationToken ct)
+    {
+        using var signal = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { kill ? "-KILL" : "-TERM", Pid.ToString(CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        await signal.WaitForExitAsync(ct);
+        await _process.WaitForExitAsync(ct).WaitAsync(StartTimeout, ct);
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
