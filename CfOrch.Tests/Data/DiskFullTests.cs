@@ -57,6 +57,11 @@ public sealed class DiskFullTests : IDisposable
         Assert.False(health.GetProperty("ok").GetBoolean());
         Assert.Contains("history is not being recorded", health.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Matches(@"cf_orch_history_write_failures_total [1-9]", (await host.GetAsync("/metrics")).Body);
+        using (var answer = await host.Client.GetAsync(new Uri("/api/services", UriKind.Relative), Ct))
+        {
+            // Every API answer says it while it lasts.
+            Assert.Contains("history is not being recorded", answer.Headers.Warning.ToString(), StringComparison.Ordinal);
+        }
 
         // Space is back: the writer's retry writes what waited, and storage is healthy again.
         File.Delete(filler);
@@ -65,6 +70,11 @@ public sealed class DiskFullTests : IDisposable
             async () => (await host.GetAsync("/api/leases/history?page_size=1")).Json.GetProperty("total").GetInt32() is var n and >= 101 ? (object)n : null,
             "every acknowledged grant and release to be written");
         Assert.Equal(101, total);
+        using (var answer = await host.Client.GetAsync(new Uri("/api/services", UriKind.Relative), Ct))
+        {
+            Assert.Empty(answer.Headers.Warning);
+        }
+
         Assert.Equal(0, host.Get<StorageHealth>().Dropped);
     }
 

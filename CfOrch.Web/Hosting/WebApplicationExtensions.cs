@@ -65,6 +65,17 @@ public static partial class WebApplicationExtensions
         app.UseWhen(http => AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePages(ApiStatusPages.WriteAsync));
         app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
 
+        // While the database cannot be written, every API answer says so (scheduling goes on; history waits).
+        app.Use((http, next) =>
+        {
+            if (AccessPolicies.IsMachinePath(http.Request.Path) && !http.RequestServices.GetRequiredService<StorageHealth>().Ok)
+            {
+                http.Response.Headers.Warning = "199 cf-orch \"history is not being recorded: cf-orch cannot write its database (see /api/health)\"";
+            }
+
+            return next(http);
+        });
+
         // No web page but cf-orch's own may change it; API bodies come in the types their endpoints take.
         app.UseMiddleware<CrossOriginGuard>();
         ControlCharacters.UseControlCharacterCheck(app);

@@ -10,7 +10,7 @@ namespace CfOrch.Web.Jobs;
 
 /// <summary>Writes one usage sample per GPU every 15 s for the History charts (used, committed, measured).</summary>
 [DisallowConcurrentExecution]
-public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, HistoryChanges changes, TimeProvider time) : IJob
+public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbContextFactory<CfOrchDb> dbFactory, IOptions<CfOrchOptions> options, HistoryChanges changes, StorageHealth storage, TimeProvider time) : IJob
 {
     public static readonly JobKey Key = new("gpu-sample", "cf-orch");
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(15);
@@ -38,9 +38,23 @@ public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbCon
             });
         }
 
-        if (await db.SaveChangesAsync(cancellationToken) > 0)
+        try
         {
-            changes.Notify();
+            if (await db.SaveChangesAsync(cancellationToken) > 0)
+            {
+                changes.Notify();
+            }
+
+            storage.WriteSucceeded();
+        }
+        catch (DbUpdateException ex)
+        {
+            // Disk full, read-only, I/O error: said once, loudly, by the storage health (not a stack trace every 15 s).
+            storage.WriteFailed(ex.GetBaseException().Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // cf-orch is stopping: the sample is not needed.
         }
     }
 }

@@ -18,6 +18,18 @@ public sealed class HistoryHousekeepingJob(IDbContextFactory<CfOrchDb> dbFactory
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
+        try
+        {
+            await HouseKeepAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // cf-orch is stopping: the next run does it.
+        }
+    }
+
+    private async Task HouseKeepAsync(CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow();
         var history = options.Value.History;
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
