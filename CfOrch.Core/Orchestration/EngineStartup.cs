@@ -21,6 +21,7 @@ namespace CfOrch.Core.Orchestration;
 public sealed partial class EngineStartup(
     IInstanceStore store,
     ILeaseStore leaseStore,
+    Gpus.GpuMonitor gpus,
     ServiceRuntimes runtimes,
     ProfileRegistry profiles,
     InstanceRegistry registry,
@@ -43,8 +44,8 @@ public sealed partial class EngineStartup(
 
         await ReattachAsync(cancellationToken);
         await ReattachUnrecordedAsync(cancellationToken);
-        await RestoreClientLeasesAsync(cancellationToken);
-        await CloseLeasesThatEndedAsync(cancellationToken);
+        var settled = await RestoreClientLeasesAsync(cancellationToken);
+        await CloseLeasesThatEndedAsync(settled, cancellationToken);
         await adoption.CheckAllAsync(cancellationToken);
     }
 
@@ -140,7 +141,9 @@ public sealed partial class EngineStartup(
 
             foreach (var pid in ProcFs.ListeningPids(spec.EffectivePort))
             {
-                if (MarkedLeader(pid) is not { } leader || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec))
+                // Only a process of cf-orch's own user: anyone else could plant the marker (it is no secret) on the port.
+                if (MarkedLeader(pid) is not { } leader || ProcFs.EffectiveUid(leader.Pid) is not { } uid || uid != ProcFs.EffectiveUid(Environment.ProcessId)
+                    || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec))
                 {
                     continue;
                 }
@@ -224,17 +227,21 @@ public sealed partial class EngineStartup(
 
     /// <summary>
     /// The clients' leases held when cf-orch stopped are held again, with the same ids (a client can still release
-    /// them); one whose TTL ran out meanwhile ends now, with its line in the history.
+    /// them); one whose TTL ran out meanwhile ends, with its line in the history dated when it ran out. One whose GPU
+    /// cannot be seen now (the reading failed) is kept for the next start rather than ended. Returns the ids it dealt
+    /// with (held again, ended or kept), which the closing of open leases then leaves alone.
     /// </summary>
-    public async Task<int> RestoreClientLeasesAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlySet<string>> RestoreClientLeasesAsync(CancellationToken cancellationToken)
     {
+        var settled = new HashSet<string>(StringComparer.Ordinal);
         var restored = 0;
         var now = time.GetUtcNow();
         foreach (var lease in await leaseStore.LoadClientLeasesAsync(cancellationToken))
         {
+            settled.Add(lease.LeaseId);
             if (lease.ExpiresAt is { } expires && expires <= now)
             {
-                history.Record(lease.ToHistory(HistoryKind.Expired, now, "its TTL passed while cf-orch was not running"));
+                history.Record(lease.ToHistory(HistoryKind.Expired, expires, "its TTL passed while cf-orch was not running"));
                 continue;
             }
 
@@ -243,6 +250,10 @@ public sealed partial class EngineStartup(
             {
                 case Admission.Granted:
                     restored++;
+                    break;
+                case Admission.Refused { Why: RefusalKind.UnknownGpu } when gpus.Current.ReadError is not null || gpus.Current.Gpus.Count == 0:
+                    // The GPUs cannot be read right now: the lease is not ended for that; the next start tries again.
+                    LogKeptForLater(lease.LeaseId, lease.GpuIndex);
                     break;
                 case Admission.NeedsEviction refused:
                     history.Record(lease.ToHistory(HistoryKind.Released, now, $"could not be held again after cf-orch restarted: {refused.Reason}"));
@@ -258,7 +269,7 @@ public sealed partial class EngineStartup(
             LogRestored(restored);
         }
 
-        return restored;
+        return settled;
     }
 
     /// <summary>
@@ -266,10 +277,11 @@ public sealed partial class EngineStartup(
     /// for it): it gets its closing line, dated at the last moment the history knew of, so that a replay of the history
     /// never shows leases that were not there.
     /// </summary>
-    public async Task<int> CloseLeasesThatEndedAsync(CancellationToken cancellationToken)
+    public async Task<int> CloseLeasesThatEndedAsync(IReadOnlySet<string> settled, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(settled);
         var open = await leaseStore.OpenLeasesAsync(cancellationToken);
-        var ended = open.Where(o => leases.Get(o.LeaseId) is null).ToList();
+        var ended = open.Where(o => leases.Get(o.LeaseId) is null && !settled.Contains(o.LeaseId)).ToList();
         if (ended.Count == 0)
         {
             return 0;
@@ -297,6 +309,9 @@ public sealed partial class EngineStartup(
         LogClosed(ended.Count);
         return ended.Count;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Client lease {LeaseId} on GPU {Gpu} is not held again now (the GPUs cannot be read); it is kept for the next start")]
+    private partial void LogKeptForLater(string leaseId, int gpu);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Count} client leases held again after the restart")]
     private partial void LogRestored(int count);

@@ -49,6 +49,14 @@ public static class ProcFs
         return null;
     }
 
+    /// <summary>The effective user id a process runs as (the Uid line of /proc/{pid}/status), or null when unreadable.</summary>
+    public static int? EffectiveUid(int pid)
+    {
+        var line = TryReadAllText($"/proc/{pid}/status")?.Split('\n').FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        var fields = line?["Uid:".Length..].Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
+        return fields is { Length: >= 2 } && int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : null;
+    }
+
     /// <summary>The executable a process runs (the target of /proc/{pid}/exe), or null when unreadable.</summary>
     public static string? Executable(int pid)
     {

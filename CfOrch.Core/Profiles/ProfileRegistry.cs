@@ -158,6 +158,7 @@ public sealed partial class ProfileRegistry
         }
 
         var active = ChooseActive(profiles, problems, previous);
+        KeepLastGood(active.Loaded);
         return new State(profiles, problems, active);
     }
 
@@ -183,14 +184,14 @@ public sealed partial class ProfileRegistry
                 // Its backups are kept under the profile's name: read it from the broken text when it is still there.
                 return LastGoodOrNone(profiles, path, NameIn(path) ?? Path.GetFileNameWithoutExtension(path), ProfileOrigin.File);
             }
+            else if (UserFileNamed(requested) is { } own && (!profiles.TryGetValue(requested, out var loadedOwn) || loadedOwn.Source != own))
+            {
+                // The user's own file of that name is broken: not the shipped profile it was meant to replace either.
+                return LastGoodOrNone(profiles, own, requested, ProfileOrigin.User);
+            }
             else if (profiles.TryGetValue(requested, out var byName))
             {
                 return new ActiveProfile(byName, $"CfOrch:Profile names the profile '{requested}' ({byName.Source}).");
-            }
-            else if (UserFileNamed(requested) is { } broken)
-            {
-                // The user's own file of that name is broken (its errors are listed): never another profile instead.
-                return LastGoodOrNone(profiles, broken, requested, ProfileOrigin.User);
             }
             else
             {
@@ -262,10 +263,9 @@ public sealed partial class ProfileRegistry
     /// </summary>
     private ActiveProfile LastGoodOrNone(Dictionary<string, LoadedProfile> profiles, string source, string name, ProfileOrigin origin)
     {
-        var backups = Path.Combine(ProfilesDir, ".backups");
-        var candidates = Directory.Exists(backups)
-            ? Directory.EnumerateFiles(backups, $"{name}-*.yaml").Order(StringComparer.Ordinal).Reverse()
-            : [];
+        // The last version that loaded, then the backups of earlier saves, newest first.
+        var candidates = new[] { ProfileStore.LastGoodPath(ProfilesDir, name) }.Where(File.Exists)
+            .Concat(ProfileStore.BackupsOf(Path.Combine(ProfilesDir, ".backups"), name).Reverse());
         foreach (var backup in candidates)
         {
             try
@@ -300,6 +300,34 @@ public sealed partial class ProfileRegistry
         return new ActiveProfile(none, $"{source} is invalid (its errors are listed above) and no earlier version of it was saved: cf-orch runs no services until it is fixed.");
     }
 
+    /// <summary>
+    /// Keeps a copy of the user's profile in use while it loads, so that a start after the file broke (an edit by hand, a
+    /// bad save elsewhere) uses this very version — not only the one before the last save through cf-orch.
+    /// </summary>
+    private void KeepLastGood(LoadedProfile loaded)
+    {
+        if (loaded.Origin is not (ProfileOrigin.User or ProfileOrigin.File) || !ProfileParser.IsValidName(loaded.Name))
+        {
+            return;
+        }
+
+        try
+        {
+            // A stand-in for a broken file carries the broken text: only a text that parses is kept.
+            ProfileParser.Parse(loaded.Yaml, loaded.Source);
+            var path = ProfileStore.LastGoodPath(ProfilesDir, loaded.Name);
+            if (!File.Exists(path) || File.ReadAllText(path) != loaded.Yaml)
+            {
+                Storage.PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+                Storage.PrivateFiles.WriteAllText(path, loaded.Yaml);
+            }
+        }
+        catch (Exception ex) when (ex is ProfileException or IOException or UnauthorizedAccessException)
+        {
+            // Best effort: without it, the backups of earlier saves are the fallback.
+        }
+    }
+
     /// <summary>A profile with no services, standing in for one that cannot be used (its text kept, to be fixed in the editor).</summary>
     private static LoadedProfile NoServices(string name, string source, string text, ProfileOrigin origin = ProfileOrigin.File) =>
         new(new GpuProfile { SchemaVersion = GpuProfile.SupportedSchemaVersion, Name = ProfileParser.IsValidName(name) ? name : "none" }, source, origin, text);
@@ -324,10 +352,18 @@ public sealed partial class ProfileRegistry
     private static partial System.Text.RegularExpressions.Regex NameLine();
 
     /// <summary>The user's profile file named <paramref name="name"/> (.yaml or .yml) in the profiles directory, or null.</summary>
-    private string? UserFileNamed(string name) =>
-        ProfileParser.IsValidName(name)
-            ? ProfileExtensions.Select(ext => Path.Combine(ProfilesDir, name + ext)).FirstOrDefault(File.Exists)
-            : null;
+    /// <summary>The user's file of profile <paramref name="name"/>: <c>{name}.yaml</c>, or another file whose text names it.</summary>
+    private string? UserFileNamed(string name)
+    {
+        if (!ProfileParser.IsValidName(name) || !Directory.Exists(ProfilesDir))
+        {
+            return null;
+        }
+
+        return ProfileExtensions.Select(ext => Path.Combine(ProfilesDir, name + ext)).FirstOrDefault(File.Exists)
+            ?? ProfileExtensions.SelectMany(ext => Directory.EnumerateFiles(ProfilesDir, "*" + ext)).Order(StringComparer.Ordinal)
+                .FirstOrDefault(f => new FileInfo(f).Length <= ProfileParser.MaxFileBytes && NameIn(f) == name);
+    }
 
     private static string Consequence(ProfileOrigin origin) => origin switch
     {

@@ -89,9 +89,28 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
 
     private static void Prune(string backups, string name)
     {
-        foreach (var old in Directory.GetFiles(backups, $"{name}-*.yaml").Order(StringComparer.Ordinal).SkipLast(BackupsKept))
+        foreach (var old in BackupsOf(backups, name).SkipLast(BackupsKept))
         {
             File.Delete(old);
         }
     }
+
+    /// <summary>
+    /// The backups of <paramref name="name"/> (<c>{name}-yyyyMMdd-HHmmss-fff.yaml</c>), oldest first — not those of a
+    /// profile whose name merely starts the same (<c>{name}-large</c>).
+    /// </summary>
+    public static IReadOnlyList<string> BackupsOf(string backups, string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!Directory.Exists(backups))
+        {
+            return [];
+        }
+
+        var pattern = new System.Text.RegularExpressions.Regex($@"\A{System.Text.RegularExpressions.Regex.Escape(name)}-\d{{8}}-\d{{6}}-\d{{3}}\.yaml\z");
+        return Directory.EnumerateFiles(backups, $"{name}-*.yaml").Where(f => pattern.IsMatch(System.IO.Path.GetFileName(f))).Order(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Where the last version of <paramref name="name"/> that loaded is kept: what a start uses if the file breaks.</summary>
+    public static string LastGoodPath(string profilesDir, string name) => System.IO.Path.Combine(profilesDir, ".backups", name + ".last-good.yaml");
 }

@@ -138,8 +138,8 @@ public sealed partial class LocalProcessRuntime(
         // process cf-orch could lose track of is stopped instead of orphaned.
         try
         {
-            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            bounded.CancelAfter(RecordTimeout);
+            // Not the caller's token: a client that hangs up must not cost a healthy process its record.
+            using var bounded = new CancellationTokenSource(RecordTimeout);
             await store.SaveAsync(new ManagedInstanceRecord(key, process.Pid, ProcFs.StartTime(process.Pid), url, spec.HealthPath, model, service.MaxMb, registered.Since), bounded.Token);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
@@ -147,8 +147,14 @@ public sealed partial class LocalProcessRuntime(
             var why = ex is OperationCanceledException ? $"writing it took longer than {RecordTimeout.TotalSeconds:0} s" : ex.Message;
             var message = $"its start could not be recorded in cf-orch's database ({why}); the process was stopped, so that no process runs that a restarted cf-orch could not find again";
 
-            // Stopping first: the exit that follows is not a crash (no restart policy applies to it).
-            lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message });
+            // Stopping first: the exit that follows is not a crash (no restart policy applies to it). A process that
+            // already exited meanwhile has already ended this run.
+            var pid = process.Pid;
+            if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message }, i => i.State == InstanceState.Starting && i.Pid == pid) is null)
+            {
+                return registry.Get(key)!;
+            }
+
             await process.StopAsync(TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
             return Fail(key, message);
         }

@@ -32,6 +32,12 @@ public static class PrivateFiles
             return !tightenExisting || Tighten(path, DirectoryMode);
         }
 
+        // Directory.CreateDirectory gives the mode only to the last directory: missing parents are made private too.
+        if (Path.GetDirectoryName(Path.GetFullPath(path).TrimEnd('/')) is { Length: > 0 } parent && !Directory.Exists(parent))
+        {
+            CreateDirectory(parent, tightenExisting: false);
+        }
+
         Directory.CreateDirectory(path, DirectoryMode);
         return true;
     }

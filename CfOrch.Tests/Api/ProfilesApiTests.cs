@@ -55,12 +55,13 @@ public sealed class ProfilesApiTests
     public async Task A_put_with_a_path_in_its_name_is_refused_and_writes_nothing(string name)
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile());
+        var before = FilesUnder(host.App.DataDir);
 
         var detail = (await host.SendAsync(HttpMethod.Put, $"/api/profiles/{name}", "schema_version: 1\nname: x\n", contentType: "application/yaml")).Is(HttpStatusCode.UnprocessableEntity).Detail;
 
         Assert.Contains("is not a profile name", detail, StringComparison.Ordinal);
         Assert.False(File.Exists("/etc/cf-orch-evil.yaml"));
-        Assert.False(Directory.Exists(Path.Combine(host.App.DataDir, "profiles")) && Directory.EnumerateFileSystemEntries(Path.Combine(host.App.DataDir, "profiles")).Any());
+        Assert.Equal(before, FilesUnder(host.App.DataDir));
     }
 
     [Theory]
@@ -70,12 +71,20 @@ public sealed class ProfilesApiTests
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile());
         var body = "schema_version: 1\nname: mine\n" + before + string.Concat(Enumerable.Repeat(repeated, count)) + after;
+        var files = FilesUnder(host.App.DataDir);
 
         var answer = (await host.SendAsync(HttpMethod.Put, "/api/profiles/mine", body, contentType: "application/yaml")).Is(status);
 
         Assert.Contains(expected, answer.Detail, StringComparison.Ordinal);
-        var profiles = Path.Combine(host.App.DataDir, "profiles");
-        Assert.False(Directory.Exists(profiles) && Directory.EnumerateFileSystemEntries(profiles).Any(), what);
+        Assert.False(File.Exists(Path.Combine(host.App.DataDir, "profiles", "mine.yaml")), what);
+        Assert.Equal(files, FilesUnder(host.App.DataDir));
+    }
+
+    /// <summary>The profile files under the data directory (the database's own files change with every request).</summary>
+    private static string[] FilesUnder(string dataDir)
+    {
+        var profiles = Path.Combine(dataDir, "profiles");
+        return Directory.Exists(profiles) ? [.. Directory.EnumerateFileSystemEntries(profiles, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)] : [];
     }
 
     [Fact]

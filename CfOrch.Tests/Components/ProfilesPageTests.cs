@@ -81,7 +81,7 @@ public sealed class ProfilesPageTests : MudBunitContext
 
         page.WaitForAssertion(() => Assert.Equal(edited, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml"))));
         Assert.Equal(3500, Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services["whisper"].MaxMb);
-        Assert.Single(Directory.GetFiles(Path.Combine(Data.Path, "profiles", ".backups")));
+        Assert.Single(ProfileStore.BackupsOf(Path.Combine(Data.Path, "profiles", ".backups"), "test"));
         page.WaitForAssertion(() => Assert.Equal("Nothing changed.", page.Find("[data-testid=save-wrapper]").GetAttribute("title")));
     }
 

@@ -53,6 +53,27 @@ public sealed class DatabaseFaultTests : IDisposable
     }
 
     [Fact]
+    public async Task A_database_another_process_holds_locked_is_not_damaged_and_is_left_where_it_is()
+    {
+        await MakeDatabaseAsync(rows: 10);
+        await using var holder = new SqliteConnection($"Data Source={DatabasePath};Pooling=false");
+        await holder.OpenAsync(TestContext.Current.CancellationToken);
+        await using (var take = holder.CreateCommand())
+        {
+            // What a second cf-orch on the same data directory would do: hold the file.
+            take.CommandText = "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;";
+            await take.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var refused = Assert.Throws<DataDirectoryException>(() => DatabaseCheck.Problem(DatabasePath));
+
+        Assert.Contains("it is not damaged, so it is left as it is", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(2, Commands.Run(["check-db", DatabasePath]));
+        Assert.True(File.Exists(DatabasePath));
+        Assert.Empty(Directory.GetFiles(_data.Path, "*.corrupt-*"));
+    }
+
+    [Fact]
     public async Task A_sound_database_is_kept_and_check_db_says_ok()
     {
         await MakeDatabaseAsync(rows: 10);

@@ -63,6 +63,14 @@ public sealed class DiskFullTests : IDisposable
             Assert.Contains("history is not being recorded", answer.Headers.Warning.ToString(), StringComparison.Ordinal);
         }
 
+        using (var bad = new StringContent("{\"mb\": ", System.Text.Encoding.UTF8, "application/json"))
+        using (var answer = await host.Client.PostAsync(new Uri("/api/leases", UriKind.Relative), bad, Ct))
+        {
+            // An error answer too.
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, answer.StatusCode);
+            Assert.Contains("history is not being recorded", answer.Headers.Warning.ToString(), StringComparison.Ordinal);
+        }
+
         // Space is back: the writer's retry writes what waited, and storage is healthy again.
         File.Delete(filler);
         await host.App.PollAsync(async () => (await host.GetAsync("/healthz")).Status == HttpStatusCode.OK ? "healthy" : null, "storage to recover");
@@ -87,6 +95,10 @@ public sealed class DiskFullTests : IDisposable
             Assert.Skip("mounting a tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
         }
 
+        // The service's own output goes to another file system: on the full one it would die writing its first line,
+        // and this test is about the record, not the service.
+        using var logs = new TempDir();
+        Directory.CreateSymbolicLink(Path.Combine(_mount, "logs"), logs.Path);
         var port = EngineApp.FreePort();
         await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")), new() { ["CfOrch:DataDir"] = _mount });
         Fill(Path.Combine(_mount, "filler"));

@@ -45,20 +45,28 @@ public sealed class RestartTests : IDisposable
     [Fact]
     public async Task A_clients_lease_whose_ttl_ran_out_while_cf_orch_was_down_ends_at_start_up_with_its_reason()
     {
+        string leaseId;
         await using (var first = ApiTestHost.Start(EngineApp.Profile(), Settings))
         {
-            (await first.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 1500, service = "batch", ttl_s = 3600 })).Is(HttpStatusCode.OK);
+            leaseId = (await first.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 1500, service = "batch", ttl_s = 3600 })).Is(HttpStatusCode.OK)
+                .Json.GetProperty("lease").GetProperty("lease_id").GetString()!;
         }
 
         // An hour passes while cf-orch is down.
-        await ExecuteAsync("UPDATE client_leases SET ExpiresAtUnixMs = $past", ("$past", DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds()));
+        var expiredAt = DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds();
+        await ExecuteAsync("UPDATE client_leases SET ExpiresAtUnixMs = $past", ("$past", expiredAt));
 
         await using var second = ApiTestHost.Start(EngineApp.Profile(), Settings);
 
         Assert.Empty(second.Orchestrator.Leases);
         await second.Get<HistoryWriter>().FlushAsync(Ct);
-        var expired = (await second.GetAsync("/api/leases/history?kind=expired")).Json.GetProperty("events");
-        Assert.Equal("its TTL passed while cf-orch was not running", Assert.Single(expired.EnumerateArray()).GetProperty("reason").GetString());
+        var events = (await second.GetAsync("/api/leases/history?page_size=50")).Json.GetProperty("events").EnumerateArray()
+            .Where(e => e.GetProperty("lease_id").GetString() == leaseId).ToList();
+        // Granted, then ended once — when its TTL ran out, not when cf-orch came back (and not closed again as 'lost').
+        Assert.Equal(["expired", "granted"], events.Select(e => e.GetProperty("kind").GetString()).Order(StringComparer.Ordinal));
+        var expired = events.Single(e => e.GetProperty("kind").GetString() == "expired");
+        Assert.Equal("its TTL passed while cf-orch was not running", expired.GetProperty("reason").GetString());
+        Assert.Equal(expiredAt / 1000.0, expired.GetProperty("at").GetDouble(), 3);
         Assert.Equal(0L, await ScalarAsync("SELECT COUNT(*) FROM client_leases"));
     }
 

@@ -1,6 +1,7 @@
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -134,6 +135,55 @@ public sealed class ProfileRegistryTests : IDisposable
         Assert.Equal(8000, registry.Active.Profile.Services["ollama"].MaxMb);
         Assert.Contains($"the last good version of 'my-rig', from the backup {newest}, is in use", registry.Active.Reason, StringComparison.Ordinal);
         Assert.Contains(registry.Problems, p => p.Errors.Any(e => e.Path == "services.ollama.managed.prot"));
+    }
+
+    [Fact]
+    public void A_profile_broken_by_hand_between_two_starts_starts_with_the_version_that_last_loaded()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        var path = _dir.Write("profiles/my-rig.yaml", UserProfile.Replace("max_mb: 8000", "max_mb: 7000", StringComparison.Ordinal));
+        Assert.Equal(7000, Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "my-rig" }, 8192).Active.Profile.Services["ollama"].MaxMb);
+
+        // Edited by hand (never saved through cf-orch, so no backup of it exists), broken, then cf-orch restarts.
+        File.WriteAllText(path, UserProfile.Replace("max_mb: 8000", "max_mb: lots", StringComparison.Ordinal));
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "my-rig" }, 8192);
+
+        Assert.Equal(7000, registry.Active.Profile.Services["ollama"].MaxMb);
+        Assert.Contains($"from the backup {ProfileStore.LastGoodPath(profilesDir, "my-rig")}, is in use", registry.Active.Reason, StringComparison.Ordinal);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(PrivateFiles.FileMode, File.GetUnixFileMode(ProfileStore.LastGoodPath(profilesDir, "my-rig")));
+        }
+    }
+
+    [Fact]
+    public void The_backups_of_a_profile_whose_name_starts_the_same_are_never_used()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        _dir.Write("profiles/.backups/my-rig-large-20261105-100000-000.yaml", UserProfile.Replace("name: my-rig", "name: my-rig-large", StringComparison.Ordinal));
+        _dir.Write("profiles/my-rig.yaml", "schema_version: 1\nname: my-rig\nservices: [broken");
+
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "my-rig" }, 8192);
+
+        Assert.Empty(registry.Active.Profile.Services);
+        Assert.Contains("no earlier version of it was saved", registry.Active.Reason, StringComparison.Ordinal);
+        Assert.Equal(["my-rig-large-20261105-100000-000.yaml"], ProfileStore.BackupsOf(System.IO.Path.Combine(profilesDir, ".backups"), "my-rig-large").Select(System.IO.Path.GetFileName));
+        Assert.Empty(ProfileStore.BackupsOf(System.IO.Path.Combine(profilesDir, ".backups"), "my-rig"));
+    }
+
+    [Fact]
+    public void A_broken_user_file_with_a_shipped_name_does_not_fall_back_to_the_shipped_profile()
+    {
+        var profilesDir = System.IO.Path.Combine(_dir.Path, "profiles");
+        _dir.Write("profiles/8gb.yaml", "schema_version: 1\nname: single-gpu-8gb\nservices: [broken");
+
+        var registry = Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "single-gpu-8gb" }, 8192);
+
+        // The shipped profile would start services the user replaced on purpose: none run until the file is fixed.
+        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
+        Assert.Empty(registry.Active.Profile.Services);
+        Assert.Equal(ProfileOrigin.User, registry.Active.Loaded.Origin);
+        Assert.Contains("is invalid", registry.Active.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

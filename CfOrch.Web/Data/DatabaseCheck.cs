@@ -10,7 +10,17 @@ namespace CfOrch.Web.Data;
 /// </summary>
 public static class DatabaseCheck
 {
-    /// <summary>What is wrong with the database at <paramref name="path"/>, or null when it is fine (or does not exist yet).</summary>
+    /// <summary>SQLite's result codes for a file whose content is damaged: SQLITE_CORRUPT and SQLITE_NOTADB.</summary>
+    private static readonly int[] DamagedCodes = [11, 26];
+
+    /// <summary>How long the check waits for a database another process holds locked before it says so.</summary>
+    private const int BusySeconds = 3;
+
+    /// <summary>
+    /// What is wrong with the content of the database at <paramref name="path"/>, or null when it is fine (or does not
+    /// exist yet). A database that cannot be opened for another reason (locked by another process, no permission, an
+    /// I/O error) is not damaged: <see cref="DataDirectoryException"/> says so, and nothing is moved.
+    /// </summary>
     public static string? Problem(string path, bool full = false)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -26,7 +36,7 @@ public static class DatabaseCheck
 
         try
         {
-            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = BusySeconds }.ToString());
             connection.Open();
             using var check = connection.CreateCommand();
             check.CommandText = full ? "PRAGMA integrity_check;" : "PRAGMA quick_check;";
@@ -41,10 +51,14 @@ public static class DatabaseCheck
 
             return findings is ["ok"] ? null : string.Join("; ", findings);
         }
+        catch (SqliteException ex) when (DamagedCodes.Contains(ex.SqliteErrorCode))
+        {
+            // Not a database, malformed pages, a header SQLite does not recognise.
+            return ex.Message.Replace("SQLite Error ", "SQLite error ", StringComparison.Ordinal);
+        }
         catch (SqliteException ex)
         {
-            // Not a database, malformed pages, a header SQLite does not recognise, a file it cannot read.
-            return ex.Message.Replace("SQLite Error ", "SQLite error ", StringComparison.Ordinal);
+            throw new DataDirectoryException($"cf-orch cannot open its database {path} ({ex.Message}); it is not damaged, so it is left as it is: check that no other cf-orch uses this data directory and that the file is readable and writable for user {Environment.UserName}", ex);
         }
     }
 
@@ -54,11 +68,16 @@ public static class DatabaseCheck
         ArgumentNullException.ThrowIfNull(path);
         SqliteConnection.ClearAllPools();
         var aside = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        for (var n = 2; File.Exists(aside); n++)
+        {
+            // An earlier damaged copy of the same second is kept too.
+            aside = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + n.ToString(CultureInfo.InvariantCulture);
+        }
         foreach (var suffix in new[] { "", "-wal", "-shm" })
         {
             if (File.Exists(path + suffix))
             {
-                File.Move(path + suffix, aside + suffix, overwrite: true);
+                File.Move(path + suffix, aside + suffix);
             }
         }
 

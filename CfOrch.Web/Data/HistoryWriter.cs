@@ -42,7 +42,9 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     public void Record(HistoryEvent historyEvent)
     {
         ArgumentNullException.ThrowIfNull(historyEvent);
-        if (Interlocked.Increment(ref _pendingEvents) > MaxPendingEvents)
+
+        // A client's lease events are never dropped: they keep its row in client_leases, which a restart restores from.
+        if (Interlocked.Increment(ref _pendingEvents) > MaxPendingEvents && historyEvent.Origin != "client")
         {
             Interlocked.Decrement(ref _pendingEvents);
             health.EventDropped();
@@ -55,8 +57,18 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     public async Task SaveAsync(ManagedInstanceRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
+        // While writes fail, a start is told at once (not after the retry's back-off), with the reason.
+        if (health.Problem is { } problem)
+        {
+            throw new IOException($"the database could not be written: {problem.Detail}");
+        }
+
         var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Enqueue(new Work.SaveInstance(record, written));
+        if (!_queue.Writer.TryWrite(new Work.SaveInstance(record, written)))
+        {
+            throw new IOException("cf-orch is stopping: nothing more is recorded");
+        }
+
         await written.Task.WaitAsync(cancellationToken);
     }
 
@@ -102,8 +114,12 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     public async Task<DateTimeOffset?> LastEventAtAsync(CancellationToken cancellationToken)
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        var last = await db.LeaseEvents.AsNoTracking().MaxAsync(e => (long?)e.AtUnixMs, cancellationToken);
-        return last is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        // GPU samples are taken every 15 s whatever happens: the newest of them and of the lease events is the closest
+        // the history comes to the moment cf-orch stopped.
+        var lastEvent = await db.LeaseEvents.AsNoTracking().MaxAsync(e => (long?)e.AtUnixMs, cancellationToken);
+        var lastSample = await db.GpuSamples.AsNoTracking().MaxAsync(s => (long?)s.AtUnixMs, cancellationToken);
+        var last = Math.Max(lastEvent ?? long.MinValue, lastSample ?? long.MinValue);
+        return last == long.MinValue ? null : DateTimeOffset.FromUnixTimeMilliseconds(last);
     }
 
     /// <summary>Waits until everything queued before the call is written (tests; shutdown).</summary>
@@ -160,7 +176,11 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
                 await WriteAsync(batch);
                 Interlocked.Add(ref _pendingEvents, -batch.Count(w => w is Work.Event));
                 failures = 0;
-                health.WriteSucceeded();
+                if (batch.Any(w => w is not Work.Flush))
+                {
+                    // Only a real write proves the database writable again (a batch of flush requests writes nothing).
+                    health.WriteSucceeded();
+                }
                 foreach (var save in batch.OfType<Work.SaveInstance>())
                 {
                     save.Written.TrySetResult();

@@ -7,32 +7,39 @@ namespace CfOrch.Web.Data;
 /// </summary>
 public sealed class StorageHealth(TimeProvider time)
 {
+    /// <summary>The history writer (lease events, instance records, client leases).</summary>
+    public const string History = "history";
+
+    /// <summary>The GPU sample job.</summary>
+    public const string Samples = "samples";
+
     private readonly Lock _lock = new();
-    private (bool Ok, string? Detail, DateTimeOffset? Since) _state = (true, null, null);
+    private readonly Dictionary<string, (string Detail, DateTimeOffset Since)> _failing = new(StringComparer.Ordinal);
     private long _writeFailures;
     private long _dropped;
 
     public event Action? Changed;
 
+    /// <summary>Every writer's last write succeeded.</summary>
     public bool Ok
     {
         get
         {
             lock (_lock)
             {
-                return _state.Ok;
+                return _failing.Count == 0;
             }
         }
     }
 
-    /// <summary>Why storage is failing, and since when (null while it is fine).</summary>
+    /// <summary>Why storage is failing, and since when (the longest-failing writer's); null while it is fine.</summary>
     public (string Detail, DateTimeOffset Since)? Problem
     {
         get
         {
             lock (_lock)
             {
-                return _state is { Ok: false, Detail: { } detail, Since: { } since } ? (detail, since) : null;
+                return _failing.Count == 0 ? null : _failing.Values.MinBy(f => f.Since);
             }
         }
     }
@@ -43,14 +50,16 @@ public sealed class StorageHealth(TimeProvider time)
     /// <summary>History events dropped because the queue was full while storage failed (<c>cf_orch_history_dropped_total</c>).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    public void WriteFailed(string detail)
+    /// <summary>A write of <paramref name="source"/> failed: storage is unhealthy until that writer's next write succeeds.</summary>
+    public void WriteFailed(string detail, string source = History)
     {
         Interlocked.Increment(ref _writeFailures);
         bool changed;
         lock (_lock)
         {
-            changed = _state.Ok || _state.Detail != detail;
-            _state = (false, detail, _state.Since ?? time.GetUtcNow());
+            var since = _failing.TryGetValue(source, out var earlier) ? earlier.Since : time.GetUtcNow();
+            changed = earlier.Detail != detail;
+            _failing[source] = (detail, since);
         }
 
         if (changed)
@@ -59,13 +68,13 @@ public sealed class StorageHealth(TimeProvider time)
         }
     }
 
-    public void WriteSucceeded()
+    /// <summary>A write of <paramref name="source"/> succeeded: that writer is fine again (another may still fail).</summary>
+    public void WriteSucceeded(string source = History)
     {
         bool changed;
         lock (_lock)
         {
-            changed = !_state.Ok;
-            _state = (true, null, null);
+            changed = _failing.Remove(source);
         }
 
         if (changed)

@@ -50,10 +50,18 @@ public static class Commands
             return 2;
         }
 
-        if (Data.DatabaseCheck.Problem(path, full: true) is { } problem)
+        try
         {
-            Console.WriteLine($"{path}: damaged: {problem}");
-            return 1;
+            if (Data.DatabaseCheck.Problem(path, full: true) is { } problem)
+            {
+                Console.WriteLine($"{path}: damaged: {problem}");
+                return 1;
+            }
+        }
+        catch (Data.DataDirectoryException ex)
+        {
+            Console.Error.WriteLine($"check-db: {ex.Message}");
+            return 2;
         }
 
         Console.WriteLine($"{path}: ok");

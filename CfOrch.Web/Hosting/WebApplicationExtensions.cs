@@ -60,21 +60,31 @@ public static partial class WebApplicationExtensions
             app.UseForwardedHeaders();
         }
 
-        // API errors become problem+json with a detail (ApiErrors, ApiStatusPages); anything else shows the error page.
-        app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        app.UseWhen(http => AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePages(ApiStatusPages.WriteAsync));
-        app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
-
-        // While the database cannot be written, every API answer says so (scheduling goes on; history waits).
+        // While the database cannot be written, every API answer says so (scheduling goes on; history waits) — error
+        // answers too: set as the answer starts, after the exception handler has cleared what was set before.
         app.Use((http, next) =>
         {
-            if (AccessPolicies.IsMachinePath(http.Request.Path) && !http.RequestServices.GetRequiredService<StorageHealth>().Ok)
+            if (AccessPolicies.IsMachinePath(http.Request.Path))
             {
-                http.Response.Headers.Warning = "199 cf-orch \"history is not being recorded: cf-orch cannot write its database (see /api/health)\"";
+                var storage = http.RequestServices.GetRequiredService<StorageHealth>();
+                http.Response.OnStarting(() =>
+                {
+                    if (!storage.Ok)
+                    {
+                        http.Response.Headers.Warning = "199 cf-orch \"history is not being recorded: cf-orch cannot write its database (see /api/health)\"";
+                    }
+
+                    return Task.CompletedTask;
+                });
             }
 
             return next(http);
         });
+
+        // API errors become problem+json with a detail (ApiErrors, ApiStatusPages); anything else shows the error page.
+        app.UseExceptionHandler("/Error", createScopeForErrors: true);
+        app.UseWhen(http => AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePages(ApiStatusPages.WriteAsync));
+        app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
 
         // No web page but cf-orch's own may change it; API bodies come in the types their endpoints take.
         app.UseMiddleware<CrossOriginGuard>();

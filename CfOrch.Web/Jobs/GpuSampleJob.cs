@@ -43,14 +43,13 @@ public sealed class GpuSampleJob(GpuMonitor monitor, LeaseManager leases, IDbCon
             if (await db.SaveChangesAsync(cancellationToken) > 0)
             {
                 changes.Notify();
+                storage.WriteSucceeded(StorageHealth.Samples);
             }
-
-            storage.WriteSucceeded();
         }
         catch (DbUpdateException ex)
         {
             // Disk full, read-only, I/O error: said once, loudly, by the storage health (not a stack trace every 15 s).
-            storage.WriteFailed(ex.GetBaseException().Message);
+            storage.WriteFailed(ex.GetBaseException().Message, StorageHealth.Samples);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
