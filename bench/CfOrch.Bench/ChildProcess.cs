@@ -15,6 +15,15 @@ internal sealed partial class ChildProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    private long _outputBytes;
+    private long _outputLines;
+
+    /// <summary>Bytes the child has written to stdout and stderr so far (each line with its newline).</summary>
+    public long OutputBytes => Interlocked.Read(ref _outputBytes);
+
+    /// <summary>Lines the child has written to stdout and stderr so far.</summary>
+    public long OutputLines => Interlocked.Read(ref _outputLines);
+
     public static async Task<ChildProcess> StartAsync(string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment, Regex listening)
     {
         var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -44,6 +53,12 @@ internal sealed partial class ChildProcess : IAsyncDisposable
 
     private void OnLine(string? line, Regex listening)
     {
+        if (line is not null)
+        {
+            Interlocked.Add(ref _outputBytes, System.Text.Encoding.UTF8.GetByteCount(line) + 1);
+            Interlocked.Increment(ref _outputLines);
+        }
+
         if (line is not null && listening.Match(line) is { Success: true } match)
         {
             _listening.TrySetResult(new Uri(match.Groups[1].Value.TrimEnd('/') + "/"));

@@ -7,9 +7,17 @@ using CfOrch.Bench;
 
 // Usage: dotnet run --project bench/CfOrch.Bench -c Release [-- --seconds 10 --concurrency 16]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --refusal-storm [--requests 40000 --seconds 40]
 if (args.Contains("--yaml-bombs"))
 {
     return YamlBombRun.Run(ArgValue("--iterations", 20));
+}
+
+if (args.Contains("--refusal-storm"))
+{
+    return await RefusalStorm.RunAsync(
+        FindRoot(), typeof(ChildProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release",
+        ArgValue("--requests", 40_000), TimeSpan.FromSeconds(ArgValue("--seconds", 40)), ArgValue("--concurrency", 16));
 }
 
 var seconds = ArgValue("--seconds", 10);
