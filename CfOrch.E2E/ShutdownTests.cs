@@ -130,6 +130,72 @@ public sealed class ShutdownTests : IDisposable
         await WaitUntilAsync(() => !IsRunning(_workerPid), "the service to stop");
     }
 
+    [Fact]
+    public async Task Killed_with_9_while_a_service_is_starting_cf_orch_re_attaches_that_process_at_the_next_start_instead_of_orphaning_it()
+    {
+        // A service that takes 3 s to listen: cf-orch is killed after spawning it and before reporting the start.
+        await File.WriteAllTextAsync(_profile, string.Create(CultureInfo.InvariantCulture, $"""
+            schema_version: 1
+            name: shutdown-rig
+            vram_total_mb: 24576
+            services:
+              worker:
+                max_mb: 2048
+                priority: 2
+                managed:
+                  type: process
+                  exec_path: {StandIn.ExecutablePath}
+                  args_template: service --port {'{'}port{'}'} --startup-delay-ms 3000
+                  port: {_port}
+                  host_port: {_port}
+                  health_path: /health
+            """), Ct);
+        var environment = AppProcess.SimulatedGpus();
+        environment["CfOrch__Profile"] = _profile;
+        environment["CfOrch__DataDir"] = _data;
+
+        await using (var first = await AppProcess.StartAsync(environment, Ct))
+        {
+            using var http = new HttpClient { BaseAddress = first.BaseAddress };
+            var start = http.PostAsJsonAsync(new Uri("api/services/worker/start", UriKind.Relative), new { }, Ct);
+            var starting = await WaitForAsync(http, s => s.GetProperty("service").GetString() == "worker" && s.GetProperty("state").GetString() == "starting" && s.GetProperty("pid").ValueKind == JsonValueKind.Number);
+            _workerPid = starting.GetProperty("pid").GetInt32();
+
+            Assert.Equal(137, await first.SignalAndWaitAsync(kill: true, Ct));
+            HttpResponseMessage? reported = null;
+            try
+            {
+                reported = await start;
+            }
+            catch (HttpRequestException)
+            {
+                // The connection died with cf-orch: the start was never reported.
+            }
+
+            Assert.True(reported is null || !reported.IsSuccessStatusCode, "the start must not have been reported before the kill");
+            reported?.Dispose();
+        }
+
+        Assert.True(IsRunning(_workerPid), "the service must keep running when cf-orch is killed");
+
+        await using var second = await AppProcess.StartAsync(environment, Ct);
+        using var client = new HttpClient { BaseAddress = second.BaseAddress };
+        // Found by its marker, though it may not even listen yet when cf-orch comes back.
+        var worker = await WaitForAsync(client, s => s.GetProperty("service").GetString() == "worker" && s.GetProperty("state").GetString() == "running");
+
+        Assert.Equal(_workerPid, worker.GetProperty("pid").GetInt32());
+
+        // It is cf-orch's again: a second start is not refused as "port in use", and stop ends that very process.
+        using (var again = await client.PostAsJsonAsync(new Uri("api/services/worker/start", UriKind.Relative), new { }, Ct))
+        {
+            Assert.True(again.IsSuccessStatusCode, await again.Content.ReadAsStringAsync(Ct));
+        }
+
+        using var stopped = await client.PostAsJsonAsync(new Uri("api/services/worker/stop", UriKind.Relative), new { }, Ct);
+        Assert.True(stopped.IsSuccessStatusCode);
+        await WaitUntilAsync(() => !IsRunning(_workerPid), "the service to stop");
+    }
+
     private static bool IsRunning(int pid) =>
         File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(')')[^1].TrimStart().StartsWith('Z');
 

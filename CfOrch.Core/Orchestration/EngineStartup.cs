@@ -119,9 +119,9 @@ public sealed partial class EngineStartup(
 
     /// <summary>
     /// A process cf-orch started but could not record before it stopped (killed between the spawn and the write): it
-    /// listens on its service's port, runs the service's executable and carries cf-orch's marker for that service
-    /// (<see cref="LocalProcessRuntime.InstanceMarker"/>), so it is re-attached as that service instead of being refused
-    /// as "port in use" — and recorded now.
+    /// runs as cf-orch's user, runs the service's executable and carries cf-orch's marker for that service
+    /// (<see cref="LocalProcessRuntime.InstanceMarker"/>), so it is re-attached as that service — whether it listens on
+    /// its port yet or is still loading — instead of being orphaned or refused as "port in use", and recorded now.
     /// </summary>
     public async Task<int> ReattachUnrecordedAsync(CancellationToken cancellationToken)
     {
@@ -132,6 +132,13 @@ public sealed partial class EngineStartup(
 
         var attached = 0;
         var profile = profiles.Active.Profile;
+        var ownUid = ProcFs.EffectiveUid(Environment.ProcessId);
+        var marked = ProcFs.WithEnvironmentVariable(LocalProcessRuntime.InstanceMarker)
+            .Select(m => MarkedLeader(m.Pid))
+            .OfType<(int Pid, string Marker)>()
+            .Distinct()
+            .OrderBy(m => m.Pid)
+            .ToList();
         foreach (var service in profile.Services.Values)
         {
             if (service.Managed is not ProcessSpec { EffectivePort: > 0 } spec || registry.ForService(service.Name).Any(i => i.IsActive))
@@ -139,11 +146,11 @@ public sealed partial class EngineStartup(
                 continue;
             }
 
-            foreach (var pid in ProcFs.ListeningPids(spec.EffectivePort))
+            foreach (var leader in marked)
             {
-                // Only a process of cf-orch's own user: anyone else could plant the marker (it is no secret) on the port.
-                if (MarkedLeader(pid) is not { } leader || ProcFs.EffectiveUid(leader.Pid) is not { } uid || uid != ProcFs.EffectiveUid(Environment.ProcessId)
-                    || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec))
+                // Only a process of cf-orch's own user: anyone else could plant the marker (it is no secret).
+                if (ProcFs.EffectiveUid(leader.Pid) is not { } uid || uid != ownUid
+                    || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec) || !ProcFs.IsRunning(leader.Pid))
                 {
                     continue;
                 }

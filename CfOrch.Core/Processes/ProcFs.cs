@@ -222,6 +222,21 @@ public static class ProcFs
     }
 
     /// <summary>The PIDs of /proc (processes, not threads), in directory order; empty when /proc is unavailable.</summary>
+    /// <summary>The processes (those this user may read) whose environment carries <paramref name="name"/>, with its value.</summary>
+    public static IReadOnlyList<(int Pid, string Value)> WithEnvironmentVariable(string name)
+    {
+        var found = new List<(int, string)>();
+        foreach (var pid in AllPids())
+        {
+            if (EnvironmentVariable(pid, name) is { } value)
+            {
+                found.Add((pid, value));
+            }
+        }
+
+        return found;
+    }
+
     private static List<int> AllPids() => TryAllPids() ?? [];
 
     /// <summary>The PIDs of /proc, or null when it cannot be listed.</summary>
