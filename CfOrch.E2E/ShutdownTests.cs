@@ -45,25 +45,7 @@ public sealed class ShutdownTests : IDisposable
     [Fact]
     public async Task After_sigterm_and_after_kill_9_services_are_re_attached_leases_held_again_and_history_replays_to_what_was_live()
     {
-        await File.WriteAllTextAsync(_profile, string.Create(CultureInfo.InvariantCulture, $"""
-            schema_version: 1
-            name: shutdown-rig
-            vram_total_mb: 24576
-            services:
-              worker:
-                max_mb: 2048
-                priority: 2
-                managed:
-                  type: process
-                  exec_path: {StandIn.ExecutablePath}
-                  args_template: service --port {'{'}port{'}'}
-                  port: {_port}
-                  host_port: {_port}
-                  health_path: /health
-            """), Ct);
-        var environment = AppProcess.SimulatedGpus();
-        environment["CfOrch__Profile"] = _profile;
-        environment["CfOrch__DataDir"] = _data;
+        var environment = await EnvironmentAsync("");
 
         // Run 1: a service and a client's lease; then SIGTERM.
         string clientLease;
@@ -134,25 +116,7 @@ public sealed class ShutdownTests : IDisposable
     public async Task Killed_with_9_while_a_service_is_starting_cf_orch_re_attaches_that_process_at_the_next_start_instead_of_orphaning_it()
     {
         // A service that takes 3 s to listen: cf-orch is killed after spawning it and before reporting the start.
-        await File.WriteAllTextAsync(_profile, string.Create(CultureInfo.InvariantCulture, $"""
-            schema_version: 1
-            name: shutdown-rig
-            vram_total_mb: 24576
-            services:
-              worker:
-                max_mb: 2048
-                priority: 2
-                managed:
-                  type: process
-                  exec_path: {StandIn.ExecutablePath}
-                  args_template: service --port {'{'}port{'}'} --startup-delay-ms 3000
-                  port: {_port}
-                  host_port: {_port}
-                  health_path: /health
-            """), Ct);
-        var environment = AppProcess.SimulatedGpus();
-        environment["CfOrch__Profile"] = _profile;
-        environment["CfOrch__DataDir"] = _data;
+        var environment = await EnvironmentAsync(" --startup-delay-ms 3000");
 
         await using (var first = await AppProcess.StartAsync(environment, Ct))
         {
@@ -194,6 +158,31 @@ public sealed class ShutdownTests : IDisposable
         using var stopped = await client.PostAsJsonAsync(new Uri("api/services/worker/stop", UriKind.Relative), new { }, Ct);
         Assert.True(stopped.IsSuccessStatusCode);
         await WaitUntilAsync(() => !IsRunning(_workerPid), "the service to stop");
+    }
+
+    /// <summary>A profile with one stand-in service, <c>worker</c>, given <paramref name="moreArgs"/>; the app's environment to use it.</summary>
+    private async Task<Dictionary<string, string>> EnvironmentAsync(string moreArgs)
+    {
+        await File.WriteAllTextAsync(_profile, string.Create(CultureInfo.InvariantCulture, $"""
+            schema_version: 1
+            name: shutdown-rig
+            vram_total_mb: 24576
+            services:
+              worker:
+                max_mb: 2048
+                priority: 2
+                managed:
+                  type: process
+                  exec_path: {StandIn.ExecutablePath}
+                  args_template: service --port {'{'}port{'}'}{moreArgs}
+                  port: {_port}
+                  host_port: {_port}
+                  health_path: /health
+            """), Ct);
+        var environment = AppProcess.SimulatedGpus();
+        environment["CfOrch__Profile"] = _profile;
+        environment["CfOrch__DataDir"] = _data;
+        return environment;
     }
 
     private static bool IsRunning(int pid) =>
