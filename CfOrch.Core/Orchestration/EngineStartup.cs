@@ -120,7 +120,7 @@ public sealed partial class EngineStartup(
     /// <summary>
     /// A process cf-orch started but could not record before it stopped (killed between the spawn and the write): it
     /// runs as cf-orch's user, runs the service's executable and carries cf-orch's marker for that service
-    /// (<see cref="LocalProcessRuntime.InstanceMarker"/>), so it is re-attached as that service — whether it listens on
+    /// (<see cref="LocalProcessRuntime.InstanceMarker"/>) and this cf-orch's data directory, so it is re-attached as that service — whether it listens on
     /// its port yet or is still loading — instead of being orphaned or refused as "port in use", and recorded now.
     /// </summary>
     public async Task<int> ReattachUnrecordedAsync(CancellationToken cancellationToken)
@@ -133,6 +133,7 @@ public sealed partial class EngineStartup(
         var attached = 0;
         var profile = profiles.Active.Profile;
         var ownUid = ProcFs.EffectiveUid(Environment.ProcessId);
+        var dataDir = options.Value.ResolvedDataDir();
         var marked = ProcFs.WithEnvironmentVariable(LocalProcessRuntime.InstanceMarker)
             .Select(m => MarkedLeader(m.Pid))
             .OfType<(int Pid, string Marker)>()
@@ -149,7 +150,9 @@ public sealed partial class EngineStartup(
             foreach (var leader in marked)
             {
                 // Only a process of cf-orch's own user: anyone else could plant the marker (it is no secret).
+                // And only one this cf-orch started: the same data directory, not another cf-orch's on this machine.
                 if (ProcFs.EffectiveUid(leader.Pid) is not { } uid || uid != ownUid
+                    || ProcFs.EnvironmentVariable(leader.Pid, LocalProcessRuntime.DataDirMarker) != dataDir
                     || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec) || !ProcFs.IsRunning(leader.Pid))
                 {
                     continue;

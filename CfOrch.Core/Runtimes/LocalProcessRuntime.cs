@@ -36,6 +36,12 @@ public sealed partial class LocalProcessRuntime(
     /// <summary>The environment variable every process cf-orch starts carries: <c>{node}/{service}/{gpu}</c>.</summary>
     public const string InstanceMarker = "CF_ORCH_INSTANCE";
 
+    /// <summary>
+    /// With it, the data directory of the cf-orch that started the process: another cf-orch on the same machine (its
+    /// own data directory) never takes it for its own.
+    /// </summary>
+    public const string DataDirMarker = "CF_ORCH_DATA_DIR";
+
     public static string Marker(InstanceKey key) => string.Create(CultureInfo.InvariantCulture, $"{key.NodeId}/{key.Service}/{key.GpuIndex}");
 
     public string Kind => ProcessSpec.TypeName;
@@ -109,6 +115,7 @@ public sealed partial class LocalProcessRuntime(
         {
             // Marks the process as this instance's, so that a cf-orch restarted before it could record the start finds it.
             [InstanceMarker] = Marker(key),
+            [DataDirMarker] = options.Value.ResolvedDataDir(),
         };
         if (onGpu && !environment.ContainsKey("CUDA_VISIBLE_DEVICES"))
         {

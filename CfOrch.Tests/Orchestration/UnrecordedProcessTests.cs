@@ -23,10 +23,11 @@ public sealed class UnrecordedProcessTests
     public async Task A_process_cf_orch_started_but_never_recorded_is_re_attached_as_its_service()
     {
         var port = EngineApp.FreePort();
-        using var orphan = StartStandIn(port, marker: "local/worker/0");
+        using var data = new TempDir();
+        using var orphan = StartStandIn(port, marker: "local/worker/0", dataDir: data.Path);
         try
         {
-            await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
+            await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")), dataDir: data.Path);
 
             var worker = await app.WaitForAsync("worker", i => i.State == InstanceState.Running);
             Assert.Equal((InstanceOrigin.Managed, true, orphan.Id), (worker.Origin, worker.Reattached, worker.Pid));
@@ -62,8 +63,28 @@ public sealed class UnrecordedProcessTests
         }
     }
 
+    [Fact]
+    public async Task A_marked_process_of_another_cf_orch_on_this_machine_is_not_taken_for_the_service()
+    {
+        var port = EngineApp.FreePort();
+        using var theirs = new TempDir();
+        using var other = StartStandIn(port, marker: "local/worker/0", dataDir: theirs.Path);
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
+
+            // Same node id, service, executable and user — but started by the cf-orch of another data directory.
+            Assert.Empty(app.Orchestrator.Instances);
+            Assert.True(ProcFs.IsRunning(other.Id));
+        }
+        finally
+        {
+            EngineApp.KillGroup(other.Id);
+        }
+    }
+
     /// <summary>The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the marker.</summary>
-    private static Process StartStandIn(int port, string? marker)
+    private static Process StartStandIn(int port, string? marker, string? dataDir = null)
     {
         var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(StandInProcess.ExecutablePath);
@@ -75,6 +96,7 @@ public sealed class UnrecordedProcessTests
         if (marker is not null)
         {
             start.Environment[LocalProcessRuntime.InstanceMarker] = marker;
+            start.Environment[LocalProcessRuntime.DataDirMarker] = dataDir;
         }
 
         var process = Process.Start(start)!;
