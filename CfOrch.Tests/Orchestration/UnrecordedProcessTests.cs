@@ -69,18 +69,19 @@ public sealed class UnrecordedProcessTests
         var port = EngineApp.FreePort();
         using var theirs = new TempDir();
         using var other = StartStandIn(port, marker: "local/worker/0", dataDir: theirs.Path);
-        try
-        {
-            await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
+        using var cleanup = new GroupKiller(other.Id);
 
-            // Same node id, service, executable and user — but started by the cf-orch of another data directory.
-            Assert.Empty(app.Orchestrator.Instances);
-            Assert.True(ProcFs.IsRunning(other.Id));
-        }
-        finally
-        {
-            EngineApp.KillGroup(other.Id);
-        }
+        await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
+
+        // Same node id, service, executable and user — but started by the cf-orch of another data directory.
+        Assert.Empty(app.Orchestrator.Instances);
+        Assert.True(ProcFs.IsRunning(other.Id));
+    }
+
+    /// <summary>Kills a stand-in's process group when the test ends, passed or not.</summary>
+    private sealed class GroupKiller(int pid) : IDisposable
+    {
+        public void Dispose() => EngineApp.KillGroup(pid);
     }
 
     /// <summary>The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the marker.</summary>
