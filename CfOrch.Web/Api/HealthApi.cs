@@ -6,7 +6,7 @@ public static class HealthApi
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/api/health", (Data.StorageHealth storage) => TypedResults.Ok(new HealthResponse(
-                "ok", new StorageState(storage.Ok, storage.Problem is { } p ? $"the database cannot be written since {p.Since:u}: {p.Detail}; history is not being recorded" : null))))
+                "ok", new StorageState(storage.Ok, storage.Problem is { } p ? $"the database cannot be written since {p.Since:u}: {p.Detail.TrimEnd('.')}; history is not being recorded" : null))))
             .WithName("Health")
             .WithTags("Health");
         return endpoints;
