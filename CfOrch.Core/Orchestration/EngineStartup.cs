@@ -130,30 +130,34 @@ public sealed partial class EngineStartup(
             return 0;
         }
 
-        var attached = 0;
-        var profile = profiles.Active.Profile;
+        var missing = profiles.Active.Profile.Services.Values
+            .Where(s => s.Managed is ProcessSpec { EffectivePort: > 0 } && !registry.ForService(s.Name).Any(i => i.IsActive))
+            .ToList();
+        if (missing.Count == 0)
+        {
+            // Nothing to look for: /proc is not read.
+            return 0;
+        }
+
+        // Only a process of cf-orch's own user (anyone else could plant the marker: it is no secret), and only one this
+        // cf-orch started: the same data directory, not another cf-orch's on this machine.
         var ownUid = ProcFs.EffectiveUid(Environment.ProcessId);
         var dataDir = options.Value.ResolvedDataDir();
-        var marked = ProcFs.WithEnvironmentVariable(LocalProcessRuntime.InstanceMarker)
+        var ours = ProcFs.WithEnvironmentVariable(LocalProcessRuntime.InstanceMarker)
             .Select(m => MarkedLeader(m.Pid))
             .OfType<(int Pid, string Marker)>()
             .Distinct()
+            .Where(m => ProcFs.EffectiveUid(m.Pid) is { } uid && uid == ownUid && ProcFs.IsRunning(m.Pid)
+                && ProcFs.EnvironmentVariable(m.Pid, LocalProcessRuntime.DataDirMarker) == dataDir)
             .OrderBy(m => m.Pid)
             .ToList();
-        foreach (var service in profile.Services.Values)
+        var attached = 0;
+        foreach (var service in missing)
         {
-            if (service.Managed is not ProcessSpec { EffectivePort: > 0 } spec || registry.ForService(service.Name).Any(i => i.IsActive))
+            var spec = (ProcessSpec)service.Managed!;
+            foreach (var leader in ours)
             {
-                continue;
-            }
-
-            foreach (var leader in marked)
-            {
-                // Only a process of cf-orch's own user: anyone else could plant the marker (it is no secret).
-                // And only one this cf-orch started: the same data directory, not another cf-orch's on this machine.
-                if (ProcFs.EffectiveUid(leader.Pid) is not { } uid || uid != ownUid
-                    || ProcFs.EnvironmentVariable(leader.Pid, LocalProcessRuntime.DataDirMarker) != dataDir
-                    || !Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec) || !ProcFs.IsRunning(leader.Pid))
+                if (!Marks(leader.Marker, service.Name, out var key) || !RunsExecutable(leader.Pid, spec))
                 {
                     continue;
                 }

@@ -158,7 +158,7 @@ public sealed partial class ProfileRegistry
         }
 
         var active = ChooseActive(profiles, problems, previous);
-        KeepLastGood(active.Loaded);
+        KeepLastGood(active.Loaded, problems);
         return new State(profiles, problems, active);
     }
 
@@ -304,17 +304,18 @@ public sealed partial class ProfileRegistry
     /// Keeps a copy of the user's profile in use while it loads, so that a start after the file broke (an edit by hand, a
     /// bad save elsewhere) uses this very version — not only the one before the last save through cf-orch.
     /// </summary>
-    private void KeepLastGood(LoadedProfile loaded)
+    private void KeepLastGood(LoadedProfile loaded, List<ProfileProblem> problems)
     {
-        if (loaded.Origin is not (ProfileOrigin.User or ProfileOrigin.File) || !ProfileParser.IsValidName(loaded.Name))
+        // A stand-in for a broken file (an earlier version, or no services with the broken text) comes with a problem
+        // for that file: only a text that loaded as it is now is kept.
+        if (loaded.Origin is not (ProfileOrigin.User or ProfileOrigin.File) || !ProfileParser.IsValidName(loaded.Name)
+            || problems.Any(p => p.Source == loaded.Source))
         {
             return;
         }
 
         try
         {
-            // A stand-in for a broken file carries the broken text: only a text that parses is kept.
-            ProfileParser.Parse(loaded.Yaml, loaded.Source);
             var path = ProfileStore.LastGoodPath(ProfilesDir, loaded.Name);
             if (!File.Exists(path) || File.ReadAllText(path) != loaded.Yaml)
             {
@@ -322,7 +323,7 @@ public sealed partial class ProfileRegistry
                 Storage.PrivateFiles.WriteAllText(path, loaded.Yaml);
             }
         }
-        catch (Exception ex) when (ex is ProfileException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // Best effort: without it, the backups of earlier saves are the fallback.
         }

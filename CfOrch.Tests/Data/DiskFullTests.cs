@@ -29,11 +29,7 @@ public sealed class DiskFullTests : IDisposable
     [Fact]
     public async Task On_a_full_disk_leases_keep_working_storage_fails_loudly_and_history_is_written_once_space_is_back()
     {
-        Directory.CreateDirectory(_mount);
-        if (!Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", _mount))
-        {
-            Assert.Skip("mounting a tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
-        }
+        MountSmallDisk();
 
         await using var host = ApiTestHost.Start(EngineApp.Profile(), new() { ["CfOrch:DataDir"] = _mount });
         var lease = new { node_id = "local", gpu_id = 0, mb = 100, service = "x" };
@@ -89,11 +85,7 @@ public sealed class DiskFullTests : IDisposable
     [Fact]
     public async Task A_start_whose_record_cannot_be_written_is_refused_and_its_process_stopped()
     {
-        Directory.CreateDirectory(_mount);
-        if (!Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", _mount))
-        {
-            Assert.Skip("mounting a tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
-        }
+        MountSmallDisk();
 
         // The service's own output goes to another file system: on the full one it would die writing its first line,
         // and this test is about the record, not the service.
@@ -129,6 +121,16 @@ public sealed class DiskFullTests : IDisposable
         catch (IOException)
         {
             // No space left: what is written stays.
+        }
+    }
+
+    /// <summary>Mounts a 16 MB tmpfs at the data directory to be, or skips the test (saying why) where that is refused.</summary>
+    private void MountSmallDisk()
+    {
+        Directory.CreateDirectory(_mount);
+        if (!Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", _mount))
+        {
+            Assert.Skip("mounting a tmpfs needs root with CAP_SYS_ADMIN (CI has it); this machine refused");
         }
     }
 

@@ -97,9 +97,7 @@ public sealed class RestartTests : IDisposable
 
     private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
     {
-        SqliteConnection.ClearAllPools();
-        await using var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=false");
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         foreach (var (name, value) in parameters)
@@ -112,11 +110,18 @@ public sealed class RestartTests : IDisposable
 
     private async Task<long> ScalarAsync(string sql)
     {
-        SqliteConnection.ClearAllPools();
-        await using var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=false");
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (long)(await command.ExecuteScalarAsync(Ct))!;
+    }
+
+    /// <summary>The database file, opened beside the app (no pooled connection of the app's is reused).</summary>
+    private async Task<SqliteConnection> OpenAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=false");
+        await connection.OpenAsync(Ct);
+        return connection;
     }
 }

@@ -150,6 +150,9 @@ public sealed class ProfileRegistryTests : IDisposable
 
         Assert.Equal(7000, registry.Active.Profile.Services["ollama"].MaxMb);
         Assert.Contains($"from the backup {ProfileStore.LastGoodPath(profilesDir, "my-rig")}, is in use", registry.Active.Reason, StringComparison.Ordinal);
+
+        // Starting on the kept copy does not overwrite it with the broken text: a third start still has it.
+        Assert.Equal(7000, Create(new CfOrchOptions { ProfilesDir = profilesDir, Profile = "my-rig" }, 8192).Active.Profile.Services["ollama"].MaxMb);
         if (!OperatingSystem.IsWindows())
         {
             Assert.Equal(PrivateFiles.FileMode, File.GetUnixFileMode(ProfileStore.LastGoodPath(profilesDir, "my-rig")));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using System.Text.RegularExpressions;
 
 namespace CfOrch.Bench;
@@ -47,7 +48,17 @@ internal sealed partial class ChildProcess : IAsyncDisposable
         return child;
     }
 
-    public static Regex AppListening() => AppRegex();
+    /// <summary>Starts the Release (or this build's) <c>CfOrch.Web.dll</c> of <paramref name="root"/> on a free loopback port.</summary>
+    public static Task<ChildProcess> StartAppAsync(string root, IDictionary<string, string> environment) =>
+        StartAsync(
+            "dotnet",
+            [Path.Combine(root, "CfOrch.Web", "bin", Configuration, "net10.0", "CfOrch.Web.dll"), "--urls", "http://127.0.0.1:0"],
+            environment,
+            AppRegex());
+
+    /// <summary>The build configuration of this benchmark, and so of the app and stand-ins it runs.</summary>
+    public static string Configuration =>
+        typeof(ChildProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
 
     public static Regex StandInListening() => StandInRegex();
 

@@ -15,16 +15,14 @@ if (args.Contains("--yaml-bombs"))
 
 if (args.Contains("--refusal-storm"))
 {
-    return await RefusalStorm.RunAsync(
-        FindRoot(), typeof(ChildProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release",
-        ArgValue("--requests", 40_000), TimeSpan.FromSeconds(ArgValue("--seconds", 40)), ArgValue("--concurrency", 16));
+    return await RefusalStorm.RunAsync(FindRoot(), ArgValue("--requests", 40_000), TimeSpan.FromSeconds(ArgValue("--seconds", 40)), ArgValue("--concurrency", 16));
 }
 
 var seconds = ArgValue("--seconds", 10);
 var concurrency = ArgValue("--concurrency", 16);
 var duration = TimeSpan.FromSeconds(seconds);
 var root = FindRoot();
-var configuration = typeof(ChildProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+var configuration = ChildProcess.Configuration;
 var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-" + Guid.NewGuid().ToString("N"));
 var ollamaPort = FreePort();
 var profile = Path.Combine(data, "bench.yaml");
@@ -50,9 +48,8 @@ await using var ollama = await ChildProcess.StartAsync(
     ["ollama", "--port", ollamaPort.ToString(CultureInfo.InvariantCulture), "--vram-mb", "3000"],
     new Dictionary<string, string>(),
     ChildProcess.StandInListening());
-await using var app = await ChildProcess.StartAsync(
-    "dotnet",
-    [Path.Combine(root, "CfOrch.Web", "bin", configuration, "net10.0", "CfOrch.Web.dll"), "--urls", "http://127.0.0.1:0"],
+await using var app = await ChildProcess.StartAppAsync(
+    root,
     new Dictionary<string, string>
     {
         ["CfOrch__DataDir"] = data,
@@ -62,8 +59,7 @@ await using var app = await ChildProcess.StartAsync(
         ["CfOrch__Gpus__Simulated__0__TotalMb"] = "1048576",
         ["Logging__LogLevel__Default"] = "Warning",
         ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-    },
-    ChildProcess.AppListening());
+    });
 
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = app.Url };
 var results = new List<LoadResult>

@@ -16,15 +16,14 @@ internal static class RefusalStorm
 {
     public const long TargetBytes = 1024 * 1024;
 
-    public static async Task<int> RunAsync(string root, string configuration, int requests, TimeSpan over, int concurrency)
+    public static async Task<int> RunAsync(string root, int requests, TimeSpan over, int concurrency)
     {
         var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-storm-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(data);
         try
         {
-            await using var app = await ChildProcess.StartAsync(
-                "dotnet",
-                [Path.Combine(root, "CfOrch.Web", "bin", configuration, "net10.0", "CfOrch.Web.dll"), "--urls", "http://127.0.0.1:0"],
+            await using var app = await ChildProcess.StartAppAsync(
+                root,
                 new Dictionary<string, string>
                 {
                     ["CfOrch__DataDir"] = data,
@@ -32,8 +31,7 @@ internal static class RefusalStorm
                     ["CfOrch__Gpus__Mode"] = "simulated",
                     ["CfOrch__Gpus__Simulated__0__Name"] = "Bench GPU",
                     ["CfOrch__Gpus__Simulated__0__TotalMb"] = "8192",
-                },
-                ChildProcess.AppListening());
+                });
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = app.Url };
 
             // Let start-up finish its own lines (adoption, jobs) before counting.
