@@ -93,7 +93,7 @@ public sealed partial class AdoptionService(
             return null;
         }
 
-        var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
+        var url = spec.LocalUrl;
         var timeout = TimeSpan.FromSeconds(options.Value.Adoption.TimeoutSeconds);
         if (beforeStart && timeout < BeforeStartTimeout)
         {

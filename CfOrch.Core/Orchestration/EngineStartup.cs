@@ -98,20 +98,10 @@ public sealed partial class EngineStartup(
             }
 
             var service = profiles.Active.Profile.Services.GetValueOrDefault(record.Key.Service);
-            var priority = service?.Priority ?? 1;
-            string? leaseId = null;
-            if (leases.Request(new LeaseRequest(record.Key.Service, record.Key.Service, record.Key.GpuIndex, record.BudgetMb, priority, HolderOrigin.Managed) { AlreadyRunning = true })
-                is Admission.Granted granted)
-            {
-                leaseId = granted.Lease.LeaseId;
-            }
-
-            await runtime.AttachAsync(record, priority, leaseId, service is null
+            await AttachAsync(runtime, record, service?.Priority ?? 1, service is null
                 ? $"re-attached to PID {record.Pid} after a restart of cf-orch; its service is not in profile '{profiles.Active.Profile.Name}' any more"
                 : $"re-attached to PID {record.Pid} after a restart of cf-orch");
-            health.ProbeSoon(record.Key);
             attached++;
-            LogReattached(record.Key, record.Pid);
         }
 
         return attached;
@@ -143,9 +133,9 @@ public sealed partial class EngineStartup(
         // cf-orch started: the same data directory, not another cf-orch's on this machine.
         var ownUid = ProcFs.EffectiveUid(Environment.ProcessId);
         var dataDir = options.Value.ResolvedDataDir();
-        var ours = ProcFs.WithEnvironmentVariable(LocalProcessRuntime.InstanceMarker)
-            .Select(m => MarkedLeader(m.Pid))
-            .OfType<(int Pid, string Marker)>()
+        var markers = ProcFs.WithEnvironmentVariable(LocalProcessRuntime.InstanceMarker).ToDictionary(m => m.Pid, m => m.Value);
+        var ours = markers.Keys
+            .Select(pid => MarkedLeader(pid, markers))
             .Distinct()
             .Where(m => ProcFs.EffectiveUid(m.Pid) is { } uid && uid == ownUid && ProcFs.IsRunning(m.Pid)
                 && ProcFs.EnvironmentVariable(m.Pid, LocalProcessRuntime.DataDirMarker) == dataDir)
@@ -163,15 +153,9 @@ public sealed partial class EngineStartup(
                 }
 
                 var startTime = ProcFs.StartTime(leader.Pid);
-                var record = new ManagedInstanceRecord(key, leader.Pid, startTime, string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}"), spec.HealthPath,
+                var record = new ManagedInstanceRecord(key, leader.Pid, startTime, spec.LocalUrl, spec.HealthPath,
                     null, service.MaxMb, startTime is { } ticks ? ProcFs.StartedAt(ticks) ?? time.GetUtcNow() : time.GetUtcNow());
-                string? leaseId = null;
-                if (leases.Request(new LeaseRequest(service.Name, service.Name, key.GpuIndex, service.MaxMb, service.Priority, HolderOrigin.Managed) { AlreadyRunning = true }) is Admission.Granted granted)
-                {
-                    leaseId = granted.Lease.LeaseId;
-                }
-
-                await runtime.AttachAsync(record, service.Priority, leaseId, $"re-attached to PID {leader.Pid}: cf-orch had started it and stopped before it could record it");
+                await AttachAsync(runtime, record, service.Priority, $"re-attached to PID {leader.Pid}: cf-orch had started it and stopped before it could record it");
                 try
                 {
                     await store.SaveAsync(record, cancellationToken);
@@ -181,9 +165,7 @@ public sealed partial class EngineStartup(
                     // Storage says why elsewhere; the instance is tracked for this run either way.
                 }
 
-                health.ProbeSoon(key);
                 attached++;
-                LogReattached(key, leader.Pid);
                 break;
             }
         }
@@ -205,21 +187,26 @@ public sealed partial class EngineStartup(
         }
     }
 
-    /// <summary>The topmost process (the one cf-orch spawned) above <paramref name="pid"/> that carries cf-orch's marker, and the marker.</summary>
-    private static (int Pid, string Marker)? MarkedLeader(int pid)
+    /// <summary>Tracks the process of <paramref name="record"/> as its instance again, with its lease where it fits, and probes it soon.</summary>
+    private async Task AttachAsync(IServiceRuntime runtime, ManagedInstanceRecord record, int priority, string message)
     {
-        (int, string)? found = null;
-        for (var current = pid; current > 1; current = ProcFs.ParentPid(current) ?? 0)
-        {
-            if (ProcFs.EnvironmentVariable(current, LocalProcessRuntime.InstanceMarker) is not { } marker)
-            {
-                break;
-            }
+        var request = new LeaseRequest(record.Key.Service, record.Key.Service, record.Key.GpuIndex, record.BudgetMb, priority, HolderOrigin.Managed) { AlreadyRunning = true };
+        var leaseId = leases.Request(request) is Admission.Granted granted ? granted.Lease.LeaseId : null;
+        await runtime.AttachAsync(record, priority, leaseId, message);
+        health.ProbeSoon(record.Key);
+        LogReattached(record.Key, record.Pid);
+    }
 
-            found = (current, marker);
+    /// <summary>The topmost process (the one cf-orch spawned) above marked <paramref name="pid"/> that carries cf-orch's marker (<paramref name="markers"/>: every marked process), and the marker.</summary>
+    private static (int Pid, string Marker) MarkedLeader(int pid, Dictionary<int, string> markers)
+    {
+        var leader = pid;
+        while (ProcFs.ParentPid(leader) is { } parent && parent > 1 && markers.ContainsKey(parent))
+        {
+            leader = parent;
         }
 
-        return found;
+        return (leader, markers[leader]);
     }
 
     private static bool RunsExecutable(int pid, ProcessSpec spec) =>

@@ -58,17 +58,7 @@ public static class ProcFs
     }
 
     /// <summary>The executable a process runs (the target of /proc/{pid}/exe), or null when unreadable.</summary>
-    public static string? Executable(int pid)
-    {
-        try
-        {
-            return new FileInfo($"/proc/{pid}/exe").LinkTarget;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public static string? Executable(int pid) => ReadLink($"/proc/{pid}/exe");
 
     /// <summary>
     /// PIDs that hold a TCP socket in LISTEN state on <paramref name="port"/> (IPv4 or IPv6, any local address), found
@@ -221,7 +211,6 @@ public static class ProcFs
         return DateTimeOffset.FromUnixTimeSeconds(bootSeconds).AddSeconds(startTimeTicks / 100.0);
     }
 
-    /// <summary>The PIDs of /proc (processes, not threads), in directory order; empty when /proc is unavailable.</summary>
     /// <summary>The processes (those this user may read) whose environment carries <paramref name="name"/>, with its value.</summary>
     public static IReadOnlyList<(int Pid, string Value)> WithEnvironmentVariable(string name)
     {
@@ -237,6 +226,7 @@ public static class ProcFs
         return found;
     }
 
+    /// <summary>The PIDs of /proc (processes, not threads), in directory order; empty when /proc is unavailable.</summary>
     private static List<int> AllPids() => TryAllPids() ?? [];
 
     /// <summary>The PIDs of /proc, or null when it cannot be listed.</summary>

@@ -72,6 +72,9 @@ public abstract record ManagedSpec
 
     /// <summary>The port the service answers on from this machine: host_port, else port.</summary>
     public int EffectivePort => HostPort != 0 ? HostPort : Port;
+
+    /// <summary>Where the service answers from this machine: <c>http://{host}:{port}</c>.</summary>
+    public string LocalUrl => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"http://{Host}:{EffectivePort}");
 }
 
 public sealed record ProcessSpec : ManagedSpec

@@ -265,7 +265,7 @@ public sealed partial class ProfileRegistry
     {
         // The last version that loaded, then the backups of earlier saves, newest first.
         var candidates = new[] { ProfileStore.LastGoodPath(ProfilesDir, name) }.Where(File.Exists)
-            .Concat(ProfileStore.BackupsOf(Path.Combine(ProfilesDir, ".backups"), name).Reverse());
+            .Concat(ProfileStore.BackupsOf(ProfileStore.BackupsDir(ProfilesDir), name).Reverse());
         foreach (var backup in candidates)
         {
             try
@@ -352,7 +352,6 @@ public sealed partial class ProfileRegistry
     [System.Text.RegularExpressions.GeneratedRegex("""(?m)^name:[ \t]*['"]?([A-Za-z0-9][A-Za-z0-9._-]{0,63})['"]?[ \t]*(?:#.*)?\r?$""")]
     private static partial System.Text.RegularExpressions.Regex NameLine();
 
-    /// <summary>The user's profile file named <paramref name="name"/> (.yaml or .yml) in the profiles directory, or null.</summary>
     /// <summary>The user's file of profile <paramref name="name"/>: <c>{name}.yaml</c>, or another file whose text names it.</summary>
     private string? UserFileNamed(string name)
     {

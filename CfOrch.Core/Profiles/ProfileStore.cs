@@ -28,7 +28,7 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
         string? backup = null;
         if (File.Exists(target))
         {
-            var backups = System.IO.Path.Combine(registry.ProfilesDir, ".backups");
+            var backups = BackupsDir(registry.ProfilesDir);
             PrivateFiles.CreateDirectory(backups);
             foreach (var older in Directory.EnumerateFiles(backups))
             {
@@ -112,5 +112,8 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
     }
 
     /// <summary>Where the last version of <paramref name="name"/> that loaded is kept: what a start uses if the file breaks.</summary>
-    public static string LastGoodPath(string profilesDir, string name) => System.IO.Path.Combine(profilesDir, ".backups", name + ".last-good.yaml");
+    public static string LastGoodPath(string profilesDir, string name) => System.IO.Path.Combine(BackupsDir(profilesDir), name + ".last-good.yaml");
+
+    /// <summary>Where the backups of the profiles in <paramref name="profilesDir"/> are kept.</summary>
+    public static string BackupsDir(string profilesDir) => System.IO.Path.Combine(profilesDir, ".backups");
 }

@@ -81,7 +81,7 @@ public sealed partial class LocalProcessRuntime(
         var spec = service.Managed as ProcessSpec ?? throw new ArgumentException($"{service.Name} is not a process service", nameof(start));
         var (gpuIndex, onGpu, leaseId, model, restartNumber) = (start.GpuIndex, start.OnGpu, start.LeaseId, start.Model, start.RestartNumber);
         var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
-        var url = string.Create(CultureInfo.InvariantCulture, $"http://{spec.Host}:{spec.EffectivePort}");
+        var url = spec.LocalUrl;
         var registered = lifecycle.Register(key, InstanceOrigin.Managed, InstanceState.Starting, url, spec.HealthPath, service.MaxMb, service.Priority, i => i with
         {
             Model = model,

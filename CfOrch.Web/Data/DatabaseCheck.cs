@@ -67,11 +67,12 @@ public static class DatabaseCheck
     {
         ArgumentNullException.ThrowIfNull(path);
         SqliteConnection.ClearAllPools();
-        var aside = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        var stem = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        var aside = stem;
         for (var n = 2; File.Exists(aside); n++)
         {
             // An earlier damaged copy of the same second is kept too.
-            aside = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + n.ToString(CultureInfo.InvariantCulture);
+            aside = stem + "-" + n.ToString(CultureInfo.InvariantCulture);
         }
         foreach (var suffix in new[] { "", "-wal", "-shm" })
         {

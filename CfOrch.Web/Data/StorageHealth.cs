@@ -21,16 +21,7 @@ public sealed class StorageHealth(TimeProvider time)
     public event Action? Changed;
 
     /// <summary>Every writer's last write succeeded.</summary>
-    public bool Ok
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _failing.Count == 0;
-            }
-        }
-    }
+    public bool Ok => Problem is null;
 
     /// <summary>Why storage is failing, and since when (the longest-failing writer's); null while it is fine.</summary>
     public (string Detail, DateTimeOffset Since)? Problem
