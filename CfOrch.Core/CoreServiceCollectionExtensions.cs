@@ -79,6 +79,9 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<InstanceLifecycle>();
         services.TryAddSingleton<LocalProcessRuntime>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceRuntime, LocalProcessRuntime>(sp => sp.GetRequiredService<LocalProcessRuntime>()));
+        services.TryAddSingleton<Runtimes.Docker.DockerEngine>();
+        services.TryAddSingleton<Runtimes.Docker.DockerRuntime>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceRuntime, Runtimes.Docker.DockerRuntime>(sp => sp.GetRequiredService<Runtimes.Docker.DockerRuntime>()));
         services.TryAddSingleton<ServiceRuntimes>();
         services.TryAddSingleton<HealthProber>();
         services.TryAddSingleton<HealthMonitor>();

@@ -7,6 +7,7 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Measurement;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Runtimes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using CfOrch.Core.Threading;
@@ -26,6 +27,7 @@ public sealed partial class AdoptionService(
     GpuMonitor gpus,
     HealthProber prober,
     UsageMeter meter,
+    ServiceRuntimes runtimes,
     IOptions<CfOrchOptions> options,
     ILogger<AdoptionService> logger) : IDisposable
 {
@@ -113,26 +115,32 @@ public sealed partial class AdoptionService(
             return null;
         }
 
-        return await AdoptAsync(service, spec, url, probe, cancellationToken);
+        // What answers, as its runtime sees it: the processes listening on the port, the container publishing it.
+        var runtime = runtimes.For(spec);
+        var outside = runtime is null ? null : await runtime.FindOutsideAsync(service, cancellationToken);
+        if (outside is { StartedByCfOrch: true })
+        {
+            // cf-orch's own container, not tracked yet (its engine just came back): it is re-attached as managed, not adopted.
+            return null;
+        }
+
+        return await AdoptAsync(service, spec, url, probe, runtime, outside, cancellationToken);
     }
 
-    private async Task<InstanceSnapshot> AdoptAsync(ServiceProfile service, ManagedSpec spec, string url, ProbeOutcome probe, CancellationToken cancellationToken)
+    private async Task<InstanceSnapshot> AdoptAsync(ServiceProfile service, ManagedSpec spec, string url, ProbeOutcome probe, IServiceRuntime? runtime, OutsideRun? outside,
+        CancellationToken cancellationToken)
     {
-        var pids = meter.ProcessesOf(new InstanceSnapshot
-        {
-            Key = new InstanceKey(service.Name, options.Value.NodeId, 0),
-            Origin = InstanceOrigin.Adopted,
-            State = InstanceState.Running,
-            Url = url,
-            HealthPath = spec.HealthPath,
-            Since = probe.At,
-            StateSince = probe.At,
-        });
+        var pids = outside?.Processes ?? [];
         var usage = meter.GpuUsage(pids);
         var gpuIndex = usage.Count > 0 ? usage[0].GpuIndex : service.Gpus.Count > 0 ? service.Gpus[0] : 0;
         var measured = await meter.MeasureAsync(service.Name, spec.HealthPath, url, usage, gpuIndex, cancellationToken);
         var key = new InstanceKey(service.Name, options.Value.NodeId, gpuIndex);
         var (leaseId, note) = LeaseFor(service, gpuIndex, measured);
+        if (outside?.Description is { } what)
+        {
+            note = $"{note} ({what})";
+        }
+
         var instance = lifecycle.Register(key, InstanceOrigin.Adopted, InstanceState.Running, url, spec.HealthPath, service.MaxMb, service.Priority, i => i with
         {
             Pid = pids.Count > 0 ? pids[0] : null,
@@ -144,6 +152,11 @@ public sealed partial class AdoptionService(
         if (leaseId is not null)
         {
             leases.UpdateMeasured(leaseId, measured);
+        }
+
+        if (outside is not null)
+        {
+            runtime?.TrackOutside(key, outside);
         }
 
         LogAdopted(service.Name, url, gpuIndex, note);

@@ -37,6 +37,8 @@ public sealed class CfOrchOptions
 
     public ApiOptions Api { get; set; } = new();
 
+    public DockerOptions Docker { get; set; } = new();
+
     /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
     public IReadOnlyList<string> BindErrors() => _bindErrors;
 
@@ -153,6 +155,30 @@ public sealed class AdoptionOptions
 
     /// <summary>Consecutive failed probes after which an adopted service counts as stopped and its lease is released.</summary>
     public int LostAfter { get; set; } = 2;
+}
+
+/// <summary>The <c>CfOrch:Docker</c> section: the engine that runs <c>type: docker</c> services.</summary>
+public sealed class DockerOptions
+{
+    public const string DefaultEndpoint = "unix:///var/run/docker.sock";
+
+    /// <summary>The Docker Engine API: <c>unix:///path</c> or <c>tcp://host:port</c>; default <c>DOCKER_HOST</c>, else the local socket.</summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary>Seconds between attempts to reach an engine that does not answer (it is picked up again without a restart).</summary>
+    public double RetrySeconds { get; set; } = 5;
+
+    /// <summary>The endpoint in use: <see cref="Endpoint"/>, else <c>DOCKER_HOST</c>, else <see cref="DefaultEndpoint"/>.</summary>
+    public string ResolvedEndpoint() =>
+        !string.IsNullOrWhiteSpace(Endpoint) ? Endpoint.Trim()
+        : Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } fromEnvironment ? fromEnvironment.Trim()
+        : DefaultEndpoint;
+
+    /// <summary>Why <paramref name="endpoint"/> is not a Docker endpoint cf-orch can use, or null.</summary>
+    public static string? EndpointProblem(string endpoint) =>
+        Uri.TryCreate(endpoint?.Trim(), UriKind.Absolute, out var uri) && uri.Scheme is "unix" or "tcp" or "http" or "https"
+            ? null
+            : $"'{endpoint}' is not a Docker endpoint (for example unix:///var/run/docker.sock or tcp://127.0.0.1:2375).";
 }
 
 /// <summary>The <c>CfOrch:History</c> section: how long SQLite keeps lease history and GPU samples.</summary>

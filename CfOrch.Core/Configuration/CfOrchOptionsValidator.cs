@@ -52,6 +52,15 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
 
         Range(errors, $"{S}:Gpus:PollIntervalSeconds", gpus.PollIntervalSeconds, 0.1, 3600);
 
+        var docker = options.Docker ?? new DockerOptions();
+        Range(errors, $"{S}:Docker:RetrySeconds", docker.RetrySeconds, 0.1, 3600);
+
+        // Only the key itself stops the start: a DOCKER_HOST cf-orch cannot use leaves containers unstartable, with why.
+        if (!string.IsNullOrWhiteSpace(docker.Endpoint) && DockerOptions.EndpointProblem(docker.Endpoint) is { } problem)
+        {
+            errors.Add($"{S}:Docker:Endpoint: {problem}");
+        }
+
         for (var i = 0; i < gpus.Simulated.Count; i++)
         {
             var g = gpus.Simulated[i];

@@ -19,13 +19,13 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
     private (int GpuIndex, int Pid, long UsedMb, string Name)[] _reflection = [];
 
     /// <summary>
-    /// The processes of an instance: what its runtime says it runs as; for an adopted one (it runs on this machine,
-    /// outside cf-orch) the tree under its PID, or under whatever listens on its port.
+    /// The processes of an instance: what its runtime says it runs as (an adopted container too); otherwise (a process
+    /// adopted on this machine) the tree under its PID, or under whatever listens on its port.
     /// </summary>
     public IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
     {
         ArgumentNullException.ThrowIfNull(instance);
-        return runtimes.Of(instance.Key) is { } runtime && instance.Origin == InstanceOrigin.Managed
+        return runtimes.Of(instance.Key) is { } runtime
             ? runtime.ProcessesOf(instance)
             : ProcFs.ServiceProcesses(instance.Pid, instance.Url);
     }

@@ -5,13 +5,13 @@ using CfOrch.Core.Profiles;
 namespace CfOrch.Core.Orchestration;
 
 /// <summary><c>always_on</c>: the services cf-orch starts with itself and when a profile that adds them is applied.</summary>
-public sealed class AlwaysOnStarter(ProfileRegistry profiles, InstanceRegistry registry, AdoptionService adoption, ServiceEnsurer ensurer)
+public sealed class AlwaysOnStarter(ProfileRegistry profiles, InstanceRegistry registry, AdoptionService adoption, ServiceEnsurer ensurer, Runtimes.ServiceRuntimes runtimes)
 {
     /// <summary>
     /// Starts the <c>always_on</c> services among <paramref name="services"/> (all of the active profile's when null) that
     /// have no active instance: each one adopted if it already runs, else started from its spec, one after another in
-    /// priority order. A container (<c>type: docker</c>) is not started — cf-orch does not start containers yet — and a
-    /// start that fails leaves its instance failed with the reason; neither stops the others. Returns what happened to
+    /// priority order. A start that fails (a container whose engine does not answer, say) leaves its instance failed or
+    /// the reason in the log; it does not stop the others. Returns what happened to
     /// each, for the log.
     /// </summary>
     public async Task<IReadOnlyList<string>> StartAsync(IReadOnlyCollection<string>? services, CancellationToken cancellationToken)
@@ -27,7 +27,7 @@ public sealed class AlwaysOnStarter(ProfileRegistry profiles, InstanceRegistry r
                 continue;
             }
 
-            if (service.Managed is not ProcessSpec)
+            if (service.Managed is null || runtimes.For(service.Managed) is null)
             {
                 if (service.Managed is { Adopt: true } && await adoption.CheckAsync(service, cancellationToken) is not null)
                 {
@@ -37,7 +37,7 @@ public sealed class AlwaysOnStarter(ProfileRegistry profiles, InstanceRegistry r
 
                 outcomes.Add(service.Managed is null
                     ? $"{service.Name}: always_on, but it has no managed block, so cf-orch cannot start it"
-                    : $"{service.Name}: always_on, but it is a container (type: {service.Managed.Type}) and cf-orch does not start containers yet; start it yourself{(service.Managed.Adopt ? " and cf-orch adopts it" : "")}");
+                    : $"{service.Name}: always_on, but cf-orch cannot start type: {service.Managed.Type} here");
                 continue;
             }
 

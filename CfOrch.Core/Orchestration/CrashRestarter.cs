@@ -130,8 +130,8 @@ public sealed partial class CrashRestarter : IDisposable
     public static TimeSpan Backoff(int number) => TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(number - 1, 30))));
 
     /// <summary>The service's process spec when the active profile gives it <c>restart: on-failure</c>; otherwise null.</summary>
-    private ProcessSpec? OnFailureSpec(string service) =>
-        _profiles.Active.Profile.Services.GetValueOrDefault(service)?.Managed is ProcessSpec { Restart: RestartPolicy.OnFailure } spec ? spec : null;
+    private ManagedSpec? OnFailureSpec(string service) =>
+        _profiles.Active.Profile.Services.GetValueOrDefault(service)?.Managed is { Restart: RestartPolicy.OnFailure } spec ? spec : null;
 
     private void OnCrashed(InstanceSnapshot failed)
     {

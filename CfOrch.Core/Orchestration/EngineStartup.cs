@@ -31,7 +31,7 @@ public sealed partial class EngineStartup(
     IHistorySink history,
     TimeProvider time,
     IOptions<CfOrchOptions> options,
-    ILogger<EngineStartup> logger)
+    ILogger<EngineStartup> logger) : IDisposable
 {
     private int _watching;
 
@@ -40,9 +40,25 @@ public sealed partial class EngineStartup(
         if (Interlocked.Exchange(ref _watching, 1) == 0)
         {
             profiles.Changed += NoteProfileChanges;
+            foreach (var runtime in runtimes.All)
+            {
+                // An engine that comes back (or answers for the first time): its runs are taken back without a restart.
+                runtime.StatusChanged += status =>
+                {
+                    if (status.Available)
+                    {
+                        _ = RecoverQuietlyAsync(runtime);
+                    }
+                };
+            }
         }
 
         await ReattachAsync(cancellationToken);
+        foreach (var runtime in runtimes.All)
+        {
+            await RecoverAsync(runtime, cancellationToken);
+        }
+
         await ReattachUnrecordedAsync(cancellationToken);
         var settled = await RestoreClientLeasesAsync(cancellationToken);
         await CloseLeasesThatEndedAsync(settled, cancellationToken);
@@ -187,7 +203,59 @@ public sealed partial class EngineStartup(
         }
     }
 
+    /// <summary>
+    /// Attaches again the runs <paramref name="runtime"/> keeps the record of itself (containers, by their labels) that
+    /// cf-orch does not track: after a restart of cf-orch, or of the engine.
+    /// </summary>
+    public async Task<int> RecoverAsync(IServiceRuntime runtime, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        var attached = 0;
+        await _recoverLock.WaitAsync(cancellationToken);
+        try
+        {
+            foreach (var record in await runtime.RecoverAsync(cancellationToken))
+            {
+                if (registry.ForService(record.Key.Service).Any(i => i.IsActive) || !runtime.StillRuns(record))
+                {
+                    continue;
+                }
+
+                var service = profiles.Active.Profile.Services.GetValueOrDefault(record.Key.Service);
+                await AttachAsync(runtime, record, service?.Priority ?? 1, service is null
+                    ? $"re-attached after a restart; its service is not in profile '{profiles.Active.Profile.Name}' any more"
+                    : "re-attached after a restart");
+                attached++;
+            }
+        }
+        finally
+        {
+            _recoverLock.Release();
+        }
+
+        return attached;
+    }
+
+    private readonly SemaphoreSlim _recoverLock = new(1, 1);
+
+    public void Dispose() => _recoverLock.Dispose();
+
+    private async Task RecoverQuietlyAsync(IServiceRuntime runtime)
+    {
+        try
+        {
+            await RecoverAsync(runtime, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            LogRecoverFailed(runtime.Kind, ex);
+        }
+    }
+
     /// <summary>Tracks the process of <paramref name="record"/> as its instance again, with its lease where it fits, and probes it soon.</summary>
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Taking back the runs of the {Kind} runtime failed")]
+    private partial void LogRecoverFailed(string kind, Exception exception);
+
     private async Task AttachAsync(IServiceRuntime runtime, ManagedInstanceRecord record, int priority, string message)
     {
         var request = new LeaseRequest(record.Key.Service, record.Key.Service, record.Key.GpuIndex, record.BudgetMb, priority, HolderOrigin.Managed) { AlreadyRunning = true };

@@ -21,7 +21,13 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
 
         if (runtimes.For(profile.Managed) is not { } runtime)
         {
-            throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' is type: {profile.Managed.Type}; cf-orch cannot start containers yet — start it yourself and set adopt: true to track it");
+            throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' is type: {profile.Managed.Type}, which cf-orch cannot start here");
+        }
+
+        // Before any lease is taken or anything evicted: nothing could start it now.
+        if (!runtime.Status.Available && await runtime.RefreshStatusAsync(cancellationToken) is { Available: false } status)
+        {
+            throw new OrchestrationException(OrchestrationError.NotStartable, $"{profile.Name} cannot start: {status.Problem}");
         }
 
         var (gpu, leaseId, onGpu) = await placer.LeaseForStartAsync(profile, gpuIndex, cancellationToken);

@@ -70,6 +70,16 @@ public abstract record ManagedSpec
 
     public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
 
+    public const string RestartNever = "never";
+    public const string RestartOnFailure = "on-failure";
+    public const int DefaultMaxRestarts = 3;
+
+    /// <summary>What cf-orch does when the service exits without being asked to (<c>restart:</c>, default never).</summary>
+    public RestartPolicy Restart { get; init; } = RestartPolicy.Never;
+
+    /// <summary>How many restarts <see cref="RestartPolicy.OnFailure"/> makes within its window before it gives up.</summary>
+    public int MaxRestarts { get; init; } = DefaultMaxRestarts;
+
     /// <summary>The port the service answers on from this machine: host_port, else port.</summary>
     public int EffectivePort => HostPort != 0 ? HostPort : Port;
 
@@ -89,28 +99,22 @@ public sealed record ProcessSpec : ManagedSpec
     public string ArgsTemplate { get; init; } = "";
 
     public string Cwd { get; init; } = "";
-
-    public const string RestartNever = "never";
-    public const string RestartOnFailure = "on-failure";
-    public const int DefaultMaxRestarts = 3;
-
-    /// <summary>What cf-orch does when the process exits without being asked to (<c>restart:</c>, default never).</summary>
-    public RestartPolicy Restart { get; init; } = RestartPolicy.Never;
-
-    /// <summary>How many restarts <see cref="RestartPolicy.OnFailure"/> makes within its window before it gives up.</summary>
-    public int MaxRestarts { get; init; } = DefaultMaxRestarts;
 }
 
-/// <summary>A managed process's restart policy (<c>restart: never | on-failure</c>).</summary>
+/// <summary>A managed service's restart policy (<c>restart: never | on-failure</c>).</summary>
 public enum RestartPolicy
 {
-    /// <summary>A process that exits unexpectedly stays failed until someone starts it.</summary>
+    /// <summary>A service that exits unexpectedly stays failed until someone starts it.</summary>
     Never,
 
-    /// <summary>A process that exits unexpectedly is started again after a back-off, a few times within a window.</summary>
+    /// <summary>A service that exits unexpectedly is started again after a back-off, a few times within a window.</summary>
     OnFailure,
 }
 
+/// <summary>
+/// A container cf-orch runs through the Docker Engine API (or adopts: by <see cref="ContainerName"/>, or by the container
+/// that publishes <see cref="ManagedSpec.HostPort"/>).
+/// </summary>
 public sealed record DockerSpec : ManagedSpec
 {
     public const string TypeName = "docker";
@@ -119,13 +123,48 @@ public sealed record DockerSpec : ManagedSpec
 
     public required string Image { get; init; }
 
+    /// <summary>The container's command (after the image's entrypoint), with {port} {gpu_id} {model}; split into argv, never run through a shell.</summary>
     public string CommandTemplate { get; init; } = "";
 
+    /// <summary><c>name:/path[:ro]</c> (a named volume, kept when the container is removed) or <c>/host/path:/path[:ro]</c> (a bind mount).</summary>
     public IReadOnlyList<string> Volumes { get; init; } = [];
 
+    /// <summary>The engine's runtime (<c>nvidia</c> by default: the NVIDIA container toolkit); empty for the engine's default.</summary>
     public string Runtime { get; init; } = "nvidia";
 
     public string Ipc { get; init; } = "host";
+
+    /// <summary><c>host</c> for host networking (no port mapping); empty for the engine's bridge with host_port → port published on <see cref="ManagedSpec.Host"/>.</summary>
+    public string Network { get; init; } = "";
+
+    /// <summary>The name of a container the user runs themselves (their compose file): adopted by that name.</summary>
+    public string? ContainerName { get; init; }
+
+    /// <summary>/dev/shm size in bytes; null for the engine's default.</summary>
+    public long? ShmSizeBytes { get; init; }
+
+    public string? User { get; init; }
+
+    /// <summary>Runs an init process as PID 1 (forwards signals, reaps zombies); null for the engine's default.</summary>
+    public bool? Init { get; init; }
+
+    public PullPolicy Pull { get; init; } = PullPolicy.Missing;
+
+    /// <summary>Whether the container uses the host's network (no port is published).</summary>
+    public bool HostNetwork => Network == "host";
+}
+
+/// <summary>When cf-orch pulls a container's image before it starts it (<c>pull: missing | always | never</c>).</summary>
+public enum PullPolicy
+{
+    /// <summary>Only when the engine does not have the image.</summary>
+    Missing,
+
+    /// <summary>Before every start (a newer image under the same tag is picked up).</summary>
+    Always,
+
+    /// <summary>Never: an image the engine does not have fails the start.</summary>
+    Never,
 }
 
 public sealed record NodeProfile

@@ -1,3 +1,4 @@
+using System.Globalization;
 using CfOrch.Core.Configuration;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
@@ -229,6 +230,8 @@ public static partial class ProfileParser
 
         spec = spec with
         {
+            Restart = ReadRestart(m),
+            MaxRestarts = (int)(m.Integer("max_restarts", 1, 100) ?? ManagedSpec.DefaultMaxRestarts),
             Adopt = m.Bool("adopt") ?? false,
             HealthPath = m.NonEmptyString("health_path", ManagedSpec.DefaultHealthPath),
             Host = m.NonEmptyString("host", ManagedSpec.DefaultHost),
@@ -261,8 +264,23 @@ public static partial class ProfileParser
         return spec;
     }
 
+    /// <summary>Keys only one type of managed block takes: given to the other, each is an error at its own position.</summary>
+    private static readonly string[] ProcessOnlyKeys = ["exec_path", "args_template", "cwd"];
+    private static readonly string[] DockerOnlyKeys = ["image", "command_template", "volumes", "runtime", "ipc", "network", "container_name", "shm_size", "user", "init", "pull"];
+
+    private static void RejectKeysOf(YamlMapReader m, IEnumerable<string> keys, string type)
+    {
+        // Only keys that are there are marked as read: the hint for an unknown key lists this type's keys alone.
+        foreach (var key in keys.Where(m.Has))
+        {
+            m.Raw(key);
+            m.Error(key, $"applies to type: {type} only");
+        }
+    }
+
     private static ProcessSpec? ReadProcess(YamlMapReader m)
     {
+        RejectKeysOf(m, DockerOnlyKeys, DockerSpec.TypeName);
         var execPath = m.String("exec_path", required: true);
         if (execPath is not null && string.IsNullOrWhiteSpace(execPath))
         {
@@ -278,8 +296,6 @@ public static partial class ProfileParser
             Cwd = m.String("cwd") ?? "",
             Port = (int)(m.Integer("port", 0, 65535) ?? 0),
             HostPort = (int)(m.Integer("host_port", 0, 65535) ?? 0),
-            Restart = ReadRestart(m),
-            MaxRestarts = (int)(m.Integer("max_restarts", 1, 100) ?? ProcessSpec.DefaultMaxRestarts),
         };
         return execPath is null ? null : spec;
     }
@@ -289,42 +305,143 @@ public static partial class ProfileParser
         var value = m.String("restart");
         switch (value)
         {
-            case null or ProcessSpec.RestartNever:
+            case null or ManagedSpec.RestartNever:
                 return RestartPolicy.Never;
-            case ProcessSpec.RestartOnFailure:
+            case ManagedSpec.RestartOnFailure:
                 return RestartPolicy.OnFailure;
             default:
-                m.Error("restart", $"unknown restart policy '{value}' (expected '{ProcessSpec.RestartNever}' or '{ProcessSpec.RestartOnFailure}')");
+                m.Error("restart", $"unknown restart policy '{value}' (expected '{ManagedSpec.RestartNever}' or '{ManagedSpec.RestartOnFailure}')");
                 return RestartPolicy.Never;
         }
     }
 
     private static DockerSpec? ReadDocker(YamlMapReader m)
     {
-        foreach (var key in new[] { "restart", "max_restarts" })
+        RejectKeysOf(m, ProcessOnlyKeys, ProcessSpec.TypeName);
+        var image = m.String("image", required: true);
+        if (image is not null && (string.IsNullOrWhiteSpace(image) || image.Any(char.IsWhiteSpace)))
         {
-            if (m.Raw(key) is not null)
+            m.Error("image", $"'{image}' is not an image reference (for example vllm/vllm-openai:latest)");
+        }
+
+        var network = m.String("network") ?? "";
+        var hostNetwork = network == "host";
+        if (network.Length > 0 && !hostNetwork && !ContainerNameRegex().IsMatch(network))
+        {
+            m.Error("network", $"'{network}' is not a network name (use host for host networking, or leave it out for the engine's bridge)");
+        }
+
+        var port = m.Integer("port", 1, 65535, required: true);
+
+        // With host networking the container answers on its own port; on a bridge, host_port is where it is published.
+        var hostPort = m.Integer("host_port", 1, 65535, required: !hostNetwork);
+        var command = m.String("command_template") ?? "";
+        CheckPlaceholders(m, "command_template", command);
+        var containerName = m.String("container_name");
+        if (containerName is not null && !ContainerNameRegex().IsMatch(containerName))
+        {
+            m.Error("container_name", $"'{containerName}' is not a container name (letters, digits, '_', '.', '-'; starting with a letter or digit)");
+        }
+
+        var volumes = m.StringList("volumes");
+        foreach (var volume in volumes)
+        {
+            if (VolumeProblem(volume) is { } problem)
             {
-                m.Error(key, "applies to type: process only; cf-orch does not start containers (give the container Docker's own restart policy)");
+                m.Error("volumes", $"'{volume}': {problem}");
             }
         }
 
-        var image = m.String("image", required: true);
-        var port = m.Integer("port", 1, 65535, required: true);
-        var hostPort = m.Integer("host_port", 1, 65535, required: true);
-        var command = m.String("command_template") ?? "";
-        CheckPlaceholders(m, "command_template", command);
+        var user = m.String("user");
+        if (user is not null && (user.Length == 0 || user.Any(char.IsWhiteSpace)))
+        {
+            m.Error("user", $"'{user}' is not a user (a name or uid, optionally :group)");
+        }
+
         var spec = new DockerSpec
         {
             Image = image ?? "",
             Port = (int)(port ?? 0),
             HostPort = (int)(hostPort ?? 0),
             CommandTemplate = command,
-            Volumes = m.StringList("volumes"),
+            Volumes = volumes,
             Runtime = m.String("runtime") ?? "nvidia",
             Ipc = m.String("ipc") ?? "host",
+            Network = network,
+            ContainerName = containerName,
+            ShmSizeBytes = ReadSize(m, "shm_size"),
+            User = user,
+            Init = m.Bool("init"),
+            Pull = ReadPull(m),
         };
         return image is null ? null : spec;
+    }
+
+    private static PullPolicy ReadPull(YamlMapReader m)
+    {
+        var value = m.String("pull");
+        switch (value)
+        {
+            case null or "missing":
+                return PullPolicy.Missing;
+            case "always":
+                return PullPolicy.Always;
+            case "never":
+                return PullPolicy.Never;
+            default:
+                m.Error("pull", $"unknown pull policy '{value}' (expected 'missing', 'always' or 'never')");
+                return PullPolicy.Missing;
+        }
+    }
+
+    /// <summary>A size as Docker writes it: bytes, or a number with b, k, m or g (<c>8g</c>, <c>512m</c>).</summary>
+    private static long? ReadSize(YamlMapReader m, string key)
+    {
+        var text = m.String(key);
+        if (text is null)
+        {
+            return null;
+        }
+
+        var match = SizeRegex().Match(text.Trim());
+        if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+        {
+            m.Error(key, $"'{text}' is not a size (for example 8g, 512m or 1073741824)");
+            return null;
+        }
+
+        var shift = match.Groups[2].Value.ToLowerInvariant() switch { "k" => 10, "m" => 20, "g" => 30, _ => 0 };
+        if (number == 0 || number > long.MaxValue >> shift)
+        {
+            m.Error(key, $"'{text}' must be more than 0 and less than 8 EiB");
+            return null;
+        }
+
+        return number << shift;
+    }
+
+    /// <summary>Why a volume entry cannot be mounted, or null: <c>source:/target[:ro|rw]</c>, source a volume name or an absolute path.</summary>
+    private static string? VolumeProblem(string volume)
+    {
+        var parts = volume.Split(':');
+        if (parts.Length is < 2 or > 3 || parts[0].Length == 0)
+        {
+            return "expected source:/path/in/container[:ro] (source: a volume name or an absolute host path)";
+        }
+
+        if (!parts[1].StartsWith('/'))
+        {
+            return $"the path in the container ('{parts[1]}') must be absolute";
+        }
+
+        if (parts.Length == 3 && parts[2] is not ("ro" or "rw"))
+        {
+            return $"unknown mode '{parts[2]}' (expected ro or rw)";
+        }
+
+        return parts[0].StartsWith('/') || ContainerNameRegex().IsMatch(parts[0])
+            ? null
+            : $"'{parts[0]}' is neither a volume name nor an absolute host path";
     }
 
     private static void CheckPlaceholders(YamlMapReader m, string key, string template)
@@ -419,6 +536,12 @@ public static partial class ProfileParser
 
     [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_]*\z")]
     private static partial Regex EnvNameRegex();
+
+    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9_.-]*\z")]
+    private static partial Regex ContainerNameRegex();
+
+    [GeneratedRegex(@"\A([0-9]+)\s*([bBkKmMgG]?)[bB]?\z")]
+    private static partial Regex SizeRegex();
 
     [GeneratedRegex(@"\{([^{}]*)\}")]
     private static partial Regex PlaceholderRegex();

@@ -43,9 +43,8 @@ public static class ProfilePlan
             {
                 changes.Add(new ProfileChange(name, ProfileChangeKind.Starts, service.Managed switch
                 {
-                    ProcessSpec => $"always_on: {name} is started now",
                     null => "always_on, but it has no managed block, so nothing can start it",
-                    var spec => $"always_on, but it is a container (type: {spec.Type}) and cf-orch does not start containers yet",
+                    _ => $"always_on: {name} is started now",
                 }, false));
             }
 
@@ -85,9 +84,9 @@ public static class ProfilePlan
 
     /// <summary>How it is launched and probed: the restart policy is read when a process exits, so it is not part of it.</summary>
     private static ManagedSpec? Launch(ManagedSpec? managed) =>
-        managed is ProcessSpec process ? process with { Restart = RestartPolicy.Never, MaxRestarts = ProcessSpec.DefaultMaxRestarts } : managed;
+        managed is null ? null : managed with { Restart = RestartPolicy.Never, MaxRestarts = ManagedSpec.DefaultMaxRestarts };
 
-    private static (RestartPolicy, int)? Restart(ManagedSpec? managed) => managed is ProcessSpec p ? (p.Restart, p.MaxRestarts) : null;
+    private static (RestartPolicy, int)? Restart(ManagedSpec? managed) => managed is null ? null : (managed.Restart, managed.MaxRestarts);
 
     /// <summary>Records hold lists and dictionaries, which compare by reference: compare their JSON instead.</summary>
     private static string Canonical(object? value) => value is null ? "null" : JsonSerializer.Serialize(value, value.GetType());

@@ -7,6 +7,19 @@ namespace CfOrch.Core.Runtimes;
 /// <summary>What a start asks of a runtime: this service, on this GPU (or none), under this lease, with this model.</summary>
 public sealed record RuntimeStart(ServiceProfile Service, int GpuIndex, bool OnGpu, string? LeaseId, string? Model, int RestartNumber = 0);
 
+/// <summary>Whether a runtime can start services now; when not, why, in words a user can act on.</summary>
+public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
+{
+    public static RuntimeStatus Ready(string kind) => new(kind, true, null);
+}
+
+/// <summary>
+/// A run of a service found running outside cf-orch (adoption): its processes on this machine (for measurement), what
+/// it is in words (<c>container ollama-1 (3f2a…)</c>), and whether cf-orch itself started it (then it is re-attached as
+/// managed, never adopted).
+/// </summary>
+public sealed record OutsideRun(IReadOnlyList<int> Processes, string? Description = null, bool StartedByCfOrch = false, string? Id = null);
+
 /// <summary>
 /// Where a service runs: start, stop, attach again after a restart of cf-orch, watch exits, read output, list the
 /// processes. One implementation per kind — local processes today (<see cref="LocalProcessRuntime"/>); containers and
@@ -46,4 +59,29 @@ public interface IServiceRuntime
 
     /// <summary>A run ended without being asked to; its instance has just failed (the restart policy listens).</summary>
     event Action<InstanceSnapshot>? Crashed;
+
+    /// <summary>Whether it can start services now (a container engine may be unreachable), and why not.</summary>
+    RuntimeStatus Status { get; }
+
+    /// <summary>Asks again whether it can start services now (an engine not asked yet, or down a moment ago) and returns the answer.</summary>
+    Task<RuntimeStatus> RefreshStatusAsync(CancellationToken cancellationToken);
+
+    /// <summary>The status changed (an engine went away or came back: its runs are recovered then).</summary>
+    event Action<RuntimeStatus>? StatusChanged;
+
+    /// <summary>
+    /// Runs it started that still run and that it keeps the record of itself (containers, by their labels), as records to
+    /// attach again: after a restart of cf-orch, or when its engine comes back. Local processes are recorded in cf-orch's
+    /// database instead, and return none.
+    /// </summary>
+    Task<IReadOnlyList<ManagedInstanceRecord>> RecoverAsync(CancellationToken cancellationToken);
+
+    /// <summary>The run of <paramref name="service"/> that answers outside cf-orch (adoption), or null when none is found here.</summary>
+    Task<OutsideRun?> FindOutsideAsync(ServiceProfile service, CancellationToken cancellationToken);
+
+    /// <summary>Follows an adopted run's output (where it can) as <paramref name="key"/>'s; never signals it.</summary>
+    void TrackOutside(InstanceKey key, OutsideRun run);
+
+    /// <summary>Watches its runs until cancelled (an engine's event stream, reconnecting); returns at once when it has nothing to watch.</summary>
+    Task WatchAsync(CancellationToken cancellationToken);
 }

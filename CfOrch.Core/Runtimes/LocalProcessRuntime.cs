@@ -52,6 +52,36 @@ public sealed partial class LocalProcessRuntime(
 
     public LogRing? Logs(InstanceKey key) => processes.Get(key)?.Output;
 
+    public RuntimeStatus Status { get; } = RuntimeStatus.Ready(ProcessSpec.TypeName);
+
+    public Task<RuntimeStatus> RefreshStatusAsync(CancellationToken cancellationToken) => Task.FromResult(Status);
+
+    /// <summary>Never raised: local processes can always be started.</summary>
+    public event Action<RuntimeStatus>? StatusChanged
+    {
+        add { }
+        remove { }
+    }
+
+    /// <summary>Its runs are recorded in cf-orch's database (<see cref="IInstanceStore"/>): nothing to recover here.</summary>
+    public Task<IReadOnlyList<ManagedInstanceRecord>> RecoverAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ManagedInstanceRecord>>([]);
+
+    /// <summary>The process tree that listens on the service's port.</summary>
+    public Task<OutsideRun?> FindOutsideAsync(ServiceProfile service, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        var url = service.Managed?.LocalUrl ?? "";
+        return Task.FromResult<OutsideRun?>(new OutsideRun(ProcFs.ServiceProcesses(null, url)));
+    }
+
+    /// <summary>A process started outside cf-orch writes its output where it likes: nothing to follow.</summary>
+    public void TrackOutside(InstanceKey key, OutsideRun run)
+    {
+    }
+
+    /// <summary>Each process is watched from its start (its exit task): nothing more to watch.</summary>
+    public Task WatchAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public IReadOnlyList<string> LastLines(InstanceSnapshot instance, int count) =>
         processes.Of(instance)?.Output.Tail(count).Select(l => l.Text).ToList() ?? [];
 

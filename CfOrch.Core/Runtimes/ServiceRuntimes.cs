@@ -4,10 +4,24 @@ using CfOrch.Core.Supervision;
 
 namespace CfOrch.Core.Runtimes;
 
-/// <summary>The runtimes cf-orch has, and which one runs a spec or an instance.</summary>
-public sealed class ServiceRuntimes(IEnumerable<IServiceRuntime> runtimes)
+/// <summary>A runtime's status changed (an engine went away or came back).</summary>
+public sealed record RuntimeStatusChanged(RuntimeStatus Status) : Changes.StateChange;
+
+/// <summary>The runtimes cf-orch has, and which one runs a spec or an instance; their status goes to the state stream.</summary>
+public sealed class ServiceRuntimes
 {
-    private readonly IReadOnlyList<IServiceRuntime> _all = runtimes.ToList();
+    private readonly IReadOnlyList<IServiceRuntime> _all;
+
+    public ServiceRuntimes(IEnumerable<IServiceRuntime> runtimes, Changes.IStatePublisher publisher)
+    {
+        ArgumentNullException.ThrowIfNull(publisher);
+        _all = runtimes.ToList();
+        foreach (var runtime in _all)
+        {
+            runtime.StatusChanged += status => publisher.Publish(new RuntimeStatusChanged(status));
+            publisher.Publish(new RuntimeStatusChanged(runtime.Status));
+        }
+    }
 
     public IReadOnlyList<IServiceRuntime> All => _all;
 

@@ -12,4 +12,11 @@ public sealed record EngineSnapshot(
     IReadOnlyList<Lease> Leases,
     IReadOnlyList<Allocation> Allocations,
     GpuSnapshot Gpus,
-    IReadOnlyList<GpuAccount> Accounts);
+    IReadOnlyList<GpuAccount> Accounts)
+{
+    /// <summary>Whether each runtime (process, docker) can start services now, and why not.</summary>
+    public IReadOnlyList<Runtimes.RuntimeStatus> Runtimes { get; init; } = [];
+
+    /// <summary>The status of the runtime of <paramref name="kind"/>, or null when it has not reported one.</summary>
+    public Runtimes.RuntimeStatus? Runtime(string kind) => Runtimes.FirstOrDefault(r => r.Kind == kind);
+}

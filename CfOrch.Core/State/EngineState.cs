@@ -17,6 +17,7 @@ public sealed class EngineState
     private readonly Dictionary<string, Allocation> _allocations = new(StringComparer.Ordinal);
     private GpuSnapshot _gpus = GpuSnapshot.Empty(GpuSource.None, null);
     private IReadOnlyList<GpuAccount> _accounts = [];
+    private readonly SortedDictionary<string, Runtimes.RuntimeStatus> _runtimes = new(StringComparer.Ordinal);
 
     public EngineState()
     {
@@ -43,6 +44,10 @@ public sealed class EngineState
 
         _gpus = snapshot.Gpus;
         _accounts = snapshot.Accounts;
+        foreach (var r in snapshot.Runtimes)
+        {
+            _runtimes[r.Kind] = r;
+        }
     }
 
     public long Version { get; private set; }
@@ -78,6 +83,9 @@ public sealed class EngineState
                 _gpus = c.Gpus;
                 _accounts = c.Accounts;
                 break;
+            case Runtimes.RuntimeStatusChanged c:
+                _runtimes[c.Status.Kind] = c.Status;
+                break;
         }
     }
 
@@ -87,5 +95,8 @@ public sealed class EngineState
         _leases.Values.OrderBy(l => l.GpuIndex).ThenBy(l => l.GrantedAt).ToArray(),
         _allocations.Values.OrderBy(a => a.CreatedAt).ToArray(),
         _gpus,
-        _accounts);
+        _accounts)
+    {
+        Runtimes = _runtimes.Values.ToArray(),
+    };
 }

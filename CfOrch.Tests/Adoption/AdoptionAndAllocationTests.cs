@@ -49,7 +49,7 @@ public sealed class AdoptionAndAllocationTests : IDisposable
                 priority: 3
             """);
         _engine = new EngineHarness(
-            new() { ["CfOrch:Profile"] = path, ["CfOrch:Adoption:LostAfter"] = "2" },
+            new() { ["CfOrch:Profile"] = path, ["CfOrch:Adoption:LostAfter"] = "2", ["CfOrch:Docker:Endpoint"] = "unix:///nonexistent/docker.sock" },
             s => s.AddSingleton<IHttpClientFactory>(_http));
     }
 
@@ -222,7 +222,7 @@ public sealed class AdoptionAndAllocationTests : IDisposable
     {
         var docker = await Assert.ThrowsAsync<OrchestrationException>(() => Orchestrator.EnsureAsync("vllm", null, null, TestContext.Current.CancellationToken));
         Assert.Equal(OrchestrationError.NotStartable, docker.Error);
-        Assert.Contains("type: docker", docker.Message, StringComparison.Ordinal);
+        Assert.Equal("vllm cannot start: Docker engine not reachable at unix:///nonexistent/docker.sock: no socket at /nonexistent/docker.sock (is dockerd running?)", docker.Message);
 
         var budgetOnly = await Assert.ThrowsAsync<OrchestrationException>(() => Orchestrator.EnsureAsync("budget-only", null, null, TestContext.Current.CancellationToken));
         Assert.Contains("no managed block", budgetOnly.Message, StringComparison.Ordinal);

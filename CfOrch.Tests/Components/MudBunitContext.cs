@@ -119,8 +119,9 @@ public abstract class MudBunitContext : BunitContext
         Services.AddSingleton<CfOrch.Web.Auth.SignedOutSessions>();
         configure?.Invoke(Services);
 
-        // The lease manager publishes the GPUs' books to the state stream; the poll job would read the GPUs.
+        // The lease manager publishes the GPUs' books to the state stream, the runtimes their status; the poll job would read the GPUs.
         Services.GetRequiredService<LeaseManager>();
+        Services.GetRequiredService<CfOrch.Core.Runtimes.ServiceRuntimes>();
         Services.GetRequiredService<GpuMonitor>().Refresh();
         return Services.GetRequiredService<IGpuInventory>() as SimulatedGpuInventory;
     }

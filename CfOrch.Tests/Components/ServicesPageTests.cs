@@ -5,6 +5,7 @@ using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.Pages;
 using MudBlazor;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
@@ -30,10 +31,27 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.Equal("not running", whisper.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
         Assert.Null(WhyDisabled(whisper, "start"));
         Assert.Null(WhyDisabled(Row(page, "ollama"), "start"));
-        Assert.Equal(
-            "vllm is a container (type: docker): cf-orch cannot start containers yet. Start it yourself; with adopt: true cf-orch tracks it.",
-            WhyDisabled(Row(page, "vllm"), "start"));
+        // Nothing has asked the engine yet (no watch runs here): until it answers, a container cannot be started.
+        Assert.Equal("vllm is a container (type: docker), and the Docker engine at unix:///var/run/docker.sock has not been reached yet.", WhyDisabled(Row(page, "vllm"), "start"));
         Assert.Equal("embeddings has no managed block: cf-orch keeps its budget but cannot start it.", WhyDisabled(Row(page, "embeddings"), "start"));
+    }
+
+    [Fact]
+    public void A_container_cannot_be_started_while_its_engine_does_not_answer_and_can_once_it_does()
+    {
+        UseTestProfile();
+        var state = Services.GetRequiredService<CfOrch.Core.State.StateStream>();
+        const string why = "Docker engine not reachable at unix:///var/run/docker.sock: connection refused";
+        state.Publish(new CfOrch.Core.Runtimes.RuntimeStatusChanged(new CfOrch.Core.Runtimes.RuntimeStatus("docker", false, why)));
+
+        var page = RenderAs<Services>();
+
+        Assert.Equal($"vllm is a container (type: docker), and {why}.", WhyDisabled(Row(page, "vllm"), "start"));
+        Assert.Null(WhyDisabled(Row(page, "whisper"), "start"));
+
+        state.Publish(new CfOrch.Core.Runtimes.RuntimeStatusChanged(CfOrch.Core.Runtimes.RuntimeStatus.Ready("docker")));
+
+        page.WaitForAssertion(() => Assert.Null(WhyDisabled(Row(page, "vllm"), "start")));
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public sealed class AlwaysOnTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task An_always_on_service_is_started_at_start_up_without_any_request_and_a_container_is_left_alone()
+    public async Task An_always_on_service_is_started_at_start_up_without_any_request_and_a_container_without_its_engine_says_why()
     {
         var profile = EngineApp.Profile(
             EngineApp.StandInService("whisper", 1000, 2, EngineApp.FreePort(), "service --port {port}", "/health", alwaysOn: true),
@@ -29,7 +29,8 @@ public sealed class AlwaysOnTests
                   host_port: {EngineApp.FreePort()}
 
             """);
-        await using var app = EngineApp.Start(profile);
+        var socket = $"/tmp/cf-orch-no-engine-{Guid.NewGuid():N}.sock";
+        await using var app = EngineApp.Start(profile, new Dictionary<string, string?> { ["CfOrch:Docker:Endpoint"] = $"unix://{socket}" });
 
         var whisper = await app.WaitForAsync("whisper", i => i.State == InstanceState.Running);
 
@@ -38,9 +39,9 @@ public sealed class AlwaysOnTests
         Assert.Single(app.Orchestrator.Leases, l => l.Holder == "whisper");
         Assert.DoesNotContain(app.Orchestrator.Instances, i => i.Service is "comfyui" or "cf-embed");
 
-        // Run again (as a profile change would): nothing is started twice, and the container is explained, not failed.
+        // Run again (as a profile change would): nothing is started twice, and the container says why it cannot start.
         var outcomes = await app.Orchestrator.StartAlwaysOnAsync(null, Ct);
-        Assert.Equal(["cf-embed: always_on, but it is a container (type: docker) and cf-orch does not start containers yet; start it yourself"], outcomes);
+        Assert.Equal([$"cf-embed: always_on, but it could not be started: cf-embed cannot start: Docker engine not reachable at unix://{socket}: no socket at {socket} (is dockerd running?)"], outcomes);
         Assert.Single(app.Orchestrator.Instances, i => i.Service == "whisper");
     }
 

@@ -80,14 +80,76 @@ public sealed class ProfileParserTests
     }
 
     [Fact]
-    public void A_container_cannot_have_a_restart_policy_of_cf_orchs()
+    public void A_container_has_the_restart_policy_of_a_process_and_its_own_keys()
     {
-        var yaml = Container + "\n      restart: on-failure";
+        var yaml = Container + "\n" + string.Join("\n", new[]
+        {
+            "      restart: on-failure",
+            "      max_restarts: 4",
+            "      command_template: --model {model} --port {port}",
+            "      volumes:",
+            "        - hf-cache:/root/.cache/huggingface",
+            "        - /srv/models:/models:ro",
+            "      container_name: my-vllm",
+            "      shm_size: 8g",
+            "      user: \"1000:1000\"",
+            "      init: true",
+            "      pull: always",
+            "      runtime: \"\"",
+        });
+
+        var spec = Assert.IsType<DockerSpec>(ProfileParser.Parse(yaml, "p.yaml").Services["vllm"].Managed);
+
+        Assert.Equal((RestartPolicy.OnFailure, 4), (spec.Restart, spec.MaxRestarts));
+        Assert.Equal(["hf-cache:/root/.cache/huggingface", "/srv/models:/models:ro"], spec.Volumes);
+        Assert.Equal("my-vllm", spec.ContainerName);
+        Assert.Equal(8L << 30, spec.ShmSizeBytes);
+        Assert.Equal("1000:1000", spec.User);
+        Assert.True(spec.Init);
+        Assert.Equal(PullPolicy.Always, spec.Pull);
+        Assert.Equal("", spec.Runtime);
+        Assert.False(spec.HostNetwork);
+    }
+
+    [Fact]
+    public void With_host_networking_a_container_needs_no_host_port()
+    {
+        var yaml = Container.Replace("      host_port: 8000", "      network: host", StringComparison.Ordinal);
+
+        var spec = Assert.IsType<DockerSpec>(ProfileParser.Parse(yaml, "p.yaml").Services["vllm"].Managed);
+
+        Assert.True(spec.HostNetwork);
+        Assert.Equal("http://127.0.0.1:8000", spec.LocalUrl);
+    }
+
+    [Theory]
+    [InlineData("      exec_path: /usr/bin/vllm", "services.vllm.managed.exec_path", "applies to type: process only")]
+    [InlineData("      pull: sometimes", "services.vllm.managed.pull", "unknown pull policy 'sometimes' (expected 'missing', 'always' or 'never')")]
+    [InlineData("      shm_size: lots", "services.vllm.managed.shm_size", "'lots' is not a size (for example 8g, 512m or 1073741824)")]
+    [InlineData("      container_name: -bad", "services.vllm.managed.container_name", "'-bad' is not a container name")]
+    [InlineData("      volumes: [cache]", "services.vllm.managed.volumes", "'cache': expected source:/path/in/container[:ro]")]
+    [InlineData("      volumes: [\"cache:relative\"]", "services.vllm.managed.volumes", "the path in the container ('relative') must be absolute")]
+    [InlineData("      network: \"a b\"", "services.vllm.managed.network", "is not a network name")]
+    public void A_container_key_that_cannot_be_used_is_refused_where_it_is_written(string line, string path, string message)
+    {
+        var yaml = Container + "\n" + line;
 
         var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.Parse(yaml, "p.yaml")).Errors);
 
-        Assert.Equal(("services.vllm.managed.restart", 12, 16), (error.Path, error.Line, error.Column));
-        Assert.Contains("applies to type: process only", error.Message, StringComparison.Ordinal);
+        Assert.Equal((path, 12), (error.Path, error.Line));
+        Assert.True(error.Column > 0);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_container_key_on_a_process_is_refused_where_it_is_written()
+    {
+        var yaml = Valid + "\n      image: ollama/ollama";
+
+        var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.Parse(yaml, "f.yaml")).Errors);
+
+        Assert.Equal(("services.ollama.managed.image", 16, 14), (error.Path, error.Line, error.Column));
+        Assert.Contains("applies to type: docker only", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

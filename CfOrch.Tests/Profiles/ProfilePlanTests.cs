@@ -61,7 +61,7 @@ public sealed class ProfilePlanTests
     }
 
     [Fact]
-    public void Becoming_always_on_starts_a_stopped_service_but_not_a_running_one_nor_a_container()
+    public void Becoming_always_on_starts_a_stopped_service_or_container_but_not_a_running_one()
     {
         var before = Parse(Service("whisper") + Service("tts") + Service("embed", type: "docker"));
         var after = Parse(Service("whisper", alwaysOn: true) + Service("tts", alwaysOn: true) + Service("embed", alwaysOn: true, type: "docker"));
@@ -69,7 +69,7 @@ public sealed class ProfilePlanTests
         var changes = ProfilePlan.Compare(before, after, [TestInstances.Running("tts")]);
 
         Assert.Equal(
-            "embed Starts: always_on, but it is a container (type: docker) and cf-orch does not start containers yet"
+            "embed Starts: always_on: embed is started now"
             + " | embed SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once"
             + " | tts SettingsChanged: priority, idle stop, pinning, sharing or restart policy changes; applies at once"
             + " | whisper Starts: always_on: whisper is started now"

@@ -131,3 +131,9 @@ public sealed record NodeGpuRow(int GpuId, string Name, long VramTotalMb, long V
 {
     public static NodeGpuRow From(GpuInfo g) => new(g.Index, g.Name, g.TotalMb, g.UsedMb, g.FreeMb);
 }
+
+/// <summary>Whether a runtime (<c>process</c>, <c>docker</c>) can start services now, and why not.</summary>
+public sealed record RuntimeRow(string Kind, bool Available, string? Problem)
+{
+    public static RuntimeRow From(Core.Runtimes.RuntimeStatus s) => new(s.Kind, s.Available, s.Problem);
+}

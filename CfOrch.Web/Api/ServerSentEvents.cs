@@ -179,6 +179,7 @@ public static partial class ServerSentEvents
         allocations = s.Allocations.Select(AllocationRow.From),
         gpus = s.Gpus.Gpus.Select(NodeGpuRow.From),
         accounts = s.Accounts.Select(a => new { gpu_id = a.GpuIndex, account = GpuAccountRow.From(a) }),
+        runtimes = s.Runtimes.Select(RuntimeRow.From),
     };
 
     private static (string Name, object Data) Describe(StateChange change, Orchestrator o) => change switch
@@ -195,6 +196,7 @@ public static partial class ServerSentEvents
             gpus = c.Gpus.Gpus.Select(NodeGpuRow.From),
             accounts = c.Accounts.Select(a => new { gpu_id = a.GpuIndex, account = GpuAccountRow.From(a) }),
         }),
+        Core.Runtimes.RuntimeStatusChanged c => ("runtime", RuntimeRow.From(c.Status)),
         _ => ("unknown", new { }),
     };
 

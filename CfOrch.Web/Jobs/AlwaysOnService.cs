@@ -8,7 +8,7 @@ namespace CfOrch.Web.Jobs;
 /// up the server), and a service that becomes <c>always_on</c> when a profile is applied. A service the user stops
 /// later stays stopped: this is a start at boot, not a restart policy.
 /// </summary>
-public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRegistry profiles, ILogger<AlwaysOnService> logger) : BackgroundService
+public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRegistry profiles, CfOrch.Core.Runtimes.ServiceRuntimes runtimes, ILogger<AlwaysOnService> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private HashSet<string> _alwaysOn = [];
@@ -19,6 +19,11 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         _stopping = stoppingToken;
         _alwaysOn = AlwaysOnNow();
         profiles.Changed += OnProfilesChanged;
+        foreach (var runtime in runtimes.All)
+        {
+            runtime.StatusChanged += OnRuntimeStatusChanged;
+        }
+
         await StartAsync(null);
     }
 
@@ -26,6 +31,11 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
     {
         // The gate is not disposed: a start triggered by a profile change may still be waiting on it.
         profiles.Changed -= OnProfilesChanged;
+        foreach (var runtime in runtimes.All)
+        {
+            runtime.StatusChanged -= OnRuntimeStatusChanged;
+        }
+
         base.Dispose();
     }
 
@@ -39,6 +49,15 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         if (added.Count > 0 && !_stopping.IsCancellationRequested)
         {
             _ = Task.Run(() => StartAsync(added));
+        }
+    }
+
+    /// <summary>An engine that answers again: always_on services it could not start are started now.</summary>
+    private void OnRuntimeStatusChanged(CfOrch.Core.Runtimes.RuntimeStatus status)
+    {
+        if (status.Available && !_stopping.IsCancellationRequested)
+        {
+            _ = Task.Run(() => StartAsync(null));
         }
     }
 

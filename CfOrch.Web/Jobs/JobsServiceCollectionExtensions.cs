@@ -29,6 +29,7 @@ public static class JobsServiceCollectionExtensions
         });
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         services.AddHostedService<AlwaysOnService>();
+        services.AddHostedService<RuntimeWatchService>();
         services.AddTransient<GpuPollJob>();
         services.AddTransient<MeasurementJob>();
         services.AddTransient<AdoptionJob>();

@@ -27,7 +27,7 @@ public sealed record ServiceRowModel(string Service, InstanceSnapshot? Instance,
     public string LaunchKind => Profile?.Managed switch
     {
         ProcessSpec => "process",
-        DockerSpec => "docker (not started by cf-orch)",
+        DockerSpec => "docker",
         _ => "budget only",
     };
 

@@ -20,8 +20,8 @@ public static class StartCheck
         {
             case null:
                 return $"{name} has no managed block: cf-orch keeps its budget but cannot start it.";
-            case DockerSpec:
-                return $"{name} is a container (type: docker): cf-orch cannot start containers yet. Start it yourself; with adopt: true cf-orch tracks it.";
+            case { } spec when state.Runtime(spec.Type) is { Available: false } runtime:
+                return $"{name} is a container (type: {spec.Type}), and {runtime.Problem}.";
         }
 
         // An adoptable service may already run outside cf-orch: Start adopts it then, whatever the room.

@@ -1,0 +1,206 @@
+using System.Net.Sockets;
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Profiles;
+using Docker.DotNet;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Core.Runtimes.Docker;
+
+/// <summary>
+/// The Docker engine cf-orch talks to (<c>CfOrch:Docker:Endpoint</c>, else <c>DOCKER_HOST</c>, else the local socket):
+/// one client, unversioned requests (so Debian 12's engine, API 1.41, and current engines both answer), and whether it
+/// answers now — when not, why, in words a user can act on.
+/// </summary>
+public sealed partial class DockerEngine : IDisposable
+{
+    private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
+    private readonly ILogger<DockerEngine> _logger;
+    private readonly Lock _lock = new();
+    private DockerClient? _client;
+    private RuntimeStatus _status;
+
+    public DockerEngine(IOptions<CfOrchOptions> options, ILogger<DockerEngine> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _logger = logger;
+        Endpoint = options.Value.Docker.ResolvedEndpoint();
+        var problem = DockerOptions.EndpointProblem(Endpoint);
+        _status = new RuntimeStatus(DockerSpec.TypeName, false, problem is null
+            ? $"the Docker engine at {Endpoint} has not been reached yet"
+            : $"Docker endpoint {problem}");
+        if (problem is null)
+        {
+            _client = new DockerClientBuilder().WithEndpoint(new Uri(Endpoint)).Build();
+        }
+    }
+
+    /// <summary>Where the engine is expected: <c>unix:///var/run/docker.sock</c>.</summary>
+    public string Endpoint { get; }
+
+    public RuntimeStatus Status
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _status;
+            }
+        }
+    }
+
+    public event Action<RuntimeStatus>? StatusChanged;
+
+    /// <summary>The client; throws <see cref="DockerUnavailableException"/> when the endpoint cannot be used at all.</summary>
+    public IDockerClient Client => _client ?? throw new DockerUnavailableException(Status.Problem ?? "no Docker endpoint");
+
+    /// <summary>Asks the engine whether it answers (a ping); records the answer and returns it.</summary>
+    public async Task<bool> CheckAsync(CancellationToken cancellationToken)
+    {
+        if (_client is null)
+        {
+            return false;
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(PingTimeout);
+        try
+        {
+            await _client.System.PingAsync(cts.Token);
+            Set(true, null);
+            return true;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex, cts.IsCancellationRequested))
+        {
+            Failed(ex);
+            return false;
+        }
+    }
+
+    /// <summary>A call failed because the engine cannot be reached: records why (a refusal by a reachable engine is not that).</summary>
+    public void Failed(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        Set(false, Describe(exception));
+    }
+
+    /// <summary>Whether <paramref name="exception"/> means the engine cannot be reached (rather than that it answered no).</summary>
+    public static bool IsUnreachable(Exception exception, bool timedOut = false) =>
+        timedOut || exception is DockerUnavailableException || Find<SocketException>(exception) is not null || Find<HttpRequestException>(exception) is not null
+        || Find<IOException>(exception) is not null || exception is TimeoutException;
+
+    /// <summary>Why the engine cannot be reached, as a user would want to read it.</summary>
+    public string Describe(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var socketPath = Endpoint.StartsWith("unix://", StringComparison.Ordinal) ? new Uri(Endpoint).LocalPath : null;
+        var why = Find<SocketException>(exception) switch
+        {
+            { SocketErrorCode: SocketError.AccessDenied } when socketPath is not null =>
+                $"permission denied on {socketPath} — add the user to the docker group or mount the socket",
+            { SocketErrorCode: SocketError.ConnectionRefused } => "connection refused",
+            { SocketErrorCode: SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported } when socketPath is not null && !File.Exists(socketPath) =>
+                $"no socket at {socketPath} (is dockerd running?)",
+            { } socket => socket.Message,
+            null when exception is OperationCanceledException or TimeoutException => $"it did not answer within {PingTimeout.TotalSeconds:0} s",
+            null when exception is DockerUnavailableException => exception.Message,
+            null => (Find<HttpRequestException>(exception) ?? Find<IOException>(exception) ?? exception).Message,
+        };
+        return $"Docker engine not reachable at {Endpoint}: {why}";
+    }
+
+    /// <summary>What a refusing engine said: the <c>message</c> of its JSON answer, without the client's wrapping.</summary>
+    public static string EngineMessage(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        if (exception is DockerApiException api)
+        {
+            var body = api.ResponseBody ?? "";
+            try
+            {
+                using var json = System.Text.Json.JsonDocument.Parse(body);
+                if (json.RootElement.TryGetProperty("message", out var message) && message.GetString() is { Length: > 0 } text)
+                {
+                    return text.Trim();
+                }
+            }
+            catch (System.Text.Json.JsonException)
+            {
+            }
+
+            return body.Trim().Length > 0 ? body.Trim() : $"the engine answered {(int)api.StatusCode}";
+        }
+
+        return exception.Message;
+    }
+
+    private void Set(bool available, string? problem)
+    {
+        RuntimeStatus next;
+        lock (_lock)
+        {
+            if (_status.Available == available && _status.Problem == problem)
+            {
+                return;
+            }
+
+            next = _status = new RuntimeStatus(DockerSpec.TypeName, available, problem);
+        }
+
+        if (available)
+        {
+            LogReachable(Endpoint);
+        }
+        else
+        {
+            LogUnreachable(problem ?? "");
+        }
+
+        StatusChanged?.Invoke(next);
+    }
+
+    private static T? Find<T>(Exception? exception)
+        where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+            {
+                return found;
+            }
+
+            if (e is AggregateException { InnerExceptions.Count: > 0 } aggregate && Find<T>(aggregate.InnerExceptions[0]) is { } inner)
+            {
+                return inner;
+            }
+        }
+
+        return null;
+    }
+
+    public void Dispose() => _client?.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Docker engine at {Endpoint} answers")]
+    private partial void LogReachable(string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Problem}; containers cannot be started until it answers")]
+    private partial void LogUnreachable(string problem);
+}
+
+/// <summary>The Docker engine cannot be used (no endpoint, not reachable); the message says why.</summary>
+public sealed class DockerUnavailableException : Exception
+{
+    public DockerUnavailableException()
+    {
+    }
+
+    public DockerUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    public DockerUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,254 @@
+using System.Diagnostics;
+using System.Net;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Runtimes.Docker;
+using CfOrch.Tests.Engine;
+using Docker.DotNet.Models;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CfOrch.Tests.Runtimes;
+
+/// <summary><c>type: docker</c> services against a real Docker engine: start, stop, crash and restart, re-attach, adopt.</summary>
+public sealed class ContainerRuntimeTests
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_container_starts_with_its_gpu_and_labels_answers_and_is_removed_when_stopped()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("web");
+        var port = EngineApp.FreePort();
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, port, extra: "      init: true\n      env:\n        GREETING: hello\n")));
+
+            var started = await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+
+            Assert.True(started.Started);
+            var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            Assert.Equal($"http://127.0.0.1:{port}", running.Url);
+            Assert.NotNull(running.LeaseId);
+            using (var answer = await Http.GetAsync(new Uri($"http://127.0.0.1:{port}/health"), Ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            }
+
+            var inspected = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container));
+            Assert.Equal(name, inspected.Config!.Labels["cf-orch.service"]);
+            Assert.Equal("local", inspected.Config.Labels["cf-orch.node"]);
+            Assert.Equal("0", inspected.Config.Labels["cf-orch.gpu"]);
+            Assert.True(inspected.Config.Labels.ContainsKey("cf-orch.run"));
+            Assert.Contains("GREETING=hello", inspected.Config.Env);
+            Assert.Equal("nvidia", inspected.HostConfig!.Runtime);
+            var gpu = Assert.Single(inspected.HostConfig!.DeviceRequests);
+            Assert.Equal(["0"], gpu.DeviceIDs);
+            Assert.Equal("127.0.0.1", Assert.Single(inspected.HostConfig.PortBindings["8080/tcp"]).HostIP);
+            Assert.Equal(running.Pid, (int)inspected.State!.Pid);
+
+            var stopped = await app.Orchestrator.StopAsync(name, null, Ct);
+
+            Assert.Equal(InstanceState.Stopped, Assert.Single(stopped).Instance.State);
+            Assert.Null(await DockerTestEngine.FindAsync(container));
+            Assert.Empty(app.Orchestrator.Leases);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+
+    [Fact]
+    public async Task A_killed_container_fails_with_its_exit_code_and_restart_on_failure_starts_a_new_one()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("crashy");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      restart: on-failure\n      max_restarts: 2\n")));
+            await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+            var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            var firstId = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID;
+
+            await DockerTestEngine.Client.Containers.KillContainerAsync(firstId, new ContainerKillParameters(), Ct);
+
+            var failed = await app.WaitForAsync(name, i => i.Since == running.Since && i.State == InstanceState.Failed);
+            Assert.Equal(137, failed.ExitCode);
+            Assert.Contains("the container exited with code 137", failed.Message, StringComparison.Ordinal);
+            var restarted = await app.WaitForAsync(name, i => i.RestartNumber == 1 && i.State == InstanceState.Running);
+            var second = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container));
+            Assert.NotEqual(firstId, second.ID);
+            Assert.Equal((int)second.State!.Pid, restarted.Pid);
+            Assert.Null(await DockerTestEngine.FindAsync(firstId));
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+
+    [Fact]
+    public async Task A_restarted_cf_orch_attaches_to_its_running_container_instead_of_starting_another()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("keep");
+        var container = $"cf-orch-{name}-gpu0";
+        using var data = new TempDir();
+        var profile = EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort()));
+        try
+        {
+            var first = EngineApp.Start(profile, dataDir: data.Path);
+            await first.Orchestrator.EnsureAsync(name, null, null, Ct);
+            var before = await first.WaitForAsync(name, i => i.State == InstanceState.Running);
+            var id = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID;
+            await first.Factory.DisposeAsync();
+
+            await using var second = EngineApp.Start(profile, dataDir: data.Path);
+            var after = await second.WaitForAsync(name, i => i.State == InstanceState.Running);
+
+            Assert.True(after.Reattached);
+            Assert.Equal(InstanceOrigin.Managed, after.Origin);
+            Assert.Equal(before.Pid, after.Pid);
+            Assert.Equal(before.Since, after.Since);
+            Assert.NotNull(after.LeaseId);
+            Assert.Equal(id, second.Factory.Services.GetRequiredService<DockerRuntime>().ContainerOf(after.Key));
+            Assert.Equal(id, Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID);
+
+            // Still its owner: a stop removes it.
+            await second.Orchestrator.StopAsync(name, null, Ct);
+            Assert.Null(await DockerTestEngine.FindAsync(container));
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+
+    [Fact]
+    public async Task A_container_the_user_runs_is_adopted_by_name_followed_and_never_stopped()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("theirs");
+        var theirs = $"user-{name}";
+        var port = EngineApp.FreePort();
+        var created = await DockerTestEngine.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = theirs,
+            Image = DockerTestEngine.Image,
+            Cmd = ["/bin/busybox", "httpd", "-f", "-vv", "-p", "8080", "-h", "/www"],
+            ExposedPorts = new Dictionary<string, EmptyStruct> { ["8080/tcp"] = default },
+            HostConfig = new HostConfig
+            {
+                Init = true,
+                PortBindings = new Dictionary<string, IList<PortBinding>> { ["8080/tcp"] = [new PortBinding { HostIP = "127.0.0.1", HostPort = port.ToString(System.Globalization.CultureInfo.InvariantCulture) }] },
+            },
+        }, Ct);
+        try
+        {
+            await DockerTestEngine.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), Ct);
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, port, adopt: true, extra: $"      container_name: {theirs}\n")));
+
+            var adopted = await app.WaitForAdoptedAsync(name);
+
+            Assert.Contains($"container {theirs}", adopted.Message, StringComparison.Ordinal);
+            var inspected = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(created.ID));
+            Assert.Equal((int)inspected.State!.Pid, adopted.Pid);
+            using (var answer = await Http.GetAsync(new Uri($"http://127.0.0.1:{port}/index.html"), Ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            }
+
+            // Its output is followed, as for a container cf-orch started.
+            var ring = await app.PollAsync(() => app.Orchestrator.Logs(adopted.Key), "the adopted container's log");
+            await app.PollAsync(() => ring.Tail(50).FirstOrDefault(l => l.Text.Contains("index.html", StringComparison.Ordinal)), "httpd's log line of the request");
+
+            var outcome = Assert.Single(await app.Orchestrator.StopAsync(name, null, Ct));
+
+            Assert.Contains("keeps running", outcome.Message, StringComparison.Ordinal);
+            Assert.True(Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(created.ID)).State!.Running);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(created.ID);
+        }
+    }
+
+    [Fact]
+    public async Task An_image_that_cannot_be_pulled_fails_the_start_with_the_registrys_message_and_releases_the_lease()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("nosuch");
+        await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), image: "cf-orch-test/no-such-image:1")));
+
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync(name, null, null, Ct));
+
+        Assert.Contains("cannot pull cf-orch-test/no-such-image:1: ", refused.Message, StringComparison.Ordinal);
+        var failed = Assert.Single(app.Orchestrator.Instances, i => i.Service == name);
+        Assert.Equal(InstanceState.Failed, failed.State);
+        Assert.Null(failed.LeaseId);
+        Assert.Empty(app.Orchestrator.Leases);
+        Assert.Null(await DockerTestEngine.FindAsync($"cf-orch-{name}-gpu0"));
+    }
+
+    [Fact]
+    public async Task An_engine_without_the_runtime_refuses_the_container_and_the_start_says_what_it_said()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("rt");
+        await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      runtime: no-such-runtime\n")));
+
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync(name, null, null, Ct));
+
+        Assert.Contains("the Docker engine refused it: ", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("no-such-runtime", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(app.Orchestrator.Leases);
+        Assert.Null(await DockerTestEngine.FindAsync($"cf-orch-{name}-gpu0"));
+    }
+
+    [Theory]
+    [InlineData(false, 137)]
+    [InlineData(true, 143)]
+    public async Task A_stop_signals_waits_the_grace_then_kills_and_an_init_process_ends_on_the_signal(bool init, int exitCode)
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName(init ? "init" : "pid1");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            // busybox as PID 1 ignores SIGTERM: without init it is killed after eviction_timeout_s (3 s).
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: $"      init: {(init ? "true" : "false")}\n")));
+            await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+            await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            var id = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID;
+            var died = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var events = DockerTestEngine.Client.System.MonitorEventsAsync(new ContainerEventsParameters
+            {
+                Filters = new Dictionary<string, IDictionary<string, bool>> { ["container"] = new Dictionary<string, bool> { [id] = true }, ["event"] = new Dictionary<string, bool> { ["die"] = true } },
+            }, new Progress<Message>(m => died.TrySetResult(m.Actor?.Attributes is { } a && a.TryGetValue("exitCode", out var c) ? c : null)), watching.Token);
+
+            var clock = Stopwatch.StartNew();
+            await app.Orchestrator.StopAsync(name, null, Ct);
+            clock.Stop();
+
+            Assert.Equal(exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture), await died.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct));
+            if (!init)
+            {
+                Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(2.5), $"the stop took {clock.Elapsed}: the grace was not waited");
+            }
+
+            Assert.Null(await DockerTestEngine.FindAsync(container));
+            await watching.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => events);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+}

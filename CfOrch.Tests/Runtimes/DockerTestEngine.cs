@@ -1,0 +1,160 @@
+using System.Formats.Tar;
+using System.Globalization;
+using System.Text;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+
+namespace CfOrch.Tests.Runtimes;
+
+/// <summary>
+/// The real Docker engine these tests run against (test.sh starts one, with a no-op NVIDIA hook and an <c>nvidia</c>
+/// runtime alias), and the test image built locally <c>FROM scratch</c> with busybox-static's binary: busybox httpd on
+/// port 8080, <c>/health</c> answering 200. Without an engine the tests are skipped with the reason — unless
+/// <c>CF_ORCH_REQUIRE_DOCKER=1</c> (test.sh sets it once its engine answers), where that is a failure.
+/// </summary>
+public static class DockerTestEngine
+{
+    public const string Endpoint = "unix:///var/run/docker.sock";
+    public const string Image = "cf-orch-test/httpd:1";
+    private static readonly SemaphoreSlim BuildLock = new(1, 1);
+    private static bool _built;
+
+    public static DockerClient Client { get; } = new DockerClientBuilder().WithEndpoint(new Uri(Endpoint)).Build();
+
+    /// <summary>The engine answers and the test image exists; otherwise the test is skipped (or fails, where an engine is required).</summary>
+    public static async Task RequireAsync()
+    {
+        string? why = null;
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await Client.System.PingAsync(cts.Token);
+        }
+        catch (Exception ex)
+        {
+            why = $"no Docker engine answers at {Endpoint} ({ex.GetBaseException().Message}); ./test.sh installs docker.io and starts dockerd";
+        }
+
+        if (why is null && !File.Exists("/bin/busybox"))
+        {
+            why = "busybox-static is not installed (/bin/busybox): the test image is built from it; ./test.sh installs it";
+        }
+
+        if (why is null && !(await Client.System.GetSystemInfoAsync()).Runtimes.ContainsKey("nvidia"))
+        {
+            why = $"the engine at {Endpoint} has no nvidia runtime (the NVIDIA container toolkit, or the no-op hook ./test.sh starts its engine with): containers on a GPU cannot run there";
+        }
+
+        if (why is not null)
+        {
+            if (Environment.GetEnvironmentVariable("CF_ORCH_REQUIRE_DOCKER") == "1")
+            {
+                Assert.Fail(why);
+            }
+
+            Assert.Skip(why);
+        }
+
+        await BuildImageAsync();
+    }
+
+    private static async Task BuildImageAsync()
+    {
+        await BuildLock.WaitAsync();
+        try
+        {
+            if (_built)
+            {
+                return;
+            }
+
+            using var context = new MemoryStream();
+            using (var tar = new TarWriter(context, TarEntryFormat.Pax, leaveOpen: true))
+            {
+                Add(tar, "Dockerfile", Encoding.UTF8.GetBytes("""
+                    FROM scratch
+                    COPY busybox /bin/busybox
+                    COPY www /www
+                    CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+
+                    """), 0b110_100_100);
+                Add(tar, "busybox", await File.ReadAllBytesAsync("/bin/busybox"), 0b111_101_101);
+                Add(tar, "www/health", "ok\n"u8.ToArray(), 0b110_100_100);
+                Add(tar, "www/index.html", "cf-orch test container\n"u8.ToArray(), 0b110_100_100);
+            }
+
+            context.Position = 0;
+            var errors = new List<string>();
+            await Client.Images.BuildImageFromDockerfileAsync(
+                new ImageBuildParameters { Tags = [Image], Remove = true, ForceRemove = true },
+                context, null, null, new Progress<JSONMessage>(m =>
+                {
+                    if (m.Error?.Message is { Length: > 0 } error)
+                    {
+                        errors.Add(error);
+                    }
+                }), CancellationToken.None);
+            await Client.Images.InspectImageAsync(Image);
+            Assert.Empty(errors);
+            _built = true;
+        }
+        finally
+        {
+            BuildLock.Release();
+        }
+    }
+
+    private static void Add(TarWriter tar, string name, byte[] content, int mode)
+    {
+        var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(content), Mode = (UnixFileMode)mode };
+        tar.WriteEntry(entry);
+    }
+
+    /// <summary>A service name no other test uses (container names are per engine, and tests run in parallel).</summary>
+    public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>A profile service block that runs the test image.</summary>
+    public static string Service(string name, int port, int maxMb = 1000, int priority = 1, string extra = "", string image = Image, bool adopt = false) =>
+        string.Create(CultureInfo.InvariantCulture, $"""
+          {name}:
+            max_mb: {maxMb}
+            priority: {priority}
+            managed:
+              type: docker
+              adopt: {(adopt ? "true" : "false")}
+              image: {image}
+              pull: missing
+              port: 8080
+              host_port: {port}
+              health_path: /health
+        {extra}
+        """);
+
+    /// <summary>The container (running or not) with this name, or null.</summary>
+    public static async Task<ContainerInspectResponse?> FindAsync(string nameOrId)
+    {
+        try
+        {
+            return await Client.Containers.InspectContainerAsync(nameOrId);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Removes containers a failing test left behind.</summary>
+    public static async Task RemoveAsync(params string[] names)
+    {
+        foreach (var name in names)
+        {
+            try
+            {
+                await Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true });
+            }
+            catch (DockerContainerNotFoundException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System.Net.Sockets;
+using CfOrch.Core.Configuration;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Runtimes.Docker;
+using CfOrch.Tests.Engine;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace CfOrch.Tests.Runtimes;
+
+/// <summary>No engine, then an engine: containers cannot start (with why) and everything else works; then they can, without a restart.</summary>
+public sealed class EngineAvailabilityTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Without_an_engine_a_start_is_refused_with_why_and_once_it_answers_containers_start_without_a_restart()
+    {
+        await DockerTestEngine.RequireAsync();
+        var socket = Path.Combine(Path.GetTempPath(), $"cf-orch-engine-{Guid.NewGuid():N}.sock");
+        var name = DockerTestEngine.UniqueName("later");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(
+                EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort())),
+                new Dictionary<string, string?> { ["CfOrch:Docker:Endpoint"] = $"unix://{socket}", ["CfOrch:Docker:RetrySeconds"] = "0.2" });
+            var state = app.Factory.Services.GetService(typeof(CfOrch.Core.State.StateStream)) as CfOrch.Core.State.StateStream;
+            var down = await app.PollAsync(() => state!.Snapshot().Runtime("docker") is { Available: false, Problem: { } p } && p.Contains("no socket", StringComparison.Ordinal) ? p : null, "the engine to be reported missing");
+            Assert.Equal($"Docker engine not reachable at unix://{socket}: no socket at {socket} (is dockerd running?)", down);
+
+            var refused = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync(name, null, null, Ct));
+            Assert.Equal(OrchestrationError.NotStartable, refused.Error);
+            Assert.Equal($"{name} cannot start: {down}", refused.Message);
+            Assert.Empty(app.Orchestrator.Leases);
+
+            using (new SocketForwarder(socket, "/var/run/docker.sock"))
+            {
+                await app.PollAsync(() => state!.Snapshot().Runtime("docker") is { Available: true } r ? r : null, "the engine to be picked up");
+
+                await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+                var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+                Assert.NotNull(running.LeaseId);
+                await app.Orchestrator.StopAsync(name, null, Ct);
+            }
+
+            Assert.Null(await DockerTestEngine.FindAsync(container));
+            await app.PollAsync(() => state!.Snapshot().Runtime("docker") is { Available: false } r ? r : null, "the engine to be missed again");
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+            File.Delete(socket);
+        }
+    }
+
+    [Fact]
+    public void A_socket_it_may_not_use_is_explained_with_what_to_do()
+    {
+        var engine = new DockerEngine(Options.Create(new CfOrchOptions { Docker = new DockerOptions { Endpoint = "unix:///var/run/docker.sock" } }), NullLogger<DockerEngine>.Instance);
+
+        Assert.Equal(
+            "Docker engine not reachable at unix:///var/run/docker.sock: permission denied on /var/run/docker.sock — add the user to the docker group or mount the socket",
+            engine.Describe(new HttpRequestException("x", new SocketException((int)SocketError.AccessDenied))));
+        Assert.Equal(
+            "Docker engine not reachable at unix:///var/run/docker.sock: connection refused",
+            engine.Describe(new HttpRequestException("x", new SocketException((int)SocketError.ConnectionRefused))));
+    }
+
+    [Fact]
+    public void An_endpoint_that_is_not_one_is_refused_with_the_key_and_a_docker_host_is_used_when_no_key_is_set()
+    {
+        var result = new CfOrchOptionsValidator().Validate(null, new CfOrchOptions { Docker = new DockerOptions { Endpoint = "/var/run/docker.sock" } });
+
+        Assert.True(result.Failed);
+        Assert.Contains("CfOrch:Docker:Endpoint: '/var/run/docker.sock' is not a Docker endpoint", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Equal("tcp://10.0.0.2:2375", new DockerOptions { Endpoint = "tcp://10.0.0.2:2375" }.ResolvedEndpoint());
+    }
+}
