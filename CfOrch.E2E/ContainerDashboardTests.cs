@@ -29,7 +29,7 @@ public sealed class ContainerDashboardTests(BrowserFixture browser) : IAsyncLife
         var container = $"cf-orch-{name}-gpu0";
         var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(profile, "schema_version: 1\nname: e2e-containers\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n"
-            + DockerTestEngine.Service(name, port, extra: "      init: true\n      command_template: /bin/busybox httpd -f -vv -p 8080 -h /www\n"), ct);
+            + DockerTestEngine.Service(name, port, extra: "      init: true\n" + DockerTestEngine.Verbose), ct);
         var engine = new SocketForwarder(socket, "/var/run/docker.sock");
         try
         {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
+using CfOrch.Core.Processes;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Runtimes.Docker;
 using CfOrch.Tests.Engine;
@@ -50,6 +52,13 @@ public sealed class ContainerRuntimeTests
             Assert.Equal("127.0.0.1", Assert.Single(inspected.HostConfig.PortBindings["8080/tcp"]).HostIP);
             Assert.Equal(running.Pid, (int)inspected.State!.Pid);
 
+            // Its VRAM is what NVML reports for its processes (host PIDs): the simulated GPU reports 700 MB for its init's child.
+            var busybox = ProcFs.Descendants(running.Pid!.Value).Single();
+            app.Factory.SimulatedGpus.SetProcessUsage(0, busybox, 700, "busybox");
+            app.Factory.Services.GetRequiredService<GpuMonitor>().Refresh();
+            await app.WaitForAsync(name, i => i.MeasuredMb == 700);
+            Assert.Equal(700, Assert.Single(app.Orchestrator.Leases).MeasuredMb);
+
             var stopped = await app.Orchestrator.StopAsync(name, null, Ct);
 
             Assert.Equal(InstanceState.Stopped, Assert.Single(stopped).Instance.State);
@@ -70,7 +79,7 @@ public sealed class ContainerRuntimeTests
         var container = $"cf-orch-{name}-gpu0";
         try
         {
-            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      restart: on-failure\n      max_restarts: 2\n")));
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      restart: on-failure\n      max_restarts: 2\n" + DockerTestEngine.Verbose)));
             await app.Orchestrator.EnsureAsync(name, null, null, Ct);
             var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
             var firstId = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID;
@@ -80,6 +89,7 @@ public sealed class ContainerRuntimeTests
             var failed = await app.WaitForAsync(name, i => i.Since == running.Since && i.State == InstanceState.Failed);
             Assert.Equal(137, failed.ExitCode);
             Assert.Contains("the container exited with code 137", failed.Message, StringComparison.Ordinal);
+            Assert.Contains(failed.LastLogLines, l => l.Contains("/health", StringComparison.Ordinal));
             var restarted = await app.WaitForAsync(name, i => i.RestartNumber == 1 && i.State == InstanceState.Running);
             var second = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container));
             Assert.NotEqual(firstId, second.ID);
@@ -245,6 +255,34 @@ public sealed class ContainerRuntimeTests
             Assert.Null(await DockerTestEngine.FindAsync(container));
             await watching.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => events);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+
+    [Fact]
+    public async Task An_always_on_container_is_started_with_cf_orch_and_its_log_is_served_by_the_api()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("always");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), alwaysOn: true, extra: DockerTestEngine.Verbose)));
+
+            var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+
+            Assert.Equal(InstanceOrigin.Managed, running.Origin);
+            Assert.NotNull(await DockerTestEngine.FindAsync(container));
+            using var http = app.Factory.CreateClient();
+            var log = await app.PollAsync(async () =>
+            {
+                var text = await http.GetStringAsync(new Uri($"/api/services/{name}/logs?tail=50", UriKind.Relative), Ct);
+                return text.Contains("/health", StringComparison.Ordinal) ? text : null;
+            }, "the container's output in /api/services/{s}/logs");
+            Assert.Contains("\"stream\"", log, StringComparison.Ordinal);
         }
         finally
         {

@@ -113,12 +113,16 @@ public static class DockerTestEngine
     /// <summary>A service name no other test uses (container names are per engine, and tests run in parallel).</summary>
     public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
+    /// <summary>A command_template line that makes busybox log every request (the health probes) to its output.</summary>
+    public const string Verbose = "      command_template: /bin/busybox httpd -f -vv -p 8080 -h /www\n";
+
     /// <summary>A profile service block that runs the test image.</summary>
-    public static string Service(string name, int port, int maxMb = 1000, int priority = 1, string extra = "", string image = Image, bool adopt = false) =>
+    public static string Service(string name, int port, int maxMb = 1000, int priority = 1, string extra = "", string image = Image, bool adopt = false, bool alwaysOn = false) =>
         string.Create(CultureInfo.InvariantCulture, $"""
           {name}:
             max_mb: {maxMb}
             priority: {priority}
+            always_on: {(alwaysOn ? "true" : "false")}
             managed:
               type: docker
               adopt: {(adopt ? "true" : "false")}
