@@ -1,6 +1,4 @@
-using System.Formats.Tar;
 using System.Globalization;
-using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
@@ -63,51 +61,16 @@ public static class DockerTestEngine
         await BuildLock.WaitAsync();
         try
         {
-            if (_built)
+            if (!_built)
             {
-                return;
+                await TestImage.BuildAsync(Client, Image);
+                _built = true;
             }
-
-            using var context = new MemoryStream();
-            using (var tar = new TarWriter(context, TarEntryFormat.Pax, leaveOpen: true))
-            {
-                Add(tar, "Dockerfile", Encoding.UTF8.GetBytes("""
-                    FROM scratch
-                    COPY busybox /bin/busybox
-                    COPY www /www
-                    CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
-
-                    """), 0b110_100_100);
-                Add(tar, "busybox", await File.ReadAllBytesAsync("/bin/busybox"), 0b111_101_101);
-                Add(tar, "www/health", "ok\n"u8.ToArray(), 0b110_100_100);
-                Add(tar, "www/index.html", "cf-orch test container\n"u8.ToArray(), 0b110_100_100);
-            }
-
-            context.Position = 0;
-            var errors = new List<string>();
-            await Client.Images.BuildImageFromDockerfileAsync(
-                new ImageBuildParameters { Tags = [Image], Remove = true, ForceRemove = true },
-                context, null, null, new Progress<JSONMessage>(m =>
-                {
-                    if (m.Error?.Message is { Length: > 0 } error)
-                    {
-                        errors.Add(error);
-                    }
-                }), CancellationToken.None);
-            await Client.Images.InspectImageAsync(Image);
-            Assert.Empty(errors);
-            _built = true;
         }
         finally
         {
             BuildLock.Release();
         }
-    }
-
-    private static void Add(TarWriter tar, string name, byte[] content, int mode)
-    {
-        var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(content), Mode = (UnixFileMode)mode };
-        tar.WriteEntry(entry);
     }
 
     /// <summary>A service name no other test uses (container names are per engine, and tests run in parallel).</summary>

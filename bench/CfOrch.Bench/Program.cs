@@ -8,6 +8,7 @@ using CfOrch.Bench;
 // Usage: dotnet run --project bench/CfOrch.Bench -c Release [-- --seconds 10 --concurrency 16]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --refusal-storm [--requests 40000 --seconds 40]
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --container-start [--runs 10]   (needs a Docker engine)
 if (args.Contains("--yaml-bombs"))
 {
     return YamlBombRun.Run(ArgValue("--iterations", 20));
@@ -16,6 +17,11 @@ if (args.Contains("--yaml-bombs"))
 if (args.Contains("--refusal-storm"))
 {
     return await RefusalStorm.RunAsync(FindRoot(), ArgValue("--requests", 40_000), TimeSpan.FromSeconds(ArgValue("--seconds", 40)), ArgValue("--concurrency", 16));
+}
+
+if (args.Contains("--container-start"))
+{
+    return await ContainerStart.RunAsync(FindRoot(), ArgValue("--runs", 10));
 }
 
 var seconds = ArgValue("--seconds", 10);
