@@ -55,6 +55,18 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void A_container_whose_image_is_being_pulled_shows_the_pull_on_its_row()
+    {
+        UseTestProfile();
+        AddInstance("vllm", InstanceState.Starting, with: i => i with { Message = "pulling vllm/vllm-openai:latest: 3 of 7 layers, 1200 MB of 8400 MB" });
+
+        var page = RenderAs<Services>();
+
+        Assert.Equal("pulling vllm/vllm-openai:latest: 3 of 7 layers, 1200 MB of 8400 MB", Row(page, "vllm").QuerySelector("[data-testid=pull-progress]")!.TextContent);
+        Assert.Null(Row(page, "vllm").QuerySelector("[data-testid=failure]"));
+    }
+
+    [Fact]
     public void A_service_that_does_not_fit_says_what_holds_the_gpu()
     {
         UseTestProfile();

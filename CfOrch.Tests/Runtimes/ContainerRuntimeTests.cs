@@ -139,8 +139,10 @@ public sealed class ContainerRuntimeTests
         }
     }
 
-    [Fact]
-    public async Task A_container_the_user_runs_is_adopted_by_name_followed_and_never_stopped()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_container_the_user_runs_is_adopted_by_name_or_published_port_followed_and_never_stopped(bool byName)
     {
         await DockerTestEngine.RequireAsync();
         var name = DockerTestEngine.UniqueName("theirs");
@@ -161,7 +163,7 @@ public sealed class ContainerRuntimeTests
         try
         {
             await DockerTestEngine.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), Ct);
-            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, port, adopt: true, extra: $"      container_name: {theirs}\n")));
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, port, adopt: true, extra: byName ? $"      container_name: {theirs}\n" : "")));
 
             var adopted = await app.WaitForAdoptedAsync(name);
 
