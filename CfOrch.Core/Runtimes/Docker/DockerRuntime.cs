@@ -584,9 +584,10 @@ public sealed partial class DockerRuntime(
             return $"a container named {name} already exists and this cf-orch did not start it; remove it (docker rm {name}) or adopt it with container_name: {name}";
         }
 
-        if (existing.State?.Running == true && _runs.Values.Any(r => r.Id == existing.ID && !r.Stopping))
+        if (existing.State?.Running == true && !_runs.Values.Any(r => r.Id == existing.ID && r.Stopping))
         {
-            return $"its container {name} is already running";
+            // This cf-orch's, still running, not being stopped: never killed to make room for a copy of itself.
+            return $"its container {name} is already running (started by this cf-orch; it is taken back as soon as the engine's containers are read again)";
         }
 
         await RemoveQuietlyAsync(existing.ID);
