@@ -80,14 +80,29 @@ public sealed class LeaseManager
         }
 
         Lease lease;
+        List<Lease> revoked;
         lock (_lock)
         {
             var account = Account(gpu);
-            var room = account.TotalMb - (account.CommittedMb - Math.Min(request.AlreadyInUseMb, account.ExternalMb));
-            var liveFree = request.AlreadyRunning ? long.MaxValue : account.FreeMb;
-            if (request.Mb > room || request.Mb > liveFree)
+            if (!Fits(request, account))
             {
-                return Decline(request, account, gpu);
+                // Less important clients' leases give way when that alone makes room — never when their memory is really
+                // in use (live free memory must suffice too), so a revocation is never made for nothing.
+                revoked = RevocableFor(request, gpu);
+                if (revoked.Count == 0)
+                {
+                    return Decline(request, account, gpu);
+                }
+
+                foreach (var victim in revoked)
+                {
+                    _leases.Remove(victim.LeaseId);
+                    _stream.Publish(new LeaseReleased(victim, HistoryKind.Evicted, RevokedReason(request)));
+                }
+            }
+            else
+            {
+                revoked = [];
             }
 
             var now = _time.GetUtcNow();
@@ -106,6 +121,11 @@ public sealed class LeaseManager
             };
             _leases.Add(lease.LeaseId, lease);
             _stream.Publish(new LeaseGranted(lease));
+        }
+
+        foreach (var victim in revoked)
+        {
+            _history.Record(victim.ToHistory(HistoryKind.Evicted, _time.GetUtcNow(), RevokedReason(request)));
         }
 
         if (request.Restoring is null)
@@ -167,6 +187,41 @@ public sealed class LeaseManager
         return due.Where(l => Release(l.LeaseId, HistoryKind.Expired, "its TTL passed")).ToList();
     }
 
+    /// <summary>Whether the request fits this GPU's books: its total less what is committed, and its live free memory.</summary>
+    private static bool Fits(LeaseRequest request, GpuAccount account)
+    {
+        var room = account.TotalMb - (account.CommittedMb - Math.Min(request.AlreadyInUseMb, account.ExternalMb));
+        var liveFree = request.AlreadyRunning ? long.MaxValue : account.FreeMb;
+        return request.Mb <= room && request.Mb <= liveFree;
+    }
+
+    /// <summary>
+    /// The fewest less important client leases (least important, newest first) whose revocation makes the request fit
+    /// the books recomputed without them; none when no such set exists. Called under the lock.
+    /// </summary>
+    private List<Lease> RevocableFor(LeaseRequest request, GpuInfo gpu)
+    {
+        var candidates = _leases.Values
+            .Where(l => l.GpuIndex == gpu.Index && l.Origin == HolderOrigin.Client && l.Priority > request.Priority)
+            .OrderByDescending(l => l.Priority)
+            .ThenByDescending(l => l.GrantedAt)
+            .ToList();
+        var chosen = new List<Lease>();
+        foreach (var candidate in candidates)
+        {
+            chosen.Add(candidate);
+            if (Fits(request, Account(gpu, chosen)))
+            {
+                return chosen;
+            }
+        }
+
+        return [];
+    }
+
+    private static string RevokedReason(LeaseRequest request) => string.Create(CultureInfo.InvariantCulture,
+        $"revoked: {request.Holder} (priority {request.Priority}) took its place with {request.Mb} MB");
+
     private Admission Decline(LeaseRequest request, GpuAccount account, GpuInfo gpu)
     {
         var holders = _leases.Values.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).ToList();
@@ -208,12 +263,12 @@ public sealed class LeaseManager
 
         var held = parts.Count == 0 ? "nothing" : string.Join(", ", parts);
         return string.Create(CultureInfo.InvariantCulture,
-            $"GPU {gpu.Index} ({gpu.Name}) cannot fit {request.Mb} MB for {request.Holder}: {account.AvailableMb} MB of {account.TotalMb} MB available, held by {held}");
+            $"Insufficient VRAM on GPU {gpu.Index} ({gpu.Name}): cannot fit {request.Mb} MB for {request.Holder}: {account.AvailableMb} MB of {account.TotalMb} MB available, held by {held}");
     }
 
-    private GpuAccount Account(GpuInfo gpu)
+    private GpuAccount Account(GpuInfo gpu, IReadOnlyCollection<Lease>? without = null)
     {
-        var leases = _leases.Values.Where(l => l.GpuIndex == gpu.Index).ToList();
+        var leases = _leases.Values.Where(l => l.GpuIndex == gpu.Index && (without is null || !without.Contains(l))).ToList();
         var measured = leases.Sum(l => l.MeasuredMb ?? 0);
 
         // A client's lease (the Python client, a script) covers processes cf-orch cannot know, so it is never measured:
@@ -242,7 +297,7 @@ public sealed class LeaseManager
     {
         lock (_lock)
         {
-            return snapshot.Gpus.Select(Account).ToArray();
+            return snapshot.Gpus.Select(g => Account(g)).ToArray();
         }
     }
 

@@ -9,6 +9,25 @@ namespace CfOrch.Core.Orchestration;
 /// </summary>
 public sealed class ModelResolver(OllamaClient ollama)
 {
+    /// <summary>
+    /// Before anything is started or evicted for an allocation: an Ollama that already answers (adopted or not yet) and
+    /// has none of the candidates refuses it now (<see cref="OrchestrationError.Invalid"/>, naming what it has), so a
+    /// refused allocation changes nothing. Services that cannot be asked (not running yet, not Ollama) pass.
+    /// </summary>
+    public async Task PrecheckAsync(Profiles.ServiceProfile service, IReadOnlyList<string> candidates, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var wanted = candidates.Where(c => !string.IsNullOrWhiteSpace(c)).ToList();
+        if (wanted.Count == 0 || service.Managed is not { } spec || !OllamaClient.IsOllama(service.Name, spec.HealthPath)
+            || await ollama.TagsAsync(spec.LocalUrl, cancellationToken) is not { } tags)
+        {
+            return;
+        }
+
+        Match(service.Name, wanted, tags.Select(t => t.Name).ToList(), OrchestrationError.Invalid);
+    }
+
     public async Task<string?> ResolveAsync(InstanceSnapshot instance, IReadOnlyList<string> candidates, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instance);
@@ -24,7 +43,12 @@ public sealed class ModelResolver(OllamaClient ollama)
             return wanted[0];
         }
 
-        var available = tags.Select(t => t.Name).ToList();
+        return Match(instance.Service, wanted, tags.Select(t => t.Name).ToList(), OrchestrationError.StartFailed);
+    }
+
+    /// <summary>The first candidate Ollama has (a name without a tag matches <c>:latest</c> or any tag); none: refused with what it has.</summary>
+    private static string Match(string service, List<string> wanted, List<string> available, OrchestrationError error)
+    {
         foreach (var candidate in wanted)
         {
             var match = available.FirstOrDefault(a => a == candidate)
@@ -35,7 +59,7 @@ public sealed class ModelResolver(OllamaClient ollama)
             }
         }
 
-        throw new OrchestrationException(OrchestrationError.StartFailed,
-            $"none of the model candidates ({string.Join(", ", wanted)}) is available on {instance.Service}; it has {(available.Count == 0 ? "no models" : string.Join(", ", available))}");
+        throw new OrchestrationException(error,
+            $"none of the model candidates ({string.Join(", ", wanted)}) is available on {service}; it has {(available.Count == 0 ? "no models" : string.Join(", ", available))}");
     }
 }

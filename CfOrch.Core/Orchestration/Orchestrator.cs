@@ -67,6 +67,9 @@ public sealed class Orchestrator(
     public async Task<AllocationResult> AllocateAsync(string service, IReadOnlyList<string> modelCandidates, int? gpuIndex, double ttlSeconds, string caller, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(modelCandidates);
+
+        // Every check that can refuse runs before anything is evicted or started: a refused allocation changes nothing.
+        await models.PrecheckAsync(ActiveServices.Get(profiles, service), modelCandidates, cancellationToken);
         var ensured = await EnsureAsync(service, gpuIndex, modelCandidates.FirstOrDefault(m => !string.IsNullOrWhiteSpace(m)), cancellationToken);
         var model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
         var now = time.GetUtcNow();
@@ -97,7 +100,7 @@ public sealed class Orchestrator(
         var allocation = allocations.Get(allocationId);
         if (allocation is null || allocation.Service != service)
         {
-            throw new OrchestrationException(OrchestrationError.NotFound, $"no allocation {allocationId} of service '{service}'");
+            throw new OrchestrationException(OrchestrationError.NotFound, $"Allocation '{allocationId}' not found for service '{service}'");
         }
 
         allocations.Remove(allocationId, reason);
@@ -170,7 +173,7 @@ public sealed class Orchestrator(
     /// <summary>Releases any lease; a service's lease is released by stopping the service instead.</summary>
     public Lease ReleaseLease(string leaseId)
     {
-        var lease = leases.Get(leaseId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"no lease {leaseId}");
+        var lease = leases.Get(leaseId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"Lease '{leaseId}' not found");
         if (lease.Origin != HolderOrigin.Client && registry.All.FirstOrDefault(i => i.LeaseId == leaseId) is { } instance)
         {
             throw new OrchestrationException(OrchestrationError.Invalid, $"lease {leaseId} belongs to {instance.Key}; stop the service to release it");

@@ -203,7 +203,8 @@ public sealed class AdoptionAndAllocationTests : IDisposable
     [Fact]
     public async Task An_adopted_service_that_does_not_fit_is_tracked_without_a_lease_and_gets_one_when_room_appears()
     {
-        var client = Orchestrator.RequestLease("batch-job", 0, 6000, 5, null);
+        // As important as Ollama: its lease is not revoked to make room.
+        var client = Orchestrator.RequestLease("batch-job", 0, 6000, 1, null);
         _http.Answer(Tags, HttpStatusCode.OK);
 
         await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
@@ -237,9 +238,15 @@ public sealed class AdoptionAndAllocationTests : IDisposable
     {
         var lease = Orchestrator.RequestLease("script", 0, 5000, 3, TimeSpan.FromMinutes(5));
 
-        var refused = Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("other", 0, 5000, 1, null));
+        var refused = Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("other", 0, 5000, 3, null));
         Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
         Assert.Contains("script 5000 MB (client, priority 3)", refused.Message, StringComparison.Ordinal);
+
+        // A more important request takes its place: the client's memory is not really in use.
+        var taken = Orchestrator.RequestLease("other", 0, 5000, 1, null);
+        Assert.Null(Orchestrator.Leases.FirstOrDefault(l => l.LeaseId == lease.LeaseId));
+        Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseLease(lease.LeaseId)).Error);
+        lease = taken;
         Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("x", 7, 1, 1, null)).Error);
 
         Assert.Equal(lease.LeaseId, Orchestrator.ReleaseLease(lease.LeaseId).LeaseId);

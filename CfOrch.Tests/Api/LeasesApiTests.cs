@@ -9,6 +9,27 @@ public sealed class LeasesApiTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task A_lease_without_a_ttl_expires_at_zero_as_the_originals_and_a_more_important_one_revokes_an_idle_client_lease()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+
+        var idle = (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 6000, service = "script", priority = 3 })).Is(HttpStatusCode.OK).Json.GetProperty("lease");
+
+        Assert.Equal(System.Text.Json.JsonValueKind.Number, idle.GetProperty("expires_at").ValueKind);
+        Assert.Equal(0.0, idle.GetProperty("expires_at").GetDouble());
+
+        // Nothing really uses the script's 6000 MB (the simulated GPU is empty): a priority-1 request takes its place.
+        var taken = (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 5000, service = "notebook", priority = 1 })).Is(HttpStatusCode.OK).Json.GetProperty("lease");
+        var leases = (await host.GetAsync("/api/leases")).Json.GetProperty("leases");
+        Assert.Equal([taken.GetProperty("lease_id").GetString()], leases.EnumerateArray().Select(l => l.GetProperty("lease_id").GetString()));
+
+        // One not more important than what holds the GPU is refused in the original's words.
+        var refused = (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 5000, service = "other", priority = 1 })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        Assert.StartsWith("Insufficient VRAM on GPU 0", refused, StringComparison.Ordinal);
+        Assert.Contains("notebook 5000 MB (client, priority 1)", refused, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_lease_is_granted_listed_and_released_with_cf_orchs_fields()
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile());
@@ -22,7 +43,7 @@ public sealed class LeasesApiTests
 
         var released = (await host.DeleteAsync($"/api/leases/{id}")).Is(HttpStatusCode.OK).Json;
         Assert.True(released.GetProperty("released").GetBoolean());
-        Assert.Contains($"lease {id}", (await host.DeleteAsync($"/api/leases/{id}")).Is(HttpStatusCode.NotFound).Detail, StringComparison.Ordinal);
+        Assert.Equal($"Lease '{id}' not found", (await host.DeleteAsync($"/api/leases/{id}")).Is(HttpStatusCode.NotFound).Detail);
     }
 
     [Fact]

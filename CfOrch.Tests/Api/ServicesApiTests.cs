@@ -124,14 +124,19 @@ public sealed class ServicesApiTests
         await using var host = ApiTestHost.Start(Profile(ollama.Port, EngineApp.FreePort(), EngineApp.FreePort()));
 
         Assert.Contains("unknown service 'nope'", (await host.PostAsync("/api/services/nope/allocate", new { model_candidates = new[] { "x" } })).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
-        Assert.Contains("unknown service 'nope'", (await host.GetAsync("/api/services/nope/status")).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        // As the original: the status of a service nobody knows is empty, not an error.
+        var unknownStatus = (await host.GetAsync("/api/services/nope/status")).Is(HttpStatusCode.OK).Json;
+        Assert.Equal(("nope", 0, 0), (unknownStatus.GetProperty("service").GetString(), unknownStatus.GetProperty("instances").GetArrayLength(), unknownStatus.GetProperty("allocations").GetArrayLength()));
         Assert.Contains("unknown node_id 'elsewhere'", (await host.DeleteAsync("/api/services/worker?node_id=elsewhere")).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
-        Assert.Contains("no allocation alloc-123", (await host.DeleteAsync("/api/services/ollama/allocations/alloc-123")).Is(HttpStatusCode.NotFound).Detail, StringComparison.Ordinal);
-        var noModel = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "mistral:7b" } })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        Assert.Contains("Allocation 'alloc-123' not found for service 'ollama'", (await host.DeleteAsync("/api/services/ollama/allocations/alloc-123")).Is(HttpStatusCode.NotFound).Detail, StringComparison.Ordinal);
+        // A model the running Ollama does not have is refused before anything is started or evicted.
+        var noModel = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "mistral:7b" } })).Is(HttpStatusCode.UnprocessableEntity).Detail;
         Assert.Contains("none of the model candidates (mistral:7b) is available on ollama; it has llama3.2:3b", noModel, StringComparison.Ordinal);
 
         // 'big' (7000 MB) does not fit next to the adopted Ollama (4096 MB) on 8 GB, and an adopted service is never evicted.
-        var full = (await host.PostAsync("/api/services/big/allocate", new { model_candidates = Array.Empty<string>(), caller = "t" })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        Assert.Contains("model_candidates must be non-empty", (await host.PostAsync("/api/services/big/allocate", new { model_candidates = Array.Empty<string>(), caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+        var full = (await host.PostAsync("/api/services/big/allocate", new { model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        Assert.StartsWith("Insufficient VRAM on GPU 0", full, StringComparison.Ordinal);
         Assert.Contains("cannot fit 7000 MB for big", full, StringComparison.Ordinal);
         Assert.Contains("ollama 4096 MB (adopted, priority 1)", full, StringComparison.Ordinal);
         Assert.Contains("gpu_id must be between 0 and 63", (await host.PostAsync("/api/services/worker/allocate", new { gpu_id = 99 })).Is(HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);

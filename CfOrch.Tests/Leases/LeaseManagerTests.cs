@@ -195,9 +195,53 @@ public sealed class LeaseManagerTests : IDisposable
         Assert.True(Leases.All.Sum(l => l.Mb) <= Total);
     }
 
+    [Fact]
+    public void A_request_that_does_not_fit_revokes_less_important_client_leases_when_that_makes_it_fit()
+    {
+        var keep = Granted(Client("notebook", 2000, 1));
+        var old = Granted(Client("batch", 3000, 3));
+        _engine.Time.Advance(TimeSpan.FromSeconds(1));
+        var newer = Granted(Client("script", 2000, 3));
+
+        // 1,192 MB left: revoking the newest least important lease (script) is not enough; revoking both priority-3 ones is.
+        var lease = Granted(Managed("vllm", 5000, 2));
+
+        Assert.Equal(new[] { keep.LeaseId, lease.LeaseId }.Order(StringComparer.Ordinal), Leases.All.Select(l => l.LeaseId).Order(StringComparer.Ordinal));
+        Assert.Null(Leases.Get(old.LeaseId));
+        Assert.Null(Leases.Get(newer.LeaseId));
+        var revoked = _history.Events.Where(e => e.Kind == HistoryKind.Evicted).ToList();
+        Assert.Equal([newer.LeaseId, old.LeaseId], revoked.Select(e => e.LeaseId));
+        Assert.All(revoked, e => Assert.Equal("revoked: vllm (priority 2) took its place with 5000 MB", e.Reason));
+    }
+
+    [Fact]
+    public void A_client_lease_whose_memory_is_really_in_use_is_not_revoked_and_the_refusal_names_the_holders()
+    {
+        var client = Granted(Client("script", 5000, 3));
+        _engine.SetUsage(0, 4242, 5000, "python");
+
+        var refused = Assert.IsType<Admission.Refused>(Leases.Request(Managed("vllm", 5000, 1)));
+
+        Assert.StartsWith("Insufficient VRAM on GPU 0", refused.Reason, StringComparison.Ordinal);
+        Assert.Contains("script 5000 MB (client, priority 3)", refused.Reason, StringComparison.Ordinal);
+        Assert.NotNull(Leases.Get(client.LeaseId));
+        Assert.DoesNotContain(_history.Events, e => e.Kind == HistoryKind.Evicted);
+    }
+
+    [Fact]
+    public void A_client_lease_as_important_as_the_request_is_never_revoked()
+    {
+        var client = Granted(Client("script", 5000, 2));
+
+        Assert.IsType<Admission.Refused>(Leases.Request(Managed("vllm", 5000, 2)));
+        Assert.NotNull(Leases.Get(client.LeaseId));
+    }
+
     private Lease Granted(LeaseRequest request) => Assert.IsType<Admission.Granted>(Leases.Request(request)).Lease;
 
     private static LeaseRequest Managed(string holder, long mb, int priority) => new(holder, holder, 0, mb, priority, HolderOrigin.Managed);
+
+    private static LeaseRequest Client(string holder, long mb, int priority) => new(holder, null, 0, mb, priority, HolderOrigin.Client);
 
     private static LeaseRequest Adopted(string holder, long mb, int priority) => new(holder, holder, 0, mb, priority, HolderOrigin.Adopted) { AlreadyRunning = true };
 

@@ -75,13 +75,17 @@ public sealed class StartStopBody : IServiceTarget
 
 // Answers.
 
+/// <summary>A lease as cf-orch's API answers it; <c>expires_at</c> is 0.0 for a lease without a TTL, as the original's (its client compares it with <c>&gt; 0</c>).</summary>
 public sealed record LeaseRow(
-    string LeaseId, string NodeId, int GpuId, long MbGranted, string HolderService, int Priority, double? ExpiresAt,
+    string LeaseId, string NodeId, int GpuId, long MbGranted, string HolderService, int Priority, double ExpiresAt,
     string Origin, string? Service, long? MeasuredMb, double GrantedAt)
 {
     public static LeaseRow From(Lease l) => new(
-        l.LeaseId, l.NodeId, l.GpuIndex, l.Mb, l.Holder, l.Priority, Unix(l.ExpiresAt),
+        l.LeaseId, l.NodeId, l.GpuIndex, l.Mb, l.Holder, l.Priority, Unix(l.ExpiresAt) ?? NoExpiry,
         l.Origin.ToString().ToLowerInvariant(), l.Service, l.MeasuredMb, Unix(l.GrantedAt));
+
+    /// <summary>The original's <c>expires_at</c> for "never".</summary>
+    public const double NoExpiry = 0.0;
 
     internal static double Unix(DateTimeOffset at) => at.ToUnixTimeMilliseconds() / 1000.0;
 
@@ -111,9 +115,9 @@ public sealed record RestartRow(double At, int Number, int Of)
     public static RestartRow? From(PendingRestart? r) => r is null ? null : new(LeaseRow.Unix(r.At), r.Number, r.Of);
 }
 
-public sealed record AllocationRow(string AllocationId, string Service, string NodeId, int GpuId, string? Model, string Caller, string Url, double? ExpiresAt, double CreatedAt)
+public sealed record AllocationRow(string AllocationId, string Service, string NodeId, int GpuId, string? Model, string Caller, string Url, double ExpiresAt, double CreatedAt)
 {
-    public static AllocationRow From(Allocation a) => new(a.AllocationId, a.Service, a.NodeId, a.GpuIndex, a.Model, a.Caller, a.Url, LeaseRow.Unix(a.ExpiresAt), LeaseRow.Unix(a.CreatedAt));
+    public static AllocationRow From(Allocation a) => new(a.AllocationId, a.Service, a.NodeId, a.GpuIndex, a.Model, a.Caller, a.Url, LeaseRow.Unix(a.ExpiresAt) ?? LeaseRow.NoExpiry, LeaseRow.Unix(a.CreatedAt));
 }
 
 public sealed record GpuProcessRow(int Pid, string? Name, long? UsedMb, string? Holder);

@@ -15,14 +15,10 @@ public static class ServicesApi
 
         read.MapGet("", (Orchestrator o) => TypedResults.Ok(new ServicesAnswer(o.Instances.Select(i => ServiceRow.From(i, o)).ToList())));
 
+        // As the original: a service nobody knows is answered with empty lists, not an error.
         read.MapGet("/{service}/status", (string service, Orchestrator o) =>
         {
             var instances = o.Instances.Where(i => i.Service == service).ToList();
-            if (instances.Count == 0)
-            {
-                o.Service(service);
-            }
-
             return TypedResults.Ok(new ServiceStatusAnswer(
                 service,
                 instances.Select(i => ServiceRow.From(i, o)).ToList(),
@@ -50,7 +46,14 @@ public static class ServicesApi
                 throw new ApiException(422, "model_candidates must be strings of at most 256 characters");
             }
 
-            var result = await o.AllocateAsync(service, body.ModelCandidates, body.GpuId, body.TtlS, body.Caller ?? "", ct);
+            // As the original: an allocation names its model (model_candidates, else params.model).
+            var candidates = body.ModelCandidates.Count > 0 ? body.ModelCandidates : body.Params.TryGetValue("model", out var m) && !string.IsNullOrWhiteSpace(m) ? [m] : [];
+            if (candidates.Count == 0)
+            {
+                throw new ApiException(422, "model_candidates must be non-empty (or set params.model)");
+            }
+
+            var result = await o.AllocateAsync(service, candidates, body.GpuId, body.TtlS, body.Caller ?? "", ct);
             var a = result.Allocation;
             return TypedResults.Ok(new AllocateAnswer(a.AllocationId, a.Service, a.NodeId, a.GpuIndex, a.Model, a.Url, result.Started, result.Warm));
         }).DocumentsBody<AllocateBody>("application/json");
