@@ -39,6 +39,8 @@ public sealed class CfOrchOptions
 
     public DockerOptions Docker { get; set; } = new();
 
+    public ClusterOptions Cluster { get; set; } = new();
+
     /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
     public IReadOnlyList<string> BindErrors() => _bindErrors;
 
@@ -179,6 +181,21 @@ public sealed class DockerOptions
         Uri.TryCreate(endpoint?.Trim(), UriKind.Absolute, out var uri) && uri.Scheme is "unix" or "tcp" or "http" or "https"
             ? null
             : $"'{endpoint}' is not a Docker endpoint (for example unix:///var/run/docker.sock or tcp://127.0.0.1:2375).";
+}
+
+/// <summary>The <c>CfOrch:Cluster</c> section: cf-orch agents on other machines (the coordinator's side).</summary>
+public sealed class ClusterOptions
+{
+    public const int MinTokenLength = 16;
+
+    /// <summary>Seconds between polls of each registered agent's <c>/gpu-info</c> and <c>/resident-info</c>; two missed polls make it offline.</summary>
+    public double PollSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// The secret the nodes share: agents send it as a bearer token when they register (it lets them register, nothing
+    /// else), and the coordinator sends it on every call to an agent.
+    /// </summary>
+    public string? Token { get; set; }
 }
 
 /// <summary>The <c>CfOrch:History</c> section: how long SQLite keeps lease history and GPU samples.</summary>

@@ -52,6 +52,13 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
 
         Range(errors, $"{S}:Gpus:PollIntervalSeconds", gpus.PollIntervalSeconds, 0.1, 3600);
 
+        var cluster = options.Cluster ?? new ClusterOptions();
+        Range(errors, $"{S}:Cluster:PollSeconds", cluster.PollSeconds, 1, 3600);
+        if (cluster.Token is { } clusterToken && clusterToken.Trim().Length < ClusterOptions.MinTokenLength)
+        {
+            errors.Add($"{S}:Cluster:Token must be at least {ClusterOptions.MinTokenLength} characters (a shared secret; generate one with: openssl rand -hex 24).");
+        }
+
         var docker = options.Docker ?? new DockerOptions();
         Range(errors, $"{S}:Docker:RetrySeconds", docker.RetrySeconds, 0.1, 3600);
 

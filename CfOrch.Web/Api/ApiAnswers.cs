@@ -45,7 +45,8 @@ public sealed record ResidentsAnswer(IReadOnlyList<ResidentRow> Residents);
 public sealed record GpusAnswer(
     string NodeId, string Source, string? Detail, double? ReadAt, string? ReadError, double? ReadFailedAt, IReadOnlyList<GpuRow> Gpus);
 
-public sealed record NodeRow(string NodeId, string AgentUrl, double LastHeartbeat, bool Online, bool Local, IReadOnlyList<NodeGpuRow> Gpus);
+/// <summary>A node as <c>/api/nodes</c> lists it: the original's fields (<c>last_heartbeat</c> 0.0 when never seen), and <c>online</c>, <c>last_heartbeat_age_s</c>, <c>problem</c>.</summary>
+public sealed record NodeRow(string NodeId, string AgentUrl, double LastHeartbeat, bool Online, bool Local, IReadOnlyList<NodeGpuRow> Gpus, double? LastHeartbeatAgeS, string? Problem);
 
 public sealed record NodesAnswer(IReadOnlyList<NodeRow> Nodes);
 

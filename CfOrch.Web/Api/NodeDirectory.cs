@@ -1,13 +1,25 @@
 using System.Collections.Concurrent;
+using System.Net.Http.Headers;
 using System.Text.Json;
+using CfOrch.Core.Configuration;
+using CfOrch.Web.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace CfOrch.Web.Api;
 
 /// <summary>
-/// Nodes that registered through <c>POST /api/nodes</c> (cf-orch agents): their URL and the GPUs their agent reported
-/// on <c>GET {agent_url}/gpu-info</c>. Kept in memory, as cf-orch's coordinator keeps them.
+/// The cf-orch agents that registered (<c>POST /api/nodes</c>), as the original coordinator keeps them: each is polled
+/// (<c>GET {agent_url}/gpu-info</c>, then <c>/resident-info</c>) every <c>CfOrch:Cluster:PollSeconds</c>; two missed
+/// polls make it offline, an answer makes it online again. One that does not answer when it registers is recorded
+/// offline, not refused. Nodes are kept in SQLite and come back (offline until they answer) after a restart.
 /// </summary>
-public sealed class NodeDirectory(IHttpClientFactory httpClients, TimeProvider time)
+public sealed partial class NodeDirectory(
+    IHttpClientFactory httpClients,
+    IDbContextFactory<CfOrchDb> databases,
+    IOptions<CfOrchOptions> options,
+    TimeProvider time,
+    ILogger<NodeDirectory> logger) : IDisposable
 {
     public const string ClientName = "cf-orch-agents";
 
@@ -16,54 +28,203 @@ public sealed class NodeDirectory(IHttpClientFactory httpClients, TimeProvider t
 
     /// <summary>How many nodes may register: a LAN has a handful; more is a script gone wrong.</summary>
     public const int MaxNodes = 256;
-    private static readonly TimeSpan AgentTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>Polls in a row without an answer after which a node is offline.</summary>
+    public const int OfflineAfter = 2;
+
+    private static readonly TimeSpan AgentTimeout = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, RemoteNode> _nodes = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _pollGate = new(16, 16);
 
     public IReadOnlyList<RemoteNode> All => _nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal).ToList();
 
     public RemoteNode? Find(string nodeId) => _nodes.GetValueOrDefault(nodeId);
 
-    /// <summary>Asks the agent for its GPUs and registers it; throws <see cref="ApiException"/> 502 when it cannot be reached.</summary>
+    /// <summary>Reads the nodes kept in SQLite (at start-up): each is offline until its agent answers a poll.</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await databases.CreateDbContextAsync(cancellationToken);
+        foreach (var row in await db.Nodes.AsNoTracking().ToListAsync(cancellationToken))
+        {
+            _nodes.TryAdd(row.NodeId, new RemoteNode(row.NodeId, row.AgentUrl, row.LastSeenUnixMs is { } seen ? DateTimeOffset.FromUnixTimeMilliseconds(seen) : null, false, OfflineAfter, [], [], "not polled yet since cf-orch started"));
+        }
+    }
+
+    /// <summary>Registers (or re-registers) an agent and polls it once; one that does not answer is recorded offline.</summary>
     public async Task<RemoteNode> RegisterAsync(string nodeId, Uri agentUrl, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(agentUrl);
         if (!_nodes.ContainsKey(nodeId) && _nodes.Count >= MaxNodes)
         {
             throw new ApiException(StatusCodes.Status422UnprocessableEntity, $"{MaxNodes} nodes are registered already; cf-orch takes no more");
         }
 
-        var gpus = await PollAsync(agentUrl, cancellationToken);
-        var node = new RemoteNode(nodeId, agentUrl.ToString().TrimEnd('/'), time.GetUtcNow(), gpus);
-        _nodes[nodeId] = node;
-        return node;
+        var url = agentUrl.ToString().TrimEnd('/');
+        var node = _nodes.AddOrUpdate(
+            nodeId,
+            _ => new RemoteNode(nodeId, url, null, false, 0, [], [], null),
+            (_, known) => known.AgentUrl == url ? known : known with { AgentUrl = url });
+        var polled = await PollAsync(node, cancellationToken);
+        await SaveAsync(polled, cancellationToken);
+        if (!polled.Online)
+        {
+            LogRegisteredOffline(nodeId, url, polled.Problem ?? "");
+        }
+
+        return polled;
     }
 
-    private async Task<IReadOnlyList<NodeGpuRow>> PollAsync(Uri agentUrl, CancellationToken cancellationToken)
+    /// <summary>Polls every registered agent once, at most 16 at a time.</summary>
+    public async Task PollAllAsync(CancellationToken cancellationToken)
+    {
+        await Task.WhenAll(_nodes.Values.Select(async node =>
+        {
+            await _pollGate.WaitAsync(cancellationToken);
+            try
+            {
+                var before = node.Online;
+                var after = await PollAsync(node, cancellationToken);
+                if (after.Online != before)
+                {
+                    if (after.Online)
+                    {
+                        LogOnline(after.NodeId);
+                    }
+                    else
+                    {
+                        LogOffline(after.NodeId, after.Problem ?? "");
+                    }
+
+                    await SaveAsync(after, cancellationToken);
+                }
+            }
+            finally
+            {
+                _pollGate.Release();
+            }
+        }));
+    }
+
+    /// <summary>Asks one agent for its GPUs (required) and residents (best effort, as older agents lack it); records the answer.</summary>
+    private async Task<RemoteNode> PollAsync(RemoteNode node, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(AgentTimeout);
+        RemoteNode next;
         try
         {
-            var client = httpClients.CreateClient(ClientName);
-            using var response = await client.GetAsync(new Uri(agentUrl, "gpu-info"), cts.Token);
-            if (!response.IsSuccessStatusCode)
+            var baseUrl = new Uri(node.AgentUrl + "/");
+            var gpus = await GetAsync<GpuInfoBody>(new Uri(baseUrl, "gpu-info"), cts.Token) ?? throw new JsonException("GET /gpu-info answered nothing");
+            ResidentInfoBody? residents = null;
+            try
             {
-                throw new ApiException(StatusCodes.Status502BadGateway, $"the agent at {agentUrl} answered GET /gpu-info with {(int)response.StatusCode}");
+                residents = await GetAsync<ResidentInfoBody>(new Uri(baseUrl, "resident-info"), cts.Token);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or JsonException)
+            {
+                // An older agent without /resident-info is still online.
             }
 
-            var body = await response.Content.ReadFromJsonAsync<GpuInfoBody>(ApiJson.Options, cts.Token);
-            return body?.Gpus ?? [];
+            next = node with
+            {
+                LastHeartbeat = time.GetUtcNow(),
+                Online = true,
+                Missed = 0,
+                Gpus = gpus.Gpus,
+                Residents = residents?.Residents ?? node.Residents,
+                Problem = null,
+            };
         }
-        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or UriFormatException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            throw new ApiException(StatusCodes.Status502BadGateway, $"the agent at {agentUrl} is unreachable: {(ex is OperationCanceledException ? $"no answer within {AgentTimeout.TotalSeconds:0} s" : ex.Message)}");
+            var missed = node.Missed + 1;
+            next = node with
+            {
+                Missed = missed,
+
+                // Registered without ever answering: offline at once. Known online: offline after two missed polls.
+                Online = node.Online && missed < OfflineAfter,
+                Problem = ex is OperationCanceledException ? $"no answer within {AgentTimeout.TotalSeconds:0} s" : ex.Message,
+            };
+        }
+
+        // A re-registration meanwhile (a new URL) wins over this poll's result for the old one.
+        return _nodes.AddOrUpdate(node.NodeId, next, (_, current) => current.AgentUrl == node.AgentUrl ? next : current);
+    }
+
+    private async Task<T?> GetAsync<T>(Uri url, CancellationToken cancellationToken)
+    {
+        var client = httpClients.CreateClient(ClientName);
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (options.Value.Cluster.Token is { Length: > 0 } token)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Trim());
+        }
+
+        using var response = await client.SendAsync(request, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"GET {url.AbsolutePath} answered {(int)response.StatusCode}", null, response.StatusCode);
+        }
+
+        return await response.Content.ReadFromJsonAsync<T>(ApiJson.Options, cancellationToken);
+    }
+
+    /// <summary>Keeps the node in SQLite; a database that cannot be written loses only its survival of a restart (storage health says why).</summary>
+    private async Task SaveAsync(RemoteNode node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var db = await databases.CreateDbContextAsync(cancellationToken);
+            var row = await db.Nodes.FindAsync([node.NodeId], cancellationToken);
+            if (row is null)
+            {
+                row = new RegisteredNodeRow { NodeId = node.NodeId, AgentUrl = node.AgentUrl, RegisteredAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
+                db.Nodes.Add(row);
+            }
+
+            row.AgentUrl = node.AgentUrl;
+            row.LastSeenUnixMs = node.LastHeartbeat?.ToUnixTimeMilliseconds() ?? row.LastSeenUnixMs;
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or IOException or InvalidOperationException)
+        {
+            LogNotSaved(node.NodeId, ex.Message);
         }
     }
 
-    public sealed record RemoteNode(string NodeId, string AgentUrl, DateTimeOffset LastHeartbeat, IReadOnlyList<NodeGpuRow> Gpus);
+    public void Dispose() => _pollGate.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} registered from {AgentUrl}, offline: {Problem}")]
+    private partial void LogRegisteredOffline(string nodeId, string agentUrl, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} is online")]
+    private partial void LogOnline(string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} is offline: {Problem}")]
+    private partial void LogOffline(string nodeId, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} could not be kept in the database: {Message}")]
+    private partial void LogNotSaved(string nodeId, string message);
+
+    /// <summary>
+    /// A registered agent as last seen: when it last answered (null: never), whether it counts as online, the polls it
+    /// missed in a row, its GPUs and residents as it last reported them, and why its last poll failed.
+    /// </summary>
+    public sealed record RemoteNode(
+        string NodeId, string AgentUrl, DateTimeOffset? LastHeartbeat, bool Online, int Missed,
+        IReadOnlyList<NodeGpuRow> Gpus, IReadOnlyList<ResidentRow> Residents, string? Problem);
+
+    /// <summary>A warm service an agent reports (<c>/resident-info</c>).</summary>
+    public sealed record ResidentRow(string Service, string? ModelName);
 
     private sealed class GpuInfoBody
     {
         public List<NodeGpuRow> Gpus { get; set; } = [];
+    }
+
+    private sealed class ResidentInfoBody
+    {
+        public List<ResidentRow> Residents { get; set; } = [];
     }
 }

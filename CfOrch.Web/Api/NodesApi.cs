@@ -11,16 +11,22 @@ public static class NodesApi
     public static IEndpointRouteBuilder MapNodesApi(this IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/api/nodes").WithTags("Nodes");
-        group.MapGet("", (Orchestrator orchestrator, GpuMonitor gpus, NodeDirectory nodes, HttpContext http) =>
+        group.MapGet("", (Orchestrator orchestrator, GpuMonitor gpus, NodeDirectory nodes, HttpContext http, TimeProvider time) =>
         {
+            var now = time.GetUtcNow();
+            var readAt = gpus.Current.At == DateTimeOffset.MinValue ? now : gpus.Current.At;
             var local = new NodeRow(
                 orchestrator.NodeId,
                 $"{http.Request.Scheme}://{http.Request.Host}",
-                LeaseRow.Unix(gpus.Current.At == DateTimeOffset.MinValue ? DateTimeOffset.UtcNow : gpus.Current.At),
+                LeaseRow.Unix(readAt),
                 Online: true,
                 Local: true,
-                gpus.Current.Gpus.Select(NodeGpuRow.From).ToList());
-            var remote = nodes.All.Select(n => new NodeRow(n.NodeId, n.AgentUrl, LeaseRow.Unix(n.LastHeartbeat), Online: true, Local: false, n.Gpus.ToList()));
+                gpus.Current.Gpus.Select(NodeGpuRow.From).ToList(),
+                Age(now, readAt),
+                null);
+            var remote = nodes.All.Select(n => new NodeRow(
+                n.NodeId, n.AgentUrl, LeaseRow.Unix(n.LastHeartbeat) ?? LeaseRow.NoExpiry, n.Online, Local: false, n.Gpus.ToList(),
+                n.LastHeartbeat is { } seen ? Age(now, seen) : null, n.Problem));
             return TypedResults.Ok(new NodesAnswer([local, .. remote]));
         }).RequireAuthorization(AccessPolicies.Read);
 
@@ -44,7 +50,9 @@ public static class NodesApi
 
             var node = await nodes.RegisterAsync(body.NodeId, agentUrl, ct);
             return TypedResults.Ok(new NodeRegisteredAnswer(true, node.NodeId));
-        }).RequireAuthorization(AccessPolicies.Control);
+        }).RequireAuthorization(AccessPolicies.RegisterNode);
         return endpoints;
     }
+
+    private static double Age(DateTimeOffset now, DateTimeOffset at) => Math.Round(Math.Max(0, (now - at).TotalSeconds), 1);
 }

@@ -40,7 +40,9 @@ public sealed class AccessEvaluator(IOptions<CfOrchOptions> options)
         var auth = Settings;
         if (user?.Identity is { IsAuthenticated: true } identity)
         {
-            return Access.Full(identity.Name) with { Session = SignedOutSessions.SessionOf(user) };
+            return user.HasClaim(ClusterAgentClaim, "true")
+                ? new Access(true, false, identity.Name, "The cluster token (CfOrch:Cluster:Token) lets an agent register its node, nothing else.")
+                : Access.Full(identity.Name) with { Session = SignedOutSessions.SessionOf(user) };
         }
 
         var fromTrustedNetwork = !source.Forwarded && Networks.Contains(_trustedNetworks, source.Remote);
@@ -97,6 +99,13 @@ public sealed class AccessEvaluator(IOptions<CfOrchOptions> options)
 
         return !string.IsNullOrEmpty(auth.AdminPassword) && PasswordHash.SecretEquals(password, auth.AdminPassword);
     }
+
+    /// <summary>The claim of a caller that sent the cluster token: an agent, which may register its node and nothing else.</summary>
+    public const string ClusterAgentClaim = "cf-orch.cluster-agent";
+
+    /// <summary>Whether <paramref name="token"/> is <c>CfOrch:Cluster:Token</c> (compared in fixed time).</summary>
+    public bool ClusterTokenMatches(string token) =>
+        options.Value.Cluster.Token is { Length: > 0 } cluster && PasswordHash.SecretEquals(token, cluster.Trim());
 
     public bool TokenMatches(string token)
     {

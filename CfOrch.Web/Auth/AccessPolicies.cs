@@ -11,6 +11,9 @@ public static class AccessPolicies
 {
     public const string Read = "cf-orch.read";
     public const string Control = "cf-orch.control";
+
+    /// <summary>Control, or an agent with the cluster token: <c>POST /api/nodes</c>.</summary>
+    public const string RegisterNode = "cf-orch.register-node";
     public const string CookieScheme = CookieAuthenticationDefaults.AuthenticationScheme;
     private const string Selector = "cf-orch";
 
@@ -47,7 +50,8 @@ public static class AccessPolicies
             .AddScheme<AuthenticationSchemeOptions, ApiTokenHandler>(ApiTokenHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
             .AddPolicy(Read, p => p.AddRequirements(new AccessRequirement(control: false)))
-            .AddPolicy(Control, p => p.AddRequirements(new AccessRequirement(control: true)));
+            .AddPolicy(Control, p => p.AddRequirements(new AccessRequirement(control: true)))
+            .AddPolicy(RegisterNode, p => p.AddRequirements(new AccessRequirement(control: true, clusterAgent: true)));
         services.AddSingleton<IAuthorizationHandler, AccessRequirementHandler>();
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, ApiAuthorizationResultHandler>();
         return services;
@@ -73,9 +77,12 @@ public static class AccessPolicies
     }
 }
 
-public sealed class AccessRequirement(bool control) : IAuthorizationRequirement
+public sealed class AccessRequirement(bool control, bool clusterAgent = false) : IAuthorizationRequirement
 {
     public bool Control { get; } = control;
+
+    /// <summary>An agent with the cluster token meets it too.</summary>
+    public bool ClusterAgent { get; } = clusterAgent;
 }
 
 /// <summary>Evaluates <see cref="AccessEvaluator"/> for the request's user and remote address.</summary>
@@ -88,7 +95,7 @@ public sealed class AccessRequirementHandler(AccessEvaluator evaluator) : Author
         // Without a request (no remote address, no host) nothing counts as this machine's own user.
         var source = context.Resource is HttpContext http ? RequestSource.Of(http) : new RequestSource(null, false, "");
         var access = evaluator.Evaluate(context.User, source);
-        if (requirement.Control ? access.CanControl : access.CanRead)
+        if ((requirement.Control ? access.CanControl : access.CanRead) || (requirement.ClusterAgent && context.User.HasClaim(AccessEvaluator.ClusterAgentClaim, "true")))
         {
             context.Succeed(requirement);
         }

@@ -13,6 +13,8 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
 
     public DbSet<ClientLeaseRow> ClientLeases => Set<ClientLeaseRow>();
 
+    public DbSet<RegisteredNodeRow> Nodes => Set<RegisteredNodeRow>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
@@ -49,6 +51,13 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
             e.Property(x => x.NodeId).HasMaxLength(64).IsRequired();
             e.Property(x => x.Holder).HasMaxLength(256).IsRequired();
         });
+        modelBuilder.Entity<RegisteredNodeRow>(e =>
+        {
+            e.ToTable("nodes");
+            e.HasKey(x => x.NodeId);
+            e.Property(x => x.NodeId).HasMaxLength(64);
+            e.Property(x => x.AgentUrl).HasMaxLength(512).IsRequired();
+        });
         modelBuilder.Entity<ManagedInstanceRow>(e =>
         {
             e.ToTable("managed_instances");
@@ -60,6 +69,19 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
             e.Property(x => x.Model).HasMaxLength(256);
         });
     }
+}
+
+/// <summary>A cf-orch agent that registered (<c>POST /api/nodes</c>): kept across restarts, as the original keeps its nodes.</summary>
+public sealed class RegisteredNodeRow
+{
+    public required string NodeId { get; set; }
+
+    public required string AgentUrl { get; set; }
+
+    public long RegisteredAtUnixMs { get; set; }
+
+    /// <summary>When it last answered a poll (as of the last time this was written); null when it never has.</summary>
+    public long? LastSeenUnixMs { get; set; }
 }
 
 /// <summary>One GPU's memory use at one moment, for the History charts. Times are Unix milliseconds (SQLite sorts them natively).</summary>

@@ -13,6 +13,7 @@ public static class JobsServiceCollectionExtensions
     public static IServiceCollection AddCfOrchJobs(this IServiceCollection services)
     {
         services.AddHostedService<EngineHostedService>();
+        services.AddHostedService<NodeDirectoryLoader>();
         services.AddQuartz(q =>
         {
             q.UseInMemoryStore();
@@ -23,6 +24,7 @@ public static class JobsServiceCollectionExtensions
             // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
             Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds), firstAfter: o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
             Every<HealthProbeJob>(q, HealthProbeJob.Key, _ => HealthProbeJob.Tick);
+            Every<AgentPollJob>(q, AgentPollJob.Key, o => TimeSpan.FromSeconds(o.Cluster.PollSeconds), firstAfter: o => TimeSpan.FromSeconds(Math.Min(2, o.Cluster.PollSeconds)));
             Every<SweepJob>(q, SweepJob.Key, _ => SweepJob.Interval);
             Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: _ => TimeSpan.FromSeconds(3));
             Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: _ => TimeSpan.FromMinutes(1));
@@ -31,6 +33,7 @@ public static class JobsServiceCollectionExtensions
         services.AddHostedService<AlwaysOnService>();
         services.AddHostedService<RuntimeWatchService>();
         services.AddTransient<GpuPollJob>();
+        services.AddTransient<AgentPollJob>();
         services.AddTransient<MeasurementJob>();
         services.AddTransient<AdoptionJob>();
         services.AddTransient<HealthProbeJob>();

@@ -211,6 +211,28 @@ namespace CfOrch.Web.Data.Migrations
 
                     b.ToTable("managed_instances", (string)null);
                 });
+
+            modelBuilder.Entity("CfOrch.Web.Data.RegisteredNodeRow", b =>
+                {
+                    b.Property<string>("NodeId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("AgentUrl")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("LastSeenUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("RegisteredAtUnixMs")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("NodeId");
+
+                    b.ToTable("nodes", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }
