@@ -17,6 +17,9 @@ public sealed record EngineSnapshot(
     /// <summary>Whether each runtime (process, docker) can start services now, and why not.</summary>
     public IReadOnlyList<Runtimes.RuntimeStatus> Runtimes { get; init; } = [];
 
+    /// <summary>The other nodes (cf-orch agents) that registered, as last polled.</summary>
+    public IReadOnlyList<Nodes.RemoteNodeState> Nodes { get; init; } = [];
+
     /// <summary>The status of the runtime of <paramref name="kind"/>, or null when it has not reported one.</summary>
     public Runtimes.RuntimeStatus? Runtime(string kind) => Runtimes.FirstOrDefault(r => r.Kind == kind);
 }

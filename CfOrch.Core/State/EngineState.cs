@@ -18,6 +18,7 @@ public sealed class EngineState
     private GpuSnapshot _gpus = GpuSnapshot.Empty(GpuSource.None, null);
     private IReadOnlyList<GpuAccount> _accounts = [];
     private readonly SortedDictionary<string, Runtimes.RuntimeStatus> _runtimes = new(StringComparer.Ordinal);
+    private IReadOnlyList<Nodes.RemoteNodeState> _nodes = [];
 
     public EngineState()
     {
@@ -48,6 +49,8 @@ public sealed class EngineState
         {
             _runtimes[r.Kind] = r;
         }
+
+        _nodes = snapshot.Nodes;
     }
 
     public long Version { get; private set; }
@@ -86,6 +89,9 @@ public sealed class EngineState
             case Runtimes.RuntimeStatusChanged c:
                 _runtimes[c.Status.Kind] = c.Status;
                 break;
+            case Nodes.NodesChanged c:
+                _nodes = c.Nodes;
+                break;
         }
     }
 
@@ -98,5 +104,6 @@ public sealed class EngineState
         _accounts)
     {
         Runtimes = _runtimes.Values.ToArray(),
+        Nodes = _nodes,
     };
 }

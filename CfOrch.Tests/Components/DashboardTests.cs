@@ -26,6 +26,33 @@ public sealed class DashboardTests : MudBunitContext
     }
 
     [Fact]
+    public void Other_nodes_are_shown_with_their_state_heartbeat_and_gpus_and_an_offline_one_is_greyed_with_why()
+    {
+        UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 });
+        var page = RenderAs<Dashboard>();
+        Assert.Empty(page.FindAll("[data-testid=node-card]"));
+
+        Services.GetRequiredService<CfOrch.Core.State.StateStream>().Publish(new CfOrch.Core.Nodes.NodesChanged(
+        [
+            new("heimdall", "http://10.0.0.7:7701", true, Time.GetUtcNow().AddSeconds(-4), null, [new(0, "RTX 3090", 24576, 6144, 18432)]),
+            new("loki", "http://10.0.0.8:7701", false, null, "Connection refused (10.0.0.8:7701)", []),
+        ]));
+
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=node-card]").Count));
+        var heimdall = page.Find("[data-node=heimdall]");
+        Assert.Equal("online", heimdall.QuerySelector("[data-testid=node-state]")!.TextContent.Trim());
+        Assert.Equal("4 s ago", heimdall.QuerySelector("[data-testid=node-seen]")!.TextContent);
+        Assert.Contains("GPU 0 · RTX 3090", heimdall.QuerySelector("[data-testid=node-gpu]")!.TextContent, StringComparison.Ordinal);
+        Assert.Contains("6,144 MB of 24,576 MB used", heimdall.QuerySelector("[data-testid=node-gpu]")!.TextContent, StringComparison.Ordinal);
+        Assert.DoesNotContain("cf-offline", heimdall.ClassName, StringComparison.Ordinal);
+        var loki = page.Find("[data-node=loki]");
+        Assert.Contains("cf-offline", loki.ClassName, StringComparison.Ordinal);
+        Assert.Equal("offline", loki.QuerySelector("[data-testid=node-state]")!.TextContent.Trim());
+        Assert.Equal("never answered", loki.QuerySelector("[data-testid=node-seen]")!.TextContent);
+        Assert.Equal("Connection refused (10.0.0.8:7701)", loki.QuerySelector("[data-testid=node-problem]")!.TextContent);
+    }
+
+    [Fact]
     public void Without_gpus_it_says_why_and_how_to_simulate_some()
     {
         UseGpus();

@@ -18,6 +18,7 @@ public sealed partial class NodeDirectory(
     IHttpClientFactory httpClients,
     IDbContextFactory<CfOrchDb> databases,
     IOptions<CfOrchOptions> options,
+    Core.Changes.IStatePublisher publisher,
     TimeProvider time,
     ILogger<NodeDirectory> logger) : IDisposable
 {
@@ -48,7 +49,14 @@ public sealed partial class NodeDirectory(
         {
             _nodes.TryAdd(row.NodeId, new RemoteNode(row.NodeId, row.AgentUrl, row.LastSeenUnixMs is { } seen ? DateTimeOffset.FromUnixTimeMilliseconds(seen) : null, false, OfflineAfter, [], [], "not polled yet since cf-orch started"));
         }
+
+        Publish();
     }
+
+    /// <summary>The nodes as the dashboard and the event stream see them.</summary>
+    private void Publish() => publisher.Publish(new Core.Nodes.NodesChanged(All.Select(n => new Core.Nodes.RemoteNodeState(
+        n.NodeId, n.AgentUrl, n.Online, n.LastHeartbeat, n.Problem,
+        n.Gpus.Select(g => new Core.Nodes.RemoteGpu(g.GpuId, g.Name, g.VramTotalMb, g.VramUsedMb, g.VramFreeMb)).ToList())).ToList()));
 
     /// <summary>Registers (or re-registers) an agent and polls it once; one that does not answer is recorded offline.</summary>
     public async Task<RemoteNode> RegisterAsync(string nodeId, Uri agentUrl, CancellationToken cancellationToken)
@@ -65,6 +73,7 @@ public sealed partial class NodeDirectory(
             _ => new RemoteNode(nodeId, url, null, false, 0, [], [], null),
             (_, known) => known.AgentUrl == url ? known : known with { AgentUrl = url });
         var polled = await PollAsync(node, cancellationToken);
+        Publish();
         await SaveAsync(polled, cancellationToken);
         if (!polled.Online)
         {
@@ -103,6 +112,10 @@ public sealed partial class NodeDirectory(
                 _pollGate.Release();
             }
         }));
+        if (!_nodes.IsEmpty)
+        {
+            Publish();
+        }
     }
 
     /// <summary>Asks one agent for its GPUs (required) and residents (best effort, as older agents lack it); records the answer.</summary>

@@ -197,6 +197,15 @@ public static partial class ServerSentEvents
             accounts = c.Accounts.Select(a => new { gpu_id = a.GpuIndex, account = GpuAccountRow.From(a) }),
         }),
         Core.Runtimes.RuntimeStatusChanged c => ("runtime", RuntimeRow.From(c.Status)),
+        Core.Nodes.NodesChanged c => ("nodes", c.Nodes.Select(n => new
+        {
+            node_id = n.NodeId,
+            agent_url = n.AgentUrl,
+            online = n.Online,
+            last_heartbeat = LeaseRow.Unix(n.LastHeartbeat) ?? LeaseRow.NoExpiry,
+            problem = n.Problem,
+            gpus = n.Gpus.Select(g => new NodeGpuRow(g.GpuId, g.Name, g.TotalMb, g.UsedMb, g.FreeMb)),
+        })),
         _ => ("unknown", new { }),
     };
 

@@ -1,0 +1,15 @@
+using CfOrch.Core.Changes;
+
+namespace CfOrch.Core.Nodes;
+
+/// <summary>A GPU of another node, as its agent last reported it.</summary>
+public sealed record RemoteGpu(int GpuId, string Name, long TotalMb, long UsedMb, long FreeMb);
+
+/// <summary>
+/// Another node (a cf-orch agent) as the coordinator last saw it: whether it counts as online, when it last answered
+/// (null: never), why its last poll failed, and its GPUs as it last reported them.
+/// </summary>
+public sealed record RemoteNodeState(string NodeId, string AgentUrl, bool Online, DateTimeOffset? LastHeartbeat, string? Problem, IReadOnlyList<RemoteGpu> Gpus);
+
+/// <summary>The registered nodes changed (one registered, went offline, came back, reported new figures).</summary>
+public sealed record NodesChanged(IReadOnlyList<RemoteNodeState> Nodes) : StateChange;
