@@ -5,6 +5,8 @@ if (Commands.Run(args) is { } exitCode)
     return exitCode;
 }
 
+args = Commands.Translate(args);
+
 // appsettings.json travels with the app, so the content root is the app's folder, wherever it is started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddCfOrchWeb();

@@ -41,6 +41,16 @@ public sealed class CfOrchOptions
 
     public ClusterOptions Cluster { get; set; } = new();
 
+    /// <summary><c>coordinator</c> (the dashboard and the API; default) or <c>agent</c> (the agent protocol for a coordinator elsewhere).</summary>
+    public string Role { get; set; } = RoleCoordinator;
+
+    public const string RoleCoordinator = "coordinator";
+    public const string RoleAgent = "agent";
+
+    public AgentOptions Agent { get; set; } = new();
+
+    public bool IsAgent => string.Equals(Role, RoleAgent, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Values that could not be converted while binding (for example <c>TotalMb=abc</c>), each naming its key.</summary>
     public IReadOnlyList<string> BindErrors() => _bindErrors;
 
@@ -196,6 +206,19 @@ public sealed class ClusterOptions
     /// else), and the coordinator sends it on every call to an agent.
     /// </summary>
     public string? Token { get; set; }
+}
+
+/// <summary>The <c>CfOrch:Agent</c> section: this node as an agent of a coordinator elsewhere (<c>CfOrch:Role=agent</c>).</summary>
+public sealed class AgentOptions
+{
+    /// <summary>The coordinator to register with (<c>http://host:7700</c>).</summary>
+    public string? Coordinator { get; set; }
+
+    /// <summary>Where the coordinator reaches this agent; default <c>http://{AdvertiseHost or this machine's name}:{port}</c>.</summary>
+    public string? AdvertiseUrl { get; set; }
+
+    /// <summary>Seconds between registrations (the original agent registers again every 30 s).</summary>
+    public double RegisterSeconds { get; set; } = 30;
 }
 
 /// <summary>The <c>CfOrch:History</c> section: how long SQLite keeps lease history and GPU samples.</summary>

@@ -8,6 +8,9 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
 {
     public const long MaxGpuMb = 1024 * 1024;
 
+    private static bool IsHttpUrl(string? value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
+
     public ValidateOptionsResult Validate(string? name, CfOrchOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -51,6 +54,24 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
         }
 
         Range(errors, $"{S}:Gpus:PollIntervalSeconds", gpus.PollIntervalSeconds, 0.1, 3600);
+
+        if (!string.Equals(options.Role, CfOrchOptions.RoleCoordinator, StringComparison.OrdinalIgnoreCase) && !options.IsAgent)
+        {
+            errors.Add($"{S}:Role: '{options.Role}' is not one of coordinator, agent.");
+        }
+
+        var agent = options.Agent ?? new AgentOptions();
+        if (options.IsAgent && !IsHttpUrl(agent.Coordinator))
+        {
+            errors.Add($"{S}:Agent:Coordinator: an agent needs its coordinator's URL (http://host:7700; got '{agent.Coordinator}'); on the command line: agent --coordinator http://host:7700.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(agent.AdvertiseUrl) && !IsHttpUrl(agent.AdvertiseUrl))
+        {
+            errors.Add($"{S}:Agent:AdvertiseUrl: '{agent.AdvertiseUrl}' is not an http:// or https:// URL.");
+        }
+
+        Range(errors, $"{S}:Agent:RegisterSeconds", agent.RegisterSeconds, 1, 3600);
 
         var cluster = options.Cluster ?? new ClusterOptions();
         Range(errors, $"{S}:Cluster:PollSeconds", cluster.PollSeconds, 1, 3600);

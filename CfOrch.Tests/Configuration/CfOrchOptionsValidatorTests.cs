@@ -63,6 +63,12 @@ public sealed class CfOrchOptionsValidatorTests
     [InlineData("CfOrch:Auth:ApiTokens:0", "tiny", "CfOrch:Auth:ApiTokens:0 must have at least 16 characters")]
     [InlineData("CfOrch:Probes:StartTimeoutSeconds", "0", "CfOrch:Probes:StartTimeoutSeconds must be between 1")]
     [InlineData("CfOrch:Adoption:IntervalSeconds", "-1", "CfOrch:Adoption:IntervalSeconds must be between 0.1")]
+    [InlineData("CfOrch:Role", "worker", "CfOrch:Role: 'worker' is not one of coordinator, agent.")]
+    [InlineData("CfOrch:Role", "agent", "CfOrch:Agent:Coordinator: an agent needs its coordinator's URL")]
+    [InlineData("CfOrch:Agent:AdvertiseUrl", "heimdall:7701", "CfOrch:Agent:AdvertiseUrl: 'heimdall:7701' is not an http:// or https:// URL.")]
+    [InlineData("CfOrch:Cluster:Token", "short", "CfOrch:Cluster:Token must be at least 16 characters")]
+    [InlineData("CfOrch:Cluster:PollSeconds", "0", "CfOrch:Cluster:PollSeconds must be between 1")]
+    [InlineData("CfOrch:Docker:Endpoint", "/var/run/docker.sock", "CfOrch:Docker:Endpoint: '/var/run/docker.sock' is not a Docker endpoint")]
     public void A_bad_value_fails_naming_its_key(string key, string value, string expected)
     {
         var settings = new Dictionary<string, string?>

@@ -99,4 +99,13 @@ public sealed class HostingTests
         Assert.Contains($"{path}:10:7: services.ollama.managed.prot: unknown key 'prot' (did you mean 'port'?)", html, StringComparison.Ordinal);
         Assert.Contains("cf-orch runs no services until it is fixed", html, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_agent_command_becomes_configuration_keys_and_other_arguments_pass_through()
+    {
+        Assert.Equal(
+            ["--CfOrch:Role=agent", "--CfOrch:Agent:Coordinator=http://coord:7700", "--CfOrch:Agent:AdvertiseUrl=http://me:7701", "--urls", "http://*:7701"],
+            CfOrch.Web.Hosting.Commands.Translate(["agent", "--coordinator", "http://coord:7700", "--advertise", "http://me:7701", "--urls", "http://*:7701"]));
+        Assert.Equal(["--urls", "x"], CfOrch.Web.Hosting.Commands.Translate(["--urls", "x"]));
+    }
 }

@@ -16,7 +16,7 @@ public sealed partial class ApiErrors(ILogger<ApiErrors> logger, RefusalLog refu
 
         // The middleware has already switched Request.Path to the error page: the feature keeps the original path.
         var path = httpContext.Features.Get<IExceptionHandlerFeature>()?.Path ?? httpContext.Request.Path;
-        if (!Auth.AccessPolicies.IsMachinePath(path))
+        if (!Auth.AccessPolicies.IsMachineRequest(httpContext, path))
         {
             return false;
         }

@@ -14,6 +14,12 @@ public static class AccessPolicies
 
     /// <summary>Control, or an agent with the cluster token: <c>POST /api/nodes</c>.</summary>
     public const string RegisterNode = "cf-orch.register-node";
+
+    /// <summary>
+    /// An agent's control endpoints: the cluster token (the coordinator sends it), or — with no token set — a request
+    /// from the coordinator's address; or control rights (this machine's user, a sign-in, an API token).
+    /// </summary>
+    public const string AgentControl = "cf-orch.agent-control";
     public const string CookieScheme = CookieAuthenticationDefaults.AuthenticationScheme;
     private const string Selector = "cf-orch";
 
@@ -51,10 +57,18 @@ public static class AccessPolicies
         services.AddAuthorizationBuilder()
             .AddPolicy(Read, p => p.AddRequirements(new AccessRequirement(control: false)))
             .AddPolicy(Control, p => p.AddRequirements(new AccessRequirement(control: true)))
-            .AddPolicy(RegisterNode, p => p.AddRequirements(new AccessRequirement(control: true, clusterAgent: true)));
+            .AddPolicy(RegisterNode, p => p.AddRequirements(new AccessRequirement(control: true, clusterAgent: true)))
+            .AddPolicy(AgentControl, p => p.AddRequirements(new AccessRequirement(control: true, clusterAgent: true, fromCoordinator: true)));
         services.AddSingleton<IAuthorizationHandler, AccessRequirementHandler>();
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, ApiAuthorizationResultHandler>();
         return services;
+    }
+
+    /// <summary>A request a program makes (<see cref="IsMachinePath"/>, or the agent protocol on an agent): answered with a status, never a page.</summary>
+    public static bool IsMachineRequest(HttpContext http, PathString? path = null)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        return IsMachinePath(path ?? http.Request.Path) || http.Items.ContainsKey(AgentApi.Marker);
     }
 
     /// <summary>Paths programs call (the API, metrics, the OpenAPI document): refused with a status, never redirected to /login.</summary>
@@ -66,7 +80,7 @@ public static class AccessPolicies
 
     private static Task Deny(HttpContext context, string redirect, int status)
     {
-        if (IsMachinePath(context.Request.Path))
+        if (IsMachineRequest(context))
         {
             context.Response.StatusCode = status;
             return Task.CompletedTask;
@@ -77,16 +91,19 @@ public static class AccessPolicies
     }
 }
 
-public sealed class AccessRequirement(bool control, bool clusterAgent = false) : IAuthorizationRequirement
+public sealed class AccessRequirement(bool control, bool clusterAgent = false, bool fromCoordinator = false) : IAuthorizationRequirement
 {
     public bool Control { get; } = control;
 
-    /// <summary>An agent with the cluster token meets it too.</summary>
+    /// <summary>A holder of the cluster token (an agent registering, a coordinator calling its agent) meets it too.</summary>
     public bool ClusterAgent { get; } = clusterAgent;
+
+    /// <summary>With no cluster token set, a request from this agent's coordinator meets it too.</summary>
+    public bool FromCoordinator { get; } = fromCoordinator;
 }
 
 /// <summary>Evaluates <see cref="AccessEvaluator"/> for the request's user and remote address.</summary>
-public sealed class AccessRequirementHandler(AccessEvaluator evaluator) : AuthorizationHandler<AccessRequirement>
+public sealed class AccessRequirementHandler(AccessEvaluator evaluator, Jobs.AgentRegistration registration, Microsoft.Extensions.Options.IOptions<Core.Configuration.CfOrchOptions> options) : AuthorizationHandler<AccessRequirement>
 {
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AccessRequirement requirement)
     {
@@ -95,7 +112,9 @@ public sealed class AccessRequirementHandler(AccessEvaluator evaluator) : Author
         // Without a request (no remote address, no host) nothing counts as this machine's own user.
         var source = context.Resource is HttpContext http ? RequestSource.Of(http) : new RequestSource(null, false, "");
         var access = evaluator.Evaluate(context.User, source);
-        if ((requirement.Control ? access.CanControl : access.CanRead) || (requirement.ClusterAgent && context.User.HasClaim(AccessEvaluator.ClusterAgentClaim, "true")))
+        var fromCoordinator = requirement.FromCoordinator && string.IsNullOrWhiteSpace(options.Value.Cluster.Token)
+            && !source.Forwarded && registration.IsCoordinator(source.Remote);
+        if ((requirement.Control ? access.CanControl : access.CanRead) || (requirement.ClusterAgent && context.User.HasClaim(AccessEvaluator.ClusterAgentClaim, "true")) || fromCoordinator)
         {
             context.Succeed(requirement);
         }
@@ -113,7 +132,7 @@ public sealed class ApiAuthorizationResultHandler(AccessEvaluator evaluator) : I
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(authorizeResult);
-        if (authorizeResult.Succeeded || !AccessPolicies.IsMachinePath(context.Request.Path))
+        if (authorizeResult.Succeeded || !AccessPolicies.IsMachineRequest(context))
         {
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;

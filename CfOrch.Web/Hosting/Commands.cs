@@ -6,6 +6,40 @@ namespace CfOrch.Web.Hosting;
 public static class Commands
 {
     /// <summary>
+    /// <c>agent --coordinator URL [--advertise URL] [other options]</c>: the arguments of an agent as configuration keys
+    /// (<c>CfOrch:Role=agent</c>, <c>CfOrch:Agent:Coordinator</c>, <c>CfOrch:Agent:AdvertiseUrl</c>); any other arguments as they are.
+    /// </summary>
+    public static string[] Translate(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length == 0 || args[0] != "agent")
+        {
+            return args;
+        }
+
+        var result = new List<string> { $"--{CfOrchOptions.SectionName}:Role={CfOrchOptions.RoleAgent}" };
+        for (var i = 1; i < args.Length; i++)
+        {
+            var key = args[i] switch
+            {
+                "--coordinator" => "Agent:Coordinator",
+                "--advertise" => "Agent:AdvertiseUrl",
+                _ => null,
+            };
+            if (key is not null && i + 1 < args.Length)
+            {
+                result.Add($"--{CfOrchOptions.SectionName}:{key}={args[++i]}");
+            }
+            else
+            {
+                result.Add(args[i]);
+            }
+        }
+
+        return [.. result];
+    }
+
+    /// <summary>
     /// <c>hash-password [password]</c>: prints a hash for <c>CfOrch:Auth:AdminPasswordHash</c> (the password from the
     /// argument, or one line of standard input so it stays out of the shell history). Returns null when
     /// <paramref name="args"/> is not a command.

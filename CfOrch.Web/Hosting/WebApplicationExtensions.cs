@@ -53,6 +53,21 @@ public static partial class WebApplicationExtensions
     public static WebApplication MapCfOrch(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        var isAgent = app.Services.GetRequiredService<IOptions<CfOrchOptions>>().Value.IsAgent;
+        if (isAgent)
+        {
+            // The agent protocol's paths are a program's: errors as JSON, no sign-in page, no HTML.
+            app.Use((http, next) =>
+            {
+                if (AgentApi.IsAgentPath(http.Request.Path))
+                {
+                    http.Items[AgentApi.Marker] = true;
+                }
+
+                return next(http);
+            });
+        }
+
         // Whether a request came through a proxy is noted before trusted proxies' headers are applied (and consumed).
         RequestSource.UseForwardingMarker(app);
         if (app.Services.GetRequiredService<IOptions<CfOrchOptions>>().Value.Auth.TrustedProxies.Count > 0)
@@ -64,7 +79,7 @@ public static partial class WebApplicationExtensions
         // answers too: set as the answer starts, after the exception handler has cleared what was set before.
         app.Use((http, next) =>
         {
-            if (AccessPolicies.IsMachinePath(http.Request.Path))
+            if (AccessPolicies.IsMachineRequest(http))
             {
                 var storage = http.RequestServices.GetRequiredService<StorageHealth>();
                 http.Response.OnStarting(() =>
@@ -83,14 +98,14 @@ public static partial class WebApplicationExtensions
 
         // API errors become problem+json with a detail (ApiErrors, ApiStatusPages); anything else shows the error page.
         app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        app.UseWhen(http => AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePages(ApiStatusPages.WriteAsync));
-        app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+        app.UseWhen(http => AccessPolicies.IsMachineRequest(http), branch => branch.UseStatusCodePages(ApiStatusPages.WriteAsync));
+        app.UseWhen(http => !AccessPolicies.IsMachineRequest(http) && !isAgent, branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
 
         // No web page but cf-orch's own may change it; API bodies come in the types their endpoints take.
         app.UseMiddleware<CrossOriginGuard>();
         ControlCharacters.UseControlCharacterCheck(app);
         BodyMediaTypes.UseBodyMediaTypes(app);
-        app.UseWhen(http => !AccessPolicies.IsMachinePath(http.Request.Path), branch => branch.UseOwnAssets());
+        app.UseWhen(http => !AccessPolicies.IsMachineRequest(http), branch => branch.UseOwnAssets());
         app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -119,7 +134,16 @@ public static partial class WebApplicationExtensions
         });
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CfOrchMetrics>().Registry).RequireAuthorization(AccessPolicies.Read);
         app.MapOpenApi().RequireAuthorization(AccessPolicies.Read);
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        if (isAgent)
+        {
+            // An agent serves the agent protocol and a status page; the dashboard is on the coordinator.
+            app.MapAgentApi();
+        }
+        else
+        {
+            app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        }
+
         return app;
     }
 

@@ -14,6 +14,8 @@ public static class JobsServiceCollectionExtensions
     {
         services.AddHostedService<EngineHostedService>();
         services.AddHostedService<NodeDirectoryLoader>();
+        services.AddSingleton<AgentRegistration>();
+        services.AddHostedService(sp => sp.GetRequiredService<AgentRegistration>());
         services.AddQuartz(q =>
         {
             q.UseInMemoryStore();

@@ -23,7 +23,7 @@ public sealed class BodyMediaTypes(params string[] types)
     public static IApplicationBuilder UseBodyMediaTypes(IApplicationBuilder app) => app.Use((http, next) =>
     {
         var request = http.Request;
-        if (!Auth.AccessPolicies.IsMachinePath(request.Path) || HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || !HasBody(request))
+        if (!Auth.AccessPolicies.IsMachineRequest(http) || HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || !HasBody(request))
         {
             return next(http);
         }

@@ -29,7 +29,7 @@ public static class ControlCharacters
     /// <summary>Refuses, with 400, an API request with a control character in a path segment or a query value.</summary>
     public static IApplicationBuilder UseControlCharacterCheck(IApplicationBuilder app) => app.Use((http, next) =>
     {
-        if (!Auth.AccessPolicies.IsMachinePath(http.Request.Path))
+        if (!Auth.AccessPolicies.IsMachineRequest(http))
         {
             return next(http);
         }
