@@ -1,0 +1,81 @@
+using System.Net;
+using System.Text.Json;
+using CfOrch.Tests.Engine;
+using CfOrch.Tests.StandIns;
+
+namespace CfOrch.Tests.Api;
+
+/// <summary>cf-orch as an agent (<c>CfOrch:Role=agent</c>): every answer of the agent protocol, field by field, as the original agent's.</summary>
+public sealed class AgentProtocolTests
+{
+    private const string Token = "cluster-secret-0123456789abcdef";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task The_agent_protocol_answers_with_the_original_agents_fields()
+    {
+        var port = EngineApp.FreePort();
+        await using var host = ApiTestHost.Start(
+            EngineApp.Profile(EngineApp.StandInService("whisper", 1000, 2, port, "service --port {port}", "/health")),
+            new()
+            {
+                ["CfOrch:Role"] = "agent",
+                ["CfOrch:NodeId"] = "heimdall",
+                ["CfOrch:Agent:Coordinator"] = $"http://127.0.0.1:{EngineApp.FreePort()}",
+                ["CfOrch:Cluster:Token"] = Token,
+            });
+
+        Fields((await host.GetAsync("/health")).Is(HttpStatusCode.OK).Json, "status", "node_id");
+        Assert.Equal("heimdall", (await host.GetAsync("/health")).Json.GetProperty("node_id").GetString());
+
+        var info = (await host.GetAsync("/gpu-info")).Is(HttpStatusCode.OK).Json;
+        Fields(info, "node_id", "gpus");
+        Fields(info.GetProperty("gpus")[0], "gpu_id", "name", "vram_total_mb", "vram_used_mb", "vram_free_mb");
+        Assert.Equal(8192, info.GetProperty("gpus")[0].GetProperty("vram_total_mb").GetInt64());
+
+        Assert.Equal(0, Fields((await host.GetAsync("/resident-info")).Is(HttpStatusCode.OK).Json, "residents").GetProperty("residents").GetArrayLength());
+        Assert.Equal(0, Fields((await host.GetAsync("/services")).Is(HttpStatusCode.OK).Json, "running").GetProperty("running").GetArrayLength());
+        var idle = Fields((await host.GetAsync("/services/whisper")).Is(HttpStatusCode.OK).Json, "service", "running", "url");
+        Assert.False(idle.GetProperty("running").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, idle.GetProperty("url").ValueKind);
+
+        // Control: with the token (the coordinator's), from anywhere.
+        (await host.PostAsync("/services/whisper/start", new { gpu_id = 0, @params = new { } }, remote: "10.0.0.5")).Is(HttpStatusCode.Unauthorized);
+        var started = Fields((await host.PostAsync("/services/whisper/start", new { gpu_id = 0, @params = new { } }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json, "service", "url", "running", "adopted");
+        Assert.Equal(("whisper", $"http://127.0.0.1:{port}", true, false), (started.GetProperty("service").GetString(), started.GetProperty("url").GetString(), started.GetProperty("running").GetBoolean(), started.GetProperty("adopted").GetBoolean()));
+
+        var resident = Fields((await host.GetAsync("/resident-info")).Json.GetProperty("residents")[0], "service", "model_name");
+        Assert.Equal("whisper", resident.GetProperty("service").GetString());
+        Assert.Equal(["whisper"], (await host.GetAsync("/services")).Json.GetProperty("running").EnumerateArray().Select(e => e.GetString()));
+        Assert.True((await host.GetAsync("/services/whisper")).Json.GetProperty("running").GetBoolean());
+
+        // Evict: only a process of a service it started.
+        var refused = Fields((await host.PostAsync("/evict", new { pid = 1, grace_period_s = 1.0 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json, "success", "method", "message");
+        Assert.False(refused.GetProperty("success").GetBoolean());
+        var pid = host.Orchestrator.Instances.Single().Pid!.Value;
+        var evicted = (await host.PostAsync("/evict", new { pid, grace_period_s = 1.0 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json;
+        Assert.True(evicted.GetProperty("success").GetBoolean());
+        Assert.False((await host.GetAsync("/services/whisper")).Json.GetProperty("running").GetBoolean());
+
+        (await host.PostAsync("/services/whisper/start", new { gpu_id = 0, @params = new { } }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK);
+        var stopped = Fields((await host.PostAsync("/services/whisper/stop", null, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json, "service", "stopped");
+        Assert.True(stopped.GetProperty("stopped").GetBoolean());
+
+        // An unknown service is a 422 with a detail, as JSON (never the dashboard's page).
+        var unknown = await host.PostAsync("/services/nope/start", new { gpu_id = 0 }, remote: "10.0.0.5", bearer: Token);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, unknown.Status);
+        Assert.Contains("nope", unknown.Detail, StringComparison.Ordinal);
+
+        // No dashboard on an agent: a status page.
+        var page = await host.GetAsync("/");
+        Assert.Contains("cf-orch agent heimdall", page.Body, StringComparison.Ordinal);
+    }
+
+    /// <summary>Asserts the object has exactly these fields, in this order.</summary>
+    private static JsonElement Fields(JsonElement element, params string[] names)
+    {
+        Assert.Equal(names, element.EnumerateObject().Select(p => p.Name));
+        return element;
+    }
+}
