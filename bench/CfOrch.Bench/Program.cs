@@ -9,6 +9,7 @@ using CfOrch.Bench;
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --refusal-storm [--requests 40000 --seconds 40]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --container-start [--runs 10]   (needs a Docker engine)
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --agent-poll [--agents 100 --seconds 60]
 if (args.Contains("--yaml-bombs"))
 {
     return YamlBombRun.Run(ArgValue("--iterations", 20));
@@ -17,6 +18,11 @@ if (args.Contains("--yaml-bombs"))
 if (args.Contains("--refusal-storm"))
 {
     return await RefusalStorm.RunAsync(FindRoot(), ArgValue("--requests", 40_000), TimeSpan.FromSeconds(ArgValue("--seconds", 40)), ArgValue("--concurrency", 16));
+}
+
+if (args.Contains("--agent-poll"))
+{
+    return await AgentPoll.RunAsync(FindRoot(), ArgValue("--agents", 100), ArgValue("--seconds", 60));
 }
 
 if (args.Contains("--container-start"))
