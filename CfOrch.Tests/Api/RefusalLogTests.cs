@@ -38,6 +38,30 @@ public sealed class RefusalLogTests
         Assert.Single(logger.Lines, l => l.Text == "POST /api/services/vllm/allocate refused with 503: no room");
     }
 
+    [Fact]
+    public void A_spray_of_distinct_paths_is_remembered_up_to_a_bound_and_logged_a_line_a_second_beyond_it()
+    {
+        var logger = new ListLogger();
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-29T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var log = new RefusalLog(logger, time);
+
+        for (var i = 0; i < 20_000; i++)
+        {
+            log.Note("GET", $"/api/nope-{i}", 404, "no such path");
+        }
+
+        // Within one second: the first 1,024 paths a line each, then one line for all the others.
+        Assert.Equal(RefusalLog.MaxKeys + 1, log.Remembered);
+        Assert.Equal(RefusalLog.MaxKeys + 1, logger.Lines.Count);
+        Assert.Equal("GET /api/nope-1024 refused with 404: no such path", logger.Lines[^1].Text);
+
+        // A second later the quiet paths are forgotten and new ones are remembered again.
+        time.Advance(TimeSpan.FromSeconds(2));
+        log.Note("GET", "/api/later", 404, "no such path");
+        Assert.True(log.Remembered <= 2, $"{log.Remembered} paths still remembered");
+        Assert.Equal("GET /api/later refused with 404: no such path", logger.Lines[^1].Text);
+    }
+
     private static int Suppressed(string line)
     {
         var open = line.LastIndexOf(" (", StringComparison.Ordinal);

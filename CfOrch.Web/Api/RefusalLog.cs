@@ -11,15 +11,31 @@ public sealed partial class RefusalLog(ILogger<RefusalLog> logger, TimeProvider 
 {
     public static readonly TimeSpan Window = TimeSpan.FromSeconds(1);
 
-    /// <summary>At most this many distinct paths are remembered; beyond it the oldest are forgotten.</summary>
-    private const int MaxKeys = 1024;
+    /// <summary>At most this many distinct paths are remembered; a refusal on a path beyond them shares one line a second with the rest.</summary>
+    public const int MaxKeys = 1024;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly Lock _pruneLock = new();
+    private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
+
+    /// <summary>How many paths are remembered now (for tests).</summary>
+    public int Remembered => _entries.Count;
 
     public void Note(string method, string path, int status, string detail)
     {
-        var key = $"{method} {path}";
         var now = time.GetUtcNow();
+        var key = $"{method} {path}";
+        if (!_entries.ContainsKey(key) && _entries.Count >= MaxKeys)
+        {
+            // A stranger spraying new paths: forgetting the quiet ones is tried at most once a second (not on every
+            // request), and while every slot is busy the newcomers share one bucket per method.
+            Prune(now);
+            if (_entries.Count >= MaxKeys)
+            {
+                key = $"{method} (other paths)";
+            }
+        }
+
         var entry = _entries.GetOrAdd(key, _ => new Entry());
         int suppressed;
         lock (entry)
@@ -35,14 +51,6 @@ public sealed partial class RefusalLog(ILogger<RefusalLog> logger, TimeProvider 
             entry.LastLogged = now;
         }
 
-        if (_entries.Count > MaxKeys)
-        {
-            foreach (var old in _entries.Where(e => e.Value.LastLogged is { } at && now - at > Window).Select(e => e.Key).ToList())
-            {
-                _entries.TryRemove(old, out _);
-            }
-        }
-
         if (suppressed == 0)
         {
             LogRefused(method, path, status, detail);
@@ -50,6 +58,27 @@ public sealed partial class RefusalLog(ILogger<RefusalLog> logger, TimeProvider 
         else
         {
             LogRefusedAgain(method, path, status, detail, suppressed);
+        }
+    }
+
+    private void Prune(DateTimeOffset now)
+    {
+        lock (_pruneLock)
+        {
+            if (now - _lastPrune < Window)
+            {
+                return;
+            }
+
+            _lastPrune = now;
+        }
+
+        foreach (var (key, entry) in _entries)
+        {
+            if (entry.LastLogged is { } at && now - at > Window)
+            {
+                _entries.TryRemove(key, out _);
+            }
         }
     }
 
