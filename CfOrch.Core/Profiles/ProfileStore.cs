@@ -15,6 +15,8 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
 {
     public const int BackupsKept = 10;
 
+    private int _backupsTightened;
+
     /// <summary>Validates and saves; throws <see cref="ProfileException"/> (with line/column errors) and changes nothing when invalid.</summary>
     public SavedProfile Save(string name, string yaml)
     {
@@ -30,10 +32,13 @@ public sealed class ProfileStore(ProfileRegistry registry, TimeProvider time)
         {
             var backups = BackupsDir(registry.ProfilesDir);
             PrivateFiles.CreateDirectory(backups);
-            foreach (var older in Directory.EnumerateFiles(backups))
+            if (Interlocked.Exchange(ref _backupsTightened, 1) == 0)
             {
-                // Backups written before files were private (0644) become private too.
-                PrivateFiles.TightenFile(older);
+                // Backups written before files were private (0644) become private too: once per run, not on every save.
+                foreach (var older in Directory.EnumerateFiles(backups))
+                {
+                    PrivateFiles.TightenFile(older);
+                }
             }
             backup = System.IO.Path.Combine(backups, string.Create(CultureInfo.InvariantCulture, $"{name}-{time.GetUtcNow():yyyyMMdd-HHmmss-fff}.yaml"));
             PrivateFiles.Copy(target, backup);
