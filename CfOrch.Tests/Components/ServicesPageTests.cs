@@ -55,6 +55,39 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void A_probe_is_shown_for_what_runs_neutrally_while_starting_and_not_at_all_once_stopped()
+    {
+        UseTestProfile();
+        var now = Time.GetUtcNow();
+        AddInstance("whisper", InstanceState.Starting, with: i => i with { ProbeAttempts = 3, LastProbe = new ProbeOutcome(now, false, null, 0.5, "connection refused") });
+        AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted, with: i => i with { LastProbe = new ProbeOutcome(now, true, 200, 4.2, null) });
+        AddInstance("vllm", InstanceState.Stopped, with: i => i with { LastProbe = new ProbeOutcome(now, true, 200, 3, null) });
+
+        var page = RenderAs<Services>();
+
+        var waiting = Row(page, "whisper").QuerySelector("[data-testid=last-probe]")!;
+        Assert.Equal("waiting for / (3 tries)", waiting.TextContent.Trim());
+        Assert.DoesNotContain("cf-error-text", waiting.ClassName ?? "", StringComparison.Ordinal);
+        Assert.Equal("ok 200 · 4.2 ms", Row(page, "ollama").QuerySelector("[data-testid=last-probe]")!.TextContent.Trim());
+        Assert.Null(Row(page, "vllm").QuerySelector("[data-testid=last-probe]"));
+        Assert.Null(Row(page, "vllm").QuerySelector("[data-testid=service-url]"));
+    }
+
+    [Fact]
+    public void A_url_is_kept_on_one_line_with_a_copy_button()
+    {
+        UseTestProfile();
+        AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
+
+        var page = RenderAs<Services>();
+
+        var url = Row(page, "ollama").QuerySelector("[data-testid=service-url]")!;
+        Assert.Equal("http://127.0.0.1:11434", url.TextContent);
+        Assert.Contains("cf-url-text", url.ClassName, StringComparison.Ordinal);
+        Assert.Equal("Copy the URL of ollama", Row(page, "ollama").QuerySelector("[data-testid=copy-url]")!.GetAttribute("aria-label"));
+    }
+
+    [Fact]
     public void A_container_whose_image_is_being_pulled_shows_the_pull_on_its_row()
     {
         UseTestProfile();

@@ -6,6 +6,7 @@ using CfOrch.Web.Auth;
 using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.State;
 using Microsoft.AspNetCore.Components;
+using Microsoft.JSInterop;
 
 namespace CfOrch.Web.Components.Pages;
 
@@ -24,6 +25,18 @@ public sealed partial class Services : LivePage
 
     [Inject]
     private SecretFilter Secrets { get; set; } = default!;
+
+    [Inject]
+    private IJSRuntime JS { get; set; } = default!;
+
+    [Inject]
+    private MudBlazor.ISnackbar Snackbar { get; set; } = default!;
+
+    private async Task CopyAsync(string url)
+    {
+        var copied = await JS.InvokeAsync<bool>("cfOrch.copy", url);
+        Snackbar.Add(copied ? $"Copied {url}" : "The browser did not allow copying (it needs https or localhost); select the URL instead.", copied ? MudBlazor.Severity.Normal : MudBlazor.Severity.Warning);
+    }
 
     [CascadingParameter]
     private Access Access { get; set; } = new(false, false, null, null);
