@@ -255,9 +255,17 @@ public sealed partial class DockerRuntime(
                 continue;
             }
 
-            if (!running || tracked is { IsActive: true })
+            if (!running)
             {
+                // It ended while nobody watched: nothing to take back.
                 await RemoveQuietlyAsync(container.ID);
+                continue;
+            }
+
+            if (tracked is { IsActive: true })
+            {
+                // Another run of the instance is tracked: this one is left as it is (never killed on a guess) and said.
+                LogUntracked(key, container.ID);
                 continue;
             }
 
@@ -705,6 +713,9 @@ public sealed partial class DockerRuntime(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: started container {Name} ({Id}) from {Image}")]
     private partial void LogStarted(InstanceKey key, string name, string id, string image);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Key}: container {Id} of this cf-orch runs, but another run of the instance is tracked; it is left running — stop it with docker stop if it is not wanted")]
+    private partial void LogUntracked(InstanceKey key, string id);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "The Docker engine's event stream ended: {Message}")]
     private partial void LogStreamEnded(string message);
