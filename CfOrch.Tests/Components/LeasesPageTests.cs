@@ -116,4 +116,41 @@ public sealed class LeasesPageTests : MudBunitContext
         Assert.DoesNotContain("Release 1,024 MB", dialogs.Markup, StringComparison.Ordinal);
         Assert.NotNull(LeaseBook.Get(lease.LeaseId));
     }
+
+    [Fact]
+    public void Allocations_show_who_uses_which_service_with_model_ttl_and_age_and_can_be_released()
+    {
+        UseTestProfile();
+        Grant("ollama", 4096, origin: HolderOrigin.Adopted);
+        var table = Services.GetRequiredService<CfOrch.Core.Allocations.AllocationTable>();
+        var now = Time.GetUtcNow();
+        table.Add(new CfOrch.Core.Allocations.Allocation
+        {
+            AllocationId = "alloc-1",
+            Service = "ollama",
+            NodeId = "local",
+            GpuIndex = 0,
+            Model = "llama3.1:8b",
+            Url = "http://127.0.0.1:11434",
+            Caller = "notes-app",
+            CreatedAt = now,
+            ExpiresAt = now + TimeSpan.FromMinutes(10),
+        });
+        Time.Advance(TimeSpan.FromSeconds(40));
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<LeasesPage>();
+
+        var cells = page.Find("[data-testid=allocations-table] tbody tr").QuerySelectorAll("td").Take(7).Select(td => td.TextContent.Trim()).ToList();
+        Assert.Equal(["notes-app", "ollama", "llama3.1:8b", "0", "4,096 MB", "40 s", "9 min 20 s"], cells);
+
+        // The service's own lease says it lasts while it is allocated.
+        Assert.Equal("1 allocation", page.Find("[data-testid=lease-allocations]").TextContent.Trim());
+
+        page.ClickOn("[aria-label='Release the allocation of notes-app on ollama']");
+        dialogs.WaitForAssertion(() => Assert.Contains("Release notes-app's allocation of ollama (llama3.1:8b)?", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Release");
+
+        page.WaitForAssertion(() => Assert.Null(table.Get("alloc-1")));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-allocations]")), TimeSpan.FromSeconds(5));
+    }
 }
