@@ -1,5 +1,6 @@
 using Bunit;
 using CfOrch.Core.Gpus;
+using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Controls;
 
 namespace CfOrch.Tests.Components;
@@ -69,11 +70,30 @@ public sealed class GpuCardTests : MudBunitContext
         Assert.Equal(
             [
                 ("External", "4096", "ollama (PID 4242, not tracked by cf-orch): 4,096 MB"),
-                ("Unattributed", "2048", "In use by the driver and other programs: 2,048 MB"),
+                ("Unattributed", "2048", "In use outside cf-orch (the driver and other programs): 2,048 MB"),
                 ("Reserve", "1024", "Reserve (never leased): 1,024 MB"),
-                ("Free", "17408", "Free: 17,408 MB"),
+                ("Free", "17408", "Available to new leases: 17,408 MB"),
             ],
             segments);
         Assert.Contains("width:16.667%", bar.QuerySelectorAll(".cf-vram-seg")[0].GetAttribute("style"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_kind_of_segment_has_a_legend_entry_and_holders_on_one_gpu_never_share_a_colour()
+    {
+        var gpu = Gpu with { Processes = [new GpuProcess(4242, 1000, "python")], UsedMb = 1500 };
+        var leases = new[] { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k" }
+            .Select((holder, i) => new Lease { LeaseId = $"l{i}", NodeId = "local", GpuIndex = 1, Holder = holder, Service = holder, Mb = 100, Priority = 2, Origin = HolderOrigin.Managed, GrantedAt = DateTimeOffset.UnixEpoch.AddSeconds(i) })
+            .ToList();
+
+        var card = Render<GpuCard>(p => p.Add(c => c.Gpu, gpu).Add(c => c.Leases, leases).Add(c => c.ReserveMb, 512));
+
+        var colors = card.FindAll("[data-kind=Lease]").Select(s => s.GetAttribute("style")!.Split("--seg:")[1].Split(';')[0]).ToList();
+        Assert.Equal(11, colors.Count);
+        Assert.Equal(10, colors.Take(10).Distinct().Count());
+        Assert.Equal(11, card.FindAll("[data-testid=legend-lease]").Count);
+        Assert.Contains("outside cf-orch 1,500 MB", card.Find("[data-testid=legend-outside]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("512 MB reserved, never leased", card.Find("[data-testid=legend-reserve]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("not in use", card.Find("[data-testid=vram-free]").TextContent, StringComparison.Ordinal);
     }
 }

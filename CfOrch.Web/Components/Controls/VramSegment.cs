@@ -18,6 +18,7 @@ public enum VramSegmentKind
     /// <summary><c>CfOrch:Gpus:ReserveMb</c>: memory cf-orch never leases.</summary>
     Reserve,
 
+    /// <summary>What is left for new leases: the total less leases, memory outside cf-orch and the reserve.</summary>
     Free,
 }
 
@@ -44,7 +45,9 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
         ArgumentNullException.ThrowIfNull(gpu);
         ArgumentNullException.ThrowIfNull(leases);
         var segments = new List<VramSegment>();
-        foreach (var lease in leases.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt))
+        var onGpu = leases.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).ToList();
+        var colors = ColorsFor(onGpu.Select(l => l.Holder));
+        foreach (var lease in onGpu)
         {
             var origin = lease.Origin switch
             {
@@ -53,7 +56,7 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
                 _ => "managed",
             };
             var measured = lease.MeasuredMb is { } m ? $", measured {Format(m)}" : ", not measured";
-            segments.Add(new VramSegment($"{lease.Holder} ({origin}): budget {Format(lease.Mb)}{measured}", lease.HeldMb, VramSegmentKind.Lease, ColorFor(lease.Holder))
+            segments.Add(new VramSegment($"{lease.Holder} ({origin}): budget {Format(lease.Mb)}{measured}", lease.HeldMb, VramSegmentKind.Lease, colors[lease.Holder])
             {
                 MeasuredMb = lease.MeasuredMb,
             });
@@ -75,7 +78,7 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
 
         if (external - attributed > 0)
         {
-            var label = attributed == 0 && segments.Count == 0 ? "In use" : "In use by the driver and other programs";
+            var label = attributed == 0 && segments.Count == 0 ? "In use outside cf-orch" : "In use outside cf-orch (the driver and other programs)";
             segments.Add(new VramSegment($"{label}: {Format(external - attributed)}", external - attributed, VramSegmentKind.Unattributed, "var(--cf-vram-unattributed)"));
         }
 
@@ -89,10 +92,28 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
         var free = gpu.TotalMb - used - reserve;
         if (free > 0)
         {
-            segments.Add(new VramSegment($"Free: {Format(free)}", free, VramSegmentKind.Free, "var(--cf-vram-free)"));
+            segments.Add(new VramSegment($"Available to new leases: {Format(free)}", free, VramSegmentKind.Free, "var(--cf-vram-free)"));
         }
 
         return segments;
+    }
+
+    /// <summary>
+    /// A colour per holder of one GPU, each different: a holder's own colour (<see cref="ColorFor"/>) unless a holder
+    /// before it (more important, or older) already has it, then the next free one of the palette.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ColorsFor(IEnumerable<string> holders)
+    {
+        ArgumentNullException.ThrowIfNull(holders);
+        var colors = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var holder in holders.Distinct(StringComparer.Ordinal))
+        {
+            var start = Array.IndexOf(Palette, ColorFor(holder));
+            var pick = Enumerable.Range(0, Palette.Length).Select(i => Palette[(start + i) % Palette.Length]).FirstOrDefault(c => !colors.ContainsValue(c)) ?? Palette[start];
+            colors[holder] = pick;
+        }
+
+        return colors;
     }
 
     /// <summary>A stable colour per holder name, so a service keeps its colour across cards and reloads.</summary>
