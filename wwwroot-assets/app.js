@@ -14,6 +14,15 @@ window.cfOrch = {
   copy: async (text) => {
     try { await navigator.clipboard.writeText(text); return true; } catch { return false; }
   },
+  // Saves text as a file (the log buffer), without a round trip to the server.
+  download: (name, text) => {
+    const url = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
+    const link = Object.assign(document.createElement('a'), { href: url, download: name });
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  },
 };
 
 // TTL countdowns: elements with data-expires (Unix seconds) show the time left, updated in the browser every second;

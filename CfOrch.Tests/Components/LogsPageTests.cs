@@ -33,6 +33,44 @@ public sealed class LogsPageTests : MudBunitContext
     }
 
     [Fact]
+    public void A_search_keeps_the_lines_that_contain_it_marks_the_matches_and_says_how_many()
+    {
+        UseTestProfile();
+        var output = AttachOutput(AddInstance("whisper", InstanceState.Running));
+        output.Append(LogStream.Stdout, "GET /health 200");
+        output.Append(LogStream.Stdout, "POST /v1/transcribe 200");
+        output.Append(LogStream.Stderr, "GET /Health 503");
+        var page = Open("whisper");
+
+        page.InputOn("input[data-testid=log-search]", "health");
+
+        page.WaitForAssertion(() => Assert.Equal(["GET /health 200", "GET /Health 503"], Lines(page)));
+        Assert.Equal(["health", "Health"], page.FindAll("[data-testid=log] mark").Select(m => m.TextContent));
+        Assert.Contains("2 of the last 3 lines contain “health”", page.Find("[data-testid=log-caption]").TextContent, StringComparison.Ordinal);
+
+        page.InputOn("input[data-testid=log-search]", "");
+        page.WaitForAssertion(() => Assert.Equal(3, Lines(page).Count));
+        Assert.Empty(page.FindAll("[data-testid=log] mark"));
+    }
+
+    [Fact]
+    public void Download_saves_the_buffer_as_a_file_named_after_the_service()
+    {
+        UseTestProfile();
+        var output = AttachOutput(AddInstance("whisper", InstanceState.Running));
+        output.Append(LogStream.Stdout, "one");
+        output.Append(LogStream.Stdout, "two");
+        var download = JSInterop.SetupVoid("cfOrch.download", _ => true);
+        var page = Open("whisper");
+
+        page.ClickOn("[data-testid=download]");
+
+        var call = Assert.Single(download.Invocations);
+        Assert.Matches(@"^whisper-gpu0-\d{8}-\d{6}\.log$", (string)call.Arguments[0]!);
+        Assert.Equal("one\ntwo\n", call.Arguments[1]);
+    }
+
+    [Fact]
     public void A_managed_instance_from_before_a_restart_has_no_log_in_this_run()
     {
         UseTestProfile();
