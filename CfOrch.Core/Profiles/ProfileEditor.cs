@@ -23,4 +23,19 @@ public sealed class ProfileEditor(ProfileRegistry registry, ProfileStore store, 
 
     /// <summary>Validates, writes and applies; nothing is written when the text is invalid.</summary>
     public SavedProfile Save(string name, string yaml) => store.Save(name, yaml);
+
+    /// <summary>What using the profile <paramref name="name"/> instead of the active one would do to the services (nothing changes).</summary>
+    public IReadOnlyList<ProfileChange> PreviewActivation(string name)
+    {
+        var next = registry.Find(name)?.Profile ?? throw new ArgumentException($"no valid profile is named '{name}'", nameof(name));
+        return ProfilePlan.Compare(registry.Active.Profile, next, instances.All);
+    }
+
+    /// <summary>Uses the profile <paramref name="name"/> from now on and after restarts; returns what it did to the services.</summary>
+    public IReadOnlyList<ProfileChange> Activate(string name)
+    {
+        var changes = PreviewActivation(name);
+        registry.Activate(name);
+        return changes;
+    }
 }

@@ -1,3 +1,4 @@
+using CfOrch.Core.Storage;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using Microsoft.Extensions.Logging;
@@ -162,8 +163,62 @@ public sealed partial class ProfileRegistry
         return new State(profiles, problems, active);
     }
 
+    /// <summary>Where the profile chosen on the dashboard (or with the API) is kept: it overrides <c>CfOrch:Profile</c> across restarts.</summary>
+    public string ChoiceFile => Path.Combine(_options.ResolvedDataDir(), "active-profile");
+
+    /// <summary>
+    /// Uses <paramref name="name"/> from now on, and after restarts (kept in <see cref="ChoiceFile"/>): the services
+    /// follow as a save of the active profile would make them. Throws <see cref="ArgumentException"/> for a name no
+    /// valid profile has.
+    /// </summary>
+    public void Activate(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (Find(name) is null || !ProfileParser.IsValidName(name))
+        {
+            throw new ArgumentException($"no valid profile is named '{name}'; known: {string.Join(", ", _state.Profiles.Keys.Order(StringComparer.Ordinal))}", nameof(name));
+        }
+
+        PrivateFiles.CreateDirectory(_options.ResolvedDataDir(), tightenExisting: false);
+        var temporary = ChoiceFile + ".tmp";
+        PrivateFiles.WriteAllText(temporary, name + "\n");
+        File.Move(temporary, ChoiceFile, overwrite: true);
+        Reload();
+    }
+
+    /// <summary>The name kept in <see cref="ChoiceFile"/>, or null when none is (or it cannot be read).</summary>
+    private string? Chosen()
+    {
+        try
+        {
+            var text = File.Exists(ChoiceFile) ? File.ReadAllText(ChoiceFile).Trim() : null;
+            return string.IsNullOrEmpty(text) ? null : text;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     private ActiveProfile ChooseActive(Dictionary<string, LoadedProfile> profiles, List<ProfileProblem> problems, State? previous)
     {
+        if (Chosen() is { } chosen)
+        {
+            if (profiles.TryGetValue(chosen, out var picked) && (UserFileNamed(chosen) is not { } ownFile || picked.Source == ownFile))
+            {
+                return new ActiveProfile(picked, $"chosen on the dashboard or with the API (kept in {ChoiceFile}; it overrides {(string.IsNullOrWhiteSpace(_options.Profile) ? "auto-detection" : "CfOrch:Profile")}).");
+            }
+
+            if (UserFileNamed(chosen) is { } broken)
+            {
+                // The chosen profile of yours is broken: its last good version, never another profile.
+                return LastGoodOrNone(profiles, broken, chosen, ProfileOrigin.User);
+            }
+
+            problems.Add(new ProfileProblem(ChoiceFile, [new ProfileError(ChoiceFile, 1, 1, "", $"the profile chosen last, '{chosen}', is not there any more")],
+                "The configured choice (CfOrch:Profile, or auto-detection) applies until another profile is chosen."));
+        }
+
         var requested = _options.Profile?.Trim();
         if (!string.IsNullOrEmpty(requested))
         {

@@ -147,4 +147,23 @@ public sealed class ProfilesApiTests
         Assert.Equal(ProfileOrigin.User, host.Get<ProfileRegistry>().Find("single-gpu-4gb")!.Origin);
         Assert.False(saved.GetProperty("active").GetBoolean());
     }
+
+    [Fact]
+    public async Task Another_profile_is_activated_with_its_plan_first_and_only_by_those_who_may_control()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+
+        var preview = (await host.PostAsync("/api/profiles/single-gpu-8gb/activate?dry_run=true", null)).Is(System.Net.HttpStatusCode.OK).Json;
+        Assert.False(preview.GetProperty("activated").GetBoolean());
+        Assert.Equal("engine-test", preview.GetProperty("active_profile").GetString());
+        Assert.NotEqual(0, preview.GetProperty("changes").GetArrayLength());
+
+        (await host.PostAsync("/api/profiles/single-gpu-8gb/activate", null, remote: "192.168.1.50")).Is(System.Net.HttpStatusCode.Unauthorized);
+        (await host.PostAsync("/api/profiles/nope/activate", null)).Is(System.Net.HttpStatusCode.NotFound);
+
+        var done = (await host.PostAsync("/api/profiles/single-gpu-8gb/activate", null)).Is(System.Net.HttpStatusCode.OK).Json;
+        Assert.True(done.GetProperty("activated").GetBoolean());
+        Assert.Equal("single-gpu-8gb", done.GetProperty("active_profile").GetString());
+        Assert.Equal("single-gpu-8gb", (await host.GetAsync("/api/profiles")).Json.GetProperty("active").GetString());
+    }
 }

@@ -208,4 +208,27 @@ public sealed class ProfilesPageTests : MudBunitContext
         Assert.True(File.Exists(Path.Combine(Data.Path, "profiles", "single-gpu-8gb-custom.yaml")));
         Assert.Contains("name: single-gpu-8gb-custom-2", File.ReadAllText(Path.Combine(Data.Path, "profiles", "single-gpu-8gb-custom-2.yaml")), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Use_this_profile_shows_what_it_does_then_makes_it_the_one_in_use()
+    {
+        UseTestProfile();
+        var registry = Services.GetRequiredService<CfOrch.Core.Profiles.ProfileRegistry>();
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<ProfilesPage>();
+        Assert.Empty(page.FindAll("[data-testid=use-profile]"));
+
+        page.ClickOn("button[aria-label='Open single-gpu-8gb']");
+        page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=editing-name]").TextContent));
+        page.ClickOn("[data-testid=use-profile]");
+
+        dialogs.WaitForAssertion(() => Assert.Contains("Use single-gpu-8gb instead of test?", dialogs.Markup, StringComparison.Ordinal));
+        Assert.Contains("The choice is kept across restarts.", dialogs.Markup, StringComparison.Ordinal);
+        Assert.Equal("test", registry.Active.Profile.Name);
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Use");
+
+        page.WaitForAssertion(() => Assert.Equal("single-gpu-8gb", page.Find("[data-testid=active-profile-name]").TextContent));
+        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
+        Assert.Empty(page.FindAll("[data-testid=use-profile]"));
+    }
 }

@@ -262,6 +262,43 @@ public sealed class ProfileRegistryTests : IDisposable
         Assert.Null(registry.Find("big"));
     }
 
+    [Fact]
+    public void A_profile_chosen_to_be_used_is_used_at_once_and_after_a_restart_over_the_configured_one()
+    {
+        var registry = Create(new CfOrchOptions { Profile = "single-gpu-24gb" }, 24576);
+        var changed = 0;
+        registry.Changed += () => changed++;
+
+        registry.Activate("single-gpu-8gb");
+
+        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
+        Assert.Equal(1, changed);
+        Assert.Contains("it overrides CfOrch:Profile", registry.Active.Reason, StringComparison.Ordinal);
+        var restarted = Create(new CfOrchOptions { Profile = "single-gpu-24gb" }, 24576);
+        Assert.Equal("single-gpu-8gb", restarted.Active.Profile.Name);
+        Assert.Empty(restarted.Problems);
+
+        var unknown = Assert.Throws<ArgumentException>(() => registry.Activate("no-such-profile"));
+        Assert.Contains("no valid profile is named 'no-such-profile'", unknown.Message, StringComparison.Ordinal);
+        Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
+    }
+
+    [Fact]
+    public void A_chosen_profile_that_is_gone_gives_way_to_the_configured_one_and_says_so()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "profiles"));
+        File.WriteAllText(Path.Combine(_dir.Path, "profiles", "my-rig.yaml"), UserProfile);
+        var registry = Create(new CfOrchOptions(), 24576);
+        registry.Activate("my-rig");
+        Assert.Equal("my-rig", registry.Active.Profile.Name);
+        File.Delete(Path.Combine(_dir.Path, "profiles", "my-rig.yaml"));
+
+        var restarted = Create(new CfOrchOptions(), 24576);
+
+        Assert.Equal("single-gpu-24gb", restarted.Active.Profile.Name);
+        Assert.Contains(restarted.Problems, p => p.Errors.Any(e => e.Message == "the profile chosen last, 'my-rig', is not there any more"));
+    }
+
     private ProfileRegistry Create(CfOrchOptions options, params long[] gpuTotals)
     {
         options.DataDir = _dir.Path;

@@ -84,6 +84,21 @@ public static class ProfilesApi
             }, ApiJson.Options);
         }).RequireAuthorization(AccessPolicies.Control).DocumentsBody<string>("application/yaml").WithMetadata(BodyMediaTypes.Yaml);
 
+        // Use another profile from now on (and after restarts): the same plan a save of the active profile shows.
+        group.MapPost("/{name}/activate", (string name, bool? dry_run, ProfileRegistry registry, ProfileEditor editor) =>
+        {
+            Find(registry, name);
+            var changes = dry_run == true ? editor.PreviewActivation(name) : editor.Activate(name);
+            return Results.Json(new
+            {
+                activated = dry_run != true,
+                name,
+                active_profile = registry.Active.Profile.Name,
+                reason = registry.Active.Reason,
+                changes = changes.Select(c => new { service = c.Service, kind = c.Kind, description = c.Description, affects_running_instance = c.AffectsRunningInstance }),
+            }, ApiJson.Options);
+        }).RequireAuthorization(AccessPolicies.Control);
+
         return endpoints;
     }
 

@@ -162,11 +162,40 @@ public sealed partial class Profiles : IDisposable
         var plan = _plan.Count == 0 ? "No running service is affected." : string.Join(" ", _plan.Select(c => $"{c.Service}: {c.Description}."));
         var name = _selected.Name;
         var text = _text;
-        await Commands.RunAsync(Access, "profile", $"Save {name} and apply it now? {plan} The old file is kept as a backup.", _ =>
+        var question = IsActive
+            ? $"Save {name} and apply it now? {plan} The old file is kept as a backup."
+            : $"Save {name}? It is not the profile in use, so no running service changes. The old file is kept as a backup.";
+        await Commands.RunAsync(Access, "profile", question, _ =>
         {
             var saved = Editor.Save(name, text);
             return Task.FromResult($"Saved {saved.Path}{(saved.Backup is null ? "" : " (old version kept)")}; {(saved.Active ? "applied" : $"profile in use: {saved.ActiveProfile}")}.");
         }, "Save");
+    }
+
+    /// <summary>Whether the profile open in the editor is the one in use.</summary>
+    private bool IsActive => Registry.Active.Profile.Name == _selected.Name;
+
+    private string? UseWhyNot =>
+        !Access.CanControl ? Access.Reason
+        : Dirty ? "Save or revert your edit first: Use this profile uses the saved file."
+        : null;
+
+    /// <summary>Uses the selected profile from now on, after showing what it does to the running services.</summary>
+    private async Task UseAsync()
+    {
+        if (UseWhyNot is not null)
+        {
+            return;
+        }
+
+        var name = _selected.Name;
+        var changes = Editor.PreviewActivation(name);
+        var plan = changes.Count == 0 ? "No running service is affected." : string.Join(" ", changes.Select(c => $"{c.Service}: {c.Description}."));
+        await Commands.RunAsync(Access, "profile", $"Use {name} instead of {Registry.Active.Profile.Name}? {plan} The choice is kept across restarts.", _ =>
+        {
+            Editor.Activate(name);
+            return Task.FromResult($"Now using {name}.");
+        }, "Use");
     }
 
     private async Task CopyAsync()
@@ -175,7 +204,7 @@ public sealed partial class Profiles : IDisposable
         var name = Enumerable.Range(1, 1000).Select(n => n == 1 ? $"{_selected.Name}-custom" : $"{_selected.Name}-custom-{n}")
             .First(n => Registry.Find(n) is null && !File.Exists(Path.Combine(Registry.ProfilesDir, n + ".yaml")) && !File.Exists(Path.Combine(Registry.ProfilesDir, n + ".yml")));
         var yaml = System.Text.RegularExpressions.Regex.Replace(_selected.Yaml, @"(?m)^name:\s*.*$", $"name: {name}");
-        await Commands.RunAsync(Access, "profile", $"Copy {_selected.Name} to your profiles as {name}? To use it, set CfOrch:Profile={name}.", _ =>
+        await Commands.RunAsync(Access, "profile", $"Copy {_selected.Name} to your profiles as {name}? To use it, open it and press Use this profile.", _ =>
         {
             var saved = Editor.Save(name, yaml);
             return Task.FromResult($"Copied to {saved.Path}.");
