@@ -31,6 +31,13 @@ public sealed record ProfileProblem(string Source, IReadOnlyList<ProfileError> E
 }
 
 /// <summary>The profile in use and, in words, why it was chosen.</summary>
+/// <summary>A profile file of yours that does not load: its name (the file's), where it is, its text, and why.</summary>
+public sealed record BrokenProfile(string Name, string Source, string Yaml, ProfileProblem Problem)
+{
+    /// <summary>As a profile the editor can open: no services, the text on disk.</summary>
+    public LoadedProfile AsLoaded() => new(new GpuProfile { SchemaVersion = GpuProfile.SupportedSchemaVersion, Name = Name }, Source, ProfileOrigin.User, Yaml);
+}
+
 public sealed record ActiveProfile(LoadedProfile Loaded, string Reason)
 {
     public GpuProfile Profile => Loaded.Profile;
@@ -82,6 +89,37 @@ public sealed partial class ProfileRegistry
     public string ProfilesDir => _options.ResolvedProfilesDir();
 
     public LoadedProfile? Find(string name) => _state.Profiles.GetValueOrDefault(name);
+
+    /// <summary>
+    /// Your profile files that do not load (and are not kept as a last good version under their own name): each with its
+    /// text as it is on disk and its problem, so it can be opened and fixed in the editor.
+    /// </summary>
+    public IReadOnlyList<BrokenProfile> Broken
+    {
+        get
+        {
+            var state = _state;
+            var dir = ProfilesDir;
+            var broken = new List<BrokenProfile>();
+            foreach (var problem in state.Problems.Where(p => Path.GetDirectoryName(p.Source) == dir && state.Profiles.Values.All(l => l.Source != p.Source)))
+            {
+                string text;
+                try
+                {
+                    var info = new FileInfo(problem.Source);
+                    text = info.Exists && info.Length <= ProfileParser.MaxFileBytes ? File.ReadAllText(problem.Source) : "";
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    text = "";
+                }
+
+                broken.Add(new BrokenProfile(Path.GetFileNameWithoutExtension(problem.Source), problem.Source, text, problem));
+            }
+
+            return broken;
+        }
+    }
 
     /// <summary>The shipped profile a GPU of this size gets (the thresholds of cf-orch); no GPU means cpu-16gb.</summary>
     public static string AutoDetectName(IReadOnlyList<GpuInfo> gpus)

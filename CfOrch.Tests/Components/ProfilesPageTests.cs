@@ -231,4 +231,32 @@ public sealed class ProfilesPageTests : MudBunitContext
         Assert.Equal("single-gpu-8gb", registry.Active.Profile.Name);
         Assert.Empty(page.FindAll("[data-testid=use-profile]"));
     }
+
+    [Fact]
+    public void A_broken_profile_of_yours_is_listed_with_its_error_and_opens_in_the_editor_to_be_fixed()
+    {
+        Data.Write("profiles/my-rig.yaml", "schema_version: 1\nname: my-rig\nservices:\n  web:\n    max_mb: 100\n    priority: 1\n    managd: {}\n");
+        UseTestProfile();
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<ProfilesPage>();
+
+        var row = page.FindAll("[data-testid=profiles-table] tbody tr").Single(r => r.TextContent.Contains("my-rig", StringComparison.Ordinal));
+        Assert.Contains("does not load:", row.QuerySelector("[data-testid=profile-broken]")!.TextContent, StringComparison.Ordinal);
+        Assert.Contains("unknown key 'managd'", row.TextContent, StringComparison.Ordinal);
+
+        page.ClickOn("button[aria-label='Open my-rig']");
+        page.WaitForAssertion(() => Assert.Equal("my-rig", page.Find("[data-testid=editing-name]").TextContent));
+        Assert.Contains("managd", page.Find("[data-testid=yaml-input]").GetAttribute("value"), StringComparison.Ordinal);
+        Assert.Contains("unknown key 'managd'", page.Find("[data-testid=profile-errors]").TextContent, StringComparison.Ordinal);
+
+        // Fixed in the editor and saved: it loads, and the row says so.
+        var fixedText = "schema_version: 1\nname: my-rig\nservices:\n  web:\n    max_mb: 100\n    priority: 1\n";
+        Type(page, fixedText, () => Assert.Empty(page.FindAll("[data-testid=profile-errors]")));
+        page.ClickOn("[data-testid=save]");
+        dialogs.WaitForAssertion(() => Assert.Contains("Save my-rig? It is not the profile in use", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Save");
+
+        page.WaitForAssertion(() => Assert.NotNull(Services.GetRequiredService<ProfileRegistry>().Find("my-rig")));
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=profile-broken]")));
+    }
 }

@@ -45,6 +45,21 @@ public sealed partial class Profiles : IDisposable
 
     private bool IsShipped => _selected.Origin == ProfileOrigin.Shipped;
 
+    /// <summary>Every profile that loaded, then every file of yours that does not (openable, to fix it).</summary>
+    private List<LoadedProfile> Rows
+    {
+        get
+        {
+            _broken = Registry.Broken;
+            return [.. Registry.Profiles, .. _broken.Select(b => b.AsLoaded())];
+        }
+    }
+
+    private IReadOnlyList<BrokenProfile> _broken = [];
+
+    private BrokenProfile? BrokenOf(LoadedProfile profile) =>
+        profile.Origin == ProfileOrigin.User && profile.Profile.Services.Count == 0 ? _broken.FirstOrDefault(b => b.Source == profile.Source) : null;
+
     private bool Dirty => Access.CanControl && !IsShipped && _text != _selected.Yaml;
 
     private string? SaveWhyNot =>
@@ -81,6 +96,11 @@ public sealed partial class Profiles : IDisposable
         _errors = [];
         _plan = [];
         _diff = [];
+        if (Registry.Broken.FirstOrDefault(b => b.Source == profile.Source && profile.Profile.Services.Count == 0) is { } broken)
+        {
+            // A file that does not load opens with its errors at their lines, ready to be fixed.
+            _errors = broken.Problem.Errors;
+        }
     }
 
     private string RowClass(LoadedProfile p, int index) => p.Name == _selected.Name ? "cf-row-selected" : "";
