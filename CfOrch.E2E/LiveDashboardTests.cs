@@ -191,6 +191,45 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
     }
 
     [Fact]
+    public async Task The_profile_editor_keeps_every_key_of_a_burst_indents_with_tab_saves_with_ctrl_s_and_asks_before_leaving()
+    {
+        await _page.GotoInteractiveAsync(Url("profiles"));
+        await Assertions.Expect(_page.GetByTestId("editing-name")).ToHaveTextAsync("e2e-rig");
+        var input = _page.GetByTestId("yaml-input");
+        var original = await input.InputValueAsync();
+        await input.FocusAsync();
+        await _page.Keyboard.PressAsync("Control+End");
+
+        // 200 characters typed with no delay between the keys: none may be lost on the way to the server and back.
+        var burst = "\n# " + string.Concat(Enumerable.Range(0, 20).Select(i => $"burst-{i:D2}-x"));
+        Assert.Equal(203, burst.Length);
+        await _page.Keyboard.TypeAsync(burst);
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst);
+        await Assertions.Expect(_page.GetByTestId("profile-diff")).ToContainTextAsync(burst.Trim(), new() { Timeout = 10_000 });
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst);
+
+        // Tab indents instead of leaving the editor.
+        await _page.Keyboard.PressAsync("Tab");
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
+        await Assertions.Expect(input).ToBeFocusedAsync();
+
+        // Ctrl+S saves (after the same confirmation as the button).
+        await _page.Keyboard.PressAsync("Control+s");
+        await Assertions.Expect(_page.GetByText("Save e2e-rig and apply it now?")).ToBeVisibleAsync();
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Cancel", Exact = true }).ClickAsync();
+
+        // Leaving with the edit unsaved asks first.
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Services" }).First.ClickAsync();
+        await Assertions.Expect(_page.GetByText("Leave this page and discard your unsaved changes to e2e-rig?")).ToBeVisibleAsync();
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Keep editing", Exact = true }).ClickAsync();
+        Assert.EndsWith("/profiles", new Uri(_page.Url).AbsolutePath, StringComparison.Ordinal);
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
+
+        await _page.GetByTestId("revert").ClickAsync();
+        await Assertions.Expect(input).ToHaveValueAsync(original);
+    }
+
+    [Fact]
     public async Task History_shows_lease_events_and_a_chart_per_gpu()
     {
         await _page.GotoInteractiveAsync(Url("history"));

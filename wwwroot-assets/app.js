@@ -25,6 +25,27 @@ window.cfOrch = {
   },
 };
 
+// The YAML editor: Tab indents (two spaces; Esc then Tab leaves the editor, as in VS Code), Ctrl+S / Cmd+S saves.
+// Text inserted here is announced with an input event, so the page sees it as typed.
+let leaveOnTab = false;
+document.addEventListener('keydown', (event) => {
+  const editor = event.target;
+  if (!(editor instanceof HTMLTextAreaElement) || editor.dataset.editor !== 'yaml') { return; }
+  if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === 's') {
+    event.preventDefault();
+    editor.dispatchEvent(new Event('change', { bubbles: true }));
+    document.querySelector('[data-testid=save]')?.click();
+    return;
+  }
+  if (event.key === 'Escape') { leaveOnTab = true; return; }
+  if (event.key === 'Tab' && !event.shiftKey && !leaveOnTab && !editor.readOnly) {
+    event.preventDefault();
+    editor.setRangeText('  ', editor.selectionStart, editor.selectionEnd, 'end');
+    editor.dispatchEvent(new Event('input', { bubbles: true }));
+  }
+  if (event.key !== 'Escape') { leaveOnTab = false; }
+});
+
 // TTL countdowns: elements with data-expires (Unix seconds) show the time left, updated in the browser every second;
 // elements with data-ago (Unix seconds) show how long ago that was, so that a reading that stopped coming looks old.
 // Both follow the server's clock: the page carries the server's time when it was made, and the difference to the

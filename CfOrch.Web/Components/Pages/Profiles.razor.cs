@@ -192,6 +192,14 @@ public sealed partial class Profiles : IDisposable
         }, "Save");
     }
 
+    private async Task OnBeforeInternalNavigation(Microsoft.AspNetCore.Components.Routing.LocationChangingContext context)
+    {
+        if (Dirty && await Dialogs.ShowMessageBoxAsync("Unsaved changes", $"Leave this page and discard your unsaved changes to {_selected.Name}?", yesText: "Discard", cancelText: "Keep editing") != true)
+        {
+            context.PreventNavigation();
+        }
+    }
+
     /// <summary>Whether the profile open in the editor is the one in use.</summary>
     private bool IsActive => Registry.Active.Profile.Name == _selected.Name;
 
