@@ -89,6 +89,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<UsageMeter>();
         services.TryAddSingleton<AdoptionService>();
         services.TryAddSingleton<ModelResolver>();
+        services.TryAddSingleton<ModelUnloader>();
         services.TryAddSingleton<ServiceLocks>();
         services.TryAddSingleton<InstanceStopper>();
         services.TryAddSingleton<GpuPlacer>();

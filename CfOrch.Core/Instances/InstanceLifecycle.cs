@@ -79,6 +79,7 @@ public sealed partial class InstanceLifecycle(
                     LastLogLines = lastLines ?? i.LastLogLines,
                     LeaseId = null,
                     MeasuredMb = null,
+                    LoadedModels = [],
                     Allocations = 0,
                 };
             },

@@ -30,6 +30,9 @@ public enum InstanceOrigin
 /// <summary>The outcome of the last health probe.</summary>
 public sealed record ProbeOutcome(DateTimeOffset At, bool Ok, int? StatusCode, double LatencyMs, string? Error);
 
+/// <summary>A model a service has loaded (Ollama's <c>/api/ps</c>): its VRAM, and when it unloads by itself (null: it stays).</summary>
+public sealed record LoadedModel(string Name, long VramMb, DateTimeOffset? ExpiresAt);
+
 /// <summary>A restart that <c>restart: on-failure</c> has scheduled for a failed instance: restart Number of Of, at At.</summary>
 public sealed record PendingRestart(DateTimeOffset At, int Number, int Of);
 
@@ -59,6 +62,9 @@ public sealed record InstanceSnapshot
 
     /// <summary>VRAM actually in use (NVML per-process or Ollama's size_vram); null when it cannot be measured.</summary>
     public long? MeasuredMb { get; init; }
+
+    /// <summary>The models it has loaded, as last measured (Ollama); empty when it reports none or cannot say.</summary>
+    public IReadOnlyList<LoadedModel> LoadedModels { get; init; } = [];
 
     public string? LeaseId { get; init; }
 

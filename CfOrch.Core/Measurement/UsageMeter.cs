@@ -58,13 +58,21 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
     /// for Ollama, the size_vram it reports (each is a lower bound: NVML may not see every process, Ollama counts only
     /// loaded models).
     /// </summary>
-    public async Task<long?> MeasureAsync(string service, string healthPath, string url, IReadOnlyList<(int GpuIndex, long Mb)> usage, int gpuIndex, CancellationToken cancellationToken)
+    public async Task<long?> MeasureAsync(string service, string healthPath, string url, IReadOnlyList<(int GpuIndex, long Mb)> usage, int gpuIndex, CancellationToken cancellationToken) =>
+        (await MeasureWithModelsAsync(service, healthPath, url, usage, gpuIndex, cancellationToken)).Mb;
+
+    /// <summary>As <see cref="MeasureAsync"/>, with the models the service reports loaded (Ollama's <c>/api/ps</c>; none for others).</summary>
+    private async Task<(long? Mb, IReadOnlyList<LoadedModel> Models)> MeasureWithModelsAsync(string service, string healthPath, string url, IReadOnlyList<(int GpuIndex, long Mb)> usage, int gpuIndex, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(usage);
         long? nvml = usage.Where(u => u.GpuIndex == gpuIndex).Select(u => (long?)u.Mb).FirstOrDefault();
-        long? reported = OllamaClient.IsOllama(service, healthPath) ? await ollama.VramMbAsync(url, cancellationToken) : null;
-        return nvml is null ? reported : reported is null ? nvml : Math.Max(nvml.Value, reported.Value);
+        var loaded = OllamaClient.IsOllama(service, healthPath) ? await ollama.PsAsync(url, cancellationToken) : null;
+        long? reported = loaded?.Sum(m => m.SizeVram) / BytesPerMb;
+        var models = loaded?.Select(m => new LoadedModel(m.Name, m.SizeVram / BytesPerMb, m.ExpiresAt)).ToList() ?? [];
+        return (nvml is null ? reported : reported is null ? nvml : Math.Max(nvml.Value, reported.Value), models);
     }
+
+    private const long BytesPerMb = 1024 * 1024;
 
     /// <summary>Measures every running instance and records the figures on the instance and its lease.</summary>
     public async Task MeasureAllAsync(CancellationToken cancellationToken)
@@ -74,8 +82,8 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
         {
             var pids = ProcessesOf(i);
             var usage = GpuUsage(pids);
-            var mb = await MeasureAsync(i.Service, i.HealthPath, i.Url, usage, i.Key.GpuIndex, cancellationToken);
-            return (Instance: i, Mb: mb, Pids: pids, SeenByGpu: usage.Any(u => u.GpuIndex == i.Key.GpuIndex));
+            var (mb, models) = await MeasureWithModelsAsync(i.Service, i.HealthPath, i.Url, usage, i.Key.GpuIndex, cancellationToken);
+            return (Instance: i, Mb: mb, Pids: pids, SeenByGpu: usage.Any(u => u.GpuIndex == i.Key.GpuIndex), Models: models);
         }));
         if (gpus.Inventory is IMirrorsMeasuredUsage simulated)
         {
@@ -97,9 +105,12 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
             }
         }
 
-        foreach (var (instance, mb, _, _) in results)
+        foreach (var (instance, mb, _, _, models) in results)
         {
-            var updated = registry.Update(instance.Key, i => i.MeasuredMb == mb ? i : i with { MeasuredMb = mb }, i => i.IsActive);
+            var updated = registry.Update(
+                instance.Key,
+                i => i.MeasuredMb == mb && i.LoadedModels.SequenceEqual(models) ? i : i with { MeasuredMb = mb, LoadedModels = models },
+                i => i.IsActive);
             if (updated?.LeaseId is { } leaseId)
             {
                 leases.UpdateMeasured(leaseId, mb);

@@ -7,8 +7,8 @@ namespace CfOrch.Core.Ollama;
 /// <summary>One pulled model of <c>GET /api/tags</c>.</summary>
 public sealed record OllamaModel(string Name, long Size);
 
-/// <summary>One loaded model of <c>GET /api/ps</c>: <see cref="SizeVram"/> bytes of it are on the GPU.</summary>
-public sealed record OllamaLoadedModel(string Name, long Size, long SizeVram);
+/// <summary>One loaded model of <c>GET /api/ps</c>: <see cref="SizeVram"/> bytes of it are on the GPU; it unloads at <see cref="ExpiresAt"/>.</summary>
+public sealed record OllamaLoadedModel(string Name, long Size, long SizeVram, DateTimeOffset? ExpiresAt = null);
 
 /// <summary>
 /// The one place that speaks Ollama's API (the parts cf-orch uses): what is pulled (<c>/api/tags</c>), what is loaded and
@@ -49,7 +49,11 @@ public sealed class OllamaClient(IHttpClientFactory httpClients)
     /// <summary>The models Ollama has loaded; null when it does not answer as Ollama does.</summary>
     public async Task<IReadOnlyList<OllamaLoadedModel>?> PsAsync(string baseUrl, CancellationToken cancellationToken) =>
         (await PsEntriesAsync(baseUrl, cancellationToken))?
-            .Where(m => m?.Name is not null).Select(m => new OllamaLoadedModel(m!.Name!, m.Size ?? 0, m.SizeVram ?? 0)).ToList();
+            .Where(m => m?.Name is not null).Select(m => new OllamaLoadedModel(m!.Name!, m.Size ?? 0, Math.Max(0, m.SizeVram ?? 0), ExpiresAt(m.ExpiresAt))).ToList();
+
+    /// <summary>Ollama's <c>expires_at</c>; a year far ahead (a model kept forever) or one that does not parse is no expiry.</summary>
+    private static DateTimeOffset? ExpiresAt(string? text) =>
+        DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var at) && at.Year < 2200 ? at : null;
 
     /// <summary>
     /// Σ size_vram of the loaded models, in MB; null when <c>/api/ps</c> does not answer as Ollama does. An entry without
@@ -122,7 +126,7 @@ public sealed class OllamaClient(IHttpClientFactory httpClients)
 
     private sealed record TagEntry(string? Name, long? Size);
 
-    private sealed record PsEntry(string? Name, long? Size, long? SizeVram);
+    private sealed record PsEntry(string? Name, long? Size, long? SizeVram, string? ExpiresAt);
 
     private sealed record VersionAnswer(string? Version);
 

@@ -32,6 +32,7 @@ public sealed class Orchestrator(
     Sweeper sweeper,
     ServiceRuntimes runtimes,
     ModelResolver models,
+    ModelUnloader unloader,
     TimeProvider time,
     IOptions<CfOrchOptions> options)
 {
@@ -89,6 +90,10 @@ public sealed class Orchestrator(
         var instance = allocationCounts.Recount(ensured.Instance.Key) ?? ensured.Instance;
         return new AllocationResult(allocation, instance, ensured.Started, ensured.Warm);
     }
+
+    /// <summary>Asks a serving Ollama to unload one model (it keeps running); says what happened.</summary>
+    public Task<string> UnloadModelAsync(string service, int? gpuIndex, string model, string by, CancellationToken cancellationToken) =>
+        unloader.UnloadAsync(service, gpuIndex, model, by, cancellationToken);
 
     /// <summary>The model a serving instance will use for these candidates (see <see cref="ModelResolver"/>).</summary>
     public Task<string?> ResolveModelAsync(InstanceSnapshot instance, IReadOnlyList<string> candidates, CancellationToken cancellationToken) =>

@@ -74,6 +74,32 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void The_models_an_ollama_has_loaded_are_on_its_row_with_the_time_until_they_unload_and_an_unload_action()
+    {
+        UseTestProfile();
+        var now = Time.GetUtcNow();
+        AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted, with: i => i with
+        {
+            LoadedModels = [new LoadedModel("llama3.1:8b", 4915, now.AddMinutes(4)), new LoadedModel("nomic-embed-text", 300, null)],
+        });
+        var dialogs = Render<MudDialogProvider>();
+
+        var page = RenderAs<Services>();
+
+        var models = Row(page, "ollama").QuerySelectorAll("[data-testid=loaded-model]").Select(m => m.TextContent.Replace("\n", " ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, models.Count);
+        Assert.Contains("llama3.1:8b · 4,915 MB", models[0], StringComparison.Ordinal);
+        Assert.Contains("unloads in 4 min", models[0], StringComparison.Ordinal);
+        Assert.Contains("nomic-embed-text · 300 MB · stays loaded", models[1], StringComparison.Ordinal);
+
+        page.ClickOn("[aria-label='Unload llama3.1:8b from ollama']");
+        dialogs.WaitForAssertion(() => Assert.Contains("Unload llama3.1:8b (4,915 MB) from ollama? It keeps running", dialogs.Markup, StringComparison.Ordinal));
+
+        var readOnly = RenderAs<Services>(ReadOnly);
+        Assert.All(Row(readOnly, "ollama").QuerySelectorAll("[data-testid=unload]"), b => Assert.True(b.HasAttribute("disabled")));
+    }
+
+    [Fact]
     public void A_url_is_kept_on_one_line_with_a_copy_button()
     {
         UseTestProfile();

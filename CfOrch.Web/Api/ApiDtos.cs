@@ -100,13 +100,20 @@ public sealed record ProbeRow(double At, bool Ok, int? StatusCode, double Latenc
 public sealed record ServiceRow(
     string Service, string NodeId, int GpuId, InstanceState State, string? Model, string Url, InstanceOrigin Origin, int? Pid,
     string HealthPath, long BudgetMb, long? MeasuredMb, string? LeaseId, double? IdleSince, double Since, double? ReadyAt,
-    string? Message, int? ExitCode, int Allocations, int ProbeAttempts, ProbeRow? LastProbe, int RestartNumber, RestartRow? PendingRestart)
+    string? Message, int? ExitCode, int Allocations, int ProbeAttempts, ProbeRow? LastProbe, int RestartNumber, RestartRow? PendingRestart,
+    IReadOnlyList<LoadedModelRow> LoadedModels)
 {
     public static ServiceRow From(InstanceSnapshot i, Orchestrator o) => new(
         i.Service, i.Key.NodeId, i.Key.GpuIndex, i.State, i.Model, o.ClientUrl(i.Url), i.Origin, i.Pid, i.HealthPath,
         i.BudgetMb, i.MeasuredMb, i.LeaseId, i.State == InstanceState.Idle ? LeaseRow.Unix(i.StateSince) : null,
         LeaseRow.Unix(i.Since), LeaseRow.Unix(i.ReadyAt), i.Message, i.ExitCode, i.Allocations, i.ProbeAttempts, ProbeRow.From(i.LastProbe),
-        i.RestartNumber, RestartRow.From(i.PendingRestart));
+        i.RestartNumber, RestartRow.From(i.PendingRestart), i.LoadedModels.Select(LoadedModelRow.From).ToList());
+}
+
+/// <summary>A model the service has loaded (Ollama's <c>/api/ps</c>): <c>expires_at</c> is when it unloads by itself (null: it stays).</summary>
+public sealed record LoadedModelRow(string Name, long VramMb, double? ExpiresAt)
+{
+    public static LoadedModelRow From(LoadedModel m) => new(m.Name, m.VramMb, LeaseRow.Unix(m.ExpiresAt));
 }
 
 /// <summary>A failed instance's scheduled restart (<c>restart: on-failure</c>): restart <c>number</c> of <c>of</c>, at <c>at</c>.</summary>
@@ -141,3 +148,12 @@ public sealed record RuntimeRow(string Kind, bool Available, string? Problem)
 {
     public static RuntimeRow From(Core.Runtimes.RuntimeStatus s) => new(s.Kind, s.Available, s.Problem);
 }
+
+public sealed class UnloadBody
+{
+    public string Model { get; set; } = "";
+
+    public int? GpuId { get; set; }
+}
+
+public sealed record UnloadAnswer(string Service, string Model, bool Unloaded, string Detail);

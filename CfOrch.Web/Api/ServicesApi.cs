@@ -92,6 +92,20 @@ public static class ServicesApi
             return TypedResults.Ok(new StopAnswer(service, outcomes.Select(x => new StoppedInstance(ServiceRow.From(x.Instance, o), x.Message)).ToList(), Detail(service, outcomes)));
         }).DocumentsBody<StartStopBody>("application/json");
 
+        // Asks a serving Ollama to unload a model now (it keeps running): allowed for an adopted one, since it stops nothing.
+        control.MapPost("/{service}/unload", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
+        {
+            var body = await ApiJson.ReadBodyAsync<UnloadBody>(request, ct);
+            ApiChecks.Gpu(body.GpuId);
+            if (string.IsNullOrWhiteSpace(body.Model) || body.Model.Length > 256)
+            {
+                throw new ApiException(422, "model must name a loaded model (at most 256 characters)");
+            }
+
+            var detail = await o.UnloadModelAsync(service, body.GpuId, body.Model, "the API", ct);
+            return TypedResults.Ok(new UnloadAnswer(service, body.Model, true, detail));
+        }).DocumentsBody<UnloadBody>("application/json");
+
         read.MapGet("/{service}/logs", (string service, int? gpu_id, int? tail, Orchestrator o, HttpContext http, AccessEvaluator access, SecretFilter secrets) =>
         {
             var (key, ring) = LogsOf(service, gpu_id, o);

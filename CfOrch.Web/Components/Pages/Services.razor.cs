@@ -32,6 +32,13 @@ public sealed partial class Services : LivePage
     [Inject]
     private MudBlazor.ISnackbar Snackbar { get; set; } = default!;
 
+    [Inject]
+    private CommandExecutor Commands { get; set; } = default!;
+
+    private Task<bool> UnloadAsync(InstanceSnapshot instance, LoadedModel model) => Commands.RunAsync(Access, $"unload:{instance.Service}:{model.Name}",
+        $"Unload {model.Name} ({VramSegment.Format(model.VramMb)}) from {instance.Service}? It keeps running and loads the model again on its next request.",
+        ct => Orchestrator.UnloadModelAsync(instance.Service, instance.Key.GpuIndex, model.Name, "the dashboard", ct), "Unload");
+
     private async Task CopyAsync(string url)
     {
         var copied = await JS.InvokeAsync<bool>("cfOrch.copy", url);
