@@ -14,6 +14,7 @@ window.cfOrch = {
   copy: async (text) => {
     try { await navigator.clipboard.writeText(text); return true; } catch { return false; }
   },
+  scrollIntoView: (id) => document.getElementById(id)?.scrollIntoView({ block: 'center' }),
   // Saves text as a file (the log buffer), without a round trip to the server.
   download: (name, text) => {
     const url = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));

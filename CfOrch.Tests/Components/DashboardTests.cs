@@ -53,6 +53,17 @@ public sealed class DashboardTests : MudBunitContext
     }
 
     [Fact]
+    public void Each_service_chip_links_to_its_row_on_the_services_page()
+    {
+        UseTestProfile();
+
+        var page = RenderAs<Dashboard>();
+
+        var link = page.Find("[data-testid=service-strip] [data-service=whisper] a");
+        Assert.Equal("services?focus=whisper", link.GetAttribute("href"));
+    }
+
+    [Fact]
     public void Without_gpus_it_says_why_and_how_to_simulate_some()
     {
         UseGpus();

@@ -100,6 +100,21 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void A_row_a_link_points_at_is_marked_and_scrolled_to()
+    {
+        UseTestProfile();
+        var scrolled = JSInterop.SetupVoid("cfOrch.scrollIntoView", _ => true);
+        var navigation = Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
+        navigation.NavigateTo("services?focus=whisper");
+
+        var page = RenderAs<Services>();
+
+        Assert.Contains("cf-row-focus", Row(page, "whisper").ClassName, StringComparison.Ordinal);
+        Assert.DoesNotContain("cf-row-focus", Row(page, "ollama").ClassName, StringComparison.Ordinal);
+        Assert.Equal("svc-whisper", Assert.Single(scrolled.Invocations).Arguments[0]);
+    }
+
+    [Fact]
     public void A_url_is_kept_on_one_line_with_a_copy_button()
     {
         UseTestProfile();

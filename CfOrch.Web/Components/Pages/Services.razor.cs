@@ -95,6 +95,19 @@ public sealed partial class Services : LivePage
         _ => string.Create(CultureInfo.InvariantCulture, $"{span.TotalDays:0.#} d"),
     };
 
+    /// <summary>The service a link (a chip on the dashboard) points at: its row is marked and scrolled to.</summary>
+    [SupplyParameterFromQuery]
+    public string? Focus { get; set; }
+
+    protected override async Task OnAfterRenderAsync(bool firstRender)
+    {
+        await base.OnAfterRenderAsync(firstRender);
+        if (firstRender && !string.IsNullOrEmpty(Focus))
+        {
+            await JS.InvokeVoidAsync("cfOrch.scrollIntoView", $"svc-{Focus}");
+        }
+    }
+
     protected override void OnInitialized() => Profiles.Changed += OnProfilesChanged;
 
     protected override void Disposing() => Profiles.Changed -= OnProfilesChanged;
