@@ -51,4 +51,14 @@ public sealed class UsageChartTests : BunitContext
         Assert.Empty(chart.FindAll("[data-testid=chart-total]"));
         Assert.Contains("Nov 27 08:00 UTC", chart.Markup, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_y_axis_names_the_megabytes_and_equal_lines_keep_apart_by_their_dash()
+    {
+        var chart = Chart(24576, Series("measured", (0, 3000), (1, 3000)), Series("used", (0, 3000), (1, 3000)));
+
+        Assert.Equal(["24 GB", "18 GB", "12 GB", "6,144 MB", "0 MB"], chart.FindAll("[data-testid=chart-axis] span").Select(s => s.TextContent));
+        var dashes = chart.FindAll("polyline").Select(l => l.GetAttribute("style")!.Split("stroke-dasharray:")[1].Trim()).ToList();
+        Assert.Equal(2, dashes.Distinct().Count());
+    }
 }
