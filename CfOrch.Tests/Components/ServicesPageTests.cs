@@ -71,6 +71,10 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.Equal("ok 200 · 4.2 ms", Row(page, "ollama").QuerySelector("[data-testid=last-probe]")!.TextContent.Trim());
         Assert.Null(Row(page, "vllm").QuerySelector("[data-testid=last-probe]"));
         Assert.Null(Row(page, "vllm").QuerySelector("[data-testid=service-url]"));
+
+        // On a phone a stopped service's empty cells are left out; a running one's are not.
+        Assert.Equal(["URL", "Uptime", "Last probe"], Row(page, "vllm").QuerySelectorAll("td.cf-quiet-cell").Select(td => td.GetAttribute("data-label")));
+        Assert.Empty(Row(page, "ollama").QuerySelectorAll("td.cf-quiet-cell"));
     }
 
     [Fact]

@@ -95,6 +95,12 @@ public sealed partial class Services : LivePage
         _ => string.Create(CultureInfo.InvariantCulture, $"{span.TotalDays:0.#} d"),
     };
 
+    /// <summary>
+    /// Cells that say nothing for a service that does not run (URL, uptime, probe): left out of the phone's stacked
+    /// rows, so a stopped service takes a few lines, not a screen.
+    /// </summary>
+    private static string Quiet(ServiceRowModel row) => row.Instance is { IsActive: true } ? "" : "cf-quiet-cell";
+
     /// <summary>The service a link (a chip on the dashboard) points at: its row is marked and scrolled to.</summary>
     [SupplyParameterFromQuery]
     public string? Focus { get; set; }
