@@ -96,4 +96,19 @@ public sealed class GpuCardTests : MudBunitContext
         Assert.Contains("512 MB reserved, never leased", card.Find("[data-testid=legend-reserve]").TextContent, StringComparison.Ordinal);
         Assert.Contains("not in use", card.Find("[data-testid=vram-free]").TextContent, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_click_or_tap_on_a_segment_shows_its_details_under_the_bar_and_a_second_one_hides_them()
+    {
+        var card = Render<GpuCard>(p => p.Add(c => c.Gpu, Gpu).Add(c => c.ReserveMb, 1024));
+        Assert.Empty(card.FindAll("[data-testid=segment-detail]"));
+
+        card.Find("[data-kind=External]").Click();
+
+        Assert.Equal("ollama (PID 4242, not tracked by cf-orch): 4,096 MB", card.Find("[data-testid=segment-detail]").TextContent.Trim());
+        Assert.Contains("cf-vram-seg-open", card.Find("[data-kind=External]").ClassName, StringComparison.Ordinal);
+
+        card.Find("[data-kind=External]").Click();
+        Assert.Empty(card.FindAll("[data-testid=segment-detail]"));
+    }
 }
