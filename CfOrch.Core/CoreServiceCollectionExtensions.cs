@@ -51,6 +51,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<GpuMonitor>();
         services.TryAddSingleton<ProfileRegistry>();
         services.TryAddSingleton<ProfileStore>();
+        services.TryAddSingleton<ProfileWatcher>();
         services.TryAddSingleton<ProfileEditor>();
         services.TryAddSingleton<SecretFilter>();
 

@@ -29,6 +29,7 @@ public sealed partial class EngineStartup(
     HealthMonitor health,
     AdoptionService adoption,
     IHistorySink history,
+    ProfileWatcher profileWatcher,
     TimeProvider time,
     IOptions<CfOrchOptions> options,
     ILogger<EngineStartup> logger) : IDisposable
@@ -40,6 +41,7 @@ public sealed partial class EngineStartup(
         if (Interlocked.Exchange(ref _watching, 1) == 0)
         {
             profiles.Changed += NoteProfileChanges;
+            profileWatcher.Start();
             foreach (var runtime in runtimes.All)
             {
                 // An engine that comes back (or answers for the first time): its runs are taken back without a restart.

@@ -262,4 +262,25 @@ public sealed class ProfilesPageTests : MudBunitContext
         page.WaitForAssertion(() => Assert.NotNull(Services.GetRequiredService<ProfileRegistry>().Find("my-rig")));
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=profile-broken]")));
     }
+
+    [Fact]
+    public void A_new_version_on_disk_is_offered_to_an_unsaved_edit_not_forced_on_it()
+    {
+        UseTestProfile();
+        var registry = Services.GetRequiredService<ProfileRegistry>();
+        var page = RenderAs<ProfilesPage>();
+        Type(page, TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal), () => Assert.NotEmpty(page.FindAll("[data-testid=profile-valid]")));
+
+        var onDisk = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 2500\n", StringComparison.Ordinal);
+        Data.Write("profiles/test.yaml", onDisk);
+        registry.Reload();
+
+        page.WaitForAssertion(() => Assert.Contains("test was changed outside this page", page.Find("[data-testid=changed-on-disk]").TextContent, StringComparison.Ordinal));
+        Assert.Contains("+     max_mb: 3500", page.Find("[data-testid=profile-diff]").TextContent, StringComparison.Ordinal);
+
+        page.ClickOn("[data-testid=load-changed]");
+
+        page.WaitForAssertion(() => Assert.Equal(onDisk, page.Find("[data-testid=yaml-input]").GetAttribute("value")));
+        Assert.Empty(page.FindAll("[data-testid=changed-on-disk]"));
+    }
 }

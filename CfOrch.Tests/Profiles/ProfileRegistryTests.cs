@@ -299,6 +299,25 @@ public sealed class ProfileRegistryTests : IDisposable
         Assert.Contains(restarted.Problems, p => p.Errors.Any(e => e.Message == "the profile chosen last, 'my-rig', is not there any more"));
     }
 
+    [Fact]
+    public async Task A_profile_file_changed_on_disk_is_read_again_without_a_save()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "profiles"));
+        var file = Path.Combine(_dir.Path, "profiles", "my-rig.yaml");
+        File.WriteAllText(file, UserProfile);
+        var options = new CfOrchOptions { Profile = "my-rig" };
+        var registry = Create(options, 24576);
+        using var watcher = new ProfileWatcher(registry, Options.Create(options), TimeProvider.System, NullLogger<ProfileWatcher>.Instance);
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        registry.Changed += () => changed.TrySetResult();
+        watcher.Start();
+
+        File.WriteAllText(file, UserProfile.Replace("max_mb: 8000", "max_mb: 7000", StringComparison.Ordinal));
+
+        await changed.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.Equal(7000, registry.Active.Profile.Services["ollama"].MaxMb);
+    }
+
     private ProfileRegistry Create(CfOrchOptions options, params long[] gpuTotals)
     {
         options.DataDir = _dir.Path;

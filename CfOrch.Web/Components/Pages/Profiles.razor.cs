@@ -90,6 +90,7 @@ public sealed partial class Profiles : IDisposable
     private void Select(LoadedProfile profile)
     {
         _selected = profile;
+        _changedOnDisk = null;
 
         // Secrets in env are shown only to those who may control cf-orch (they could read them from the files anyway).
         _text = Access.CanControl ? profile.Yaml : ProfileSecrets.MaskYaml(profile.Yaml);
@@ -245,14 +246,33 @@ public sealed partial class Profiles : IDisposable
 
     private void OnRegistryChanged() => _ = InvokeAsync(() =>
     {
-        // After a save the saved text is the new baseline; an unsaved edit elsewhere stays as it is.
-        if (Registry.Find(_selected.Name) is { } fresh && (fresh.Yaml == _text || !Dirty))
+        // After a save the saved text is the new baseline; without an edit, a new version on disk is shown at once; with
+        // an unsaved edit, the new version is offered, never forced on it.
+        if (Registry.Find(_selected.Name) is { } fresh && fresh.Yaml != _selected.Yaml)
         {
-            Select(fresh);
+            if (fresh.Yaml == _text || !Dirty)
+            {
+                Select(fresh);
+            }
+            else
+            {
+                _changedOnDisk = fresh;
+            }
         }
 
         StateHasChanged();
     });
+
+    /// <summary>A newer version of the open profile (changed on disk or elsewhere) while this page holds an unsaved edit.</summary>
+    private LoadedProfile? _changedOnDisk;
+
+    private void LoadChanged()
+    {
+        if (_changedOnDisk is { } fresh)
+        {
+            Select(fresh);
+        }
+    }
 
     private void OnChanged() => _ = InvokeAsync(StateHasChanged);
 
