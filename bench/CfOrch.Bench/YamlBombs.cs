@@ -33,6 +33,7 @@ internal static class YamlBombs
         ("many unknown short keys", Fill(Head, i => $"servicez{i}: a\n", "")),
         ("many complex keys `? [a, b]`", Fill(Head + "services:\n", i => $"  ? [{i}, x]\n  : a\n", "")),
         ("many documents `---`", Fill("", i => "---\n", "")),
+        ("valid: a realistic 50 KB profile (many services with env and volumes)", Realistic50Kb()),
         ("many services, each with every error", Fill(Head + "services:\n", i => $"  s{i}: {{max_mb: -1, priority: x, managed: {{type: docker, image: '', port: 0, host_port: 0, restart: x, colour: x}}}}\n", "")),
         ("over the size cap: 1 MiB of `- {API_KEY: a, b: [c]}`", Head + string.Concat(Enumerable.Repeat("- {API_KEY: a, b: [c]}\n", 4 * ProfileParser.MaxFileBytes / 23))),
         ("valid: as many services as the node limit allows", Fill(Head + "services:\n", i => $"  s{i}: {{max_mb: 1, priority: 1, managed: {{type: process, exec_path: /x, port: {1 + i}, env: {{A: b}}}}}}\n", "", (YamlLimits.MaxNodes - 10) / 18)),
@@ -106,5 +107,36 @@ internal static class YamlBombs
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>What a large real profile looks like: about 50 KB of services, each with a managed block, env and volumes.</summary>
+    private static string Realistic50Kb()
+    {
+        var text = new StringBuilder(Head + "services:\n");
+        for (var i = 0; text.Length < 50 * 1024; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $$"""
+              svc-{{i}}:
+                max_mb: {{512 + (i % 8) * 256}}
+                priority: {{1 + (i % 4)}}
+                idle_stop_after_s: 600
+                managed:
+                  type: docker
+                  image: ghcr.io/example/service-{{i}}:1.{{i % 10}}
+                  command_template: --model {model} --port 8000 --max-batch {{i % 32}}
+                  port: 8000
+                  host_port: {{20000 + i}}
+                  health_path: /health
+                  env:
+                    LOG_LEVEL: info
+                    CACHE_DIR: /cache/{{i}}
+                  volumes:
+                    - cache-{{i}}:/cache
+                    - /srv/models:/models:ro
+
+            """);
+        }
+
+        return text.ToString();
     }
 }
