@@ -119,6 +119,27 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void The_details_of_a_service_show_its_launch_masked_env_endpoint_and_last_output()
+    {
+        UseTestProfile(TestProfile.Replace("      health_path: /health\n", "      health_path: /health\n      env:\n        HF_TOKEN: hf_abcdefghijklmnop\n        LOG_LEVEL: debug\n", StringComparison.Ordinal));
+        var instance = AddInstance("whisper", InstanceState.Running);
+
+        var page = RenderAs<Services>();
+        page.ClickOn("[aria-label='Details of whisper']");
+
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=service-details]")));
+        var details = page.Find("[data-testid=service-details]");
+        Assert.Contains("/usr/local/bin/whisper-server", details.QuerySelector("[data-testid=details-spec]")!.TextContent, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:9000/health", details.QuerySelector("[data-testid=details-spec]")!.TextContent, StringComparison.Ordinal);
+        var env = details.QuerySelector("[data-testid=details-env]")!.TextContent;
+        Assert.Contains("LOG_LEVEL", env, StringComparison.Ordinal);
+        Assert.Contains("debug", env, StringComparison.Ordinal);
+        Assert.DoesNotContain("hf_abcdefghijklmnop", env, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:11434", details.QuerySelector("[data-testid=details-url]")!.TextContent, StringComparison.Ordinal);
+        Assert.Equal(instance.Service, details.GetAttribute("data-service"));
+    }
+
+    [Fact]
     public void A_url_is_kept_on_one_line_with_a_copy_button()
     {
         UseTestProfile();

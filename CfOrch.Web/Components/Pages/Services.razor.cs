@@ -35,6 +35,15 @@ public sealed partial class Services : LivePage
     [Inject]
     private CommandExecutor Commands { get; set; } = default!;
 
+    private ServiceRowModel? _details;
+    private bool _detailsOpen;
+
+    private void OpenDetails(ServiceRowModel row)
+    {
+        _details = row;
+        _detailsOpen = true;
+    }
+
     private Task<bool> UnloadAsync(InstanceSnapshot instance, LoadedModel model) => Commands.RunAsync(Access, $"unload:{instance.Service}:{model.Name}",
         $"Unload {model.Name} ({VramSegment.Format(model.VramMb)}) from {instance.Service}? It keeps running and loads the model again on its next request.",
         ct => Orchestrator.UnloadModelAsync(instance.Service, instance.Key.GpuIndex, model.Name, "the dashboard", ct), "Unload");
