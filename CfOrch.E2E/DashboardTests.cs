@@ -37,23 +37,23 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
     {
         await _page.GotoInteractiveAsync(app.App.BaseAddress);
 
-        await _page.GetByRole(AriaRole.Link, new() { Name = "Services" }).ClickAsync();
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Services", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Service instances" })).ToBeVisibleAsync();
         await Assertions.Expect(_page.GetByTestId("services-table")).ToContainTextAsync("ollama");
 
-        await _page.GetByRole(AriaRole.Link, new() { Name = "Leases" }).ClickAsync();
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Leases", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "Leases" })).ToBeVisibleAsync();
 
-        await _page.GetByRole(AriaRole.Link, new() { Name = "History" }).ClickAsync();
+        await _page.GetByRole(AriaRole.Link, new() { Name = "History", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByRole(AriaRole.Heading, new() { Name = "History" })).ToBeVisibleAsync();
 
-        await _page.GetByRole(AriaRole.Link, new() { Name = "Profiles" }).ClickAsync();
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Profiles", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("active-profile-name")).ToHaveTextAsync("single-gpu-24gb");
         await _page.GetByRole(AriaRole.Button, new() { Name = "Open single-gpu-8gb", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("editing-name")).ToHaveTextAsync("single-gpu-8gb");
         await Assertions.Expect(_page.GetByTestId("yaml-input")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("name: single-gpu-8gb"));
 
-        await _page.GetByRole(AriaRole.Link, new() { Name = "Dashboard" }).ClickAsync();
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Dashboard", Exact = true }).ClickAsync();
         await Assertions.Expect(_page.GetByTestId("gpu-card")).ToHaveCountAsync(2);
     }
 

@@ -166,4 +166,20 @@ public sealed class ProfilesApiTests
         Assert.Equal("single-gpu-8gb", done.GetProperty("active_profile").GetString());
         Assert.Equal("single-gpu-8gb", (await host.GetAsync("/api/profiles")).Json.GetProperty("active").GetString());
     }
+
+    [Fact]
+    public async Task A_broken_profile_of_yours_is_readable_with_its_problem_and_cannot_be_activated()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+        var dir = host.Get<CfOrch.Core.Profiles.ProfileRegistry>().ProfilesDir;
+        Directory.CreateDirectory(dir);
+        await File.WriteAllTextAsync(Path.Combine(dir, "my-rig.yaml"), "schema_version: 1\nname: my-rig\nservicez: {}\n", TestContext.Current.CancellationToken);
+        host.Get<CfOrch.Core.Profiles.ProfileRegistry>().Reload();
+
+        var read = (await host.SendAsync(HttpMethod.Get, "/api/profiles/my-rig", null, headers: new Dictionary<string, string> { ["Accept"] = "application/json" })).Is(System.Net.HttpStatusCode.OK).Json;
+
+        Assert.Contains("servicez", read.GetProperty("yaml").GetString(), StringComparison.Ordinal);
+        Assert.Contains("unknown key 'servicez'", read.GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.Contains("does not load, so it cannot be used", (await host.PostAsync("/api/profiles/my-rig/activate", null)).Is(System.Net.HttpStatusCode.UnprocessableEntity).Detail, StringComparison.Ordinal);
+    }
 }

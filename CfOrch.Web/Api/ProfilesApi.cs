@@ -38,7 +38,10 @@ public static class ProfilesApi
         group.MapGet("/{name}", (string name, ProfileRegistry registry, HttpContext http, AccessEvaluator access) =>
         {
             var request = http.Request;
-            var profile = Find(registry, name);
+
+            // A file of yours that does not load is still there to read (and fix): its text, and in JSON its problem.
+            var broken = registry.Find(name) is null ? registry.Broken.FirstOrDefault(b => b.Name == name) : null;
+            var profile = broken?.AsLoaded() ?? Find(registry, name);
 
             // Secrets in env (HF_TOKEN: …) only for those who may control cf-orch.
             var yaml = access.Evaluate(http).CanControl ? profile.Yaml : ProfileSecrets.MaskYaml(profile.Yaml);
@@ -51,6 +54,7 @@ public static class ProfilesApi
                     source = profile.Source,
                     active = profile == registry.Active.Loaded,
                     yaml,
+                    problem = broken is { Problem.Errors: [var first, ..] } ? first.ToString() : null,
                 }, ApiJson.Options);
             }
 
@@ -87,6 +91,11 @@ public static class ProfilesApi
         // Use another profile from now on (and after restarts): the same plan a save of the active profile shows.
         group.MapPost("/{name}/activate", (string name, bool? dry_run, ProfileRegistry registry, ProfileEditor editor) =>
         {
+            if (registry.Find(name) is null && registry.Broken.FirstOrDefault(b => b.Name == name) is { } broken)
+            {
+                throw new ApiException(422, $"profile '{name}' ({broken.Source}) does not load, so it cannot be used: {(broken.Problem.Errors is [var first, ..] ? first.ToString() : broken.Problem.Consequence)}");
+            }
+
             Find(registry, name);
             var changes = dry_run == true ? editor.PreviewActivation(name) : editor.Activate(name);
             return Results.Json(new
