@@ -58,10 +58,10 @@ internal static class AgentPoll
             // Let the registration polls pass, then measure whole rounds.
             await Task.Delay(TimeSpan.FromSeconds(12));
             polls.Clear();
-            var cpuBefore = CpuSeconds(app.Pid);
+            var cpuBefore = ProcStats.CpuSeconds(app.Pid);
             var wall = Stopwatch.StartNew();
             await Task.Delay(TimeSpan.FromSeconds(seconds));
-            var cpu = CpuSeconds(app.Pid) - cpuBefore;
+            var cpu = ProcStats.CpuSeconds(app.Pid) - cpuBefore;
             var elapsed = wall.Elapsed.TotalSeconds;
 
             var rounds = Enumerable.Range(0, polls.IsEmpty ? 0 : polls.Values.Min(q => q.Count))
@@ -82,13 +82,5 @@ internal static class AgentPoll
             await fake.DisposeAsync();
             Directory.Delete(data, recursive: true);
         }
-    }
-
-    /// <summary>utime + stime of a process, in seconds (fields 14 and 15 of /proc/{pid}/stat, in clock ticks of 1/100 s).</summary>
-    private static double CpuSeconds(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 }

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace CfOrch.Bench;
+
+/// <summary>
+/// The resident's footprint: start-up time to the first 200 on <c>/api/health</c> (over several runs), and RSS and CPU
+/// while idle (no GPU, the profile's services stopped), for each garbage-collector setting in question — set through
+/// the runtime's environment variables, so every variant runs the same build.
+/// </summary>
+internal static class Footprint
+{
+    private static readonly (string Name, Dictionary<string, string> Environment)[] Variants =
+    [
+        ("server GC (the Web SDK's default)", new()),
+        ("workstation GC", new() { ["DOTNET_gcServer"] = "0" }),
+        ("workstation GC, not concurrent", new() { ["DOTNET_gcServer"] = "0", ["DOTNET_gcConcurrent"] = "0" }),
+        ("workstation GC, conserve memory 5", new() { ["DOTNET_gcServer"] = "0", ["DOTNET_GCConserveMemory"] = "5" }),
+        ("server GC, DATAS off", new() { ["DOTNET_GCDynamicAdaptationMode"] = "0" }),
+    ];
+
+    public static async Task<int> RunAsync(string root, int runs, int idleSeconds, string? only)
+    {
+        Console.WriteLine($"Footprint — {Environment.ProcessorCount} cores, no GPU, services stopped, {runs} start-ups and {idleSeconds} s idle + {idleSeconds} s measured per setting, {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine();
+        Console.WriteLine("| GC setting | start → first 200 (min / median / max) | RSS idle | idle CPU, % of one core |");
+        Console.WriteLine("| --- | ---: | ---: | ---: |");
+        foreach (var (name, environment) in Variants.Where(v => only is null || v.Name.Contains(only, StringComparison.OrdinalIgnoreCase)))
+        {
+            var starts = new List<double>();
+            double rssMb = 0, cpuPercent = 0;
+            for (var run = 0; run < runs; run++)
+            {
+                var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-footprint-" + Guid.NewGuid().ToString("N"));
+                Directory.CreateDirectory(data);
+                try
+                {
+                    var settings = new Dictionary<string, string>(environment)
+                    {
+                        ["CfOrch__DataDir"] = data,
+                        ["CfOrch__Gpus__Mode"] = "none",
+                        ["CfOrch__Docker__Endpoint"] = "unix:///nonexistent/docker.sock",
+                        ["Logging__LogLevel__Default"] = "Warning",
+                        ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+                    };
+                    var clock = Stopwatch.StartNew();
+                    await using var app = await ChildProcess.StartAppAsync(root, settings);
+                    using var http = new HttpClient { BaseAddress = app.Url, Timeout = TimeSpan.FromSeconds(5) };
+                    while (true)
+                    {
+                        try
+                        {
+                            using var answer = await http.GetAsync(new Uri("api/health", UriKind.Relative));
+                            if (answer.IsSuccessStatusCode)
+                            {
+                                break;
+                            }
+                        }
+                        catch (HttpRequestException)
+                        {
+                        }
+
+                        await Task.Delay(10);
+                    }
+
+                    starts.Add(clock.Elapsed.TotalSeconds);
+
+                    // Idle figures from the last run only (the others give start-up times).
+                    if (run == runs - 1)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
+                        var before = ProcStats.CpuSeconds(app.Pid);
+                        await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
+                        cpuPercent = 100 * (ProcStats.CpuSeconds(app.Pid) - before) / idleSeconds;
+                        rssMb = ProcStats.RssMb(app.Pid);
+                    }
+                }
+                finally
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+            }
+
+            starts.Sort();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {starts[0]:0.00} / {starts[starts.Count / 2]:0.00} / {starts[^1]:0.00} s | {rssMb:0} MB | {cpuPercent:0.00} % |"));
+        }
+
+        return 0;
+    }
+}
