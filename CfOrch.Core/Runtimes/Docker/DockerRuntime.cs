@@ -246,7 +246,8 @@ public sealed partial class DockerRuntime(
             var running = container.State == "running";
             if (tracked is { IsActive: true } && _runs.TryGetValue(key, out var known) && known.Id == container.ID)
             {
-                if (!running)
+                // A run being started now is "created" for a moment: only one that has exited has ended.
+                if (HasEnded(container.State))
                 {
                     // It ended while the engine was away: its exit was never announced.
                     await EndedAsync(known, await ExitCodeAsync(container.ID, cancellationToken));
@@ -484,13 +485,16 @@ public sealed partial class DockerRuntime(
         }
     }
 
-    /// <summary>Whether the container still runs, and its exit code when it does not (null when it is gone).</summary>
+    /// <summary>The engine's state of a container that has ended (exited, dead); "created" (being started) and "restarting" have not.</summary>
+    private static bool HasEnded(string? state) => state is "exited" or "dead";
+
+    /// <summary>Whether the container has not ended (it runs, or is being started), and its exit code when it has (null when it is gone).</summary>
     private async Task<(bool Running, int? ExitCode)> RunningAsync(string id, CancellationToken cancellationToken)
     {
         try
         {
             var inspected = await engine.Client.Containers.InspectContainerAsync(id, cancellationToken);
-            return (inspected.State?.Running == true, inspected.State is { } state ? (int)state.ExitCode : null);
+            return (!HasEnded(inspected.State?.Status), inspected.State is { } state ? (int)state.ExitCode : null);
         }
         catch (DockerContainerNotFoundException)
         {
