@@ -66,9 +66,9 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
     {
         ArgumentNullException.ThrowIfNull(usage);
         long? nvml = usage.Where(u => u.GpuIndex == gpuIndex).Select(u => (long?)u.Mb).FirstOrDefault();
-        var loaded = OllamaClient.IsOllama(service, healthPath) ? await ollama.PsAsync(url, cancellationToken) : null;
-        long? reported = loaded?.Sum(m => m.SizeVram) / BytesPerMb;
-        var models = loaded?.Select(m => new LoadedModel(m.Name, m.SizeVram / BytesPerMb, m.ExpiresAt)).ToList() ?? [];
+        var loaded = OllamaClient.IsOllama(service, healthPath) ? await ollama.LoadedAsync(url, cancellationToken) : null;
+        long? reported = loaded?.VramMb;
+        var models = loaded?.Models.Select(m => new LoadedModel(m.Name, m.SizeVram / BytesPerMb, m.ExpiresAt)).ToList() ?? [];
         return (nvml is null ? reported : reported is null ? nvml : Math.Max(nvml.Value, reported.Value), models);
     }
 

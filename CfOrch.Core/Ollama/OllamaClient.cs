@@ -10,6 +10,9 @@ public sealed record OllamaModel(string Name, long Size);
 /// <summary>One loaded model of <c>GET /api/ps</c>: <see cref="SizeVram"/> bytes of it are on the GPU; it unloads at <see cref="ExpiresAt"/>.</summary>
 public sealed record OllamaLoadedModel(string Name, long Size, long SizeVram, DateTimeOffset? ExpiresAt = null);
 
+/// <summary>What <c>GET /api/ps</c> says: the VRAM all loaded models hold, in MB, and the models by name.</summary>
+public sealed record OllamaPs(long VramMb, IReadOnlyList<OllamaLoadedModel> Models);
+
 /// <summary>
 /// The one place that speaks Ollama's API (the parts cf-orch uses): what is pulled (<c>/api/tags</c>), what is loaded and
 /// how much VRAM it holds (<c>/api/ps</c>), the version (<c>/api/version</c>), and unloading a model (<c>/api/generate</c>
@@ -48,22 +51,28 @@ public sealed class OllamaClient(IHttpClientFactory httpClients)
 
     /// <summary>The models Ollama has loaded; null when it does not answer as Ollama does.</summary>
     public async Task<IReadOnlyList<OllamaLoadedModel>?> PsAsync(string baseUrl, CancellationToken cancellationToken) =>
-        (await PsEntriesAsync(baseUrl, cancellationToken))?
-            .Where(m => m?.Name is not null).Select(m => new OllamaLoadedModel(m!.Name!, m.Size ?? 0, Math.Max(0, m.SizeVram ?? 0), ExpiresAt(m.ExpiresAt))).ToList();
+        (await LoadedAsync(baseUrl, cancellationToken))?.Models;
+
+    /// <summary>
+    /// One read of <c>/api/ps</c>: Σ size_vram of every entry in MB (an entry without a usable size_vram counts as
+    /// nothing; the others still count, named or not) and the named models; null when Ollama does not answer as Ollama does.
+    /// </summary>
+    public async Task<OllamaPs?> LoadedAsync(string baseUrl, CancellationToken cancellationToken)
+    {
+        if ((await GetAsync<ModelList<PsEntry>>(baseUrl, "/api/ps", PsTimeout, cancellationToken))?.Models is not { } entries)
+        {
+            return null;
+        }
+
+        var models = entries.Where(m => m?.Name is not null)
+            .Select(m => new OllamaLoadedModel(m!.Name!, m.Size ?? 0, Math.Max(0, m.SizeVram ?? 0), ExpiresAt(m.ExpiresAt)))
+            .ToList();
+        return new OllamaPs(entries.Sum(m => Math.Max(0, m?.SizeVram ?? 0)) / BytesPerMb, models);
+    }
 
     /// <summary>Ollama's <c>expires_at</c>; a year far ahead (a model kept forever) or one that does not parse is no expiry.</summary>
     private static DateTimeOffset? ExpiresAt(string? text) =>
         DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var at) && at.Year < 2200 ? at : null;
-
-    /// <summary>
-    /// Σ size_vram of the loaded models, in MB; null when <c>/api/ps</c> does not answer as Ollama does. An entry without
-    /// a usable size_vram counts as nothing; the others still count.
-    /// </summary>
-    public async Task<long?> VramMbAsync(string baseUrl, CancellationToken cancellationToken) =>
-        await PsEntriesAsync(baseUrl, cancellationToken) is { } loaded ? loaded.Sum(m => Math.Max(0, m?.SizeVram ?? 0)) / BytesPerMb : null;
-
-    private async Task<IReadOnlyList<PsEntry?>?> PsEntriesAsync(string baseUrl, CancellationToken cancellationToken) =>
-        (await GetAsync<ModelList<PsEntry>>(baseUrl, "/api/ps", PsTimeout, cancellationToken))?.Models;
 
     /// <summary>Ollama's version (<c>0.5.7</c>); null when it does not answer as Ollama does.</summary>
     public async Task<string?> VersionAsync(string baseUrl, CancellationToken cancellationToken) =>

@@ -29,7 +29,7 @@ public sealed class OllamaClientTests : IDisposable
         Assert.Equal(2_019_393_189, tags![0].Size);
         Assert.Equal(["llama3.2:3b", "qwen2.5:7b"], ps!.Select(m => m.Name));
         Assert.Equal(3000L * 1024 * 1024, ps!.Sum(m => m.SizeVram));
-        Assert.Equal(3000, await Client.VramMbAsync(url, Ct));
+        Assert.Equal(3000, (await Client.LoadedAsync(url, Ct))!.VramMb);
         Assert.Equal("0.5.7", await Client.VersionAsync(url, Ct));
     }
 
@@ -42,7 +42,7 @@ public sealed class OllamaClientTests : IDisposable
         Assert.True(await Client.UnloadAsync(url, "qwen2.5:7b", Ct));
 
         Assert.Equal(["llama3.2:3b"], (await Client.PsAsync(url, Ct))!.Select(m => m.Name));
-        Assert.Equal(2000, await Client.VramMbAsync(url, Ct));
+        Assert.Equal(2000, (await Client.LoadedAsync(url, Ct))!.VramMb);
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public sealed class OllamaClientTests : IDisposable
     {
         var down = $"http://127.0.0.1:{EngineApp.FreePort()}";
         Assert.Null(await Client.TagsAsync(down, Ct));
-        Assert.Null(await Client.VramMbAsync(down, Ct));
+        Assert.Null(await Client.LoadedAsync(down, Ct));
         Assert.False(await Client.UnloadAsync(down, "x", Ct));
 
         await using var other = await StandInProcess.StartServiceAsync(EngineApp.FreePort(), "/health", Ct);
@@ -73,7 +73,7 @@ public sealed class OllamaClientTests : IDisposable
         using var http = new JsonAnswers(Ps);
         var client = new OllamaClient(http);
 
-        Assert.Equal(1500, await client.VramMbAsync("http://ollama.test", Ct));
+        Assert.Equal(1500, (await client.LoadedAsync("http://ollama.test", Ct))!.VramMb);
         Assert.Equal(["a", "b", "c"], (await client.PsAsync("http://ollama.test", Ct))!.Select(m => m.Name));
     }
 
