@@ -126,7 +126,7 @@ public sealed partial class DockerRuntime(
             Track(run);
             await engine.Client.Containers.StartContainerAsync(id, new ContainerStartParameters(), token);
             var inspected = await engine.Client.Containers.InspectContainerAsync(id, token);
-            run.Pid = inspected.State?.Pid is > 0 ? (int)inspected.State.Pid : null;
+            run.Pid = PidOf(inspected);
             Follow(run);
             var shortId = Short(id);
             LogStarted(key, name, shortId, spec.Image);
@@ -250,7 +250,7 @@ public sealed partial class DockerRuntime(
                 if (HasEnded(container.State))
                 {
                     // It ended while the engine was away: its exit was never announced.
-                    await EndedAsync(known, await ExitCodeAsync(container.ID, cancellationToken));
+                    await EndedAsync(known, (await EndStateAsync(container.ID, cancellationToken)).ExitCode);
                 }
 
                 continue;
@@ -273,7 +273,7 @@ public sealed partial class DockerRuntime(
             var inspected = await engine.Client.Containers.InspectContainerAsync(container.ID, cancellationToken);
             var run = new ContainerRun(key, container.ID, ContainerRequest.Name(key), since, false, new LogRing(RingLines, time))
             {
-                Pid = inspected.State?.Pid is > 0 ? (int)inspected.State.Pid : null,
+                Pid = PidOf(inspected),
             };
             Track(run);
             var labels = container.Labels;
@@ -321,8 +321,7 @@ public sealed partial class DockerRuntime(
 
             var ours = found.Labels?.TryGetValue(ContainerRequest.OwnerLabel, out var owner) == true && owner == Owner;
             var inspected = await engine.Client.Containers.InspectContainerAsync(found.ID, cancellationToken);
-            var pid = inspected.State?.Pid is > 0 ? (int)inspected.State.Pid : 0;
-            return new OutsideRun(pid > 0 ? ProcFs.ProcessTree(pid) : [], $"container {found.Names.FirstOrDefault()?.TrimStart('/')} ({Short(found.ID)})", ours, found.ID);
+            return new OutsideRun(PidOf(inspected) is { } pid ? ProcFs.ProcessTree(pid) : [], $"container {found.Names.FirstOrDefault()?.TrimStart('/')} ({Short(found.ID)})", ours, found.ID);
         }
         catch (Exception ex) when (ex is DockerApiException || DockerEngine.IsUnreachable(ex))
         {
@@ -414,7 +413,7 @@ public sealed partial class DockerRuntime(
         foreach (var run in _runs.Values.Where(r => !r.Adopted && !r.Stopping).ToList())
         {
             if (registry.Get(run.Key) is { IsActive: true } instance && instance.Since == run.Since
-                && await RunningAsync(run.Id, cancellationToken) is (false, var code))
+                && await EndStateAsync(run.Id, cancellationToken) is (true, var code))
             {
                 await EndedAsync(run, code);
             }
@@ -488,32 +487,29 @@ public sealed partial class DockerRuntime(
     /// <summary>The engine's state of a container that has ended (exited, dead); "created" (being started) and "restarting" have not.</summary>
     private static bool HasEnded(string? state) => state is "exited" or "dead";
 
-    /// <summary>Whether the container has not ended (it runs, or is being started), and its exit code when it has (null when it is gone).</summary>
-    private async Task<(bool Running, int? ExitCode)> RunningAsync(string id, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the container has ended, and its exit code then: gone is ended (no code); one the engine cannot tell
+    /// about now is not taken for ended (a crash is never declared on a guess).
+    /// </summary>
+    private async Task<(bool Ended, int? ExitCode)> EndStateAsync(string id, CancellationToken cancellationToken)
     {
         try
         {
             var inspected = await engine.Client.Containers.InspectContainerAsync(id, cancellationToken);
-            return (!HasEnded(inspected.State?.Status), inspected.State is { } state ? (int)state.ExitCode : null);
+            return HasEnded(inspected.State?.Status) ? (true, (int)inspected.State!.ExitCode) : (false, null);
         }
         catch (DockerContainerNotFoundException)
+        {
+            return (true, null);
+        }
+        catch (Exception ex) when (ex is DockerApiException || DockerEngine.IsUnreachable(ex))
         {
             return (false, null);
         }
     }
 
-    private async Task<int?> ExitCodeAsync(string id, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var inspected = await engine.Client.Containers.InspectContainerAsync(id, cancellationToken);
-            return inspected.State is { } state ? (int)state.ExitCode : null;
-        }
-        catch (Exception ex) when (ex is DockerApiException || DockerEngine.IsUnreachable(ex))
-        {
-            return null;
-        }
-    }
+    /// <summary>The container's main process on this machine (its init), or null when it has none.</summary>
+    private static int? PidOf(ContainerInspectResponse inspected) => inspected.State?.Pid is > 0 ? (int)inspected.State.Pid : null;
 
     /// <summary>Makes the image available as the pull policy says, showing a pull's progress on the instance; returns why not, or null.</summary>
     private async Task<string?> PrepareImageAsync(InstanceKey key, DateTimeOffset since, DockerSpec spec, CancellationToken cancellationToken)
