@@ -94,32 +94,7 @@ public sealed partial class ProfileRegistry
     /// Your profile files that do not load (and are not kept as a last good version under their own name): each with its
     /// text as it is on disk and its problem, so it can be opened and fixed in the editor.
     /// </summary>
-    public IReadOnlyList<BrokenProfile> Broken
-    {
-        get
-        {
-            var state = _state;
-            var dir = ProfilesDir;
-            var broken = new List<BrokenProfile>();
-            foreach (var problem in state.Problems.Where(p => Path.GetDirectoryName(p.Source) == dir && state.Profiles.Values.All(l => l.Source != p.Source)))
-            {
-                string text;
-                try
-                {
-                    var info = new FileInfo(problem.Source);
-                    text = info.Exists && info.Length <= ProfileParser.MaxFileBytes ? File.ReadAllText(problem.Source) : "";
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    text = "";
-                }
-
-                broken.Add(new BrokenProfile(Path.GetFileNameWithoutExtension(problem.Source), problem.Source, text, problem));
-            }
-
-            return broken;
-        }
-    }
+    public IReadOnlyList<BrokenProfile> Broken => _state.Broken;
 
     /// <summary>The shipped profile a GPU of this size gets (the thresholds of cf-orch); no GPU means cpu-16gb.</summary>
     public static string AutoDetectName(IReadOnlyList<GpuInfo> gpus)
@@ -198,7 +173,7 @@ public sealed partial class ProfileRegistry
 
         var active = ChooseActive(profiles, problems, previous);
         KeepLastGood(active.Loaded, problems);
-        return new State(profiles, problems, active);
+        return new State(profiles, problems, active, FindBroken(profiles, problems));
     }
 
     /// <summary>Where the profile chosen on the dashboard (or with the API) is kept: it overrides <c>CfOrch:Profile</c> across restarts.</summary>
@@ -484,5 +459,29 @@ public sealed partial class ProfileRegistry
     [LoggerMessage(Level = LogLevel.Information, Message = "Using profile '{Name}' from {Source}: {Reason}")]
     private partial void LogActive(string name, string source, string reason);
 
-    private sealed record State(IReadOnlyDictionary<string, LoadedProfile> Profiles, IReadOnlyList<ProfileProblem> Problems, ActiveProfile Active);
+    private sealed record State(IReadOnlyDictionary<string, LoadedProfile> Profiles, IReadOnlyList<ProfileProblem> Problems, ActiveProfile Active, IReadOnlyList<BrokenProfile> Broken);
+
+    /// <summary>Read once per (re)load, with the rest: the dashboard asks for them on every render.</summary>
+    private List<BrokenProfile> FindBroken(Dictionary<string, LoadedProfile> profiles, List<ProfileProblem> problems)
+    {
+        var dir = ProfilesDir;
+        var broken = new List<BrokenProfile>();
+        foreach (var problem in problems.Where(p => Path.GetDirectoryName(p.Source) == dir && profiles.Values.All(l => l.Source != p.Source)))
+        {
+            string text;
+            try
+            {
+                var info = new FileInfo(problem.Source);
+                text = info.Exists && info.Length <= ProfileParser.MaxFileBytes ? File.ReadAllText(problem.Source) : "";
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                text = "";
+            }
+
+            broken.Add(new BrokenProfile(Path.GetFileNameWithoutExtension(problem.Source), problem.Source, text, problem));
+        }
+
+        return broken;
+    }
 }

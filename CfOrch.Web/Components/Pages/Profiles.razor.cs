@@ -46,19 +46,10 @@ public sealed partial class Profiles : IDisposable
     private bool IsShipped => _selected.Origin == ProfileOrigin.Shipped;
 
     /// <summary>Every profile that loaded, then every file of yours that does not (openable, to fix it).</summary>
-    private List<LoadedProfile> Rows
-    {
-        get
-        {
-            _broken = Registry.Broken;
-            return [.. Registry.Profiles, .. _broken.Select(b => b.AsLoaded())];
-        }
-    }
-
-    private IReadOnlyList<BrokenProfile> _broken = [];
+    private List<LoadedProfile> Rows => [.. Registry.Profiles, .. Registry.Broken.Select(b => b.AsLoaded())];
 
     private BrokenProfile? BrokenOf(LoadedProfile profile) =>
-        profile.Origin == ProfileOrigin.User && profile.Profile.Services.Count == 0 ? _broken.FirstOrDefault(b => b.Source == profile.Source) : null;
+        profile.Origin == ProfileOrigin.User && profile.Profile.Services.Count == 0 ? Registry.Broken.FirstOrDefault(b => b.Source == profile.Source) : null;
 
     private bool Dirty => Access.CanControl && !IsShipped && _text != _selected.Yaml;
 
@@ -97,7 +88,7 @@ public sealed partial class Profiles : IDisposable
         _errors = [];
         _plan = [];
         _diff = [];
-        if (Registry.Broken.FirstOrDefault(b => b.Source == profile.Source && profile.Profile.Services.Count == 0) is { } broken)
+        if (BrokenOf(profile) is { } broken)
         {
             // A file that does not load opens with its errors at their lines, ready to be fixed.
             _errors = broken.Problem.Errors;
