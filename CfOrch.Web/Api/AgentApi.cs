@@ -53,8 +53,7 @@ public static class AgentApi
         {
             var body = await ApiJson.ReadBodyAsync<AgentStartBody>(request, ct, allowEmpty: true);
             ApiChecks.Gpu(body.GpuId);
-            var model = body.Params.TryGetValue("model", out var m) && !string.IsNullOrWhiteSpace(m) ? m : null;
-            var ensured = await o.EnsureAsync(service, body.GpuId, model, ct);
+            var ensured = await o.EnsureAsync(service, body.GpuId, ApiChecks.ParamsModel(body.Params), ct);
             var instance = ensured.Instance;
             return TypedResults.Ok(new AgentStartAnswer(service, o.ClientUrl(instance.Url), instance.IsServing, instance.Origin == InstanceOrigin.Adopted));
         }).DocumentsBody<AgentStartBody>("application/json");

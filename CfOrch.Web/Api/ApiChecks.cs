@@ -31,4 +31,12 @@ public static class ApiChecks
             throw new ApiException(422, string.Create(CultureInfo.InvariantCulture, $"ttl_s must be between 0 (no expiry) and {MaxTtlSeconds} seconds"));
         }
     }
+
+    /// <summary>The model a request names in <c>params.model</c> (as the original's clients send it), or null when none or blank.</summary>
+    public static string? ParamsModel(IReadOnlyDictionary<string, string> parameters) =>
+        parameters.TryGetValue("model", out var model) && !string.IsNullOrWhiteSpace(model) ? model : null;
+
+    /// <summary>The models a request asks for, in order: <c>model_candidates</c>, else <c>params.model</c>, else none.</summary>
+    public static IReadOnlyList<string> ModelCandidates(IReadOnlyList<string> candidates, IReadOnlyDictionary<string, string> parameters) =>
+        candidates.Count > 0 ? candidates : ParamsModel(parameters) is { } model ? [model] : [];
 }

@@ -28,8 +28,8 @@ public static class ServicesApi
         control.MapPost("/{service}/ensure", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
         {
             var body = await ReadTargetAsync<EnsureBody>(request, nodes, ct);
-            var candidates = body.ModelCandidates.Count > 0 ? body.ModelCandidates : body.Params.TryGetValue("model", out var m) ? [m] : [];
-            var ensured = await o.EnsureAsync(service, body.GpuId, candidates.FirstOrDefault(), ct);
+            var candidates = ApiChecks.ModelCandidates(body.ModelCandidates, body.Params);
+            var ensured = await o.EnsureAsync(service, body.GpuId, candidates.Count > 0 ? candidates[0] : null, ct);
             var instance = ensured.Instance;
             var model = await o.ResolveModelAsync(instance, candidates, ct);
             return TypedResults.Ok(new EnsureAnswer(
@@ -47,7 +47,7 @@ public static class ServicesApi
             }
 
             // As the original: an allocation names its model (model_candidates, else params.model).
-            var candidates = body.ModelCandidates.Count > 0 ? body.ModelCandidates : body.Params.TryGetValue("model", out var m) && !string.IsNullOrWhiteSpace(m) ? [m] : [];
+            var candidates = ApiChecks.ModelCandidates(body.ModelCandidates, body.Params);
             if (candidates.Count == 0)
             {
                 throw new ApiException(422, "model_candidates must be non-empty (or set params.model)");
