@@ -56,6 +56,14 @@ internal sealed partial class ChildProcess : IAsyncDisposable
             environment,
             AppRegex());
 
+    /// <summary>A loopback port nothing listens on right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     /// <summary>The build configuration of this benchmark, and so of the app and stand-ins it runs.</summary>
     public static string Configuration =>
         typeof(ChildProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";

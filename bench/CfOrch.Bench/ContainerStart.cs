@@ -22,8 +22,8 @@ internal static class ContainerStart
         var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-containers-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(data);
         var profile = Path.Combine(data, "bench.yaml");
-        var containerPort = FreePort();
-        var processPort = FreePort();
+        var containerPort = ChildProcess.FreePort();
+        var processPort = ChildProcess.FreePort();
         var standIn = Path.Combine(root, "CfOrch.StandIns", "bin", ChildProcess.Configuration, "net10.0", "CfOrch.StandIns");
         await File.WriteAllTextAsync(profile, string.Create(CultureInfo.InvariantCulture, $"""
             schema_version: 1
@@ -102,12 +102,5 @@ internal static class ContainerStart
         {
             Directory.Delete(data, recursive: true);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -43,7 +43,7 @@ var duration = TimeSpan.FromSeconds(seconds);
 var root = FindRoot();
 var configuration = ChildProcess.Configuration;
 var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-" + Guid.NewGuid().ToString("N"));
-var ollamaPort = FreePort();
+var ollamaPort = ChildProcess.FreePort();
 var profile = Path.Combine(data, "bench.yaml");
 Directory.CreateDirectory(data);
 await File.WriteAllTextAsync(profile, $"""
@@ -163,9 +163,3 @@ static string FindRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from the repository");
 }
 
-static int FreePort()
-{
-    using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-    listener.Start();
-    return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-}
