@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -40,18 +41,7 @@ public sealed class ClusterTests(BrowserFixture browser)
             coordinatorEnvironment["CfOrch__Cluster__Token"] = Token;
             coordinatorEnvironment["CfOrch__Cluster__PollSeconds"] = "1";
             await using var coordinator = await AppProcess.StartAsync(coordinatorEnvironment, ct);
-            var agent = await AppProcess.StartAsync(new Dictionary<string, string>
-            {
-                ["CfOrch__Role"] = "agent",
-                ["CfOrch__Agent__Coordinator"] = coordinator.BaseAddress.ToString(),
-                ["CfOrch__Agent__RegisterSeconds"] = "1",
-                ["CfOrch__Cluster__Token"] = Token,
-                ["CfOrch__NodeId"] = "heimdall",
-                ["CfOrch__Profile"] = profile,
-                ["CfOrch__Gpus__Mode"] = "simulated",
-                ["CfOrch__Gpus__Simulated__0__Name"] = "RTX 3060",
-                ["CfOrch__Gpus__Simulated__0__TotalMb"] = "12288",
-            }, ct);
+            var agent = await AppProcess.StartAsync(Agent(coordinator, profile, "RTX 3060", 12288), ct);
             await using var _ = agent;
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
 
@@ -117,6 +107,144 @@ public sealed class ClusterTests(BrowserFixture browser)
             File.Delete(profile);
         }
     }
+
+    [Fact]
+    public async Task A_service_that_does_not_fit_here_is_placed_on_the_agent_with_room_stopped_there_and_unknown_while_the_agent_is_gone()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var llmPort = StandIn.FreePort();
+        var service = $"""
+              llm:
+                max_mb: 16000
+                priority: 2
+                managed:
+                  type: process
+                  exec_path: {StandIn.ExecutablePath}
+                  args_template: service --port {'{'}port{'}'}
+                  port: {llmPort}
+                  host_port: {llmPort}
+                  health_path: /health
+            """;
+        var coordinatorProfile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-coordinator-{Guid.NewGuid():N}.yaml");
+        var agentProfile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-agent-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(coordinatorProfile, "schema_version: 1\nname: small-rig\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n" + service, ct);
+        await File.WriteAllTextAsync(agentProfile, "schema_version: 1\nname: big-rig\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n" + service, ct);
+        try
+        {
+            await using var coordinator = await AppProcess.StartAsync(new Dictionary<string, string>
+            {
+                ["CfOrch__Profile"] = coordinatorProfile,
+                ["CfOrch__NodeId"] = "tower",
+                ["CfOrch__Cluster__Token"] = Token,
+                ["CfOrch__Cluster__PollSeconds"] = "1",
+                ["CfOrch__Gpus__Mode"] = "simulated",
+                ["CfOrch__Gpus__Simulated__0__Name"] = "RTX 3070",
+                ["CfOrch__Gpus__Simulated__0__TotalMb"] = "8192",
+            }, ct);
+            var agent = await AppProcess.StartAsync(Agent(coordinator, agentProfile, "RTX 4090", 24576), ct);
+            await using var _ = agent;
+            using var http = new HttpClient { BaseAddress = coordinator.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            await UntilAsync(async () => Node(await http.GetStringAsync(new Uri("api/nodes", UriKind.Relative), ct)) is { } n && n.GetProperty("online").GetBoolean() ? n : null, "the agent to be online", ct);
+
+            // 16 GB does not fit the coordinator's 8 GB card: the allocation goes to the agent's 24 GB one, started there.
+            using (var allocated = await http.PostAsJsonAsync(new Uri("api/services/llm/allocate", UriKind.Relative), new { model_candidates = new[] { "m" }, caller = "e2e" }, ct))
+            {
+                var answer = await allocated.Content.ReadFromJsonAsync<JsonElement>(ct);
+                Assert.True(allocated.StatusCode == HttpStatusCode.OK, answer.ToString());
+                Assert.Equal(("heimdall", 0, true), (answer.GetProperty("node_id").GetString(), answer.GetProperty("gpu_id").GetInt32(), answer.GetProperty("started").GetBoolean()));
+                Assert.Equal($"http://127.0.0.1:{llmPort}", answer.GetProperty("url").GetString());
+            }
+
+            Assert.Contains("llm", (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()));
+            var lease = await LeaseOf(http, "llm", ct);
+            Assert.Equal(("heimdall", 16000L), (lease.GetProperty("node_id").GetString(), lease.GetProperty("mb_granted").GetInt64()));
+
+            // Leases on the agent's GPU are decided by the same rule: what is left there is 8,576 MB.
+            using (var tooBig = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "heimdall", gpu_id = 0, mb = 10000, service = "batch" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, tooBig.StatusCode);
+                Assert.Contains("Insufficient VRAM on GPU 0 of heimdall", (await tooBig.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+            }
+
+            using (var fits = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "heimdall", gpu_id = 0, mb = 4000, service = "batch" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, fits.StatusCode);
+                var id = (await fits.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("lease").GetProperty("lease_id").GetString();
+                using var released = await http.DeleteAsync(new Uri($"api/leases/{id}", UriKind.Relative), ct);
+                Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+            }
+
+            // The coordinator's dashboard lists it with its node.
+            await using var context = await browser.Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1440, Height = 900 } });
+            var page = await context.NewPageAsync();
+            await page.GotoInteractiveAsync(new Uri(coordinator.BaseAddress, "services"));
+            var row = page.GetByRole(AriaRole.Row).Filter(new() { Has = page.Locator("[data-service=llm]") });
+            await Assertions.Expect(row).ToContainTextAsync("heimdall · GPU 0");
+            await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running");
+            await page.ScreenshotToAsync("services-two-nodes.png");
+
+            // Stopped through the agent: it no longer runs there, and its lease is released.
+            using (var stopped = await http.PostAsJsonAsync(new Uri("api/services/llm/stop", UriKind.Relative), new { node_id = "heimdall" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, stopped.StatusCode);
+            }
+
+            Assert.DoesNotContain("llm", (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()));
+            Assert.Equal(0, (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").GetArrayLength());
+
+            // Started there again on request; then the agent dies: the instance is unknown, its lease still counted.
+            using (var started = await http.PostAsJsonAsync(new Uri("api/services/llm/start", UriKind.Relative), new { node_id = "heimdall" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+            }
+
+            await agent.SignalAndWaitAsync(kill: true, ct);
+            var unknown = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray()
+                .FirstOrDefault(s => s.GetProperty("service").GetString() == "llm" && s.GetProperty("state").GetString() == "unknown") is { ValueKind: JsonValueKind.Object } found ? found : null, "llm to be unknown", ct);
+            Assert.Equal("heimdall", unknown.GetProperty("node_id").GetString());
+            await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "unknown", new() { Timeout = 20_000 });
+            var kept = await LeaseOf(http, "llm", ct);
+
+            // Nothing new is placed on an offline node; its lease can be released by hand.
+            using (var refused = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "heimdall", gpu_id = 0, mb = 100, service = "batch" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+                Assert.Contains("node 'heimdall' is offline", (await refused.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+            }
+
+            using (var released = await http.DeleteAsync(new Uri($"api/leases/{kept.GetProperty("lease_id").GetString()}", UriKind.Relative), ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+            }
+
+            Assert.DoesNotContain((await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray(), s => s.GetProperty("node_id").GetString() == "heimdall");
+        }
+        finally
+        {
+            // The agent was killed with 9: the service it started runs on; end it.
+            using var end = Process.Start(new ProcessStartInfo("pkill") { ArgumentList = { "-f", $"service --port {llmPort}" }, UseShellExecute = false });
+            await end!.WaitForExitAsync(ct);
+            File.Delete(coordinatorProfile);
+            File.Delete(agentProfile);
+        }
+    }
+
+    private static async Task<JsonElement> LeaseOf(HttpClient http, string holder, CancellationToken ct) =>
+        (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").EnumerateArray().Single(l => l.GetProperty("holder_service").GetString() == holder);
+
+    /// <summary>An agent "heimdall" of <paramref name="coordinator"/> with one simulated GPU, its own profile, re-registering every second.</summary>
+    private static Dictionary<string, string> Agent(AppProcess coordinator, string profile, string gpuName, long totalMb) => new()
+    {
+        ["CfOrch__Role"] = "agent",
+        ["CfOrch__Agent__Coordinator"] = coordinator.BaseAddress.ToString(),
+        ["CfOrch__Agent__RegisterSeconds"] = "1",
+        ["CfOrch__Cluster__Token"] = Token,
+        ["CfOrch__NodeId"] = "heimdall",
+        ["CfOrch__Profile"] = profile,
+        ["CfOrch__Gpus__Mode"] = "simulated",
+        ["CfOrch__Gpus__Simulated__0__Name"] = gpuName,
+        ["CfOrch__Gpus__Simulated__0__TotalMb"] = totalMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     private static JsonElement? Node(string json, string nodeId = "heimdall") =>
         JsonDocument.Parse(json).RootElement.GetProperty("nodes").EnumerateArray().Where(n => n.GetProperty("node_id").GetString() == nodeId).Select(n => (JsonElement?)n.Clone()).FirstOrDefault();

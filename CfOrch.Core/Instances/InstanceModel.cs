@@ -16,6 +16,9 @@ public enum InstanceState
     Stopping,
     Stopped,
     Failed,
+
+    /// <summary>On another node whose agent does not answer: it may still run; its lease stays counted until the agent answers again or an operator releases it.</summary>
+    Unknown,
 }
 
 public enum InstanceOrigin
@@ -103,7 +106,7 @@ public sealed record InstanceSnapshot
     public int RestartNumber { get; init; }
 
     /// <summary>Starting, running, unhealthy or idle: it holds (or should hold) its lease.</summary>
-    public bool IsActive => State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle or InstanceState.Stopping;
+    public bool IsActive => State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle or InstanceState.Stopping or InstanceState.Unknown;
 
     /// <summary>Can take allocations now.</summary>
     public bool IsServing => State is InstanceState.Running or InstanceState.Idle;

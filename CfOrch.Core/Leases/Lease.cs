@@ -63,6 +63,9 @@ public sealed record Lease
 /// <summary>A request for a lease. <see cref="Ttl"/> null: until released.</summary>
 public sealed record LeaseRequest(string Holder, string? Service, int GpuIndex, long Mb, int Priority, HolderOrigin Origin, TimeSpan? Ttl = null)
 {
+    /// <summary>The node of the GPU: null (or this node's id) for this node's own, else a registered agent's.</summary>
+    public string? NodeId { get; init; }
+
     /// <summary>
     /// For a service that already runs (adoption, re-attachment): its memory is already in use, so the live-free check
     /// is skipped and what it measurably holds (<see cref="AlreadyInUseMb"/>) is not counted twice.
@@ -148,4 +151,10 @@ public enum RefusalKind
 
     /// <summary>The node has no such GPU.</summary>
     UnknownGpu,
+
+    /// <summary>No node of that id is registered.</summary>
+    UnknownNode,
+
+    /// <summary>The node is registered but its agent does not answer: nothing new is placed on it.</summary>
+    NodeOffline,
 }

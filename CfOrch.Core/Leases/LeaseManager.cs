@@ -10,7 +10,8 @@ namespace CfOrch.Core.Leases;
 /// <summary>
 /// Grants, releases and expires VRAM leases, with DESIGN.md's admission rule:
 /// a request is granted when it fits in total − committed and in the live free VRAM the GPU reports.
-/// Every check and grant happens under one lock, so the sum of granted leases never exceeds a GPU's total.
+/// Every check and grant happens under one lock, so the sum of granted leases never exceeds a GPU's total. The GPUs
+/// of other nodes (registered agents) are decided by the same rule, against the figures their agents last reported.
 /// </summary>
 public sealed class LeaseManager
 {
@@ -21,10 +22,12 @@ public sealed class LeaseManager
     private readonly IHistorySink _history;
     private readonly TimeProvider _time;
     private readonly CfOrchOptions _options;
+    private readonly Nodes.IRemoteNodes _remote;
 
-    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options)
+    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options, Nodes.IRemoteNodes? remote = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _remote = remote ?? new Nodes.NoRemoteNodes();
         _gpus = gpus;
         _stream = stream;
         _history = history;
@@ -55,8 +58,28 @@ public sealed class LeaseManager
         }
     }
 
-    /// <summary>The books of every GPU as of the latest inventory reading.</summary>
+    /// <summary>The books of every GPU of this node as of the latest inventory reading.</summary>
     public IReadOnlyList<GpuAccount> Accounts() => Accounts(_gpus.Current);
+
+    /// <summary>The books of every GPU of another node, as its agent last reported them (none for an unknown node).</summary>
+    public IReadOnlyList<GpuAccount> Accounts(string nodeId)
+    {
+        if (IsLocal(nodeId))
+        {
+            return Accounts();
+        }
+
+        var gpus = RemoteGpus(_remote.Find(nodeId));
+        lock (_lock)
+        {
+            return gpus.Select(g => Account(nodeId, g)).ToArray();
+        }
+    }
+
+    private bool IsLocal(string? nodeId) => string.IsNullOrEmpty(nodeId) || nodeId == _options.NodeId;
+
+    private static List<GpuInfo> RemoteGpus(Nodes.RemoteNodeState? node) =>
+        node is null ? [] : node.Gpus.Select(g => new GpuInfo { Index = g.GpuId, Name = g.Name, TotalMb = g.TotalMb, UsedMb = Math.Max(0, g.TotalMb - g.FreeMb) }).ToList();
 
     public GpuAccount? Account(int gpuIndex) => Accounts().FirstOrDefault(a => a.GpuIndex == gpuIndex);
 
@@ -65,13 +88,33 @@ public sealed class LeaseManager
     {
         ArgumentNullException.ThrowIfNull(request);
 
-        // An unknown GPU is named first (a 404 for a client), then a malformed size.
-        var gpu = _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex);
+        // An unknown node or GPU is named first (a 404 for a client), then a malformed size.
+        var node = IsLocal(request.NodeId) ? _options.NodeId : request.NodeId!;
+        IReadOnlyList<GpuInfo> inventory = _gpus.Current.Gpus;
+        var which = "this node";
+        if (node != _options.NodeId)
+        {
+            var remote = _remote.Find(node);
+            if (remote is null)
+            {
+                return new Admission.Refused(RefusalKind.UnknownNode, $"unknown node_id '{node}': this cf-orch is node '{_options.NodeId}'{(_remote.All.Count == 0 ? "" : $", and knows {string.Join(", ", _remote.All.Select(n => n.NodeId))}")}");
+            }
+
+            if (!remote.Online)
+            {
+                return new Admission.Refused(RefusalKind.NodeOffline, $"node '{node}' is offline ({remote.Problem ?? "its agent does not answer"}): nothing new is placed on it until it answers again");
+            }
+
+            inventory = RemoteGpus(remote);
+            which = $"node '{node}'";
+        }
+
+        var gpu = inventory.FirstOrDefault(g => g.Index == request.GpuIndex);
         if (gpu is null)
         {
-            return new Admission.Refused(RefusalKind.UnknownGpu, _gpus.Current.Gpus.Count == 0
-                ? $"this node has no GPU {request.GpuIndex} (no GPUs are tracked)"
-                : $"this node has no GPU {request.GpuIndex} (it has {string.Join(", ", _gpus.Current.Gpus.Select(g => g.Index))})");
+            return new Admission.Refused(RefusalKind.UnknownGpu, inventory.Count == 0
+                ? $"{which} has no GPU {request.GpuIndex} (no GPUs are tracked)"
+                : $"{which} has no GPU {request.GpuIndex} (it has {string.Join(", ", inventory.Select(g => g.Index))})");
         }
 
         if (request.Mb < 0)
@@ -83,15 +126,15 @@ public sealed class LeaseManager
         List<Lease> revoked;
         lock (_lock)
         {
-            var account = Account(gpu);
+            var account = Account(node, gpu);
             if (!Fits(request, account))
             {
                 // Less important clients' leases give way when that alone makes room — never when their memory is really
                 // in use (live free memory must suffice too), so a revocation is never made for nothing.
-                revoked = RevocableFor(request, gpu);
+                revoked = RevocableFor(request, node, gpu);
                 if (revoked.Count == 0)
                 {
-                    return Decline(request, account, gpu);
+                    return Decline(request, account, node, gpu);
                 }
 
                 foreach (var victim in revoked)
@@ -106,10 +149,10 @@ public sealed class LeaseManager
             }
 
             var now = _time.GetUtcNow();
-            lease = request.Restoring is { } earlier ? earlier with { NodeId = _options.NodeId, MeasuredMb = null } : new Lease
+            lease = request.Restoring is { } earlier ? earlier with { NodeId = node, MeasuredMb = null } : new Lease
             {
                 LeaseId = NewId(),
-                NodeId = _options.NodeId,
+                NodeId = node,
                 GpuIndex = request.GpuIndex,
                 Holder = request.Holder,
                 Service = request.Service,
@@ -199,10 +242,10 @@ public sealed class LeaseManager
     /// The fewest less important client leases (least important, newest first) whose revocation makes the request fit
     /// the books recomputed without them; none when no such set exists. Called under the lock.
     /// </summary>
-    private List<Lease> RevocableFor(LeaseRequest request, GpuInfo gpu)
+    private List<Lease> RevocableFor(LeaseRequest request, string node, GpuInfo gpu)
     {
         var candidates = _leases.Values
-            .Where(l => l.GpuIndex == gpu.Index && l.Origin == HolderOrigin.Client && l.Priority > request.Priority)
+            .Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && l.Origin == HolderOrigin.Client && l.Priority > request.Priority)
             .OrderByDescending(l => l.Priority)
             .ThenByDescending(l => l.GrantedAt)
             .ToList();
@@ -210,7 +253,7 @@ public sealed class LeaseManager
         foreach (var candidate in candidates)
         {
             chosen.Add(candidate);
-            if (Fits(request, Account(gpu, chosen)))
+            if (Fits(request, Account(node, gpu, chosen)))
             {
                 return chosen;
             }
@@ -222,9 +265,9 @@ public sealed class LeaseManager
     private static string RevokedReason(LeaseRequest request) => string.Create(CultureInfo.InvariantCulture,
         $"revoked: {request.Holder} (priority {request.Priority}) took its place with {request.Mb} MB");
 
-    private Admission Decline(LeaseRequest request, GpuAccount account, GpuInfo gpu)
+    private Admission Decline(LeaseRequest request, GpuAccount account, string node, GpuInfo gpu)
     {
-        var holders = _leases.Values.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).ToList();
+        var holders = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).ToList();
 
         // Less important managed leases may make room (adopted and client leases are never evicted automatically).
         var candidates = holders
@@ -240,14 +283,17 @@ public sealed class LeaseManager
             freed += victim.HeldMb;
             if (request.Mb <= account.TotalMb - (account.CommittedMb - freed) && request.Mb <= account.FreeMb + freed)
             {
-                return new Admission.NeedsEviction(victims, $"GPU {gpu.Index} needs {request.Mb} MB for {request.Holder}; evicting {string.Join(", ", victims.Select(v => v.Holder))}");
+                return new Admission.NeedsEviction(victims, $"{GpuName(node, gpu.Index)} needs {request.Mb} MB for {request.Holder}; evicting {string.Join(", ", victims.Select(v => v.Holder))}");
             }
         }
 
-        return new Admission.Refused(RefusalKind.NoCapacity, Describe(request, account, gpu, holders));
+        return new Admission.Refused(RefusalKind.NoCapacity, Describe(request, account, GpuName(node, gpu.Index), gpu, holders));
     }
 
-    private static string Describe(LeaseRequest request, GpuAccount account, GpuInfo gpu, IReadOnlyList<Lease> holders)
+    /// <summary>"GPU 0" on this node, "GPU 0 of heimdall" on another.</summary>
+    private string GpuName(string node, int index) => node == _options.NodeId ? $"GPU {index}" : $"GPU {index} of {node}";
+
+    private static string Describe(LeaseRequest request, GpuAccount account, string gpuName, GpuInfo gpu, IReadOnlyList<Lease> holders)
     {
         var parts = holders.Select(l => string.Create(CultureInfo.InvariantCulture,
             $"{l.Holder} {l.HeldMb} MB ({l.Origin.ToString().ToLowerInvariant()}, priority {l.Priority})")).ToList();
@@ -263,12 +309,12 @@ public sealed class LeaseManager
 
         var held = parts.Count == 0 ? "nothing" : string.Join(", ", parts);
         return string.Create(CultureInfo.InvariantCulture,
-            $"Insufficient VRAM on GPU {gpu.Index} ({gpu.Name}): cannot fit {request.Mb} MB for {request.Holder}: {account.AvailableMb} MB of {account.TotalMb} MB available, held by {held}");
+            $"Insufficient VRAM on {gpuName} ({gpu.Name}): cannot fit {request.Mb} MB for {request.Holder}: {account.AvailableMb} MB of {account.TotalMb} MB available, held by {held}");
     }
 
-    private GpuAccount Account(GpuInfo gpu, IReadOnlyCollection<Lease>? without = null)
+    private GpuAccount Account(string node, GpuInfo gpu, IReadOnlyCollection<Lease>? without = null)
     {
-        var leases = _leases.Values.Where(l => l.GpuIndex == gpu.Index && (without is null || !without.Contains(l))).ToList();
+        var leases = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && (without is null || !without.Contains(l))).ToList();
         var measured = leases.Sum(l => l.MeasuredMb ?? 0);
 
         // A client's lease (the Python client, a script) covers processes cf-orch cannot know, so it is never measured:
@@ -276,7 +322,9 @@ public sealed class LeaseManager
         // the rest counts as external — otherwise a client's memory would be counted twice, in its budget and as
         // external. A program hiding behind such a budget still cannot be over-committed: admission also checks the
         // live free memory. Services cf-orch tracks absorb nothing: their processes are known.
-        var clientBudgets = leases.Where(l => l is { MeasuredMb: null, Origin: HolderOrigin.Client }).Sum(l => l.Mb);
+        // On another node nothing is measured from here: every lease there is presumed to hold its memory, as a client's.
+        var remote = node != _options.NodeId;
+        var clientBudgets = leases.Where(l => l.MeasuredMb is null && (remote || l.Origin == HolderOrigin.Client)).Sum(l => l.Mb);
         var clientsPresumed = Math.Min(clientBudgets, Math.Max(0, gpu.UsedMb - measured));
         return new GpuAccount
         {
@@ -297,7 +345,7 @@ public sealed class LeaseManager
     {
         lock (_lock)
         {
-            return snapshot.Gpus.Select(g => Account(g)).ToArray();
+            return snapshot.Gpus.Select(g => Account(_options.NodeId, g)).ToArray();
         }
     }
 

@@ -13,3 +13,20 @@ public sealed record RemoteNodeState(string NodeId, string AgentUrl, bool Online
 
 /// <summary>The registered nodes changed (one registered, went offline, came back, reported new figures).</summary>
 public sealed record NodesChanged(IReadOnlyList<RemoteNodeState> Nodes) : StateChange;
+
+/// <summary>The other nodes as the coordinator last saw them: what leases on their GPUs are decided against.</summary>
+public interface IRemoteNodes
+{
+    /// <summary>The registered node of that id (null: none is).</summary>
+    RemoteNodeState? Find(string nodeId);
+
+    IReadOnlyList<RemoteNodeState> All { get; }
+}
+
+/// <summary>No other node: a cf-orch on its own (and the agent role).</summary>
+public sealed class NoRemoteNodes : IRemoteNodes
+{
+    public IReadOnlyList<RemoteNodeState> All => [];
+
+    public RemoteNodeState? Find(string nodeId) => null;
+}

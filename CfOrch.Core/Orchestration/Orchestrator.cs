@@ -72,13 +72,25 @@ public sealed class Orchestrator(
         // Every check that can refuse runs before anything is evicted or started: a refused allocation changes nothing.
         await models.PrecheckAsync(ActiveServices.Get(profiles, service), modelCandidates, cancellationToken);
         var ensured = await EnsureAsync(service, gpuIndex, modelCandidates.FirstOrDefault(m => !string.IsNullOrWhiteSpace(m)), cancellationToken);
+        return await AllocateOnAsync(ensured, modelCandidates, ttlSeconds, caller, cancellationToken);
+    }
+
+    /// <summary>
+    /// The claim of an allocation on an instance already ensured (on this node or, placed by the coordinator, on
+    /// another): the model picked from the candidates, the URL handed to the caller, the TTL.
+    /// </summary>
+    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ensured);
+        ArgumentNullException.ThrowIfNull(modelCandidates);
+        var service = ensured.Instance.Service;
         var model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
         var now = time.GetUtcNow();
         var allocation = new Allocation
         {
             AllocationId = "alloc-" + Guid.NewGuid().ToString("N")[..16],
             Service = service,
-            NodeId = NodeId,
+            NodeId = ensured.Instance.Key.NodeId,
             GpuIndex = ensured.Instance.Key.GpuIndex,
             Model = model ?? ensured.Instance.Model,
             Url = ClientUrl(ensured.Instance.Url),
@@ -153,21 +165,24 @@ public sealed class Orchestrator(
         return await EnsureAsync(profile.Name, gpuIndex ?? running.FirstOrDefault()?.Key.GpuIndex, running.FirstOrDefault()?.Model, cancellationToken);
     }
 
-    /// <summary>A client's lease on a GPU (cf-orch's POST /api/leases); refused with what holds the GPU when it does not fit.</summary>
-    public Lease RequestLease(string holder, int gpuIndex, long mb, int priority, TimeSpan? ttl)
+    /// <summary>
+    /// A client's lease on a GPU (cf-orch's POST /api/leases) of this node, or of a registered agent's node; refused
+    /// with what holds the GPU when it does not fit.
+    /// </summary>
+    public Lease RequestLease(string holder, int gpuIndex, long mb, int priority, TimeSpan? ttl, string? nodeId = null)
     {
         if (string.IsNullOrWhiteSpace(holder))
         {
             throw new OrchestrationException(OrchestrationError.Invalid, "a lease needs a holder");
         }
 
-        return leases.Request(new LeaseRequest(holder, null, gpuIndex, mb, priority, HolderOrigin.Client, ttl)) switch
+        return leases.Request(new LeaseRequest(holder, null, gpuIndex, mb, priority, HolderOrigin.Client, ttl) { NodeId = nodeId }) switch
         {
             Admission.Granted g => g.Lease,
             Admission.NeedsEviction e => throw new OrchestrationException(OrchestrationError.NoCapacity, $"{e.Reason}; a client lease never evicts services — stop them first"),
             Admission.Refused r => throw new OrchestrationException(r.Why switch
             {
-                RefusalKind.UnknownGpu => OrchestrationError.NotFound,
+                RefusalKind.UnknownGpu or RefusalKind.UnknownNode => OrchestrationError.NotFound,
                 RefusalKind.Invalid => OrchestrationError.Invalid,
                 _ => OrchestrationError.NoCapacity,
             }, r.Reason),

@@ -6,9 +6,11 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Cluster;
 using CfOrch.Web.Components.State;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.Configuration;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using MudBlazor.Services;
@@ -117,7 +119,13 @@ public abstract class MudBunitContext : BunitContext
         Services.AddScoped<CommandExecutor>();
         Services.AddScoped<BrowserClock>();
         Services.AddSingleton<CfOrch.Web.Auth.SignedOutSessions>();
+        Services.AddCfOrchCluster();
         configure?.Invoke(Services);
+        if (Services.All(d => d.ServiceType != typeof(IDbContextFactory<CfOrch.Web.Data.CfOrchDb>)))
+        {
+            // Only the registered nodes are kept there; a page never reads it.
+            Services.AddDbContextFactory<CfOrch.Web.Data.CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "nodes.db")}"));
+        }
 
         // The lease manager publishes the GPUs' books to the state stream, the runtimes their status; the poll job would read the GPUs.
         Services.GetRequiredService<LeaseManager>();

@@ -53,6 +53,9 @@ public sealed class EnsureBody : IServiceTarget
 
 public sealed class AllocateBody
 {
+    /// <summary>The node to run it on (cf-orch's addition; the original places it itself): none lets cf-orch place it.</summary>
+    public string? NodeId { get; set; }
+
     public List<string> ModelCandidates { get; set; } = [];
 
     public int? GpuId { get; set; }

@@ -3,6 +3,7 @@ using CfOrch.Core.Configuration;
 using CfOrch.Core.History;
 using CfOrch.Core.Orchestration;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Cluster;
 
 namespace CfOrch.Web.Api;
 
@@ -18,7 +19,7 @@ public static class LeasesApi
         group.MapGet("", (Orchestrator o) => TypedResults.Ok(new LeasesAnswer(o.Leases.Select(LeaseRow.From).ToList())))
             .RequireAuthorization(AccessPolicies.Read);
 
-        group.MapPost("", async (HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        group.MapPost("", async (HttpRequest request, ClusterControl cluster, CancellationToken ct) =>
         {
             var body = await ApiJson.ReadBodyAsync<LeaseRequestBody>(request, ct);
             if (string.IsNullOrWhiteSpace(body.NodeId))
@@ -26,7 +27,7 @@ public static class LeasesApi
                 throw new ApiException(422, "node_id is required");
             }
 
-            nodes.Check(body.NodeId);
+            cluster.Node(body.NodeId);
             var gpu = ApiChecks.RequiredGpu(body.GpuId);
 
             if (body.Mb is not { } mb || mb is < 0 or > CfOrchOptionsValidator.MaxGpuMb)
@@ -48,7 +49,7 @@ public static class LeasesApi
 
             try
             {
-                var lease = o.RequestLease(body.Service, gpu, mb, body.Priority, body.TtlS > 0 ? TimeSpan.FromSeconds(body.TtlS) : null);
+                var lease = cluster.RequestLease(body.Service, body.NodeId, gpu, mb, body.Priority, body.TtlS > 0 ? TimeSpan.FromSeconds(body.TtlS) : null);
                 return TypedResults.Ok(new LeaseAnswer(LeaseRow.From(lease)));
             }
             catch (OrchestrationException e) when (e.Error == OrchestrationError.NotFound)
@@ -57,11 +58,11 @@ public static class LeasesApi
             }
         }).RequireAuthorization(AccessPolicies.Control).DocumentsBody<LeaseRequestBody>("application/json");
 
-        group.MapDelete("/{leaseId}", (string leaseId, Orchestrator o) =>
+        group.MapDelete("/{leaseId}", (string leaseId, ClusterControl cluster) =>
         {
             try
             {
-                o.ReleaseLease(leaseId);
+                cluster.ReleaseLease(leaseId);
             }
             catch (OrchestrationException e) when (e.Error == OrchestrationError.Invalid)
             {

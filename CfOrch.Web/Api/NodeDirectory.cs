@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net.Http.Headers;
 using System.Text.Json;
-using CfOrch.Core.Configuration;
 using CfOrch.Web.Data;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 
 namespace CfOrch.Web.Api;
 
@@ -15,12 +12,11 @@ namespace CfOrch.Web.Api;
 /// offline, not refused. Nodes are kept in SQLite and come back (offline until they answer) after a restart.
 /// </summary>
 public sealed partial class NodeDirectory(
-    IHttpClientFactory httpClients,
+    Cluster.AgentClient agents,
     IDbContextFactory<CfOrchDb> databases,
-    IOptions<CfOrchOptions> options,
     Core.Changes.IStatePublisher publisher,
     TimeProvider time,
-    ILogger<NodeDirectory> logger) : IDisposable
+    ILogger<NodeDirectory> logger) : Core.Nodes.IRemoteNodes, IDisposable
 {
     public const string ClientName = "cf-orch-agents";
 
@@ -41,6 +37,17 @@ public sealed partial class NodeDirectory(
 
     public RemoteNode? Find(string nodeId) => _nodes.GetValueOrDefault(nodeId);
 
+    Core.Nodes.RemoteNodeState? Core.Nodes.IRemoteNodes.Find(string nodeId) => Find(nodeId) is { } node ? StateOf(node) : null;
+
+    IReadOnlyList<Core.Nodes.RemoteNodeState> Core.Nodes.IRemoteNodes.All => All.Select(StateOf).ToList();
+
+    /// <summary>Raised after every poll of a node, answered or not (the services placed there follow its state).</summary>
+    public event Action<RemoteNode>? Polled;
+
+    private static Core.Nodes.RemoteNodeState StateOf(RemoteNode n) => new(
+        n.NodeId, n.AgentUrl, n.Online, n.LastHeartbeat, n.Problem,
+        n.Gpus.Select(g => new Core.Nodes.RemoteGpu(g.GpuId, g.Name, g.VramTotalMb, g.VramUsedMb, g.VramFreeMb)).ToList());
+
     /// <summary>Reads the nodes kept in SQLite (at start-up): each is offline until its agent answers a poll.</summary>
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
@@ -54,9 +61,7 @@ public sealed partial class NodeDirectory(
     }
 
     /// <summary>The nodes as the dashboard and the event stream see them.</summary>
-    private void Publish() => publisher.Publish(new Core.Nodes.NodesChanged(All.Select(n => new Core.Nodes.RemoteNodeState(
-        n.NodeId, n.AgentUrl, n.Online, n.LastHeartbeat, n.Problem,
-        n.Gpus.Select(g => new Core.Nodes.RemoteGpu(g.GpuId, g.Name, g.VramTotalMb, g.VramUsedMb, g.VramFreeMb)).ToList())).ToList()));
+    private void Publish() => publisher.Publish(new Core.Nodes.NodesChanged(All.Select(StateOf).ToList()));
 
     /// <summary>Registers (or re-registers) an agent and polls it once; one that does not answer is recorded offline.</summary>
     public async Task<RemoteNode> RegisterAsync(string nodeId, Uri agentUrl, CancellationToken cancellationToken)
@@ -74,6 +79,7 @@ public sealed partial class NodeDirectory(
             (_, known) => known.AgentUrl == url ? known : known with { AgentUrl = url });
         var polled = await PollAsync(node, cancellationToken);
         Publish();
+        Polled?.Invoke(polled);
         await SaveAsync(polled, cancellationToken);
         if (!polled.Online)
         {
@@ -93,6 +99,7 @@ public sealed partial class NodeDirectory(
             {
                 var before = node.Online;
                 var after = await PollAsync(node, cancellationToken);
+                Polled?.Invoke(after);
                 if (after.Online != before)
                 {
                     if (after.Online)
@@ -127,11 +134,12 @@ public sealed partial class NodeDirectory(
         try
         {
             var baseUrl = new Uri(node.AgentUrl + "/");
-            var gpus = await GetAsync<GpuInfoBody>(new Uri(baseUrl, "gpu-info"), cts.Token) ?? throw new JsonException("GET /gpu-info answered nothing");
+            var gpus = await agents.GetAsync<GpuInfoBody>(new Uri(baseUrl, "gpu-info"), cts.Token) ?? throw new JsonException("GET /gpu-info answered nothing");
             ResidentInfoBody? residents = null;
+            var asked = time.GetUtcNow();
             try
             {
-                residents = await GetAsync<ResidentInfoBody>(new Uri(baseUrl, "resident-info"), cts.Token);
+                residents = await agents.GetAsync<ResidentInfoBody>(new Uri(baseUrl, "resident-info"), cts.Token);
             }
             catch (Exception ex) when (ex is HttpRequestException or JsonException)
             {
@@ -145,6 +153,7 @@ public sealed partial class NodeDirectory(
                 Missed = 0,
                 Gpus = gpus.Gpus,
                 Residents = residents?.Residents ?? node.Residents,
+                ResidentsAt = residents is null ? node.ResidentsAt : asked,
                 Problem = null,
             };
         }
@@ -163,24 +172,6 @@ public sealed partial class NodeDirectory(
 
         // A re-registration meanwhile (a new URL) wins over this poll's result for the old one.
         return _nodes.AddOrUpdate(node.NodeId, next, (_, current) => current.AgentUrl == node.AgentUrl ? next : current);
-    }
-
-    private async Task<T?> GetAsync<T>(Uri url, CancellationToken cancellationToken)
-    {
-        var client = httpClients.CreateClient(ClientName);
-        using var request = new HttpRequestMessage(HttpMethod.Get, url);
-        if (options.Value.Cluster.Token is { Length: > 0 } token)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Trim());
-        }
-
-        using var response = await client.SendAsync(request, cancellationToken);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new HttpRequestException($"GET {url.AbsolutePath} answered {(int)response.StatusCode}", null, response.StatusCode);
-        }
-
-        return await response.Content.ReadFromJsonAsync<T>(ApiJson.Options, cancellationToken);
     }
 
     /// <summary>Keeps the node in SQLite; a database that cannot be written loses only its survival of a restart (storage health says why).</summary>
@@ -226,7 +217,11 @@ public sealed partial class NodeDirectory(
     /// </summary>
     public sealed record RemoteNode(
         string NodeId, string AgentUrl, DateTimeOffset? LastHeartbeat, bool Online, int Missed,
-        IReadOnlyList<NodeGpuRow> Gpus, IReadOnlyList<ResidentRow> Residents, string? Problem);
+        IReadOnlyList<NodeGpuRow> Gpus, IReadOnlyList<ResidentRow> Residents, string? Problem)
+    {
+        /// <summary>When the residents were asked for (null: never answered): what ran there before this is not in them.</summary>
+        public DateTimeOffset? ResidentsAt { get; init; }
+    }
 
     /// <summary>A warm service an agent reports (<c>/resident-info</c>).</summary>
     public sealed record ResidentRow(string Service, string? ModelName);

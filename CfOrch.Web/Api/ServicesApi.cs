@@ -2,6 +2,7 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Cluster;
 
 namespace CfOrch.Web.Api;
 
@@ -13,32 +14,33 @@ public static class ServicesApi
         var read = endpoints.MapGroup("/api/services").WithTags("Services").RequireAuthorization(AccessPolicies.Read);
         var control = endpoints.MapGroup("/api/services").WithTags("Services").RequireAuthorization(AccessPolicies.Control);
 
-        read.MapGet("", (Orchestrator o) => TypedResults.Ok(new ServicesAnswer(o.Instances.Select(i => ServiceRow.From(i, o)).ToList())));
+        read.MapGet("", (Orchestrator o, ClusterControl cluster) => TypedResults.Ok(new ServicesAnswer(cluster.Instances.Select(i => ServiceRow.From(i, o)).ToList())));
 
         // As the original: a service nobody knows is answered with empty lists, not an error.
-        read.MapGet("/{service}/status", (string service, Orchestrator o) =>
+        read.MapGet("/{service}/status", (string service, Orchestrator o, ClusterControl cluster) =>
         {
-            var instances = o.Instances.Where(i => i.Service == service).ToList();
+            var instances = cluster.Instances.Where(i => i.Service == service).ToList();
             return TypedResults.Ok(new ServiceStatusAnswer(
                 service,
                 instances.Select(i => ServiceRow.From(i, o)).ToList(),
                 o.Allocations.Where(a => a.Service == service).Select(AllocationRow.From).ToList()));
         });
 
-        control.MapPost("/{service}/ensure", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        control.MapPost("/{service}/ensure", async (string service, HttpRequest request, Orchestrator o, ClusterControl cluster, CancellationToken ct) =>
         {
-            var body = await ReadTargetAsync<EnsureBody>(request, nodes, ct);
+            var body = await ReadTargetAsync<EnsureBody>(request, cluster, ct);
             var candidates = ApiChecks.ModelCandidates(body.ModelCandidates, body.Params);
-            var ensured = await o.EnsureAsync(service, body.GpuId, candidates.Count > 0 ? candidates[0] : null, ct);
+            var ensured = await cluster.EnsureAsync(service, body.NodeId, body.GpuId, candidates.Count > 0 ? candidates[0] : null, ct);
             var instance = ensured.Instance;
             var model = await o.ResolveModelAsync(instance, candidates, ct);
             return TypedResults.Ok(new EnsureAnswer(
                 service, instance.Key.NodeId, instance.Key.GpuIndex, model, o.ClientUrl(instance.Url), instance.IsServing, ensured.Started, ensured.Warm));
         }).DocumentsBody<EnsureBody>("application/json");
 
-        control.MapPost("/{service}/allocate", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
+        control.MapPost("/{service}/allocate", async (string service, HttpRequest request, ClusterControl cluster, CancellationToken ct) =>
         {
             var body = await ApiJson.ReadBodyAsync<AllocateBody>(request, ct, allowEmpty: true);
+            cluster.Node(body.NodeId);
             ApiChecks.Gpu(body.GpuId);
             ApiChecks.Ttl(body.TtlS);
             if (body.ModelCandidates.Any(c => c is null || c.Length > 256))
@@ -53,7 +55,7 @@ public static class ServicesApi
                 throw new ApiException(422, "model_candidates must be non-empty (or set params.model)");
             }
 
-            var result = await o.AllocateAsync(service, candidates, body.GpuId, body.TtlS, body.Caller ?? "", ct);
+            var result = await cluster.AllocateAsync(service, candidates, body.NodeId, body.GpuId, body.TtlS, body.Caller ?? "", ct);
             var a = result.Allocation;
             return TypedResults.Ok(new AllocateAnswer(a.AllocationId, a.Service, a.NodeId, a.GpuIndex, a.Model, a.Url, result.Started, result.Warm));
         }).DocumentsBody<AllocateBody>("application/json");
@@ -64,31 +66,30 @@ public static class ServicesApi
             return TypedResults.Ok(new AllocationReleasedAnswer(true, allocationId));
         });
 
-        control.MapDelete("/{service}", async (string service, string? node_id, int? gpu_id, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        control.MapDelete("/{service}", async (string service, string? node_id, int? gpu_id, Orchestrator o, ClusterControl cluster, CancellationToken ct) =>
         {
-            nodes.Check(node_id);
-            var outcomes = await o.StopAsync(service, gpu_id, ct);
-            return TypedResults.Ok(new ServiceDeletedAnswer(service, o.NodeId, outcomes.Count > 0, Detail(service, outcomes)));
+            var outcomes = await cluster.StopAsync(service, node_id, gpu_id, ct);
+            return TypedResults.Ok(new ServiceDeletedAnswer(service, cluster.Node(node_id) ?? o.NodeId, outcomes.Count > 0, Detail(service, outcomes)));
         });
 
-        control.MapPost("/{service}/start", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        control.MapPost("/{service}/start", async (string service, HttpRequest request, Orchestrator o, ClusterControl cluster, CancellationToken ct) =>
         {
-            var body = await ReadTargetAsync<StartStopBody>(request, nodes, ct);
-            var ensured = await o.EnsureAsync(service, body.GpuId, body.Model, ct);
+            var body = await ReadTargetAsync<StartStopBody>(request, cluster, ct);
+            var ensured = await cluster.EnsureAsync(service, body.NodeId, body.GpuId, body.Model, ct);
             return TypedResults.Ok(new StartAnswer(ensured.Started, ensured.Warm, ServiceRow.From(ensured.Instance, o)));
         }).DocumentsBody<StartStopBody>("application/json");
 
-        control.MapPost("/{service}/restart", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        control.MapPost("/{service}/restart", async (string service, HttpRequest request, Orchestrator o, ClusterControl cluster, CancellationToken ct) =>
         {
-            var body = await ReadTargetAsync<StartStopBody>(request, nodes, ct);
-            var restarted = await o.RestartAsync(service, body.GpuId, ct);
+            var body = await ReadTargetAsync<StartStopBody>(request, cluster, ct);
+            var restarted = await cluster.RestartAsync(service, body.NodeId, body.GpuId, ct);
             return TypedResults.Ok(new RestartAnswer(restarted.Started, ServiceRow.From(restarted.Instance, o)));
         }).DocumentsBody<StartStopBody>("application/json");
 
-        control.MapPost("/{service}/stop", async (string service, HttpRequest request, Orchestrator o, NodeGuard nodes, CancellationToken ct) =>
+        control.MapPost("/{service}/stop", async (string service, HttpRequest request, Orchestrator o, ClusterControl cluster, CancellationToken ct) =>
         {
-            var body = await ReadTargetAsync<StartStopBody>(request, nodes, ct);
-            var outcomes = await o.StopAsync(service, body.GpuId, ct);
+            var body = await ReadTargetAsync<StartStopBody>(request, cluster, ct);
+            var outcomes = await cluster.StopAsync(service, body.NodeId, body.GpuId, ct);
             return TypedResults.Ok(new StopAnswer(service, outcomes.Select(x => new StoppedInstance(ServiceRow.From(x.Instance, o), x.Message)).ToList(), Detail(service, outcomes)));
         }).DocumentsBody<StartStopBody>("application/json");
 
@@ -125,13 +126,13 @@ public static class ServicesApi
 
     /// <summary>
     /// Reads the body of a request that targets a node and GPU (ensure, start, restart, stop) and checks both once: the
-    /// node must be this one, the GPU within range.
+    /// node must be this one or a registered one, the GPU within range.
     /// </summary>
-    private static async Task<T> ReadTargetAsync<T>(HttpRequest request, NodeGuard nodes, CancellationToken ct)
+    private static async Task<T> ReadTargetAsync<T>(HttpRequest request, ClusterControl cluster, CancellationToken ct)
         where T : class, IServiceTarget, new()
     {
         var body = await ApiJson.ReadBodyAsync<T>(request, ct, allowEmpty: true);
-        nodes.Check(body.NodeId);
+        cluster.Node(body.NodeId);
         ApiChecks.Gpu(body.GpuId);
         return body;
     }

@@ -3,6 +3,7 @@ using CfOrch.Core;
 using CfOrch.Core.Configuration;
 using CfOrch.Web.Api;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Cluster;
 using CfOrch.Web.Components.State;
 using CfOrch.Web.Metrics;
 using Microsoft.AspNetCore.DataProtection;
@@ -57,10 +58,7 @@ public static class WebApplicationBuilderExtensions
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
             o.OnRejected = (context, ct) => new ValueTask(ApiJson.Error(StatusCodes.Status429TooManyRequests, "too many sign-in attempts from this address; wait a minute").ExecuteAsync(context.HttpContext));
         });
-        // An agent's /gpu-info is a few hundred bytes: a larger answer is refused rather than read into memory.
-        services.AddHttpClient(NodeDirectory.ClientName, c => c.MaxResponseContentBufferSize = NodeDirectory.MaxAnswerBytes).RemoveAllLoggers();
-        services.AddSingleton<NodeDirectory>();
-        services.AddSingleton<NodeGuard>();
+        services.AddCfOrchCluster();
         services.AddSingleton<CfOrchMetrics>();
         services.AddHostedService(sp => sp.GetRequiredService<CfOrchMetrics>());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");

@@ -12,10 +12,14 @@ public sealed class AgentPollJob(NodeDirectory nodes) : IJob
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await nodes.PollAllAsync(cancellationToken);
 }
 
-/// <summary>Reads the registered nodes from SQLite before the server listens.</summary>
-public sealed class NodeDirectoryLoader(NodeDirectory nodes) : IHostedService
+/// <summary>Reads the registered nodes from SQLite before the server listens (with the book of services placed on them following their polls).</summary>
+public sealed class NodeDirectoryLoader(NodeDirectory nodes, Cluster.RemoteServices placed) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => nodes.LoadAsync(cancellationToken);
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        placed.FollowPolls();
+        return nodes.LoadAsync(cancellationToken);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -30,6 +30,14 @@ public static class StartCheck
             return null;
         }
 
+        // Another node with a GPU that has the room free: the coordinator places it there.
+        if (state.Nodes.Any(n => n.Online && n.Gpus.Any(g => g.FreeMb >= service.MaxMb && (service.Gpus.Count == 0 || service.Gpus.Contains(g.GpuId)))))
+        {
+            return null;
+        }
+
+        // This node's leases only: the other nodes' GPUs have the same indexes.
+        var leases = state.Leases.Where(l => state.Nodes.All(n => n.NodeId != l.NodeId)).ToList();
         var gpus = Placement.Candidates(service, state.Gpus.Gpus);
         if (gpus.Count == 0)
         {
@@ -39,7 +47,7 @@ public static class StartCheck
         var room = gpus.Select(g =>
         {
             var account = state.Accounts.FirstOrDefault(a => a.GpuIndex == g.Index);
-            var evictable = state.Leases.Where(l => l.GpuIndex == g.Index && l.Origin == HolderOrigin.Managed && l.Priority > service.Priority).Sum(l => l.HeldMb);
+            var evictable = leases.Where(l => l.GpuIndex == g.Index && l.Origin == HolderOrigin.Managed && l.Priority > service.Priority).Sum(l => l.HeldMb);
             return (Gpu: g.Index, Room: (account?.AvailableMb ?? g.FreeMb) + evictable);
         }).ToList();
         if (room.Any(r => r.Room >= service.MaxMb))
@@ -47,7 +55,7 @@ public static class StartCheck
             return null;
         }
 
-        var holders = state.Leases.Where(l => gpus.Any(g => g.Index == l.GpuIndex))
+        var holders = leases.Where(l => gpus.Any(g => g.Index == l.GpuIndex))
             .Select(l => $"{l.Holder} {VramSegment.Format(l.HeldMb)} on GPU {l.GpuIndex} ({l.Origin.ToString().ToLowerInvariant()}, priority {l.Priority})");
         return $"No GPU has room for {VramSegment.Format(service.MaxMb)}: {string.Join(", ", holders.DefaultIfEmpty("memory in use by programs cf-orch does not track"))}.";
     }

@@ -90,9 +90,13 @@ public sealed partial class Services : LivePage
         }
     }
 
-    private IEnumerable<ServiceRowModel> FilteredRows => string.IsNullOrWhiteSpace(_filter)
-        ? Rows
-        : Rows.Where(r => r.SearchText.Contains(_filter.Trim(), StringComparison.OrdinalIgnoreCase));
+    /// <summary>The rows the filters let through: the node chosen (services not placed anywhere show under every node), then the text.</summary>
+    private IEnumerable<ServiceRowModel> FilteredRows => Rows
+        .Where(r => _node is null || r.Instance is null || r.Instance.Key.NodeId == _node)
+        .Where(r => string.IsNullOrWhiteSpace(_filter) || r.SearchText.Contains(_filter.Trim(), StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The node whose services are shown (null: every node).</summary>
+    private string? _node;
 
     public static string Seconds(TimeSpan span) => span.TotalSeconds switch
     {

@@ -1,0 +1,265 @@
+using System.Collections.Concurrent;
+using CfOrch.Core.Changes;
+using CfOrch.Core.History;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
+using CfOrch.Web.Api;
+
+namespace CfOrch.Web.Cluster;
+
+/// <summary>
+/// The services this coordinator placed on other nodes: each started through its node's agent
+/// (<c>POST /services/{s}/start</c>) under a lease on that node's GPU, stopped through it (<c>/stop</c>), and followed by
+/// the agent's polls — an agent that stops answering makes its instances <c>unknown</c> (their leases stay counted),
+/// and once it answers again they are running if it reports them resident, else gone (their leases released).
+/// </summary>
+public sealed partial class RemoteServices(
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
+{
+    private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
+
+    /// <summary>From now on, the instances on each node follow its polls (once, at start-up).</summary>
+    public void FollowPolls()
+    {
+        nodes.Polled -= Follow;
+        nodes.Polled += Follow;
+    }
+
+    public IReadOnlyList<InstanceSnapshot> All => _instances.Values.OrderBy(i => i.Key.NodeId, StringComparer.Ordinal).ThenBy(i => i.Service, StringComparer.Ordinal).ThenBy(i => i.Key.GpuIndex).ToList();
+
+    /// <summary>The instance that holds <paramref name="leaseId"/>, if a remote one does.</summary>
+    public InstanceSnapshot? HolderOf(string leaseId) => _instances.Values.FirstOrDefault(i => i.LeaseId == leaseId);
+
+    /// <summary>
+    /// A serving instance of the service on <paramref name="nodeId"/>: the one placed there already (warm), else a lease
+    /// on the GPU asked for (or the one with the most room) and a start through the agent; a failed start releases the lease.
+    /// </summary>
+    public async Task<EnsureResult> EnsureAsync(ServiceProfile profile, string nodeId, int? gpuIndex, string? model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var node = nodes.Find(nodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{nodeId}'");
+        using var held = await locks.AcquireAsync($"{profile.Name}@{nodeId}", cancellationToken);
+        var existing = _instances.Values.FirstOrDefault(i => i.Service == profile.Name && i.Key.NodeId == nodeId && (gpuIndex is null || i.Key.GpuIndex == gpuIndex));
+        if (existing is { IsServing: true })
+        {
+            return new EnsureResult(existing, Started: false, Warm: true);
+        }
+
+        if (existing is { State: InstanceState.Unknown })
+        {
+            throw new OrchestrationException(OrchestrationError.NoCapacity, $"{existing.Key} is unknown: node '{nodeId}' does not answer ({node.Problem ?? "offline"})");
+        }
+
+        var (gpu, leaseId) = Lease(profile, nodeId, gpuIndex);
+        var now = time.GetUtcNow();
+        var key = new InstanceKey(profile.Name, nodeId, gpu);
+        var starting = new InstanceSnapshot
+        {
+            Key = key,
+            Origin = InstanceOrigin.Managed,
+            State = InstanceState.Starting,
+            Url = "",
+            HealthPath = profile.Managed?.HealthPath ?? "/health",
+            Model = model,
+            BudgetMb = profile.MaxMb,
+            Priority = profile.Priority,
+            LeaseId = leaseId,
+            Since = now,
+            StateSince = now,
+            Message = $"starting through the agent of {nodeId}",
+        };
+        Put(starting);
+        AgentStartAnswer answer;
+        try
+        {
+            var parameters = model is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["model"] = model };
+            answer = await agents.PostAsync<AgentStartAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(profile.Name)}/start"), new { gpu_id = gpu, @params = parameters }, AgentClient.StartTimeout, cancellationToken)
+                ?? throw new HttpRequestException("the agent answered nothing");
+        }
+        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
+        {
+            Forget(key);
+            leases.Release(leaseId, HistoryKind.Stopped, $"the start on {nodeId} failed: {ex.Message}");
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not start {profile.Name}: {ex.Message}");
+        }
+
+        var ready = time.GetUtcNow();
+        var running = starting with
+        {
+            Origin = answer.Adopted ? InstanceOrigin.Adopted : InstanceOrigin.Managed,
+            State = answer.Running ? InstanceState.Running : InstanceState.Starting,
+            Url = Reachable(answer.Url, node.AgentUrl),
+            StateSince = ready,
+            ReadyAt = answer.Running ? ready : null,
+            Message = answer.Adopted ? $"already ran on {nodeId}: adopted by its agent" : null,
+        };
+        Put(running);
+        LogStarted(profile.Name, nodeId, gpu, running.Url);
+        return new EnsureResult(running, Started: !answer.Adopted, Warm: answer.Adopted);
+    }
+
+    /// <summary>Stops the service on <paramref name="nodeId"/> through its agent (on one GPU when given) and releases its leases.</summary>
+    public async Task<IReadOnlyList<StopOutcome>> StopAsync(string service, string nodeId, int? gpuIndex, CancellationToken cancellationToken)
+    {
+        var targets = _instances.Values.Where(i => i.Service == service && i.Key.NodeId == nodeId && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList();
+        if (targets.Count == 0)
+        {
+            return [];
+        }
+
+        var node = nodes.Find(nodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{nodeId}'");
+        using var held = await locks.AcquireAsync($"{service}@{nodeId}", cancellationToken);
+        try
+        {
+            await agents.PostAsync<AgentStopAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(service)}/stop"), new { }, AgentClient.CallTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException)
+        {
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {ex.Message}; its lease stays until it answers or you release it");
+        }
+
+        var outcomes = new List<StopOutcome>();
+        foreach (var instance in targets)
+        {
+            var message = $"{instance.Key} stopped by its agent";
+            End(instance, HistoryKind.Stopped, "stopped on request");
+            outcomes.Add(new StopOutcome(instance with { State = InstanceState.Stopped, StateSince = time.GetUtcNow() }, message));
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>
+    /// An operator's release of the lease of an instance whose node does not answer: the instance is forgotten with it.
+    /// While its node answers, the service must be stopped instead.
+    /// </summary>
+    public void Release(InstanceSnapshot instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        if (instance.State != InstanceState.Unknown)
+        {
+            throw new OrchestrationException(OrchestrationError.Invalid, $"lease {instance.LeaseId} belongs to {instance.Key}; stop the service to release it");
+        }
+
+        End(instance, HistoryKind.Released, $"released on request while node '{instance.Key.NodeId}' did not answer");
+    }
+
+    /// <summary>After each poll of an agent: its instances follow its state (see the class summary).</summary>
+    private void Follow(NodeDirectory.RemoteNode node)
+    {
+        foreach (var instance in _instances.Values.Where(i => i.Key.NodeId == node.NodeId).ToList())
+        {
+            if (!node.Online)
+            {
+                if (instance.State != InstanceState.Unknown)
+                {
+                    Put(instance with
+                    {
+                        State = InstanceState.Unknown,
+                        StateSince = time.GetUtcNow(),
+                        Message = $"node '{node.NodeId}' does not answer ({node.Problem ?? "offline"}); its lease stays counted until it answers again or you release it",
+                    });
+                }
+            }
+            else if (node.Residents.Any(r => r.Service == instance.Service))
+            {
+                if (instance.State is InstanceState.Unknown or InstanceState.Starting && instance.Url.Length > 0)
+                {
+                    Put(instance with { State = InstanceState.Running, StateSince = time.GetUtcNow(), ReadyAt = instance.ReadyAt ?? time.GetUtcNow(), Message = null });
+                }
+            }
+            else if (instance.State is InstanceState.Unknown or InstanceState.Running && node.ResidentsAt > instance.StateSince)
+            {
+                // Its agent answers, was asked after the instance got its state, and does not report it: it ended there
+                // (stopped by hand, crashed, the agent restarted).
+                End(instance, HistoryKind.Lost, $"node '{node.NodeId}' no longer reports it running");
+            }
+        }
+    }
+
+    private (int Gpu, string LeaseId) Lease(ServiceProfile profile, string nodeId, int? gpuIndex)
+    {
+        var accounts = leases.Accounts(nodeId);
+        var candidates = accounts
+            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && (profile.Gpus.Count == 0 || profile.Gpus.Contains(a.GpuIndex)))
+            .OrderByDescending(a => a.AvailableMb)
+            .ThenBy(a => a.GpuIndex)
+            .Select(a => a.GpuIndex)
+            .ToList();
+        if (candidates.Count == 0)
+        {
+            // Let the lease manager name what is wrong (an offline or unknown node, a GPU it lacks).
+            candidates.Add(gpuIndex ?? 0);
+        }
+
+        var refusals = new List<string>();
+        foreach (var gpu in candidates)
+        {
+            switch (leases.Request(new LeaseRequest(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed) { NodeId = nodeId }))
+            {
+                case Admission.Granted granted:
+                    return (gpu, granted.Lease.LeaseId);
+                case Admission.Refused { Why: RefusalKind.UnknownGpu or RefusalKind.UnknownNode } unknown:
+                    throw new OrchestrationException(OrchestrationError.NotFound, unknown.Reason);
+                case Admission.Refused refused:
+                    refusals.Add(refused.Reason);
+                    break;
+                case Admission.NeedsEviction eviction:
+                    // Evicting on another node would stop services there that its own agent placed; not done from here.
+                    refusals.Add($"{eviction.Reason.Replace("; evicting", "; it would need evicting", StringComparison.Ordinal)}, which cf-orch does not do on another node");
+                    break;
+            }
+        }
+
+        throw new OrchestrationException(OrchestrationError.NoCapacity, string.Join("; ", refusals));
+    }
+
+    private void End(InstanceSnapshot instance, HistoryKind kind, string reason)
+    {
+        Forget(instance.Key);
+        if (instance.LeaseId is { } leaseId)
+        {
+            leases.Release(leaseId, kind, reason);
+        }
+    }
+
+    private void Put(InstanceSnapshot instance)
+    {
+        _instances[instance.Key] = instance;
+        publisher.Publish(new InstanceChanged(instance));
+    }
+
+    private void Forget(InstanceKey key)
+    {
+        if (_instances.TryRemove(key, out _))
+        {
+            publisher.Publish(new InstanceRemoved(key));
+        }
+    }
+
+    private static Uri AgentUri(NodeDirectory.RemoteNode node, string path) => new(new Uri(node.AgentUrl + "/"), path);
+
+    /// <summary>
+    /// The URL of a service on another node as a client here can reach it: an agent that reports a loopback address
+    /// (its own view) is reached at the host its agent URL names.
+    /// </summary>
+    public static string Reachable(string url, string agentUrl)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var service) || !service.IsLoopback || !Uri.TryCreate(agentUrl, UriKind.Absolute, out var agent) || agent.IsLoopback)
+        {
+            return url;
+        }
+
+        return new UriBuilder(service) { Host = agent.Host }.Uri.ToString().TrimEnd('/');
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Service} started on node {NodeId} GPU {Gpu} through its agent: {Url}")]
+    private partial void LogStarted(string service, string nodeId, int gpu, string url);
+}
