@@ -109,10 +109,11 @@ public sealed class ClusterTests(BrowserFixture browser)
     }
 
     [Fact]
-    public async Task A_service_that_does_not_fit_here_is_placed_on_the_agent_with_room_stopped_there_and_unknown_while_the_agent_is_gone()
+    public async Task A_service_that_does_not_fit_here_is_placed_on_the_agent_with_room_evicts_and_stops_there_and_is_unknown_while_the_agent_is_gone()
     {
         var ct = TestContext.Current.CancellationToken;
         var llmPort = StandIn.FreePort();
+        var comfyPort = StandIn.FreePort();
         var service = $"""
               llm:
                 max_mb: 16000
@@ -123,6 +124,16 @@ public sealed class ClusterTests(BrowserFixture browser)
                   args_template: service --port {'{'}port{'}'}
                   port: {llmPort}
                   host_port: {llmPort}
+                  health_path: /health
+              comfyui:
+                max_mb: 10000
+                priority: 4
+                managed:
+                  type: process
+                  exec_path: {StandIn.ExecutablePath}
+                  args_template: service --port {'{'}port{'}'}
+                  port: {comfyPort}
+                  host_port: {comfyPort}
                   health_path: /health
             """;
         var coordinatorProfile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-coordinator-{Guid.NewGuid():N}.yaml");
@@ -192,11 +203,25 @@ public sealed class ClusterTests(BrowserFixture browser)
             Assert.DoesNotContain("llm", (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()));
             Assert.Equal(0, (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").GetArrayLength());
 
-            // Started there again on request; then the agent dies: the instance is unknown, its lease still counted.
+            // A less important service there gives way when the node is pinned: evicted through the agent, then llm starts.
+            using (var comfy = await http.PostAsJsonAsync(new Uri("api/services/comfyui/start", UriKind.Relative), new { node_id = "heimdall" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, comfy.StatusCode);
+            }
+
             using (var started = await http.PostAsJsonAsync(new Uri("api/services/llm/start", UriKind.Relative), new { node_id = "heimdall" }, ct))
             {
-                Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+                Assert.True(started.StatusCode == HttpStatusCode.OK, await started.Content.ReadAsStringAsync(ct));
             }
+
+            var running = (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()).ToList();
+            Assert.Equal(["llm"], running);
+            var evicted = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases/history?service=comfyui&kind=evicted", UriKind.Relative), ct)).GetProperty("events")
+                .EnumerateArray().Select(e => (JsonElement?)e).FirstOrDefault(), "comfyui's eviction in the history", ct);
+            Assert.Equal("heimdall", evicted.GetProperty("node_id").GetString());
+            Assert.Contains("for llm", evicted.GetProperty("reason").GetString(), StringComparison.Ordinal);
+
+            // Then the agent dies: the instance is unknown, its lease still counted.
 
             await agent.SignalAndWaitAsync(kill: true, ct);
             var unknown = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray()
@@ -222,8 +247,11 @@ public sealed class ClusterTests(BrowserFixture browser)
         finally
         {
             // The agent was killed with 9: the service it started runs on; end it.
-            using var end = Process.Start(new ProcessStartInfo("pkill") { ArgumentList = { "-f", $"service --port {llmPort}" }, UseShellExecute = false });
-            await end!.WaitForExitAsync(ct);
+            foreach (var port in new[] { llmPort, comfyPort })
+            {
+                using var end = Process.Start(new ProcessStartInfo("pkill") { ArgumentList = { "-f", $"service --port {port}" }, UseShellExecute = false });
+                await end!.WaitForExitAsync(ct);
+            }
             File.Delete(coordinatorProfile);
             File.Delete(agentProfile);
         }

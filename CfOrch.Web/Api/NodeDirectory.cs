@@ -89,6 +89,20 @@ public sealed partial class NodeDirectory(
         return polled;
     }
 
+    /// <summary>Polls one agent now (after an eviction there, for its freed memory); returns it as polled, or null when it is not registered.</summary>
+    public async Task<RemoteNode?> RefreshAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        if (Find(nodeId) is not { } node)
+        {
+            return null;
+        }
+
+        var polled = await PollAsync(node, cancellationToken);
+        Publish();
+        Polled?.Invoke(polled);
+        return polled;
+    }
+
     /// <summary>Polls every registered agent once, at most 16 at a time.</summary>
     public async Task PollAllAsync(CancellationToken cancellationToken)
     {

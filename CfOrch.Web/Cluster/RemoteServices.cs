@@ -16,7 +16,7 @@ namespace CfOrch.Web.Cluster;
 /// and once it answers again they are running if it reports them resident, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
-    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, ProfileRegistry profiles, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
@@ -52,7 +52,7 @@ public sealed partial class RemoteServices(
             throw new OrchestrationException(OrchestrationError.NoCapacity, $"{existing.Key} is unknown: node '{nodeId}' does not answer ({node.Problem ?? "offline"})");
         }
 
-        var (gpu, leaseId) = Lease(profile, nodeId, gpuIndex);
+        var (gpu, leaseId) = await LeaseAsync(profile, nodeId, gpuIndex, cancellationToken);
         var now = time.GetUtcNow();
         var key = new InstanceKey(profile.Name, nodeId, gpu);
         var starting = new InstanceSnapshot
@@ -116,24 +116,37 @@ public sealed partial class RemoteServices(
 
         var node = nodes.Find(nodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{nodeId}'");
         using var held = await locks.AcquireAsync($"{service}@{nodeId}", cancellationToken);
+        await TellStopAsync(node, service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {why}; its lease stays until it answers or you release it"), cancellationToken);
+
+        var outcomes = new List<StopOutcome>();
+        foreach (var instance in targets)
+        {
+            End(instance, HistoryKind.Stopped, "stopped on request");
+            outcomes.Add(new StopOutcome(instance with { State = InstanceState.Stopped, StateSince = time.GetUtcNow() }, $"{instance.Key} stopped by its agent"));
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>Stops one instance through its agent for an eviction (its lease released with why).</summary>
+    private async Task StopOneAsync(InstanceSnapshot instance, HistoryKind kind, string reason, CancellationToken cancellationToken)
+    {
+        var node = nodes.Find(instance.Key.NodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{instance.Key.NodeId}'");
+        await TellStopAsync(node, instance.Service, why => new OrchestrationException(OrchestrationError.NoCapacity, $"node '{instance.Key.NodeId}' did not stop {instance.Service} to make room: {why}"), cancellationToken);
+        End(instance, kind, reason);
+    }
+
+    /// <summary>Asks the agent to stop the service (<c>POST /services/{s}/stop</c>); an agent that refuses or does not answer throws what <paramref name="failed"/> makes of why.</summary>
+    private async Task TellStopAsync(NodeDirectory.RemoteNode node, string service, Func<string, OrchestrationException> failed, CancellationToken cancellationToken)
+    {
         try
         {
             await agents.PostAsync<AgentStopAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(service)}/stop"), new { }, AgentClient.CallTimeout, cancellationToken);
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException)
         {
-            throw new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {ex.Message}; its lease stays until it answers or you release it");
+            throw failed(ex.Message);
         }
-
-        var outcomes = new List<StopOutcome>();
-        foreach (var instance in targets)
-        {
-            var message = $"{instance.Key} stopped by its agent";
-            End(instance, HistoryKind.Stopped, "stopped on request");
-            outcomes.Add(new StopOutcome(instance with { State = InstanceState.Stopped, StateSince = time.GetUtcNow() }, message));
-        }
-
-        return outcomes;
     }
 
     /// <summary>
@@ -184,7 +197,12 @@ public sealed partial class RemoteServices(
         }
     }
 
-    private (int Gpu, string LeaseId) Lease(ServiceProfile profile, string nodeId, int? gpuIndex)
+    /// <summary>
+    /// A lease for the service on the node's GPU with the most room; when only evicting less important services this
+    /// coordinator placed there makes room, they are stopped through the agent first, and the lease is granted once the
+    /// agent reports the memory free (bounded by the profile's <c>eviction_timeout_s</c> + 10 s).
+    /// </summary>
+    private async Task<(int Gpu, string LeaseId)> LeaseAsync(ServiceProfile profile, string nodeId, int? gpuIndex, CancellationToken cancellationToken)
     {
         var accounts = leases.Accounts(nodeId);
         var candidates = accounts
@@ -200,9 +218,10 @@ public sealed partial class RemoteServices(
         }
 
         var refusals = new List<string>();
+        (int Gpu, Admission.NeedsEviction Plan)? eviction = null;
         foreach (var gpu in candidates)
         {
-            switch (leases.Request(new LeaseRequest(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed) { NodeId = nodeId }))
+            switch (leases.Request(Request(profile, nodeId, gpu)))
             {
                 case Admission.Granted granted:
                     return (gpu, granted.Lease.LeaseId);
@@ -211,15 +230,52 @@ public sealed partial class RemoteServices(
                 case Admission.Refused refused:
                     refusals.Add(refused.Reason);
                     break;
-                case Admission.NeedsEviction eviction:
-                    // Evicting on another node would stop services there that its own agent placed; not done from here.
-                    refusals.Add($"{eviction.Reason.Replace("; evicting", "; it would need evicting", StringComparison.Ordinal)}, which cf-orch does not do on another node");
+                case Admission.NeedsEviction plan:
+                    // Only what this coordinator placed there is evicted from here: a lease it cannot trace to a service is left alone.
+                    if (plan.Victims.All(v => HolderOf(v.LeaseId) is not null))
+                    {
+                        eviction ??= (gpu, plan);
+                    }
+
+                    refusals.Add(plan.Reason);
                     break;
             }
         }
 
-        throw new OrchestrationException(OrchestrationError.NoCapacity, string.Join("; ", refusals));
+        if (eviction is not { } evict)
+        {
+            throw new OrchestrationException(OrchestrationError.NoCapacity, string.Join("; ", refusals));
+        }
+
+        foreach (var victim in evict.Plan.Victims.Select(v => HolderOf(v.LeaseId)).OfType<InstanceSnapshot>())
+        {
+            await StopOneAsync(victim, HistoryKind.Evicted, $"evicted from GPU {evict.Gpu} of {nodeId} for {profile.Name} (priority {profile.Priority} over {victim.Priority})", cancellationToken);
+        }
+
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS + 10);
+        while (true)
+        {
+            await nodes.RefreshAsync(nodeId, cancellationToken);
+            var admission = leases.Request(Request(profile, nodeId, evict.Gpu));
+            if (admission is Admission.Granted granted)
+            {
+                return (evict.Gpu, granted.Lease.LeaseId);
+            }
+
+            if (time.GetUtcNow() >= deadline)
+            {
+                throw new OrchestrationException(OrchestrationError.NoCapacity,
+                    $"evicted {string.Join(", ", evict.Plan.Victims.Select(v => v.Holder))} but GPU {evict.Gpu} of {nodeId} still does not have room: {(admission is Admission.Refused r ? r.Reason : ((Admission.NeedsEviction)admission).Reason)}");
+            }
+
+            await Task.Delay(EvictionPoll, time, cancellationToken);
+        }
     }
+
+    private static readonly TimeSpan EvictionPoll = TimeSpan.FromMilliseconds(500);
+
+    private static LeaseRequest Request(ServiceProfile profile, string nodeId, int gpu) =>
+        new(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed) { NodeId = nodeId };
 
     private void End(InstanceSnapshot instance, HistoryKind kind, string reason)
     {
