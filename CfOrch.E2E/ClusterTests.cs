@@ -109,7 +109,7 @@ public sealed class ClusterTests(BrowserFixture browser)
     }
 
     [Fact]
-    public async Task A_service_that_does_not_fit_here_is_placed_on_the_agent_with_room_evicts_and_stops_there_and_is_unknown_while_the_agent_is_gone()
+    public async Task A_service_that_does_not_fit_here_is_placed_on_the_agent_with_room_evicts_and_stops_there_and_is_unknown_until_the_agent_is_back()
     {
         var ct = TestContext.Current.CancellationToken;
         var llmPort = StandIn.FreePort();
@@ -222,31 +222,41 @@ public sealed class ClusterTests(BrowserFixture browser)
             Assert.Contains("for llm", evicted.GetProperty("reason").GetString(), StringComparison.Ordinal);
 
             // Then the agent dies: the instance is unknown, its lease still counted.
-
             await agent.SignalAndWaitAsync(kill: true, ct);
-            var unknown = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray()
-                .FirstOrDefault(s => s.GetProperty("service").GetString() == "llm" && s.GetProperty("state").GetString() == "unknown") is { ValueKind: JsonValueKind.Object } found ? found : null, "llm to be unknown", ct);
+            var unknown = await UntilAsync(async () => await ServiceOn(http, "llm", "unknown", ct), "llm to be unknown", ct);
             Assert.Equal("heimdall", unknown.GetProperty("node_id").GetString());
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "unknown", new() { Timeout = 20_000 });
-            var kept = await LeaseOf(http, "llm", ct);
+            var kept = (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString();
 
-            // Nothing new is placed on an offline node; its lease can be released by hand.
+            // Nothing new is placed on an offline node.
             using (var refused = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "heimdall", gpu_id = 0, mb = 100, service = "batch" }, ct))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
                 Assert.Contains("node 'heimdall' is offline", (await refused.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
             }
 
-            using (var released = await http.DeleteAsync(new Uri($"api/leases/{kept.GetProperty("lease_id").GetString()}", UriKind.Relative), ct))
+            // The agent comes back (same address and data): it re-attaches llm and reports it, so llm runs again, on the same lease.
+            await using var back = await AppProcess.StartAsync(new Dictionary<string, string>(Agent(coordinator, agentProfile, "RTX 4090", 24576)) { ["CfOrch__DataDir"] = agent.DataDir }, ct, port: agent.BaseAddress.Port);
+            await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to run again", ct);
+            await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running", new() { Timeout = 20_000 });
+            Assert.Equal(kept, (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString());
+
+            // A running service's lease is released by stopping it, not by hand.
+            using (var refused = await http.DeleteAsync(new Uri($"api/leases/{kept}", UriKind.Relative), ct))
             {
-                Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+                Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
             }
 
-            Assert.DoesNotContain((await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray(), s => s.GetProperty("node_id").GetString() == "heimdall");
+            using (var stopped = await http.DeleteAsync(new Uri("api/services/llm?node_id=heimdall", UriKind.Relative), ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, stopped.StatusCode);
+            }
+
+            Assert.Equal(0, (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").GetArrayLength());
         }
         finally
         {
-            // The agent was killed with 9: the service it started runs on; end it.
+            // The agent was killed with 9 and its successor was not asked to stop: end what they started.
             foreach (var port in new[] { llmPort, comfyPort })
             {
                 using var end = Process.Start(new ProcessStartInfo("pkill") { ArgumentList = { "-f", $"service --port {port}" }, UseShellExecute = false });
@@ -256,6 +266,10 @@ public sealed class ClusterTests(BrowserFixture browser)
             File.Delete(agentProfile);
         }
     }
+
+    private static async Task<JsonElement?> ServiceOn(HttpClient http, string service, string state, CancellationToken ct) =>
+        (await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray()
+            .Where(s => s.GetProperty("service").GetString() == service && s.GetProperty("state").GetString() == state).Select(s => (JsonElement?)s.Clone()).FirstOrDefault();
 
     private static async Task<JsonElement> LeaseOf(HttpClient http, string holder, CancellationToken ct) =>
         (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").EnumerateArray().Single(l => l.GetProperty("holder_service").GetString() == holder);
