@@ -18,23 +18,7 @@ public sealed class ClusterTests(BrowserFixture browser)
         var ct = TestContext.Current.CancellationToken;
         var whisperPort = StandIn.FreePort();
         var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-agent-{Guid.NewGuid():N}.yaml");
-        await File.WriteAllTextAsync(profile, $"""
-            schema_version: 1
-            name: agent-rig
-            vram_total_mb: 12288
-            eviction_timeout_s: 3
-            services:
-              whisper:
-                max_mb: 2000
-                priority: 2
-                managed:
-                  type: process
-                  exec_path: {StandIn.ExecutablePath}
-                  args_template: service --port {'{'}port{'}'}
-                  port: {whisperPort}
-                  host_port: {whisperPort}
-                  health_path: /health
-            """, ct);
+        await File.WriteAllTextAsync(profile, Profile("agent-rig", StandInService("whisper", 2000, 2, whisperPort)), ct);
         try
         {
             var coordinatorEnvironment = AppProcess.SimulatedGpus();
@@ -114,32 +98,11 @@ public sealed class ClusterTests(BrowserFixture browser)
         var ct = TestContext.Current.CancellationToken;
         var llmPort = StandIn.FreePort();
         var comfyPort = StandIn.FreePort();
-        var service = $"""
-              llm:
-                max_mb: 16000
-                priority: 2
-                managed:
-                  type: process
-                  exec_path: {StandIn.ExecutablePath}
-                  args_template: service --port {'{'}port{'}'}
-                  port: {llmPort}
-                  host_port: {llmPort}
-                  health_path: /health
-              comfyui:
-                max_mb: 10000
-                priority: 4
-                managed:
-                  type: process
-                  exec_path: {StandIn.ExecutablePath}
-                  args_template: service --port {'{'}port{'}'}
-                  port: {comfyPort}
-                  host_port: {comfyPort}
-                  health_path: /health
-            """;
+        var services = StandInService("llm", 16000, 2, llmPort) + StandInService("comfyui", 10000, 4, comfyPort);
         var coordinatorProfile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-coordinator-{Guid.NewGuid():N}.yaml");
         var agentProfile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-agent-{Guid.NewGuid():N}.yaml");
-        await File.WriteAllTextAsync(coordinatorProfile, "schema_version: 1\nname: small-rig\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n" + service, ct);
-        await File.WriteAllTextAsync(agentProfile, "schema_version: 1\nname: big-rig\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n" + service, ct);
+        await File.WriteAllTextAsync(coordinatorProfile, Profile("small-rig", services), ct);
+        await File.WriteAllTextAsync(agentProfile, Profile("big-rig", services), ct);
         try
         {
             await using var coordinator = await AppProcess.StartAsync(new Dictionary<string, string>
@@ -273,6 +236,105 @@ public sealed class ClusterTests(BrowserFixture browser)
 
     private static async Task<JsonElement> LeaseOf(HttpClient http, string holder, CancellationToken ct) =>
         (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").EnumerateArray().Single(l => l.GetProperty("holder_service").GetString() == holder);
+
+    [Fact]
+    public async Task After_a_restart_the_coordinator_holds_the_services_it_placed_on_an_agent_again_with_their_leases()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var llmPort = StandIn.FreePort();
+        var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-restart-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(profile, Profile("restart-rig", StandInService("llm", 16000, 2, llmPort)), ct);
+        var coordinatorData = Path.Combine(Path.GetTempPath(), "cf-orch-e2e", Guid.NewGuid().ToString("N"));
+        var coordinatorEnvironment = new Dictionary<string, string>
+        {
+            ["CfOrch__Profile"] = profile,
+            ["CfOrch__DataDir"] = coordinatorData,
+            ["CfOrch__Cluster__Token"] = Token,
+            ["CfOrch__Cluster__PollSeconds"] = "1",
+            ["CfOrch__Gpus__Mode"] = "simulated",
+            ["CfOrch__Gpus__Simulated__0__Name"] = "RTX 3070",
+            ["CfOrch__Gpus__Simulated__0__TotalMb"] = "8192",
+        };
+        try
+        {
+            var first = await AppProcess.StartAsync(coordinatorEnvironment, ct);
+            var port = first.BaseAddress.Port;
+            await using var agent = await AppProcess.StartAsync(Agent(first, profile, "RTX 4090", 24576), ct);
+            using var http = new HttpClient { BaseAddress = first.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            await UntilAsync(async () => Node(await http.GetStringAsync(new Uri("api/nodes", UriKind.Relative), ct)) is { } n && n.GetProperty("online").GetBoolean() ? n : null, "the agent to be online", ct);
+            using (var started = await http.PostAsJsonAsync(new Uri("api/services/llm/start", UriKind.Relative), new { }, ct))
+            {
+                Assert.True(started.StatusCode == HttpStatusCode.OK, await started.Content.ReadAsStringAsync(ct));
+            }
+
+            var lease = (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString();
+            string? clientLease;
+            using (var client = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "heimdall", gpu_id = 0, mb = 2000, service = "batch" }, ct))
+            {
+                clientLease = (await client.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("lease").GetProperty("lease_id").GetString();
+            }
+
+            Assert.Equal(0, await first.SignalAndWaitAsync(kill: false, ct));
+            await first.DisposeAsync();
+
+            // The coordinator comes back: llm is unknown until the agent answers, then running again, on the same lease, at the same URL.
+            await using var second = await AppProcess.StartAsync(coordinatorEnvironment, ct, port);
+            var running = await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to be running again", ct);
+            Assert.Equal(("heimdall", $"http://127.0.0.1:{llmPort}"), (running.GetProperty("node_id").GetString(), running.GetProperty("url").GetString()));
+            Assert.Equal(lease, (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString());
+            var batch = await LeaseOf(http, "batch", ct);
+            Assert.Equal((clientLease, "heimdall"), (batch.GetProperty("lease_id").GetString(), batch.GetProperty("node_id").GetString()));
+            using (var released = await http.DeleteAsync(new Uri($"api/leases/{clientLease}", UriKind.Relative), ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+            }
+
+            // An allocation finds it warm there; a stop through the agent ends it and its lease.
+            using (var allocated = await http.PostAsJsonAsync(new Uri("api/services/llm/allocate", UriKind.Relative), new { model_candidates = new[] { "m" } }, ct))
+            {
+                var answer = await allocated.Content.ReadFromJsonAsync<JsonElement>(ct);
+                Assert.True(allocated.StatusCode == HttpStatusCode.OK, answer.ToString());
+                Assert.Equal(("heimdall", true, false), (answer.GetProperty("node_id").GetString(), answer.GetProperty("warm").GetBoolean(), answer.GetProperty("started").GetBoolean()));
+            }
+
+            using (var stopped = await http.DeleteAsync(new Uri("api/services/llm", UriKind.Relative), ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, stopped.StatusCode);
+            }
+
+            Assert.Equal(0, (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").GetArrayLength());
+            Assert.DoesNotContain("llm", (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()));
+        }
+        finally
+        {
+            using var end = Process.Start(new ProcessStartInfo("pkill") { ArgumentList = { "-f", $"service --port {llmPort}" }, UseShellExecute = false });
+            await end!.WaitForExitAsync(ct);
+            File.Delete(profile);
+            if (Directory.Exists(coordinatorData))
+            {
+                Directory.Delete(coordinatorData, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>A profile for a 24 GB card (a coordinator's may name services larger than its own card: they run elsewhere).</summary>
+    private static string Profile(string name, string services) =>
+        $"schema_version: 1\nname: {name}\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n{services}";
+
+    /// <summary>A service run by the stand-in, answering <c>/health</c> on <paramref name="port"/>.</summary>
+    private static string StandInService(string name, long maxMb, int priority, int port) => $"""
+          {name}:
+            max_mb: {maxMb}
+            priority: {priority}
+            managed:
+              type: process
+              exec_path: {StandIn.ExecutablePath}
+              args_template: service --port {'{'}port{'}'}
+              port: {port}
+              host_port: {port}
+              health_path: /health
+
+        """;
 
     /// <summary>An agent "heimdall" of <paramref name="coordinator"/> with one simulated GPU, its own profile, re-registering every second.</summary>
     private static Dictionary<string, string> Agent(AppProcess coordinator, string profile, string gpuName, long totalMb) => new()

@@ -100,6 +100,13 @@ public sealed class LeaseManager
                 return new Admission.Refused(RefusalKind.UnknownNode, $"unknown node_id '{node}': this cf-orch is node '{_options.NodeId}'{(_remote.All.Count == 0 ? "" : $", and knows {string.Join(", ", _remote.All.Select(n => n.NodeId))}")}");
             }
 
+            if (request.Restoring is { } held)
+            {
+                // Held before this coordinator restarted: held again as it was, whatever the agent reports (or whether it
+                // answers yet); what it no longer runs is released once it answers.
+                return Hold(held with { NodeId = node, MeasuredMb = null });
+            }
+
             if (!remote.Online)
             {
                 return new Admission.Refused(RefusalKind.NodeOffline, $"node '{node}' is offline ({remote.Problem ?? "its agent does not answer"}): nothing new is placed on it until it answers again");
@@ -177,6 +184,17 @@ public sealed class LeaseManager
         }
 
         PublishAccounts();
+        return new Admission.Granted(lease);
+    }
+
+    private Admission.Granted Hold(Lease lease)
+    {
+        lock (_lock)
+        {
+            _leases[lease.LeaseId] = lease;
+            _stream.Publish(new LeaseGranted(lease));
+        }
+
         return new Admission.Granted(lease);
     }
 

@@ -316,7 +316,7 @@ public sealed partial class EngineStartup(
                 continue;
             }
 
-            var request = new LeaseRequest(lease.Holder, null, lease.GpuIndex, lease.Mb, lease.Priority, HolderOrigin.Client) { Restoring = lease, AlreadyRunning = true };
+            var request = new LeaseRequest(lease.Holder, null, lease.GpuIndex, lease.Mb, lease.Priority, HolderOrigin.Client) { NodeId = lease.NodeId, Restoring = lease, AlreadyRunning = true };
             switch (leases.Request(request))
             {
                 case Admission.Granted:

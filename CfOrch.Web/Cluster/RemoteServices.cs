@@ -164,6 +164,82 @@ public sealed partial class RemoteServices(
         End(instance, HistoryKind.Released, $"released on request while node '{instance.Key.NodeId}' did not answer");
     }
 
+    /// <summary>
+    /// After a restart of this coordinator: the services it had placed on other nodes (their leases open in the history)
+    /// are held again as <c>unknown</c>, with the same leases, until each node's agent says whether they still run there.
+    /// Leases on nodes no longer registered are left for the start-up to close.
+    /// </summary>
+    public async Task RestoreAsync(ILeaseStore store, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var restored = 0;
+        foreach (var open in await store.OpenLeasesAsync(cancellationToken))
+        {
+            if (open.Service is not { } service || open.Origin == "client" || nodes.Find(open.NodeId) is null)
+            {
+                continue;
+            }
+
+            var priority = profiles.Active.Profile.Services.GetValueOrDefault(service)?.Priority ?? 2;
+            var lease = new Lease
+            {
+                LeaseId = open.LeaseId,
+                NodeId = open.NodeId,
+                GpuIndex = open.GpuIndex,
+                Holder = open.Holder,
+                Service = service,
+                Mb = open.BudgetMb,
+                Priority = priority,
+                Origin = Enum.TryParse<HolderOrigin>(open.Origin, ignoreCase: true, out var origin) ? origin : HolderOrigin.Managed,
+                GrantedAt = open.GrantedAt,
+            };
+            if (leases.Request(new LeaseRequest(open.Holder, service, open.GpuIndex, open.BudgetMb, priority, lease.Origin) { NodeId = open.NodeId, Restoring = lease, AlreadyRunning = true }) is not Admission.Granted)
+            {
+                continue;
+            }
+
+            var now = time.GetUtcNow();
+            Put(new InstanceSnapshot
+            {
+                Key = new InstanceKey(service, open.NodeId, open.GpuIndex),
+                Origin = lease.Origin == HolderOrigin.Adopted ? InstanceOrigin.Adopted : InstanceOrigin.Managed,
+                State = InstanceState.Unknown,
+                Url = "",
+                HealthPath = "/health",
+                BudgetMb = open.BudgetMb,
+                Priority = priority,
+                LeaseId = open.LeaseId,
+                Since = open.GrantedAt,
+                StateSince = now,
+                Message = $"cf-orch restarted: waiting for the agent of '{open.NodeId}' to say whether it still runs there",
+            });
+            restored++;
+        }
+
+        if (restored > 0)
+        {
+            LogRestored(restored);
+        }
+    }
+
+    /// <summary>A restored instance its agent reports warm: running again, at the URL the agent gives (as a client here reaches it).</summary>
+    private async Task RunningAgainAsync(NodeDirectory.RemoteNode node, InstanceSnapshot instance)
+    {
+        try
+        {
+            var answer = await agents.GetAsync<AgentServiceAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(instance.Service)}"), CancellationToken.None);
+            if (answer is { Running: true, Url: { Length: > 0 } url } && _instances.TryGetValue(instance.Key, out var current) && current.State == InstanceState.Unknown)
+            {
+                var now = time.GetUtcNow();
+                Put(current with { State = InstanceState.Running, Url = Reachable(url, node.AgentUrl), StateSince = now, ReadyAt = now, Message = null });
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
+        {
+            // The next poll tries again.
+        }
+    }
+
     /// <summary>After each poll of an agent: its instances follow its state (see the class summary).</summary>
     private void Follow(NodeDirectory.RemoteNode node)
     {
@@ -186,6 +262,11 @@ public sealed partial class RemoteServices(
                 if (instance.State is InstanceState.Unknown or InstanceState.Starting && instance.Url.Length > 0)
                 {
                     Put(instance with { State = InstanceState.Running, StateSince = time.GetUtcNow(), ReadyAt = instance.ReadyAt ?? time.GetUtcNow(), Message = null });
+                }
+                else if (instance is { State: InstanceState.Unknown, Url.Length: 0 })
+                {
+                    // Restored after a restart of this coordinator: its agent says where it answers.
+                    _ = RunningAgainAsync(node, instance);
                 }
             }
             else if (instance.State is InstanceState.Unknown or InstanceState.Running && node.ResidentsAt > instance.StateSince)
@@ -315,6 +396,9 @@ public sealed partial class RemoteServices(
 
         return new UriBuilder(service) { Host = agent.Host }.Uri.ToString().TrimEnd('/');
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} services placed on other nodes are held again after the restart, unknown until their agents answer")]
+    private partial void LogRestored(int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Service} started on node {NodeId} GPU {Gpu} through its agent: {Url}")]
     private partial void LogStarted(string service, string nodeId, int gpu, string url);

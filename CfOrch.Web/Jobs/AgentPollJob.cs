@@ -12,13 +12,17 @@ public sealed class AgentPollJob(NodeDirectory nodes) : IJob
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await nodes.PollAllAsync(cancellationToken);
 }
 
-/// <summary>Reads the registered nodes from SQLite before the server listens (with the book of services placed on them following their polls).</summary>
-public sealed class NodeDirectoryLoader(NodeDirectory nodes, Cluster.RemoteServices placed) : IHostedService
+/// <summary>
+/// Reads the registered nodes from SQLite before the engine starts and the server listens, with the services placed on
+/// them (held again as unknown until their agents answer) and the book of those services following their polls.
+/// </summary>
+public sealed class NodeDirectoryLoader(NodeDirectory nodes, Cluster.RemoteServices placed, Core.Leases.ILeaseStore store) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         placed.FollowPolls();
-        return nodes.LoadAsync(cancellationToken);
+        await nodes.LoadAsync(cancellationToken);
+        await placed.RestoreAsync(store, cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -12,8 +12,9 @@ public static class JobsServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddCfOrchJobs(this IServiceCollection services)
     {
-        services.AddHostedService<EngineHostedService>();
+        // The nodes and what was placed on them first: the engine's start-up closes the leases nobody holds again.
         services.AddHostedService<NodeDirectoryLoader>();
+        services.AddHostedService<EngineHostedService>();
         services.AddSingleton<AgentRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<AgentRegistration>());
         services.AddQuartz(q =>
