@@ -120,6 +120,19 @@ public sealed class ClusterTests(BrowserFixture browser)
             using var http = new HttpClient { BaseAddress = coordinator.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
             await UntilAsync(async () => Node(await http.GetStringAsync(new Uri("api/nodes", UriKind.Relative), ct)) is { } n && n.GetProperty("online").GetBoolean() ? n : null, "the agent to be online", ct);
 
+            // A pinned node is honoured (10 GB does not fit this 8 GB card, and is not sent elsewhere), an unknown one refused.
+            using (var pinned = await http.PostAsJsonAsync(new Uri("api/services/comfyui/start", UriKind.Relative), new { node_id = "tower" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, pinned.StatusCode);
+                Assert.Contains("on GPU 0 (RTX 3070)", (await pinned.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+            }
+
+            using (var unknownNode = await http.PostAsJsonAsync(new Uri("api/services/comfyui/start", UriKind.Relative), new { node_id = "nas" }, ct))
+            {
+                Assert.Equal(HttpStatusCode.UnprocessableEntity, unknownNode.StatusCode);
+                Assert.Contains("unknown node_id 'nas': this cf-orch is node 'tower', and knows heimdall", (await unknownNode.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+            }
+
             // 16 GB does not fit the coordinator's 8 GB card: the allocation goes to the agent's 24 GB one, started there.
             using (var allocated = await http.PostAsJsonAsync(new Uri("api/services/llm/allocate", UriKind.Relative), new { model_candidates = new[] { "m" }, caller = "e2e" }, ct))
             {
@@ -157,6 +170,18 @@ public sealed class ClusterTests(BrowserFixture browser)
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running");
             await page.ScreenshotToAsync("services-two-nodes.png");
 
+            // Its card on the dashboard says what this coordinator holds there; the Leases page has the node's books.
+            var other = await context.NewPageAsync();
+            await other.GotoInteractiveAsync(coordinator.BaseAddress);
+            await Assertions.Expect(other.Locator("[data-node=heimdall] [data-testid=node-gpu-leased]")).ToHaveTextAsync("16,000 MB leased (llm) · 8,576 MB available to new leases");
+            await other.ScreenshotToAsync("dashboard-two-nodes.png");
+            await other.GotoInteractiveAsync(new Uri(coordinator.BaseAddress, "leases"));
+            var books = other.GetByTestId("capacity-table").GetByRole(AriaRole.Row).Filter(new() { HasText = "heimdall" });
+            await Assertions.Expect(books).ToContainTextAsync("16,000 MB");
+            await Assertions.Expect(books).ToContainTextAsync("8,576 MB");
+            await Assertions.Expect(other.GetByTestId("leases-table").GetByTestId("lease-node")).ToHaveTextAsync("heimdall");
+            await other.CloseAsync();
+
             // Stopped through the agent: it no longer runs there, and its lease is released.
             using (var stopped = await http.PostAsJsonAsync(new Uri("api/services/llm/stop", UriKind.Relative), new { node_id = "heimdall" }, ct))
             {
@@ -180,7 +205,7 @@ public sealed class ClusterTests(BrowserFixture browser)
             var running = (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()).ToList();
             Assert.Equal(["llm"], running);
             var evicted = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases/history?service=comfyui&kind=evicted", UriKind.Relative), ct)).GetProperty("events")
-                .EnumerateArray().Select(e => (JsonElement?)e).FirstOrDefault(), "comfyui's eviction in the history", ct);
+                .EnumerateArray().Select(e => (JsonElement?)e).FirstOrDefault(), "comfyui's eviction in the history" + await http.GetStringAsync(new Uri("api/leases/history?service=comfyui", UriKind.Relative), ct), ct);
             Assert.Equal("heimdall", evicted.GetProperty("node_id").GetString());
             Assert.Contains("for llm", evicted.GetProperty("reason").GetString(), StringComparison.Ordinal);
 

@@ -18,6 +18,9 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
     /// <summary>"GPU 0" on this node, "heimdall GPU 0" on another.</summary>
     public string Where(InstanceKey key) => key.NodeId == local.NodeId ? $"GPU {key.GpuIndex}" : $"{key.NodeId} GPU {key.GpuIndex}";
 
+    /// <summary>The books of another node's GPUs (or this node's), as the lease manager keeps them.</summary>
+    public IReadOnlyList<GpuAccount> Accounts(string nodeId) => leases.Accounts(nodeId);
+
     /// <summary>Every instance: this node's, then those placed on other nodes.</summary>
     public IReadOnlyList<InstanceSnapshot> Instances => [.. local.Instances, .. remote.All];
 
@@ -38,7 +41,7 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
     }
 
     public Task<EnsureResult> EnsureAsync(string service, string? nodeId, int? gpuIndex, string? model, CancellationToken cancellationToken) =>
-        Place(local.Service(service), Node(nodeId), gpuIndex) is { } node
+        Target(local.Service(service), nodeId, gpuIndex) is { } node
             ? remote.EnsureAsync(local.Service(service), node, gpuIndex, model, cancellationToken)
             : local.EnsureAsync(service, gpuIndex, model, cancellationToken);
 
@@ -46,7 +49,7 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
     public async Task<AllocationResult> AllocateAsync(string service, IReadOnlyList<string> candidates, string? nodeId, int? gpuIndex, double ttlSeconds, string caller, CancellationToken cancellationToken)
     {
         var profile = local.Service(service);
-        if (Place(profile, Node(nodeId), gpuIndex) is not { } node)
+        if (Target(profile, nodeId, gpuIndex) is not { } node)
         {
             return await local.AllocateAsync(service, candidates, gpuIndex, ttlSeconds, caller, cancellationToken);
         }
@@ -107,17 +110,15 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
     }
 
     /// <summary>
-    /// The node a request without one is placed on (null: this node): a node already serving the service, else the
-    /// node (with the GPU asked for) with the most room that fits the service's budget; this node when none fits, so
-    /// that eviction (here only) or a refusal that names the holders follows.
+    /// The node a request goes to (null: this node): the one it names, or — naming none — the node it is placed on: a
+    /// node already serving the service, else the node (with the GPU asked for) with the most room that fits the
+    /// service's budget; this node when none fits, so that eviction or a refusal that names the holders follows.
     /// </summary>
-    private string? Place(ServiceProfile profile, string? named, int? gpuIndex)
-    {
-        if (named is not null)
-        {
-            return named;
-        }
+    private string? Target(ServiceProfile profile, string? nodeId, int? gpuIndex) =>
+        string.IsNullOrEmpty(nodeId) ? Place(profile, gpuIndex) : Node(nodeId);
 
+    private string? Place(ServiceProfile profile, int? gpuIndex)
+    {
         var online = nodes.All.Where(n => n.Online).ToList();
         if (online.Count == 0 || local.Instances.Any(i => i.Service == profile.Name && i.IsActive && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)))
         {
