@@ -166,7 +166,8 @@ public sealed class ClusterTests(BrowserFixture browser)
             var page = await context.NewPageAsync();
             await page.GotoInteractiveAsync(new Uri(coordinator.BaseAddress, "services"));
             var row = page.GetByRole(AriaRole.Row).Filter(new() { Has = page.Locator("[data-service=llm]") });
-            await Assertions.Expect(row).ToContainTextAsync("heimdall · GPU 0");
+            await Assertions.Expect(row.Locator("[data-service=llm]")).ToContainTextAsync("GPU 0 · m");
+            await Assertions.Expect(row.GetByTestId("service-node")).ToHaveTextAsync("heimdall");
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running");
             await page.ScreenshotToAsync("services-two-nodes.png");
 
@@ -214,6 +215,8 @@ public sealed class ClusterTests(BrowserFixture browser)
             var unknown = await UntilAsync(async () => await ServiceOn(http, "llm", "unknown", ct), "llm to be unknown", ct);
             Assert.Equal("heimdall", unknown.GetProperty("node_id").GetString());
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "unknown", new() { Timeout = 20_000 });
+            await Assertions.Expect(row.GetByTestId("stop")).ToBeDisabledAsync();
+            Assert.Contains("Node heimdall does not answer", await row.GetByTestId("stop-wrapper").GetAttributeAsync("title") ?? "", StringComparison.Ordinal);
             var kept = (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString();
 
             // Nothing new is placed on an offline node.

@@ -20,6 +20,9 @@ public sealed record ServiceRowModel(string Service, InstanceSnapshot? Instance,
     /// <summary>Sorts the VRAM column: by what is measurably used, then by budget.</summary>
     public (long Used, long Budget) UsedSort => (Instance?.MeasuredMb ?? 0, BudgetMb);
 
+    /// <summary>Sorts the Node column: rows not placed anywhere first.</summary>
+    public string NodeSort => Instance?.Key.NodeId ?? "";
+
     public string StateName => Instance?.State.ToString().ToLowerInvariant() ?? "not running";
 
     public double UptimeSort => Instance is { ReadyAt: { } ready } && Instance.IsServing ? (Now - ready).TotalSeconds : -1;
