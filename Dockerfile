@@ -6,13 +6,15 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY CfOrch.Core/CfOrch.Core.csproj CfOrch.Core/
 COPY CfOrch.Web/CfOrch.Web.csproj CfOrch.Web/
-RUN dotnet restore CfOrch.Web/CfOrch.Web.csproj
+# The image's platform (BuildKit sets TARGETARCH: amd64, arm64): the publish is precompiled for it (ReadyToRun).
+ARG TARGETARCH
+RUN dotnet restore CfOrch.Web/CfOrch.Web.csproj -a "${TARGETARCH:-amd64}"
 COPY profiles/ profiles/
 COPY wwwroot-assets/ wwwroot-assets/
 COPY CfOrch.Core/ CfOrch.Core/
 COPY CfOrch.Web/ CfOrch.Web/
 # The same publish that CI runs (./test.sh).
-RUN dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -o /app --no-restore
+RUN dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -a "${TARGETARCH:-amd64}" -o /app --no-restore
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 RUN apt-get update \

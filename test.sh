@@ -87,7 +87,8 @@ if [ "$test_rc" -ne 0 ] && [ "${suite_failed:-0}" -eq 0 ]; then failed=$((failed
 check "compose.yaml is valid (docker-compose config)" docker-compose -f compose.yaml config -q
 publish="$out/publish"
 rm -rf "$publish"
-check "dotnet publish, as the Dockerfile runs it" dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -o "$publish" -nologo -v quiet
+case "$(uname -m)" in aarch64|arm64) arch=arm64 ;; *) arch=amd64 ;; esac
+check "dotnet publish, as the Dockerfile runs it (ReadyToRun)" dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -a "$arch" -o "$publish" -nologo -v quiet
 check "the published app serves its dashboard and assets in Production" ./.ci/smoke-published "$publish"
 
 # 4. The failed tests again, message and stack without their output, so the end of the log (all a CI tail shows) names them.

@@ -84,6 +84,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<Runtimes.Docker.DockerRuntime>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceRuntime, Runtimes.Docker.DockerRuntime>(sp => sp.GetRequiredService<Runtimes.Docker.DockerRuntime>()));
         services.TryAddSingleton<ServiceRuntimes>();
+        services.TryAddSingleton<ILoopbackPorts, SocketLoopbackPorts>();
         services.TryAddSingleton<HealthProber>();
         services.TryAddSingleton<HealthMonitor>();
         services.TryAddSingleton<Ollama.OllamaClient>();

@@ -50,7 +50,7 @@ public sealed class AdoptionAndAllocationTests : IDisposable
             """);
         _engine = new EngineHarness(
             new() { ["CfOrch:Profile"] = path, ["CfOrch:Adoption:LostAfter"] = "2", ["CfOrch:Docker:Endpoint"] = "unix:///nonexistent/docker.sock" },
-            s => s.AddSingleton<IHttpClientFactory>(_http));
+            s => s.AddSingleton<IHttpClientFactory>(_http).AddSingleton<CfOrch.Core.Health.ILoopbackPorts>(_http));
     }
 
     public void Dispose() => _engine.Dispose();

@@ -7,7 +7,7 @@ namespace CfOrch.Tests.Engine;
 /// An HTTP client factory whose handler answers by URL from a table a test changes as it goes; an URL set to
 /// <see cref="Hang"/> never answers (until the request is cancelled). Every request is counted.
 /// </summary>
-public sealed class FakeHttp : IHttpClientFactory
+public sealed class FakeHttp : IHttpClientFactory, CfOrch.Core.Health.ILoopbackPorts
 {
     public static readonly HttpStatusCode Hang = (HttpStatusCode)999;
 
@@ -22,6 +22,9 @@ public sealed class FakeHttp : IHttpClientFactory
     public int Requests(string url) => _requests.GetValueOrDefault(url);
 
     public HttpClient CreateClient(string name) => new(new Handler(this), disposeHandler: true);
+
+    /// <summary>Every probe goes to the table (a refusal there is counted as a request, as before the pre-check).</summary>
+    public ValueTask<string?> RefusedAsync(Uri target) => ValueTask.FromResult<string?>(null);
 
     private sealed class Handler(FakeHttp http) : HttpMessageHandler
     {

@@ -16,7 +16,7 @@ public sealed class HealthMonitorTests : IDisposable
     public HealthMonitorTests() =>
         _engine = new EngineHarness(
             new() { ["CfOrch:Probes:IntervalSeconds"] = "2", ["CfOrch:Probes:StartTimeoutSeconds"] = "30", ["CfOrch:Probes:UnhealthyAfter"] = "3", ["CfOrch:Adoption:LostAfter"] = "2" },
-            s => s.AddSingleton<IHttpClientFactory>(_http));
+            s => s.AddSingleton<IHttpClientFactory>(_http).AddSingleton<CfOrch.Core.Health.ILoopbackPorts>(_http));
 
     public void Dispose() => _engine.Dispose();
 

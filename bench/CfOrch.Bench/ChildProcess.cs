@@ -49,12 +49,25 @@ internal sealed partial class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the Release (or this build's) <c>CfOrch.Web.dll</c> of <paramref name="root"/> on a free loopback port.</summary>
-    public static Task<ChildProcess> StartAppAsync(string root, IDictionary<string, string> environment) =>
-        StartAsync(
+    /// <summary>
+    /// Starts the app: the build output, or the <c>CfOrch.Web.dll</c> that <see cref="AppVariable"/> names (in the
+    /// environment given, else this process's) — a published folder, to measure what the Docker image runs.
+    /// </summary>
+    public static Task<ChildProcess> StartAppAsync(string root, IDictionary<string, string> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        var app = environment.TryGetValue(AppVariable, out var named) ? named : Environment.GetEnvironmentVariable(AppVariable);
+        var settings = new Dictionary<string, string>(environment);
+        settings.Remove(AppVariable);
+        return StartAsync(
             "dotnet",
-            [Path.Combine(root, "CfOrch.Web", "bin", Configuration, "net10.0", "CfOrch.Web.dll"), "--urls", "http://127.0.0.1:0"],
-            environment,
+            [string.IsNullOrEmpty(app) ? Path.Combine(root, "CfOrch.Web", "bin", Configuration, "net10.0", "CfOrch.Web.dll") : app, "--urls", "http://127.0.0.1:0"],
+            settings,
             AppRegex());
+    }
+
+    /// <summary>Names the <c>CfOrch.Web.dll</c> to run instead of the build output.</summary>
+    public const string AppVariable = "CFORCH_BENCH_APP";
 
     /// <summary>A loopback port nothing listens on right now.</summary>
     public static int FreePort()

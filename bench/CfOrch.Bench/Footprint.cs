@@ -12,21 +12,31 @@ internal static class Footprint
 {
     private static readonly (string Name, Dictionary<string, string> Environment)[] Variants =
     [
-        ("server GC (the Web SDK's default)", new()),
+        ("as built (no spin-waiting, TieredPGO off)", new()),
+        ("as built, ReadyToRun publish (-a amd64)", new() { [ChildProcess.AppVariable] = PublishedApp }),
+        ("before: spin-waiting and TieredPGO on", new() { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "70", ["DOTNET_TieredPGO"] = "1" }),
         ("workstation GC", new() { ["DOTNET_gcServer"] = "0" }),
-        ("workstation GC, not concurrent", new() { ["DOTNET_gcServer"] = "0", ["DOTNET_gcConcurrent"] = "0" }),
         ("workstation GC, conserve memory 5", new() { ["DOTNET_gcServer"] = "0", ["DOTNET_GCConserveMemory"] = "5" }),
-        ("server GC, DATAS off", new() { ["DOTNET_GCDynamicAdaptationMode"] = "0" }),
+        ("tiered compilation off", new() { ["DOTNET_TieredCompilation"] = "0" }),
     ];
+
+    /// <summary>Where the ReadyToRun variant expects a publish: <c>dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -a amd64 -o /tmp/cf-orch-publish</c>.</summary>
+    private static string PublishedApp => Path.Combine(Path.GetTempPath(), "cf-orch-publish", "CfOrch.Web.dll");
 
     public static async Task<int> RunAsync(string root, int runs, int idleSeconds, string? only)
     {
         Console.WriteLine($"Footprint — {Environment.ProcessorCount} cores, no GPU, services stopped, {runs} start-ups and {idleSeconds} s idle + {idleSeconds} s measured per setting, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine();
-        Console.WriteLine("| GC setting | start → first 200 (min / median / max) | RSS idle | idle CPU, % of one core |");
+        Console.WriteLine("| runtime setting | start → first 200 (min / median / max) | RSS idle | idle CPU, % of one core |");
         Console.WriteLine("| --- | ---: | ---: | ---: |");
         foreach (var (name, environment) in Variants.Where(v => only is null || v.Name.Contains(only, StringComparison.OrdinalIgnoreCase)))
         {
+            if (environment.TryGetValue(ChildProcess.AppVariable, out var published) && !File.Exists(published))
+            {
+                Console.WriteLine($"| {name} | not run: no {published} (dotnet publish CfOrch.Web/CfOrch.Web.csproj -c Release -a amd64 -o {Path.GetDirectoryName(published)}) | | |");
+                continue;
+            }
+
             var starts = new List<double>();
             double rssMb = 0, cpuPercent = 0;
             for (var run = 0; run < runs; run++)

@@ -111,7 +111,7 @@ var results = new List<LoadResult>
     }),
     await Load.RunAsync("warm allocate + release", concurrency, duration, async _ =>
     {
-        using var allocated = await http.PostAsJsonAsync(new Uri("api/services/ollama/allocate", UriKind.Relative), new { model_candidates = Array.Empty<string>(), ttl_s = 60, caller = "bench" });
+        using var allocated = await http.PostAsJsonAsync(new Uri("api/services/ollama/allocate", UriKind.Relative), new { @params = new { model = "llama3.2:3b" }, ttl_s = 60, caller = "bench" });
         allocated.EnsureSuccessStatusCode();
         var id = (await allocated.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("allocation_id").GetString();
         using var released = await http.DeleteAsync(new Uri($"api/services/ollama/allocations/{id}", UriKind.Relative));
