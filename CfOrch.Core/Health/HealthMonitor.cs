@@ -11,7 +11,8 @@ namespace CfOrch.Core.Health;
 /// <summary>
 /// Probes every live instance on its own schedule: a starting one every 250 ms at first (backing off to 2 s) so
 /// <c>running</c> is seen within a second of it being ready, a running one every <c>CfOrch:Probes:IntervalSeconds</c>.
-/// Probes run concurrently, each with its own timeout: one hung endpoint never delays the others.
+/// Probes run concurrently, each with its own timeout: one hung endpoint never delays the others. <see cref="RunAsync"/>
+/// sleeps until the next probe is due, or until an instance appears or changes: an idle cf-orch is not woken for nothing.
 /// </summary>
 public sealed partial class HealthMonitor(
     HealthProber prober,
@@ -25,7 +26,84 @@ public sealed partial class HealthMonitor(
     public static readonly TimeSpan FirstStartingDelay = TimeSpan.FromMilliseconds(250);
     public static readonly TimeSpan MaxStartingDelay = TimeSpan.FromSeconds(2);
 
+    /// <summary>The shortest sleep between two passes (a probe that just came due is never chased in a busy loop).</summary>
+    public static readonly TimeSpan MinimumGap = TimeSpan.FromMilliseconds(20);
+
     private readonly ConcurrentDictionary<InstanceKey, Schedule> _schedules = new();
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Probes what is due, then sleeps until the next probe is due — or, with nothing to probe, until an instance is
+    /// added or changes, or a probe finishes — until <paramref name="stopping"/>.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        registry.Changed += Wake;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                // Taken before the pass: a change during it wakes the next sleep at once.
+                var woken = Volatile.Read(ref _wake);
+                RunDueProbes(stopping);
+                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                var wait = NextDueIn() is { } due ? (due < MinimumGap ? MinimumGap : due) : Timeout.InfiniteTimeSpan;
+                var delay = Task.Delay(wait, time, sleep.Token);
+                Volatile.Write(ref _sleepingUntilTicks, wait == Timeout.InfiniteTimeSpan ? long.MaxValue : (time.GetUtcNow() + wait).UtcTicks);
+                await Task.WhenAny(woken.Task, delay).ConfigureAwait(false);
+                Volatile.Write(ref _sleepingUntilTicks, 0);
+                await sleep.CancelAsync().ConfigureAwait(false);
+                if (woken.Task.IsCompleted)
+                {
+                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), woken);
+                }
+            }
+        }
+        finally
+        {
+            registry.Changed -= Wake;
+        }
+    }
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    private long _sleepingUntilTicks;
+
+    /// <summary>While <see cref="RunAsync"/> sleeps: until when (<see cref="DateTimeOffset.MaxValue"/>: until woken); null while it works.</summary>
+    internal DateTimeOffset? SleepingUntil => Volatile.Read(ref _sleepingUntilTicks) switch
+    {
+        0 => null,
+        long.MaxValue => DateTimeOffset.MaxValue,
+        var ticks => new DateTimeOffset(ticks, TimeSpan.Zero),
+    };
+
+    /// <summary>How long until the next probe of a live instance is due (zero: one is due, or new); null when there is none to probe.</summary>
+    public TimeSpan? NextDueIn()
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        long? soonest = null;
+        foreach (var instance in registry.All)
+        {
+            if (instance.State is not (InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle))
+            {
+                continue;
+            }
+
+            if (!_schedules.TryGetValue(instance.Key, out var schedule))
+            {
+                return TimeSpan.Zero;
+            }
+
+            // One in flight sets its next due time when it finishes, and wakes the loop then.
+            if (Volatile.Read(ref schedule.InFlight) == 0)
+            {
+                var due = Volatile.Read(ref schedule.NextDueTicks) - now;
+                soonest = soonest is { } s ? Math.Min(s, due) : due;
+            }
+        }
+
+        return soonest is { } ticks ? TimeSpan.FromTicks(Math.Max(0, ticks)) : null;
+    }
 
     /// <summary>Starts the probes that are due now and returns without waiting for them (they finish in the background).</summary>
     public int RunDueProbes(CancellationToken cancellationToken)
@@ -67,11 +145,15 @@ public sealed partial class HealthMonitor(
     }
 
     /// <summary>Makes an instance's next probe due at once (just started, or asked for).</summary>
-    public void ProbeSoon(InstanceKey key) => _schedules.AddOrUpdate(key, _ => new Schedule(), (_, s) =>
+    public void ProbeSoon(InstanceKey key)
     {
-        Volatile.Write(ref s.NextDueTicks, 0);
-        return s;
-    });
+        _schedules.AddOrUpdate(key, _ => new Schedule(), (_, s) =>
+        {
+            Volatile.Write(ref s.NextDueTicks, 0);
+            return s;
+        });
+        Wake();
+    }
 
     private async Task ProbeAsync(InstanceSnapshot probed, Schedule schedule, CancellationToken cancellationToken)
     {
@@ -91,6 +173,7 @@ public sealed partial class HealthMonitor(
         {
             Volatile.Write(ref schedule.InFlight, 0);
             done.TrySetResult();
+            Wake();
         }
     }
 
@@ -112,7 +195,8 @@ public sealed partial class HealthMonitor(
                     ProbeAttempts = i.ProbeAttempts + 1,
                     ConsecutiveFailures = 0,
                     ReadyAt = now,
-                    Message = $"ready after {(now - i.Since).TotalSeconds:0.0} s ({i.ProbeAttempts + 1} probes)",
+                    // A run re-attached after a restart of cf-orch was not started now: it keeps saying where it came from.
+                    Message = i.Reattached ? i.Message : $"ready after {(now - i.Since).TotalSeconds:0.0} s ({i.ProbeAttempts + 1} probes)",
                 }, i => SameRun(i) && i.State == InstanceState.Starting);
                 if (ready is not null)
                 {

@@ -115,12 +115,17 @@ public sealed class InstanceRegistry(IStatePublisher stream)
             }
 
             stream.Publish(new InstanceRemoved(key));
+            Changed?.Invoke();
             return true;
         }
     }
 
+    /// <summary>Raised after any instance was added, changed or removed (outside the registry's lock is not promised: keep it short).</summary>
+    public event Action? Changed;
+
     private void Notify(InstanceSnapshot instance)
     {
+        Changed?.Invoke();
         foreach (var waiter in _waiters)
         {
             if (waiter.Key == instance.Key && waiter.Condition(instance))

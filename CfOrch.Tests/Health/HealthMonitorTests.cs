@@ -145,6 +145,46 @@ public sealed class HealthMonitorTests : IDisposable
         Assert.Contains("did not answer within 2 s", timedOut.LastProbe!.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_probe_loop_sleeps_with_nothing_to_probe_wakes_for_a_new_instance_and_then_follows_its_schedule()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Null(Health.NextDueIn());
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var loop = Health.RunAsync(stop.Token);
+        await UntilAsync(() => Health.SleepingUntil == DateTimeOffset.MaxValue);
+
+        // No timer ticks it: a new instance wakes it, and it is probed at once.
+        _http.Answer("http://127.0.0.1:8000/health", HttpStatusCode.ServiceUnavailable);
+        var key = Add("vllm", InstanceOrigin.Managed, InstanceState.Starting, "http://127.0.0.1:8000", "/health");
+        await Registry.WaitAsync(key, i => i.ProbeAttempts == 1, ct).WaitAsync(Deadline, ct);
+        var asleepUntil = _engine.Time.GetUtcNow() + TimeSpan.FromMilliseconds(250);
+        await UntilAsync(() => Health.SleepingUntil == asleepUntil);
+
+        // Its next probe waits for the clock (a fake one here): 249 ms is not yet, 250 ms is.
+        _engine.Time.Advance(TimeSpan.FromMilliseconds(249));
+        Assert.Equal(1, _http.Requests("http://127.0.0.1:8000/health"));
+        _engine.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await Registry.WaitAsync(key, i => i.ProbeAttempts == 2, ct).WaitAsync(Deadline, ct);
+
+        // Once nothing lives, there is nothing to wait for.
+        Registry.Remove(key);
+        Assert.Null(Health.NextDueIn());
+        await stop.CancelAsync();
+        await loop.WaitAsync(Deadline, ct);
+    }
+
+    /// <summary>Waits (on the real clock, bounded) for a condition another thread makes true.</summary>
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow + Deadline;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "the condition did not come true in time");
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+    }
+
     private async Task ProbeAsync() =>
         await Health.ProbeDueAndWaitAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
 

@@ -16,18 +16,13 @@ public sealed class AdoptionJob(AdoptionService adoption, IHostApplicationLifeti
         await JobRun.UntilStoppingAsync(lifetime, adoption.CheckAllAsync);
 }
 
-/// <summary>Starts the health probes that are due; each runs on its own with its own timeout.</summary>
-[DisallowConcurrentExecution]
-public sealed class HealthProbeJob(HealthMonitor health, IHostApplicationLifetime lifetime) : IJob
+/// <summary>
+/// Runs the health probes for the life of the app: each when it is due, each on its own with its own timeout; asleep
+/// while nothing is due (not a timer: an idle cf-orch is woken by an instance that appears, not every 250 ms).
+/// </summary>
+public sealed class HealthProbeService(HealthMonitor health) : BackgroundService
 {
-    public static readonly JobKey Key = new("health-probes", "cf-orch");
-    public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
-
-    public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
-    {
-        health.RunDueProbes(lifetime.ApplicationStopping);
-        return ValueTask.CompletedTask;
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => health.RunAsync(stoppingToken), CancellationToken.None);
 }
 
 /// <summary>Expires leases and allocations past their TTL and stops managed services that stayed idle too long.</summary>

@@ -26,7 +26,6 @@ public static class JobsServiceCollectionExtensions
             Every<MeasurementJob>(q, MeasurementJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
             // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
             Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds), firstAfter: o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
-            Every<HealthProbeJob>(q, HealthProbeJob.Key, _ => HealthProbeJob.Tick);
             Every<AgentPollJob>(q, AgentPollJob.Key, o => TimeSpan.FromSeconds(o.Cluster.PollSeconds), firstAfter: o => TimeSpan.FromSeconds(Math.Min(2, o.Cluster.PollSeconds)));
             Every<SweepJob>(q, SweepJob.Key, _ => SweepJob.Interval);
             Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: _ => TimeSpan.FromSeconds(3));
@@ -35,11 +34,11 @@ public static class JobsServiceCollectionExtensions
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         services.AddHostedService<AlwaysOnService>();
         services.AddHostedService<RuntimeWatchService>();
+        services.AddHostedService<HealthProbeService>();
         services.AddTransient<GpuPollJob>();
         services.AddTransient<AgentPollJob>();
         services.AddTransient<MeasurementJob>();
         services.AddTransient<AdoptionJob>();
-        services.AddTransient<HealthProbeJob>();
         services.AddTransient<SweepJob>();
         services.AddTransient<GpuSampleJob>();
         services.AddTransient<HistoryHousekeepingJob>();
