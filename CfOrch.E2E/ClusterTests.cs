@@ -206,13 +206,14 @@ public sealed class ClusterTests(BrowserFixture browser)
             var running = (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()).ToList();
             Assert.Equal(["llm"], running);
             var evicted = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases/history?service=comfyui&kind=evicted", UriKind.Relative), ct)).GetProperty("events")
-                .EnumerateArray().Select(e => (JsonElement?)e).FirstOrDefault(), "comfyui's eviction in the history" + await http.GetStringAsync(new Uri("api/leases/history?service=comfyui", UriKind.Relative), ct), ct);
+                .EnumerateArray().Select(e => (JsonElement?)e).FirstOrDefault(), "comfyui's eviction in the history", ct,
+                async () => await http.GetStringAsync(new Uri("api/leases/history?service=comfyui", UriKind.Relative), ct) + await http.GetStringAsync(new Uri("api/services", UriKind.Relative), ct));
             Assert.Equal("heimdall", evicted.GetProperty("node_id").GetString());
             Assert.Contains("for llm", evicted.GetProperty("reason").GetString(), StringComparison.Ordinal);
 
             // Then the agent dies: the instance is unknown, its lease still counted.
             await agent.SignalAndWaitAsync(kill: true, ct);
-            var unknown = await UntilAsync(async () => await ServiceOn(http, "llm", "unknown", ct), "llm to be unknown", ct);
+            var unknown = await UntilAsync(async () => await ServiceOn(http, "llm", "unknown", ct), "llm to be unknown", ct, () => State(http, ct));
             Assert.Equal("heimdall", unknown.GetProperty("node_id").GetString());
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "unknown", new() { Timeout = 20_000 });
             await Assertions.Expect(row.GetByTestId("stop")).ToBeDisabledAsync();
@@ -228,7 +229,7 @@ public sealed class ClusterTests(BrowserFixture browser)
 
             // The agent comes back (same address and data): it re-attaches llm and reports it, so llm runs again, on the same lease.
             await using var back = await AppProcess.StartAsync(new Dictionary<string, string>(Agent(coordinator, agentProfile, "RTX 4090", 24576)) { ["CfOrch__DataDir"] = agent.DataDir }, ct, port: agent.BaseAddress.Port);
-            await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to run again", ct);
+            await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to run again", ct, () => State(http, ct));
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running", new() { Timeout = 20_000 });
             Assert.Equal(kept, (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString());
 
@@ -261,6 +262,10 @@ public sealed class ClusterTests(BrowserFixture browser)
     private static async Task<JsonElement?> ServiceOn(HttpClient http, string service, string state, CancellationToken ct) =>
         (await http.GetFromJsonAsync<JsonElement>(new Uri("api/services", UriKind.Relative), ct)).GetProperty("services").EnumerateArray()
             .Where(s => s.GetProperty("service").GetString() == service && s.GetProperty("state").GetString() == state).Select(s => (JsonElement?)s.Clone()).FirstOrDefault();
+
+    /// <summary>The coordinator's services and nodes, for a wait that gave up.</summary>
+    private static async Task<string> State(HttpClient http, CancellationToken ct) =>
+        await http.GetStringAsync(new Uri("api/services", UriKind.Relative), ct) + await http.GetStringAsync(new Uri("api/nodes", UriKind.Relative), ct);
 
     private static async Task<JsonElement> LeaseOf(HttpClient http, string holder, CancellationToken ct) =>
         (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").EnumerateArray().Single(l => l.GetProperty("holder_service").GetString() == holder);
@@ -307,7 +312,7 @@ public sealed class ClusterTests(BrowserFixture browser)
 
             // The coordinator comes back: llm is unknown until the agent answers, then running again, on the same lease, at the same URL.
             await using var second = await AppProcess.StartAsync(coordinatorEnvironment, ct, port);
-            var running = await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to be running again", ct);
+            var running = await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to be running again", ct, () => State(http, ct));
             Assert.Equal(("heimdall", $"http://127.0.0.1:{llmPort}"), (running.GetProperty("node_id").GetString(), running.GetProperty("url").GetString()));
             Assert.Equal(lease, (await LeaseOf(http, "llm", ct)).GetProperty("lease_id").GetString());
             var batch = await LeaseOf(http, "batch", ct);
@@ -327,7 +332,7 @@ public sealed class ClusterTests(BrowserFixture browser)
 
             // The agent dies: llm is unknown, and an operator may release its lease by hand (which forgets it).
             await agent.SignalAndWaitAsync(kill: true, ct);
-            await UntilAsync(async () => await ServiceOn(http, "llm", "unknown", ct), "llm to be unknown", ct);
+            await UntilAsync(async () => await ServiceOn(http, "llm", "unknown", ct), "llm to be unknown", ct, () => State(http, ct));
             using (var released = await http.DeleteAsync(new Uri($"api/leases/{lease}", UriKind.Relative), ct))
             {
                 Assert.Equal(HttpStatusCode.OK, released.StatusCode);
@@ -401,7 +406,8 @@ public sealed class ClusterTests(BrowserFixture browser)
         return await http.SendAsync(request, ct);
     }
 
-    private static async Task<JsonElement> UntilAsync(Func<Task<JsonElement?>> probe, string what, CancellationToken ct)
+    /// <summary>Polls until <paramref name="probe"/> finds something (30 s at most); on timeout, says what <paramref name="detail"/> shows then.</summary>
+    private static async Task<JsonElement> UntilAsync(Func<Task<JsonElement?>> probe, string what, CancellationToken ct, Func<Task<string>>? detail = null)
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < until)
@@ -414,6 +420,6 @@ public sealed class ClusterTests(BrowserFixture browser)
             await Task.Delay(200, ct);
         }
 
-        throw new TimeoutException($"waited 30 s for {what}");
+        throw new TimeoutException($"waited 30 s for {what}{(detail is null ? "" : $"; then: {await detail()}")}");
     }
 }
