@@ -65,6 +65,10 @@ public sealed partial class HealthMonitor(
         }
     }
 
+    /// <summary>The states whose instances are probed: starting, running, unhealthy, idle (not stopping, ended, or unknown).</summary>
+    private static bool IsProbed(InstanceSnapshot instance) =>
+        instance.State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle;
+
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
 
     private long _sleepingUntilTicks;
@@ -84,7 +88,7 @@ public sealed partial class HealthMonitor(
         long? soonest = null;
         foreach (var instance in registry.All)
         {
-            if (instance.State is not (InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle))
+            if (!IsProbed(instance))
             {
                 continue;
             }
@@ -112,7 +116,7 @@ public sealed partial class HealthMonitor(
         var launched = 0;
         foreach (var instance in registry.All)
         {
-            if (instance.State is not (InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle))
+            if (!IsProbed(instance))
             {
                 _schedules.TryRemove(instance.Key, out _);
                 continue;

@@ -3,6 +3,7 @@ using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using CfOrch.Core.History;
 using CfOrch.Core.Changes;
+using CfOrch.Core.Nodes;
 using Microsoft.Extensions.Options;
 
 namespace CfOrch.Core.Leases;
@@ -22,12 +23,12 @@ public sealed class LeaseManager
     private readonly IHistorySink _history;
     private readonly TimeProvider _time;
     private readonly CfOrchOptions _options;
-    private readonly Nodes.IRemoteNodes _remote;
+    private readonly IRemoteNodes _remote;
 
-    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options, Nodes.IRemoteNodes? remote = null)
+    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options, IRemoteNodes? remote = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _remote = remote ?? new Nodes.NoRemoteNodes();
+        _remote = remote ?? new NoRemoteNodes();
         _gpus = gpus;
         _stream = stream;
         _history = history;
@@ -78,7 +79,7 @@ public sealed class LeaseManager
 
     private bool IsLocal(string? nodeId) => string.IsNullOrEmpty(nodeId) || nodeId == _options.NodeId;
 
-    private static List<GpuInfo> RemoteGpus(Nodes.RemoteNodeState? node) =>
+    private static List<GpuInfo> RemoteGpus(RemoteNodeState? node) =>
         node is null ? [] : node.Gpus.Select(g => new GpuInfo { Index = g.GpuId, Name = g.Name, TotalMb = g.TotalMb, UsedMb = Math.Max(0, g.TotalMb - g.FreeMb) }).ToList();
 
     public GpuAccount? Account(int gpuIndex) => Accounts().FirstOrDefault(a => a.GpuIndex == gpuIndex);
@@ -97,7 +98,7 @@ public sealed class LeaseManager
             var remote = _remote.Find(node);
             if (remote is null)
             {
-                return new Admission.Refused(RefusalKind.UnknownNode, $"unknown node_id '{node}': this cf-orch is node '{_options.NodeId}'{(_remote.All.Count == 0 ? "" : $", and knows {string.Join(", ", _remote.All.Select(n => n.NodeId))}")}");
+                return new Admission.Refused(RefusalKind.UnknownNode, _remote.UnknownNode(node, _options.NodeId));
             }
 
             if (request.Restoring is { } held)

@@ -23,6 +23,17 @@ public interface IRemoteNodes
     IReadOnlyList<RemoteNodeState> All { get; }
 }
 
+public static class RemoteNodesExtensions
+{
+    /// <summary>Why a node id is refused: "unknown node_id 'nas': this cf-orch is node 'tower', and knows heimdall".</summary>
+    public static string UnknownNode(this IRemoteNodes nodes, string nodeId, string localNodeId)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        var known = nodes.All;
+        return $"unknown node_id '{nodeId}': this cf-orch is node '{localNodeId}'{(known.Count == 0 ? "" : $", and knows {string.Join(", ", known.Select(n => n.NodeId))}")}";
+    }
+}
+
 /// <summary>No other node: a cf-orch on its own (and the agent role).</summary>
 public sealed class NoRemoteNodes : IRemoteNodes
 {

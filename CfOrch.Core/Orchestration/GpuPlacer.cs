@@ -107,11 +107,29 @@ public sealed class GpuPlacer(
         }
 
         // Start the newcomer only once the GPU reports the memory free again (bounded).
+        return await LeaseOnceFreedAsync(Request(profile, gpu), plan.Victims, $"GPU {gpu}", _ =>
+        {
+            gpus.Refresh();
+            return Task.CompletedTask;
+        }, FreeMemoryPoll, cancellationToken);
+    }
+
+    /// <summary>
+    /// After evicting <paramref name="victims"/>: the lease for <paramref name="request"/> as soon as the GPU's books
+    /// and its reported free memory have the room, reading the GPU again (<paramref name="refresh"/>) every
+    /// <paramref name="poll"/>; refused after the profile's <c>eviction_timeout_s</c> + 10 s, saying what still holds it.
+    /// The same wait for this node's GPUs and, through their agents, for other nodes'.
+    /// </summary>
+    public async Task<string> LeaseOnceFreedAsync(LeaseRequest request, IReadOnlyList<Lease> victims, string gpuName, Func<CancellationToken, Task> refresh, TimeSpan poll, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(victims);
+        ArgumentNullException.ThrowIfNull(refresh);
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS + 10);
         while (true)
         {
-            gpus.Refresh();
-            var admission = leases.Request(Request(profile, gpu));
+            await refresh(cancellationToken);
+            var admission = leases.Request(request);
             if (admission is Admission.Granted granted)
             {
                 return granted.Lease.LeaseId;
@@ -120,13 +138,14 @@ public sealed class GpuPlacer(
             if (time.GetUtcNow() >= deadline)
             {
                 var why = admission is Admission.Refused r ? r.Reason : ((Admission.NeedsEviction)admission).Reason;
-                throw new OrchestrationException(OrchestrationError.NoCapacity, $"evicted {string.Join(", ", plan.Victims.Select(v => v.Holder))} but GPU {gpu} still does not have room: {why}");
+                throw new OrchestrationException(OrchestrationError.NoCapacity, $"evicted {string.Join(", ", victims.Select(v => v.Holder))} but {gpuName} still does not have room: {why}");
             }
 
-            await Task.Delay(FreeMemoryPoll, time, cancellationToken);
+            await Task.Delay(poll, time, cancellationToken);
         }
     }
 
-    private static LeaseRequest Request(ServiceProfile profile, int gpu) =>
-        new(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed);
+    /// <summary>The lease a managed start of <paramref name="profile"/> asks for on a GPU of this node (or of <paramref name="nodeId"/>).</summary>
+    public static LeaseRequest Request(ServiceProfile profile, int gpu, string? nodeId = null) =>
+        new(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed) { NodeId = nodeId };
 }

@@ -1,6 +1,7 @@
 using CfOrch.Core.Allocations;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
+using CfOrch.Core.Nodes;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Api;
@@ -37,7 +38,7 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
 
         return nodes.Find(nodeId) is not null
             ? nodeId
-            : throw new ApiException(StatusCodes.Status422UnprocessableEntity, $"unknown node_id '{nodeId}': this cf-orch is node '{local.NodeId}'{(nodes.All.Count == 0 ? "" : $", and knows {string.Join(", ", nodes.All.Select(n => n.NodeId))}")}");
+            : throw new ApiException(StatusCodes.Status422UnprocessableEntity, ((IRemoteNodes)nodes).UnknownNode(nodeId, local.NodeId));
     }
 
     public Task<EnsureResult> EnsureAsync(string service, string? nodeId, int? gpuIndex, string? model, CancellationToken cancellationToken) =>

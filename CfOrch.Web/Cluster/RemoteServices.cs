@@ -16,7 +16,7 @@ namespace CfOrch.Web.Cluster;
 /// and once it answers again they are running if it reports them resident, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
-    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, ProfileRegistry profiles, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, GpuPlacer placer, ProfileRegistry profiles, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
@@ -39,7 +39,7 @@ public sealed partial class RemoteServices(
     public async Task<EnsureResult> EnsureAsync(ServiceProfile profile, string nodeId, int? gpuIndex, string? model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        var node = nodes.Find(nodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{nodeId}'");
+        var node = NodeOf(nodeId);
         using var held = await locks.AcquireAsync($"{profile.Name}@{nodeId}", cancellationToken);
         var existing = _instances.Values.FirstOrDefault(i => i.Service == profile.Name && i.Key.NodeId == nodeId && (gpuIndex is null || i.Key.GpuIndex == gpuIndex));
         if (existing is { IsServing: true })
@@ -114,7 +114,7 @@ public sealed partial class RemoteServices(
             return [];
         }
 
-        var node = nodes.Find(nodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{nodeId}'");
+        var node = NodeOf(nodeId);
         using var held = await locks.AcquireAsync($"{service}@{nodeId}", cancellationToken);
         await TellStopAsync(node, service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {why}; its lease stays until it answers or you release it"), cancellationToken);
 
@@ -131,7 +131,7 @@ public sealed partial class RemoteServices(
     /// <summary>Stops one instance through its agent for an eviction (its lease released with why).</summary>
     private async Task StopOneAsync(InstanceSnapshot instance, HistoryKind kind, string reason, CancellationToken cancellationToken)
     {
-        var node = nodes.Find(instance.Key.NodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{instance.Key.NodeId}'");
+        var node = NodeOf(instance.Key.NodeId);
         await TellStopAsync(node, instance.Service, why => new OrchestrationException(OrchestrationError.NoCapacity, $"node '{instance.Key.NodeId}' did not stop {instance.Service} to make room: {why}"), cancellationToken);
         End(instance, kind, reason);
     }
@@ -302,7 +302,7 @@ public sealed partial class RemoteServices(
         (int Gpu, Admission.NeedsEviction Plan)? eviction = null;
         foreach (var gpu in candidates)
         {
-            switch (leases.Request(Request(profile, nodeId, gpu)))
+            switch (leases.Request(GpuPlacer.Request(profile, gpu, nodeId)))
             {
                 case Admission.Granted granted:
                     return (gpu, granted.Lease.LeaseId);
@@ -333,30 +333,14 @@ public sealed partial class RemoteServices(
             await StopOneAsync(victim, HistoryKind.Evicted, $"evicted from GPU {evict.Gpu} of {nodeId} for {profile.Name} (priority {profile.Priority} over {victim.Priority})", cancellationToken);
         }
 
-        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS + 10);
-        while (true)
-        {
-            await nodes.RefreshAsync(nodeId, cancellationToken);
-            var admission = leases.Request(Request(profile, nodeId, evict.Gpu));
-            if (admission is Admission.Granted granted)
-            {
-                return (evict.Gpu, granted.Lease.LeaseId);
-            }
-
-            if (time.GetUtcNow() >= deadline)
-            {
-                throw new OrchestrationException(OrchestrationError.NoCapacity,
-                    $"evicted {string.Join(", ", evict.Plan.Victims.Select(v => v.Holder))} but GPU {evict.Gpu} of {nodeId} still does not have room: {(admission is Admission.Refused r ? r.Reason : ((Admission.NeedsEviction)admission).Reason)}");
-            }
-
-            await Task.Delay(EvictionPoll, time, cancellationToken);
-        }
+        var leaseId = await placer.LeaseOnceFreedAsync(GpuPlacer.Request(profile, evict.Gpu, nodeId), evict.Plan.Victims, $"GPU {evict.Gpu} of {nodeId}",
+            ct => nodes.RefreshAsync(nodeId, ct), EvictionPoll, cancellationToken);
+        return (evict.Gpu, leaseId);
     }
 
+    /// <summary>How often the agent is asked again after an eviction there (each ask is an HTTP round trip).</summary>
     private static readonly TimeSpan EvictionPoll = TimeSpan.FromMilliseconds(500);
 
-    private static LeaseRequest Request(ServiceProfile profile, string nodeId, int gpu) =>
-        new(profile.Name, profile.Name, gpu, profile.MaxMb, profile.Priority, HolderOrigin.Managed) { NodeId = nodeId };
 
     private void End(InstanceSnapshot instance, HistoryKind kind, string reason)
     {
@@ -380,6 +364,9 @@ public sealed partial class RemoteServices(
             publisher.Publish(new InstanceRemoved(key));
         }
     }
+
+    private NodeDirectory.RemoteNode NodeOf(string nodeId) =>
+        nodes.Find(nodeId) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"unknown node_id '{nodeId}'");
 
     private static Uri AgentUri(NodeDirectory.RemoteNode node, string path) => new(new Uri(node.AgentUrl + "/"), path);
 
