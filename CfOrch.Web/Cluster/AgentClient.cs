@@ -8,8 +8,9 @@ using Microsoft.Extensions.Options;
 namespace CfOrch.Web.Cluster;
 
 /// <summary>
-/// Calls to a cf-orch agent (the original's or cf-orch's own) with the cluster token as a bearer token when one is
-/// set: reads bounded to <see cref="NodeDirectory.MaxAnswerBytes"/>, each under its own deadline.
+/// Calls between the nodes of a cluster — the coordinator's to an agent (the original's or cf-orch's own), an agent's
+/// registration with its coordinator — with the cluster token as a bearer token when one is set: answers bounded to
+/// <see cref="NodeDirectory.MaxAnswerBytes"/>, each call under its own deadline.
 /// </summary>
 public sealed class AgentClient(IHttpClientFactory httpClients, IOptions<CfOrchOptions> options)
 {

@@ -1,8 +1,5 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using CfOrch.Core.Configuration;
-using CfOrch.Web.Api;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -16,7 +13,7 @@ namespace CfOrch.Web.Jobs;
 /// the coordinator's addresses, from which — without a cluster token — control is accepted.
 /// </summary>
 public sealed partial class AgentRegistration(
-    IHttpClientFactory httpClients,
+    Cluster.AgentClient agents,
     IOptions<CfOrchOptions> options,
     IServer server,
     IHostApplicationLifetime lifetime,
@@ -61,7 +58,7 @@ public sealed partial class AgentRegistration(
         while (!stoppingToken.IsCancellationRequested)
         {
             await ResolveCoordinatorAsync(coordinator, stoppingToken);
-            var problem = await RegisterAsync(coordinator, settings.NodeId, advertised, settings.Cluster.Token, stoppingToken);
+            var problem = await RegisterAsync(coordinator, settings.NodeId, advertised, stoppingToken);
             var ok = problem is null;
             _status = ok
                 ? $"registered as {advertised} at {time.GetUtcNow():HH:mm:ss} UTC"
@@ -91,30 +88,20 @@ public sealed partial class AgentRegistration(
         }
     }
 
-    private async Task<string?> RegisterAsync(Uri coordinator, string nodeId, string advertised, string? token, CancellationToken cancellationToken)
+    private async Task<string?> RegisterAsync(Uri coordinator, string nodeId, string advertised, CancellationToken cancellationToken)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(TimeSpan.FromSeconds(10));
         try
         {
-            var client = httpClients.CreateClient(NodeDirectory.ClientName);
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(coordinator, "api/nodes"))
-            {
-                Content = JsonContent.Create(new { node_id = nodeId, agent_url = advertised }),
-            };
-            if (!string.IsNullOrWhiteSpace(token))
-            {
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Trim());
-            }
-
-            using var response = await client.SendAsync(request, cts.Token);
-            return response.IsSuccessStatusCode ? null : $"the coordinator answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cts.Token)}";
+            await agents.PostAsync<System.Text.Json.JsonElement>(new Uri(coordinator, "api/nodes"), new { node_id = nodeId, agent_url = advertised }, RegisterTimeout, cancellationToken);
+            return null;
         }
-        catch (Exception ex) when (ex is HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException)
         {
-            return ex is OperationCanceledException ? "the coordinator did not answer within 10 s" : ex.Message;
+            return ex.Message;
         }
     }
+
+    private static readonly TimeSpan RegisterTimeout = TimeSpan.FromSeconds(10);
 
     private async Task ResolveCoordinatorAsync(Uri coordinator, CancellationToken cancellationToken)
     {
