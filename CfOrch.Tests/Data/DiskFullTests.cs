@@ -3,6 +3,7 @@ using System.Net;
 using CfOrch.Tests.Api;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Data;
+using Microsoft.Data.Sqlite;
 
 namespace CfOrch.Tests.Data;
 
@@ -95,6 +96,9 @@ public sealed class DiskFullTests : IDisposable
         await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")), new() { ["CfOrch:DataDir"] = _mount });
         Fill(Path.Combine(_mount, "filler"));
 
+        // Held open to the end: closing the last connection would checkpoint the WAL and free its space.
+        await using var database = await UseUpWalSlackAsync(Path.Combine(_mount, DataServiceCollectionExtensions.DatabaseFileName));
+
         var refused = (await host.PostAsync("/api/services/worker/start", new { })).Is(HttpStatusCode.ServiceUnavailable);
 
         Assert.Contains("its start could not be recorded in cf-orch's database", refused.Detail, StringComparison.Ordinal);
@@ -121,6 +125,39 @@ public sealed class DiskFullTests : IDisposable
         catch (IOException)
         {
             // No space left: what is written stays.
+        }
+    }
+
+    /// <summary>
+    /// A write of the app's that was cut short while the disk filled leaves WAL space past its last frame, which the next
+    /// small transaction reuses without a new byte of disk. Tiny commits (one page each) use that space up until SQLite
+    /// says the disk is full, so that any write of the app's needs space the disk no longer has.
+    /// </summary>
+    private static async Task<SqliteConnection> UseUpWalSlackAsync(string databasePath)
+    {
+        var connection = new SqliteConnection($"Data Source={databasePath};Pooling=false");
+        await connection.OpenAsync(Ct);
+        await using (var wait = connection.CreateCommand())
+        {
+            wait.CommandText = "PRAGMA busy_timeout = 10000;";
+            await wait.ExecuteNonQueryAsync(Ct);
+        }
+
+        for (var version = 1; ; version++)
+        {
+            await using var commit = connection.CreateCommand();
+            commit.CommandText = $"PRAGMA user_version = {version};";
+            try
+            {
+                await commit.ExecuteNonQueryAsync(Ct);
+            }
+            catch (SqliteException ex) when (ex.SqliteErrorCode == 13)
+            {
+                // SQLITE_FULL: no room left, not even reused.
+                return connection;
+            }
+
+            Assert.True(version < 10_000, "the WAL kept taking commits on a full disk");
         }
     }
 
