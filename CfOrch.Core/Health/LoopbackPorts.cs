@@ -1,5 +1,5 @@
 using System.Net;
-using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace CfOrch.Core.Health;
 
@@ -11,48 +11,106 @@ public interface ILoopbackPorts
 }
 
 /// <summary>
-/// One connect through <see cref="SocketAsyncEventArgs"/>, whose refusal is a <see cref="SocketError"/> rather than an
-/// exception: the adoption pass asks twice a second for every adoptable service that does not run, and an HTTP request
-/// that fails to connect costs an exception at each of its layers (measured in docs/BENCHMARKS.md, "Footprint").
+/// One non-blocking connect, answered on the caller's thread: on loopback the kernel refuses (or accepts) within the
+/// <c>connect</c> call itself, so a zero-timeout <c>poll</c> already knows. The adoption pass asks twice a second for
+/// every adoptable service that does not run; an HTTP request that fails to connect costs an exception at each of its
+/// layers, and a .NET socket connect costs a wake-up of the socket engine's thread and a thread-pool hop (measured in
+/// docs/BENCHMARKS.md, "Footprint"). Plain system calls cost neither.
 /// </summary>
-public sealed class SocketLoopbackPorts : ILoopbackPorts
+public sealed partial class SocketLoopbackPorts : ILoopbackPorts
 {
     /// <summary>
     /// For a loopback address, whether its port refuses connections: the same words as the HTTP client's ("Connection
-    /// refused (127.0.0.1:11434)"), or null when something listens, the address is not loopback, or the connect is slow
-    /// to tell (the HTTP probe then decides, as before).
+    /// refused (127.0.0.1:11434)"), or null when something listens, the address is not loopback, or the connect has not
+    /// told yet (a full accept queue; the HTTP probe then decides, as before).
     /// </summary>
-    public async ValueTask<string?> RefusedAsync(Uri target)
+    public ValueTask<string?> RefusedAsync(Uri target)
     {
         ArgumentNullException.ThrowIfNull(target);
         if (!IPAddress.TryParse(target.IdnHost.Trim('[', ']'), out var address) || !IPAddress.IsLoopback(address))
         {
-            return null;
+            return ValueTask.FromResult<string?>(null);
         }
 
-        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         var endPoint = new IPEndPoint(address, target.Port);
-        using var connect = new ConnectArgs(endPoint);
-        SocketError error;
+        return ValueTask.FromResult(Refuses(endPoint) ? $"Connection refused ({endPoint})" : null);
+    }
+
+    private const int AfInet = 2;
+    private const int AfInet6 = 10;
+    private const int SockStreamNonBlockingCloseOnExec = 1 | 0x800 | 0x80000;
+    private const int SolSocket = 1;
+    private const int SoError = 4;
+    private const short PollOut = 0x4;
+    private const int ConnectionRefused = 111;
+
+    /// <summary>Whether a connect to <paramref name="endPoint"/> is refused now (false when it connects or has not told yet).</summary>
+    private static unsafe bool Refuses(IPEndPoint endPoint)
+    {
+        var family = endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? AfInet6 : AfInet;
+        var fd = socket(family, SockStreamNonBlockingCloseOnExec, 0);
+        if (fd < 0)
+        {
+            return false;
+        }
+
         try
         {
-            error = socket.ConnectAsync(connect) ? await connect.Completion.Task.WaitAsync(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false) : connect.SocketError;
+            // sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes): family in host order, port in network order, address.
+            var address = stackalloc byte[28];
+            new Span<byte>(address, 28).Clear();
+            *(ushort*)address = (ushort)family;
+            address[2] = (byte)(endPoint.Port >> 8);
+            address[3] = (byte)endPoint.Port;
+            var bytes = endPoint.Address.GetAddressBytes();
+            bytes.CopyTo(new Span<byte>(address + (family == AfInet6 ? 8 : 4), bytes.Length));
+            if (connect(fd, address, family == AfInet6 ? 28u : 16u) == 0)
+            {
+                return false;
+            }
+
+            if (Marshal.GetLastSystemError() == ConnectionRefused)
+            {
+                return true;
+            }
+
+            var poll = new PollFd { Fd = fd, Events = PollOut };
+            if (Poll(&poll, 1, 0) != 1)
+            {
+                return false;
+            }
+
+            int error = 0;
+            var length = (uint)sizeof(int);
+            return getsockopt(fd, SolSocket, SoError, &error, &length) == 0 && error == ConnectionRefused;
         }
-        catch (TimeoutException)
+        finally
         {
-            return null;
+            // Nothing to do about a failed close of a socket that never carried data.
+            _ = close(fd);
         }
-
-        return error == SocketError.ConnectionRefused ? $"Connection refused ({endPoint})" : null;
     }
 
-    /// <summary>A connect whose outcome is a <see cref="SocketError"/>, never an exception.</summary>
-    private sealed class ConnectArgs : SocketAsyncEventArgs
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
     {
-        public ConnectArgs(EndPoint endPoint) => RemoteEndPoint = endPoint;
-
-        public TaskCompletionSource<SocketError> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        protected override void OnCompleted(SocketAsyncEventArgs e) => Completion.TrySetResult(e.SocketError);
+        public int Fd;
+        public short Events;
+        public short Revents;
     }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int connect(int fd, byte* address, uint length);
+
+    [LibraryImport("libc", EntryPoint = "poll")]
+    private static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    [LibraryImport("libc")]
+    private static unsafe partial int getsockopt(int fd, int level, int name, int* value, uint* length);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
 }

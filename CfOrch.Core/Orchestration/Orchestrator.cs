@@ -210,6 +210,9 @@ public sealed class Orchestrator(
     /// <summary>Expires what outlived its TTL and stops what was idle too long (see <see cref="Sweeper"/>).</summary>
     public Task SweepAsync(CancellationToken cancellationToken) => sweeper.SweepAsync(cancellationToken);
 
+    /// <summary>Sweeps whenever a TTL or an idle stop is due, for the life of the app (see <see cref="Sweeper.RunAsync"/>).</summary>
+    public Task RunSweepsAsync(CancellationToken stopping) => sweeper.RunAsync(stopping);
+
     /// <summary>The URL handed to clients: the service's own, with <c>CfOrch:AdvertiseHost</c> in place of a loopback host.</summary>
     public string ClientUrl(string url)
     {

@@ -4,19 +4,143 @@ using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Profiles;
 using CfOrch.Core.Allocations;
+using CfOrch.Core.Changes;
+using CfOrch.Core.State;
+using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Core.Orchestration;
 
-/// <summary>The periodic sweep: leases and allocations whose TTL passed, and managed services idle for longer than their idle_stop_after_s.</summary>
-public sealed class Sweeper(
+/// <summary>
+/// The sweep: leases and allocations whose TTL passed, and managed services idle for longer than their
+/// idle_stop_after_s. <see cref="RunAsync"/> runs it when the next of these is due, not on a timer.
+/// </summary>
+public sealed partial class Sweeper(
     LeaseManager leases,
     AllocationTable allocations,
     InstanceAllocations counts,
     InstanceRegistry registry,
     InstanceStopper stopper,
     ProfileRegistry profiles,
-    TimeProvider time)
+    StateStream stream,
+    TimeProvider time,
+    ILogger<Sweeper> logger)
 {
+    /// <summary>Passes no closer together than this, however often the state changes (a lease storm wakes the loop at most this often).</summary>
+    public static readonly TimeSpan MinimumGap = TimeSpan.FromMilliseconds(250);
+
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Sweeps, then sleeps until the next TTL or idle stop is due — or, with none due, until a lease, an allocation, an
+    /// instance or the profile changes — until <paramref name="stopping"/>.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        stream.Published += WakeOn;
+        profiles.Changed += Wake;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                // Taken before the pass: a change during it wakes the next sleep at once.
+                var woken = Volatile.Read(ref _wake);
+                try
+                {
+                    await SweepAsync(stopping).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+                {
+                    // One failed pass (a stop that threw) must not end the sweeps; the next pass tries again.
+                    LogSweepFailed(ex);
+                }
+
+                var wait = NextDue() is { } due ? Max(due - time.GetUtcNow(), MinimumGap) : Timeout.InfiniteTimeSpan;
+                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                var delay = Task.Delay(wait, time, sleep.Token);
+                SleepingUntil = wait == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : time.GetUtcNow() + wait;
+                await Task.WhenAny(woken.Task, delay).ConfigureAwait(false);
+                SleepingUntil = null;
+                await sleep.CancelAsync().ConfigureAwait(false);
+                if (woken.Task.IsCompleted)
+                {
+                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), woken);
+
+                    // A burst of changes costs one pass per gap.
+                    var gap = Task.Delay(MinimumGap, time, stopping);
+                    SleepingUntil = time.GetUtcNow() + MinimumGap;
+                    await gap.ConfigureAwait(false);
+                    SleepingUntil = null;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            stream.Published -= WakeOn;
+            profiles.Changed -= Wake;
+        }
+    }
+
+    private long _sleepingUntilTicks;
+
+    /// <summary>While <see cref="RunAsync"/> sleeps: until when (<see cref="DateTimeOffset.MaxValue"/>: until woken); null while it works.</summary>
+    internal DateTimeOffset? SleepingUntil
+    {
+        get => Volatile.Read(ref _sleepingUntilTicks) is var ticks and not 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+        private set => Volatile.Write(ref _sleepingUntilTicks, value?.UtcTicks ?? 0);
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    /// <summary>What can bring a deadline: leases, allocations and instances (GPU readings cannot).</summary>
+    private void WakeOn(StateChange change)
+    {
+        if (change is not GpusChanged)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>When the next lease or allocation TTL runs out or the next idle service is due to stop; null when none is.</summary>
+    public DateTimeOffset? NextDue()
+    {
+        DateTimeOffset? soonest = null;
+        void Consider(DateTimeOffset? at)
+        {
+            if (at is { } due && (soonest is null || due < soonest))
+            {
+                soonest = due;
+            }
+        }
+
+        foreach (var lease in leases.All)
+        {
+            Consider(lease.ExpiresAt);
+        }
+
+        foreach (var allocation in allocations.All)
+        {
+            Consider(allocation.ExpiresAt);
+        }
+
+        foreach (var instance in registry.All.Where(i => i is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }))
+        {
+            if (IdleStopAfterS(instance) is > 0 and var idleAfter)
+            {
+                Consider(instance.StateSince + TimeSpan.FromSeconds(idleAfter));
+            }
+        }
+
+        return soonest;
+    }
+
+    private double IdleStopAfterS(InstanceSnapshot instance) =>
+        profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is { AlwaysOn: false } service ? service.IdleStopAfterS : 0;
+
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
         leases.ExpireDue();
@@ -31,8 +155,7 @@ public sealed class Sweeper(
 
         foreach (var instance in registry.All.Where(i => i is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }))
         {
-            var service = profiles.Active.Profile.Services.GetValueOrDefault(instance.Service);
-            var idleAfter = service is { AlwaysOn: false } ? service.IdleStopAfterS : 0;
+            var idleAfter = IdleStopAfterS(instance);
             if (idleAfter > 0 && now - instance.StateSince >= TimeSpan.FromSeconds(idleAfter))
             {
                 var idleSince = instance.StateSince;
@@ -41,4 +164,7 @@ public sealed class Sweeper(
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A sweep of TTLs and idle services failed; the next one tries again")]
+    private partial void LogSweepFailed(Exception ex);
 }

@@ -34,12 +34,16 @@ public sealed class StateStream : IStatePublisher
         }
     }
 
+    /// <summary>Raised after each change is applied (under the stream's lock: a handler only signals, it never blocks).</summary>
+    public event Action<StateChange>? Published;
+
     public void Publish(StateChange change)
     {
         ArgumentNullException.ThrowIfNull(change);
         lock (_lock)
         {
             _state.Apply(change);
+            Published?.Invoke(change);
             for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
                 if (!_subscribers[i].Writer.TryWrite(change))

@@ -26,6 +26,9 @@ public sealed class LoopbackPortsTests
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
 
         Assert.Null(await _ports.RefusedAsync(new Uri($"http://127.0.0.1:{port}/health")));
+        using var listener6 = new TcpListener(IPAddress.IPv6Loopback, 0);
+        listener6.Start();
+        Assert.Null(await _ports.RefusedAsync(new Uri($"http://[::1]:{((IPEndPoint)listener6.LocalEndpoint).Port}/health")));
         Assert.Null(await _ports.RefusedAsync(new Uri("http://192.0.2.1:11434/api/tags")));
         Assert.Null(await _ports.RefusedAsync(new Uri("http://ollama.lan:11434/api/tags")));
     }

@@ -1,6 +1,5 @@
 using CfOrch.Core.Adoption;
 using CfOrch.Core.Health;
-using CfOrch.Core.Measurement;
 using CfOrch.Core.Orchestration;
 using Quartz;
 
@@ -25,25 +24,13 @@ public sealed class HealthProbeService(HealthMonitor health) : BackgroundService
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => health.RunAsync(stoppingToken), CancellationToken.None);
 }
 
-/// <summary>Expires leases and allocations past their TTL and stops managed services that stayed idle too long.</summary>
-[DisallowConcurrentExecution]
-public sealed class SweepJob(Orchestrator orchestrator, IHostApplicationLifetime lifetime) : IJob
+/// <summary>
+/// Expires leases and allocations past their TTL and stops managed services that stayed idle too long — when one is
+/// due, not on a timer: asleep while nothing has a deadline.
+/// </summary>
+public sealed class SweepService(Orchestrator orchestrator) : BackgroundService
 {
-    public static readonly JobKey Key = new("ttl-and-idle-sweep", "cf-orch");
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
-
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await JobRun.UntilStoppingAsync(lifetime, orchestrator.SweepAsync);
-}
-
-/// <summary>Measures the VRAM every instance really uses (Ollama's /api/ps, NVML per process).</summary>
-[DisallowConcurrentExecution]
-public sealed class MeasurementJob(UsageMeter meter, IHostApplicationLifetime lifetime) : IJob
-{
-    public static readonly JobKey Key = new("measurement", "cf-orch");
-
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await JobRun.UntilStoppingAsync(lifetime, meter.MeasureAllAsync);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => orchestrator.RunSweepsAsync(stoppingToken), CancellationToken.None);
 }
 
 /// <summary>A job's work, cancelled when cf-orch stops: that cancellation is the end of the work, not a failure to log.</summary>

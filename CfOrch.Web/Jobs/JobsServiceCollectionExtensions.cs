@@ -23,11 +23,9 @@ public static class JobsServiceCollectionExtensions
             q.UseDefaultThreadPool(tp => tp.MaxConcurrency = 8);
 
             Every<GpuPollJob>(q, GpuPollJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
-            Every<MeasurementJob>(q, MeasurementJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
             // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
             Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds), firstAfter: o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
             Every<AgentPollJob>(q, AgentPollJob.Key, o => TimeSpan.FromSeconds(o.Cluster.PollSeconds), firstAfter: o => TimeSpan.FromSeconds(Math.Min(2, o.Cluster.PollSeconds)));
-            Every<SweepJob>(q, SweepJob.Key, _ => SweepJob.Interval);
             Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: _ => TimeSpan.FromSeconds(3));
             Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: _ => TimeSpan.FromMinutes(1));
         });
@@ -35,11 +33,10 @@ public static class JobsServiceCollectionExtensions
         services.AddHostedService<AlwaysOnService>();
         services.AddHostedService<RuntimeWatchService>();
         services.AddHostedService<HealthProbeService>();
+        services.AddHostedService<SweepService>();
         services.AddTransient<GpuPollJob>();
         services.AddTransient<AgentPollJob>();
-        services.AddTransient<MeasurementJob>();
         services.AddTransient<AdoptionJob>();
-        services.AddTransient<SweepJob>();
         services.AddTransient<GpuSampleJob>();
         services.AddTransient<HistoryHousekeepingJob>();
         return services;
