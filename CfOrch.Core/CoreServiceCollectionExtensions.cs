@@ -92,6 +92,8 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<AdoptionService>();
         services.TryAddSingleton<ModelResolver>();
         services.TryAddSingleton<ModelUnloader>();
+        services.TryAddSingleton<RoomWaiter>();
+        services.TryAddSingleton<IdleModelEviction>();
         services.TryAddSingleton<ServiceLocks>();
         services.TryAddSingleton<InstanceStopper>();
         services.TryAddSingleton<GpuPlacer>();

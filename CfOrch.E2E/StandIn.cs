@@ -9,14 +9,19 @@ namespace CfOrch.E2E;
 public sealed class StandIn : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines;
 
-    private StandIn(Process process, int port)
+    private StandIn(Process process, int port, System.Collections.Concurrent.ConcurrentQueue<string> lines)
     {
         _process = process;
         Port = port;
+        _lines = lines;
     }
 
     public int Port { get; }
+
+    /// <summary>What it wrote to stdout so far (its STANDIN lines: requests, signals received).</summary>
+    public string Output => string.Join('\n', _lines);
 
     public int Pid => _process.Id;
 
@@ -43,8 +48,14 @@ public sealed class StandIn : IAsyncDisposable
         start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var process = Process.Start(start)!;
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
         process.OutputDataReceived += (_, e) =>
         {
+            if (e.Data is not null)
+            {
+                lines.Enqueue(e.Data);
+            }
+
             if (e.Data?.StartsWith("STANDIN LISTENING", StringComparison.Ordinal) == true)
             {
                 listening.TrySetResult();
@@ -53,7 +64,7 @@ public sealed class StandIn : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         await listening.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
-        return new StandIn(process, port);
+        return new StandIn(process, port, lines);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace CfOrch.StandIns;
@@ -18,11 +19,19 @@ public sealed record OllamaRunning(string Name, string Model, long Size, string 
 
 public sealed record OllamaList<T>(IReadOnlyList<T> Models);
 
-/// <summary>The body of <c>POST /api/generate</c> as cf-orch sends it to unload a model.</summary>
-public sealed record GenerateRequest(string? Model, int? KeepAlive);
+/// <summary>The body of <c>POST /api/generate</c> or <c>/api/chat</c>: the model, and how long to keep it loaded (the prompt is not read).</summary>
+public sealed record GenerateRequest(string? Model, JsonElement? KeepAlive);
 
-/// <summary>Ollama's answer to an unload.</summary>
+/// <summary>Ollama's answer to a generate request (or an unload: done_reason "unload").</summary>
 public sealed record GenerateAnswer(string Model, string CreatedAt, string Response, bool Done, string DoneReason);
+
+public sealed record ChatMessage(string Role, string Content);
+
+/// <summary>Ollama's answer to a chat request.</summary>
+public sealed record ChatAnswer(string Model, string CreatedAt, ChatMessage Message, bool Done, string DoneReason);
+
+/// <summary>Ollama's error answer.</summary>
+public sealed record OllamaError(string Error);
 
 /// <summary>The body of <c>POST /control/ps</c>: either field may be left out to keep its current value.</summary>
 public sealed record PsControl(int? VramMb, IReadOnlyList<string>? Loaded);
@@ -34,6 +43,8 @@ public sealed record PsControl(int? VramMb, IReadOnlyList<string>? Loaded);
 [JsonSerializable(typeof(PsControl))]
 [JsonSerializable(typeof(GenerateRequest))]
 [JsonSerializable(typeof(GenerateAnswer))]
+[JsonSerializable(typeof(ChatAnswer))]
+[JsonSerializable(typeof(OllamaError))]
 [JsonSerializable(typeof(ServiceHealth))]
 internal sealed partial class StandInJson : JsonSerializerContext;
 
@@ -60,20 +71,23 @@ public static class OllamaCatalog
         return new OllamaTag(name, name, ModifiedAt, size, Digest(name), details);
     }
 
-    public static OllamaRunning Running(string name, long sizeVram)
+    public const long MiB = 1024L * 1024L;
+
+    public static OllamaRunning Running(LoadedEntry entry)
     {
-        var (_, details) = Describe(name);
-        return new OllamaRunning(name, name, sizeVram, Digest(name), details, ExpiresAt, sizeVram);
+        ArgumentNullException.ThrowIfNull(entry);
+        var (_, details) = Describe(entry.Name);
+        return new OllamaRunning(entry.Name, entry.Name, entry.SizeVram, Digest(entry.Name), details, entry.ExpiresAt, entry.SizeVram);
     }
 
-    /// <summary>The loaded models with <paramref name="vramMb"/> split evenly over them (the first takes the remainder).</summary>
-    public static IReadOnlyList<OllamaRunning> Running(IReadOnlyList<string> loaded, int vramMb)
+    /// <summary>The loaded models with <paramref name="vramMb"/> split evenly over them (the first takes the remainder), expiring far ahead.</summary>
+    public static IReadOnlyList<LoadedEntry> Split(IReadOnlyList<string> loaded, int vramMb)
     {
         if (vramMb <= 0 || loaded.Count == 0)
             return [];
-        var total = vramMb * 1024L * 1024L;
+        var total = vramMb * MiB;
         var each = total / loaded.Count;
-        return loaded.Select((name, i) => Running(name, i == 0 ? total - (each * (loaded.Count - 1)) : each)).ToArray();
+        return loaded.Select((name, i) => new LoadedEntry(name, i == 0 ? total - (each * (loaded.Count - 1)) : each, ExpiresAt)).ToArray();
     }
 
     private static (long Size, OllamaModelDetails Details) Describe(string name)

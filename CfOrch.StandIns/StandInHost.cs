@@ -18,12 +18,16 @@ public static class StandInHost
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
         {
             context.Cancel = true;
+            Console.Out.WriteLine("STANDIN SIGNAL SIGTERM");
+            Console.Out.Flush();
             if (!options.IgnoreSigterm)
                 stop.Cancel();
         });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
         {
             context.Cancel = true;
+            Console.Out.WriteLine("STANDIN SIGNAL SIGINT");
+            Console.Out.Flush();
             stop.Cancel();
         });
 

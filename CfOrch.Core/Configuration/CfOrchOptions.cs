@@ -31,6 +31,8 @@ public sealed class CfOrchOptions
 
     public AdoptionOptions Adoption { get; set; } = new();
 
+    public OllamaOptions Ollama { get; set; } = new();
+
     public HistoryOptions History { get; set; } = new();
 
     public AuthOptions Auth { get; set; } = new();
@@ -167,6 +169,16 @@ public sealed class AdoptionOptions
 
     /// <summary>Consecutive failed probes after which an adopted service counts as stopped and its lease is released.</summary>
     public int LostAfter { get; set; } = 2;
+}
+
+/// <summary>The <c>CfOrch:Ollama</c> section: how cf-orch treats the models an Ollama has loaded.</summary>
+public sealed class OllamaOptions
+{
+    /// <summary>
+    /// Seconds a loaded model's <c>expires_at</c> must stay unmoved (Ollama pushes it on every request) before the
+    /// model counts as idle — unloaded when a more important lease needs its memory, unless an allocation names it.
+    /// </summary>
+    public double IdleModelSeconds { get; set; } = 60;
 }
 
 /// <summary>The <c>CfOrch:Docker</c> section: the engine that runs <c>type: docker</c> services.</summary>

@@ -127,6 +127,7 @@ public sealed class CfOrchOptionsValidator : IValidateOptions<CfOrchOptions>
         Range(errors, $"{S}:Adoption:IntervalSeconds", adoption.IntervalSeconds, 0.1, 3600);
         Range(errors, $"{S}:Adoption:TimeoutSeconds", adoption.TimeoutSeconds, 0.05, 60);
         Range(errors, $"{S}:Adoption:LostAfter", adoption.LostAfter, 1, 1000);
+        Range(errors, $"{S}:Ollama:IdleModelSeconds", (options.Ollama ?? new OllamaOptions()).IdleModelSeconds, 0, 86400);
         var history = options.History ?? new HistoryOptions();
         Range(errors, $"{S}:History:LeaseEventRetentionDays", history.LeaseEventRetentionDays, 1, 36500);
         Range(errors, $"{S}:History:SampleRetentionDays", history.SampleRetentionDays, 1, 36500);

@@ -13,6 +13,9 @@ public enum HistoryKind
 
     /// <summary>A service that went away by itself (an adopted one stopped answering, a managed one exited).</summary>
     Lost,
+
+    /// <summary>A model an Ollama had loaded, unloaded by cf-orch to make room for a more important lease (the service keeps running).</summary>
+    Unloaded,
 }
 
 /// <summary>One line of lease history, as SQLite keeps it.</summary>

@@ -33,8 +33,26 @@ public enum InstanceOrigin
 /// <summary>The outcome of the last health probe.</summary>
 public sealed record ProbeOutcome(DateTimeOffset At, bool Ok, int? StatusCode, double LatencyMs, string? Error);
 
-/// <summary>A model a service has loaded (Ollama's <c>/api/ps</c>): its VRAM, and when it unloads by itself (null: it stays).</summary>
-public sealed record LoadedModel(string Name, long VramMb, DateTimeOffset? ExpiresAt);
+/// <summary>
+/// A model a service has loaded (Ollama's <c>/api/ps</c>): its VRAM, when it unloads by itself (null: it stays), and
+/// when it was last seen used — first seen loaded, or its <c>expires_at</c> moved forward (Ollama pushes it on every
+/// request); null when not known.
+/// </summary>
+public sealed record LoadedModel(string Name, long VramMb, DateTimeOffset? ExpiresAt, DateTimeOffset? LastUsedAt = null)
+{
+    /// <summary>
+    /// This reading of the model, dated by the one before: a model seen for the first time was just loaded (used), one
+    /// whose expiry moved forward was just used again, and otherwise it was last used when the previous reading says.
+    /// </summary>
+    public LoadedModel Following(LoadedModel? previous, DateTimeOffset now) =>
+        this with
+        {
+            LastUsedAt = previous is null ? now
+                : ExpiresAt is { } expires && (previous.ExpiresAt is not { } before || expires > before) ? now
+                : ExpiresAt is null && previous.ExpiresAt is not null ? now
+                : previous.LastUsedAt ?? now,
+        };
+}
 
 /// <summary>A restart that <c>restart: on-failure</c> has scheduled for a failed instance: restart Number of Of, at At.</summary>
 public sealed record PendingRestart(DateTimeOffset At, int Number, int Of);

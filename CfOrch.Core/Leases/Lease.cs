@@ -38,7 +38,14 @@ public sealed record Lease
     /// <summary>What the holder really uses now; admission counts the larger of this and <see cref="Mb"/>.</summary>
     public long? MeasuredMb { get; init; }
 
-    public long HeldMb => Math.Max(Mb, MeasuredMb ?? 0);
+    /// <summary>
+    /// Set while this lease (an Ollama's whose idle models cf-orch unloaded) has given its budget up for a more
+    /// important one: it then holds only what it measurably uses, "up to its budget, as room allows", until that lease ends.
+    /// </summary>
+    public LeaseYield? Yield { get; init; }
+
+    /// <summary>What admission counts for this lease: the larger of its budget and its measured use; only its measured use while it yields.</summary>
+    public long HeldMb => Yield is null ? Math.Max(Mb, MeasuredMb ?? 0) : MeasuredMb ?? 0;
 
     /// <summary>This lease's line of history: <paramref name="kind"/> at <paramref name="at"/>, because of <paramref name="reason"/>.</summary>
     public HistoryEvent ToHistory(HistoryKind kind, DateTimeOffset at, string reason) => new()
@@ -59,6 +66,9 @@ public sealed record Lease
         ExpiresAt = ExpiresAt,
     };
 }
+
+/// <summary>For whom a lease gave its budget up: the holder, and its lease once granted (null while it waits for the memory).</summary>
+public sealed record LeaseYield(string ForHolder, string? ForLeaseId);
 
 /// <summary>A request for a lease. <see cref="Ttl"/> null: until released.</summary>
 public sealed record LeaseRequest(string Holder, string? Service, int GpuIndex, long Mb, int Priority, HolderOrigin Origin, TimeSpan? Ttl = null)
@@ -96,7 +106,7 @@ public sealed record GpuAccount
 
     public required long ReserveMb { get; init; }
 
-    /// <summary>Σ lease budgets.</summary>
+    /// <summary>Σ lease budgets (a lease that yields counts what it measures).</summary>
     public required long LeasedMb { get; init; }
 
     /// <summary>Σ measured usage of lease holders.</summary>

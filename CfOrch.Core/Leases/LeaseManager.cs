@@ -211,11 +211,64 @@ public sealed class LeaseManager
             }
 
             _stream.Publish(new LeaseReleased(lease, kind, reason));
+
+            // Leases that gave their budgets up for this one take them back.
+            foreach (var yielded in _leases.Values.Where(l => l.Yield?.ForLeaseId == leaseId).ToList())
+            {
+                var restored = yielded with { Yield = null };
+                _leases[yielded.LeaseId] = restored;
+                _stream.Publish(new LeaseUpdated(restored));
+            }
         }
 
         _history.Record(lease.ToHistory(kind, _time.GetUtcNow(), reason));
         PublishAccounts();
         return true;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="request"/> (on this node) would fit if the leases named in <paramref name="remainingMb"/>
+    /// gave their budgets up and held only that much, with <paramref name="liveFreedMb"/> more reported free by the GPU
+    /// — what unloading idle models would leave. Nothing changes.
+    /// </summary>
+    public bool FitsIfYielded(LeaseRequest request, IReadOnlyDictionary<string, long> remainingMb, long liveFreedMb)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(remainingMb);
+        if (!IsLocal(request.NodeId) || _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex) is not { Error: null } gpu)
+        {
+            return false;
+        }
+
+        var after = gpu with { UsedMb = Math.Max(0, gpu.UsedMb - liveFreedMb) };
+        lock (_lock)
+        {
+            var account = Account(_options.NodeId, after, asIf: l => remainingMb.TryGetValue(l.LeaseId, out var mb) ? l with { Yield = new LeaseYield(request.Holder, null), MeasuredMb = mb } : l);
+            return Fits(request, account);
+        }
+    }
+
+    /// <summary>The lease gives its budget up for <paramref name="forHolder"/> (and its lease, once known): it holds what it measurably uses.</summary>
+    public void Yield(string leaseId, string forHolder, string? forLeaseId = null) =>
+        Change(leaseId, l => l with { Yield = new LeaseYield(forHolder, forLeaseId) });
+
+    /// <summary>The lease takes its budget back (the lease it yielded to ended, or was never granted).</summary>
+    public void EndYield(string leaseId) => Change(leaseId, l => l.Yield is null ? l : l with { Yield = null });
+
+    private void Change(string leaseId, Func<Lease, Lease> change)
+    {
+        lock (_lock)
+        {
+            if (!_leases.TryGetValue(leaseId, out var lease) || change(lease) is var updated && updated == lease)
+            {
+                return;
+            }
+
+            _leases[leaseId] = updated;
+            _stream.Publish(new LeaseUpdated(updated));
+        }
+
+        PublishAccounts();
     }
 
     /// <summary>Records what a lease's holder really uses now.</summary>
@@ -331,9 +384,10 @@ public sealed class LeaseManager
             $"Insufficient VRAM on {gpuName} ({gpu.Name}): cannot fit {request.Mb} MB for {request.Holder}: {account.AvailableMb} MB of {account.TotalMb} MB available, held by {held}");
     }
 
-    private GpuAccount Account(string node, GpuInfo gpu, IReadOnlyCollection<Lease>? without = null)
+    private GpuAccount Account(string node, GpuInfo gpu, IReadOnlyCollection<Lease>? without = null, Func<Lease, Lease>? asIf = null)
     {
-        var leases = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && (without is null || !without.Contains(l))).ToList();
+        var leases = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && (without is null || !without.Contains(l)))
+            .Select(l => asIf is null ? l : asIf(l)).ToList();
         var measured = leases.Sum(l => l.MeasuredMb ?? 0);
 
         // A client's lease (the Python client, a script) covers processes cf-orch cannot know, so it is never measured:
@@ -352,7 +406,7 @@ public sealed class LeaseManager
             UsedMb = gpu.UsedMb,
             FreeMb = gpu.FreeMb,
             ReserveMb = _options.Gpus.ReserveMb,
-            LeasedMb = leases.Sum(l => l.Mb),
+            LeasedMb = leases.Sum(l => l.Yield is null ? l.Mb : l.MeasuredMb ?? 0),
             MeasuredMb = measured,
             HeldMb = leases.Sum(l => l.HeldMb),
             ClientsPresumedMb = clientsPresumed,

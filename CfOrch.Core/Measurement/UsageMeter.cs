@@ -12,7 +12,7 @@ namespace CfOrch.Core.Measurement;
 /// figures for the instance's process tree (the PID listening on its port, or the one cf-orch started, and every
 /// descendant — Ollama's runners are children of <c>ollama serve</c>).
 /// </summary>
-public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases, ServiceRuntimes runtimes)
+public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceRegistry registry, LeaseManager leases, ServiceRuntimes runtimes, TimeProvider time)
 {
     // What this meter last put into a simulated inventory (a handful of entries): never read back as a measurement.
     private readonly Lock _reflectLock = new();
@@ -105,11 +105,16 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
             }
         }
 
+        var now = time.GetUtcNow();
         foreach (var (instance, mb, _, _, models) in results)
         {
             var updated = registry.Update(
                 instance.Key,
-                i => i.MeasuredMb == mb && i.LoadedModels.SequenceEqual(models) ? i : i with { MeasuredMb = mb, LoadedModels = models },
+                i =>
+                {
+                    var dated = models.Select(m => m.Following(i.LoadedModels.FirstOrDefault(p => p.Name == m.Name), now)).ToList();
+                    return i.MeasuredMb == mb && i.LoadedModels.SequenceEqual(dated) ? i : i with { MeasuredMb = mb, LoadedModels = dated };
+                },
                 i => i.IsActive);
             if (updated?.LeaseId is { } leaseId)
             {

@@ -10,16 +10,16 @@ namespace CfOrch.Core.Orchestration;
 
 /// <summary>
 /// Placement and eviction for a start: the GPU a service runs on (the one asked for, else among its pins the one with
-/// the most room) and its lease there — after evicting less important managed services when that is what it takes, and
-/// only once the GPU reports their memory free again.
+/// the most room) and its lease there — after unloading a less important Ollama's idle models, or else evicting less
+/// important managed services, when that is what it takes, and only once the GPU reports their memory free again.
 /// </summary>
 public sealed class GpuPlacer(
     GpuMonitor gpus,
     LeaseManager leases,
     InstanceRegistry registry,
     InstanceStopper stopper,
-    ProfileRegistry profiles,
-    TimeProvider time,
+    RoomWaiter room,
+    IdleModelEviction idleModels,
     IOptions<CfOrchOptions> options)
 {
     private static readonly TimeSpan FreeMemoryPoll = TimeSpan.FromMilliseconds(250);
@@ -83,6 +83,15 @@ public sealed class GpuPlacer(
             }
         }
 
+        // Idle models of a less important Ollama give way first: nothing is stopped for them.
+        foreach (var gpu in ordered)
+        {
+            if (await idleModels.LeaseByUnloadingAsync(Request(profile, gpu.Index), cancellationToken) is { } unloadedFor)
+            {
+                return (gpu.Index, unloadedFor, true);
+            }
+        }
+
         if (eviction is not { } evict)
         {
             throw new OrchestrationException(OrchestrationError.NoCapacity, string.Join("; ", refusals));
@@ -107,42 +116,11 @@ public sealed class GpuPlacer(
         }
 
         // Start the newcomer only once the GPU reports the memory free again (bounded).
-        return await LeaseOnceFreedAsync(Request(profile, gpu), plan.Victims, $"GPU {gpu}", _ =>
+        return await room.LeaseOnceFreedAsync(Request(profile, gpu), RoomWaiter.Evicted(plan.Victims), $"GPU {gpu}", _ =>
         {
             gpus.Refresh();
             return Task.CompletedTask;
         }, FreeMemoryPoll, cancellationToken);
-    }
-
-    /// <summary>
-    /// After evicting <paramref name="victims"/>: the lease for <paramref name="request"/> as soon as the GPU's books
-    /// and its reported free memory have the room, reading the GPU again (<paramref name="refresh"/>) every
-    /// <paramref name="poll"/>; refused after the profile's <c>eviction_timeout_s</c> + 10 s, saying what still holds it.
-    /// The same wait for this node's GPUs and, through their agents, for other nodes'.
-    /// </summary>
-    public async Task<string> LeaseOnceFreedAsync(LeaseRequest request, IReadOnlyList<Lease> victims, string gpuName, Func<CancellationToken, Task> refresh, TimeSpan poll, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(victims);
-        ArgumentNullException.ThrowIfNull(refresh);
-        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS + 10);
-        while (true)
-        {
-            await refresh(cancellationToken);
-            var admission = leases.Request(request);
-            if (admission is Admission.Granted granted)
-            {
-                return granted.Lease.LeaseId;
-            }
-
-            if (time.GetUtcNow() >= deadline)
-            {
-                var why = admission is Admission.Refused r ? r.Reason : ((Admission.NeedsEviction)admission).Reason;
-                throw new OrchestrationException(OrchestrationError.NoCapacity, $"evicted {string.Join(", ", victims.Select(v => v.Holder))} but {gpuName} still does not have room: {why}");
-            }
-
-            await Task.Delay(poll, time, cancellationToken);
-        }
     }
 
     /// <summary>The lease a managed start of <paramref name="profile"/> asks for on a GPU of this node (or of <paramref name="nodeId"/>).</summary>

@@ -4,8 +4,9 @@ using CfOrch.Core.Ollama;
 namespace CfOrch.Core.Orchestration;
 
 /// <summary>
-/// Picks the model of an allocation from the caller's candidates, in order: for Ollama, the first one it has pulled
-/// (<c>/api/tags</c>; a name without a tag matches <c>:latest</c> or any tag); for other services, the first one.
+/// Picks the model of an allocation from the caller's candidates, in order: for Ollama, the first one it has loaded,
+/// else the first one it has pulled (<c>/api/tags</c>; a name without a tag matches <c>:latest</c> or any tag); for
+/// other services, the first one.
 /// </summary>
 public sealed class ModelResolver(OllamaClient ollama)
 {
@@ -43,17 +44,23 @@ public sealed class ModelResolver(OllamaClient ollama)
             return wanted[0];
         }
 
-        return Match(instance.Service, wanted, tags.Select(t => t.Name).ToList(), OrchestrationError.StartFailed);
+        // A candidate Ollama has loaded answers at once (nothing to load, nothing to unload): it goes first.
+        var available = tags.Select(t => t.Name).ToList();
+        return wanted.Select(c => TryMatch(c, available)).FirstOrDefault(m => m is not null && instance.LoadedModels.Any(l => l.Name == m))
+            ?? Match(instance.Service, wanted, available, OrchestrationError.StartFailed);
     }
+
+    /// <summary>What Ollama calls <paramref name="candidate"/> (a name without a tag matches <c>:latest</c>, else any tag); null when it does not have it.</summary>
+    private static string? TryMatch(string candidate, List<string> available) =>
+        available.FirstOrDefault(a => a == candidate)
+        ?? (candidate.Contains(':', StringComparison.Ordinal) ? null : available.FirstOrDefault(a => a == candidate + ":latest") ?? available.FirstOrDefault(a => a.StartsWith(candidate + ":", StringComparison.Ordinal)));
 
     /// <summary>The first candidate Ollama has (a name without a tag matches <c>:latest</c> or any tag); none: refused with what it has.</summary>
     private static string Match(string service, List<string> wanted, List<string> available, OrchestrationError error)
     {
         foreach (var candidate in wanted)
         {
-            var match = available.FirstOrDefault(a => a == candidate)
-                ?? (candidate.Contains(':', StringComparison.Ordinal) ? null : available.FirstOrDefault(a => a == candidate + ":latest") ?? available.FirstOrDefault(a => a.StartsWith(candidate + ":", StringComparison.Ordinal)));
-            if (match is not null)
+            if (TryMatch(candidate, available) is { } match)
             {
                 return match;
             }

@@ -33,6 +33,7 @@ public sealed class Orchestrator(
     ServiceRuntimes runtimes,
     ModelResolver models,
     ModelUnloader unloader,
+    IdleModelEviction idleModels,
     TimeProvider time,
     IOptions<CfOrchOptions> options)
 {
@@ -85,6 +86,11 @@ public sealed class Orchestrator(
         ArgumentNullException.ThrowIfNull(modelCandidates);
         var service = ensured.Instance.Service;
         var model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
+        if (model is not null)
+        {
+            await idleModels.MakeRoomForModelAsync(ensured.Instance, model, string.IsNullOrWhiteSpace(caller) ? "anonymous" : caller, cancellationToken);
+        }
+
         var now = time.GetUtcNow();
         var allocation = new Allocation
         {
@@ -169,17 +175,19 @@ public sealed class Orchestrator(
     /// A client's lease on a GPU (cf-orch's POST /api/leases) of this node, or of a registered agent's node; refused
     /// with what holds the GPU when it does not fit.
     /// </summary>
-    public Lease RequestLease(string holder, int gpuIndex, long mb, int priority, TimeSpan? ttl, string? nodeId = null)
+    public ValueTask<Lease> RequestLeaseAsync(string holder, int gpuIndex, long mb, int priority, TimeSpan? ttl, CancellationToken cancellationToken, string? nodeId = null)
     {
         if (string.IsNullOrWhiteSpace(holder))
         {
             throw new OrchestrationException(OrchestrationError.Invalid, "a lease needs a holder");
         }
 
-        return leases.Request(new LeaseRequest(holder, null, gpuIndex, mb, priority, HolderOrigin.Client, ttl) { NodeId = nodeId }) switch
+        var request = new LeaseRequest(holder, null, gpuIndex, mb, priority, HolderOrigin.Client, ttl) { NodeId = nodeId };
+        return leases.Request(request) switch
         {
-            Admission.Granted g => g.Lease,
-            Admission.NeedsEviction e => throw new OrchestrationException(OrchestrationError.NoCapacity, $"{e.Reason}; a client lease never evicts services — stop them first"),
+            Admission.Granted g => ValueTask.FromResult(g.Lease),
+            Admission.NeedsEviction e => UnloadingIdleModelsAsync(request, $"{e.Reason}; a client lease never evicts services — stop them first", cancellationToken),
+            Admission.Refused { Why: RefusalKind.NoCapacity } r => UnloadingIdleModelsAsync(request, r.Reason, cancellationToken),
             Admission.Refused r => throw new OrchestrationException(r.Why switch
             {
                 RefusalKind.UnknownGpu or RefusalKind.UnknownNode => OrchestrationError.NotFound,
@@ -189,6 +197,12 @@ public sealed class Orchestrator(
             _ => throw new InvalidOperationException("unknown admission"),
         };
     }
+
+    /// <summary>A lease that did not fit, granted after a less important Ollama unloaded idle models; else refused with <paramref name="refusal"/>.</summary>
+    private async ValueTask<Lease> UnloadingIdleModelsAsync(LeaseRequest request, string refusal, CancellationToken cancellationToken) =>
+        await idleModels.LeaseByUnloadingAsync(request, cancellationToken) is { } leaseId && leases.Get(leaseId) is { } lease
+            ? lease
+            : throw new OrchestrationException(OrchestrationError.NoCapacity, refusal);
 
     /// <summary>Releases any lease; a service's lease is released by stopping the service instead.</summary>
     public Lease ReleaseLease(string leaseId)

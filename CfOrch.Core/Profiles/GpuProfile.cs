@@ -70,6 +70,12 @@ public abstract record ManagedSpec
 
     public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// <c>unload_idle_models:</c> whether cf-orch may unload this Ollama's idle models for a more important lease
+    /// (null: not given — yes, for a service that speaks Ollama's API).
+    /// </summary>
+    public bool? UnloadIdleModels { get; init; }
+
     public const string RestartNever = "never";
     public const string RestartOnFailure = "on-failure";
     public const int DefaultMaxRestarts = 3;

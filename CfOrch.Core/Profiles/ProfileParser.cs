@@ -195,13 +195,13 @@ public static partial class ProfileParser
             Backend = s.String("backend"),
             Consumers = s.StringList("consumers"),
             Gpus = s.IntList("gpus", 0, 63),
-            Managed = ReadManaged(s),
+            Managed = ReadManaged(s, name),
         };
         s.RejectUnknownKeys();
         return maxMb is null || priority is null ? null : service;
     }
 
-    private static ManagedSpec? ReadManaged(YamlMapReader s)
+    private static ManagedSpec? ReadManaged(YamlMapReader s, string name)
     {
         var m = s.Map("managed");
         if (m is null)
@@ -236,7 +236,12 @@ public static partial class ProfileParser
             HealthPath = m.NonEmptyString("health_path", ManagedSpec.DefaultHealthPath),
             Host = m.NonEmptyString("host", ManagedSpec.DefaultHost),
             Env = m.StringMap("env"),
+            UnloadIdleModels = m.Bool("unload_idle_models"),
         };
+        if (spec.UnloadIdleModels == true && !Ollama.OllamaClient.IsOllama(name, spec.HealthPath))
+        {
+            m.Error("unload_idle_models", "applies to services that speak Ollama's API (named ollama…, or health_path: /api/tags)");
+        }
         if (!spec.HealthPath.StartsWith('/') || spec.HealthPath.Contains("://", StringComparison.Ordinal))
         {
             m.Error("health_path", $"'{spec.HealthPath}' must be a path that starts with '/' (for example /health)");

@@ -204,7 +204,7 @@ public sealed class AdoptionAndAllocationTests : IDisposable
     public async Task An_adopted_service_that_does_not_fit_is_tracked_without_a_lease_and_gets_one_when_room_appears()
     {
         // As important as Ollama: its lease is not revoked to make room.
-        var client = Orchestrator.RequestLease("batch-job", 0, 6000, 1, null);
+        var client = await Orchestrator.RequestLeaseAsync("batch-job", 0, 6000, 1, null, TestContext.Current.CancellationToken);
         _http.Answer(Tags, HttpStatusCode.OK);
 
         await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
@@ -234,20 +234,20 @@ public sealed class AdoptionAndAllocationTests : IDisposable
     }
 
     [Fact]
-    public void Client_leases_are_refused_with_what_holds_the_gpu_and_released_by_id()
+    public async Task Client_leases_are_refused_with_what_holds_the_gpu_and_released_by_id()
     {
-        var lease = Orchestrator.RequestLease("script", 0, 5000, 3, TimeSpan.FromMinutes(5));
+        var lease = await Orchestrator.RequestLeaseAsync("script", 0, 5000, 3, TimeSpan.FromMinutes(5), TestContext.Current.CancellationToken);
 
-        var refused = Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("other", 0, 5000, 3, null));
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(async () => await Orchestrator.RequestLeaseAsync("other", 0, 5000, 3, null, TestContext.Current.CancellationToken));
         Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
         Assert.Contains("script 5000 MB (client, priority 3)", refused.Message, StringComparison.Ordinal);
 
         // A more important request takes its place: the client's memory is not really in use.
-        var taken = Orchestrator.RequestLease("other", 0, 5000, 1, null);
+        var taken = await Orchestrator.RequestLeaseAsync("other", 0, 5000, 1, null, TestContext.Current.CancellationToken);
         Assert.Null(Orchestrator.Leases.FirstOrDefault(l => l.LeaseId == lease.LeaseId));
         Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseLease(lease.LeaseId)).Error);
         lease = taken;
-        Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.RequestLease("x", 7, 1, 1, null)).Error);
+        Assert.Equal(OrchestrationError.NotFound, (await Assert.ThrowsAsync<OrchestrationException>(async () => await Orchestrator.RequestLeaseAsync("x", 7, 1, 1, null, TestContext.Current.CancellationToken))).Error);
 
         Assert.Equal(lease.LeaseId, Orchestrator.ReleaseLease(lease.LeaseId).LeaseId);
         Assert.Equal(OrchestrationError.NotFound, Assert.Throws<OrchestrationException>(() => Orchestrator.ReleaseLease(lease.LeaseId)).Error);

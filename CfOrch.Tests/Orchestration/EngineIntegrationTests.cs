@@ -72,10 +72,10 @@ public sealed class EngineIntegrationTests
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true)));
         await app.WaitForAdoptedAsync("ollama");
 
-        var refused = Assert.Throws<OrchestrationException>(() => app.Orchestrator.RequestLease("comfyui-batch", 0, 5000, 2, null));
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(async () => await app.Orchestrator.RequestLeaseAsync("comfyui-batch", 0, 5000, 2, null, TestContext.Current.CancellationToken));
         Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
         Assert.Contains("ollama 4096 MB (adopted, priority 1)", refused.Message, StringComparison.Ordinal);
-        var fits = app.Orchestrator.RequestLease("whisper", 0, 4000, 2, null);
+        var fits = await app.Orchestrator.RequestLeaseAsync("whisper", 0, 4000, 2, null, TestContext.Current.CancellationToken);
         app.Orchestrator.ReleaseLease(fits.LeaseId);
 
         // Ollama loads a bigger model: /api/ps reports 6000 MB of size_vram, above its 4096 MB budget.
@@ -85,8 +85,8 @@ public sealed class EngineIntegrationTests
         var lease = Assert.Single(app.Orchestrator.Leases);
         Assert.Equal((4096L, 6000L, 6000L), (lease.Mb, lease.MeasuredMb!.Value, lease.HeldMb));
         Assert.Equal(6000, app.Orchestrator.Instances.Single().MeasuredMb);
-        Assert.Throws<OrchestrationException>(() => app.Orchestrator.RequestLease("whisper", 0, 4000, 2, null));
-        app.Orchestrator.RequestLease("whisper", 0, 2192, 2, null);
+        await Assert.ThrowsAsync<OrchestrationException>(async () => await app.Orchestrator.RequestLeaseAsync("whisper", 0, 4000, 2, null, TestContext.Current.CancellationToken));
+        await app.Orchestrator.RequestLeaseAsync("whisper", 0, 2192, 2, null, TestContext.Current.CancellationToken);
     }
 
     [Fact]
@@ -264,7 +264,7 @@ public sealed class EngineIntegrationTests
         var port = EngineApp.FreePort();
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("vllm", 3000, 1, port, "service --port {port}", "/health")));
         await app.Orchestrator.EnsureAsync("vllm", null, null, Ct).WaitAsync(EngineApp.Deadline, Ct);
-        var client = app.Orchestrator.RequestLease("script", 0, 1000, 3, TimeSpan.FromMinutes(1));
+        var client = await app.Orchestrator.RequestLeaseAsync("script", 0, 1000, 3, TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
         app.Orchestrator.ReleaseLease(client.LeaseId);
         await app.Orchestrator.StopAsync("vllm", null, Ct);
 
@@ -368,7 +368,7 @@ public sealed class EngineIntegrationTests
         var app = EngineApp.Start(EngineApp.Profile(), dataDir: data.Path);
         for (var i = 0; i < 2000; i++)
         {
-            app.Orchestrator.ReleaseLease(app.Orchestrator.RequestLease($"client-{i}", 0, 10, 5, null).LeaseId);
+            app.Orchestrator.ReleaseLease((await app.Orchestrator.RequestLeaseAsync($"client-{i}", 0, 10, 5, null, TestContext.Current.CancellationToken)).LeaseId);
         }
 
         await app.Factory.DisposeAsync();

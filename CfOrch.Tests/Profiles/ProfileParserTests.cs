@@ -130,6 +130,8 @@ public sealed class ProfileParserTests
     [InlineData("      volumes: [cache]", "services.vllm.managed.volumes", "'cache': expected source:/path/in/container[:ro]")]
     [InlineData("      volumes: [\"cache:relative\"]", "services.vllm.managed.volumes", "the path in the container ('relative') must be absolute")]
     [InlineData("      network: \"a b\"", "services.vllm.managed.network", "is not a network name")]
+    [InlineData("      unload_idle_models: true", "services.vllm.managed.unload_idle_models", "applies to services that speak Ollama's API")]
+    [InlineData("      unload_idle_models: sometimes", "services.vllm.managed.unload_idle_models", "")]
     public void A_container_key_that_cannot_be_used_is_refused_where_it_is_written(string line, string path, string message)
     {
         var yaml = Container + "\n" + line;
@@ -150,6 +152,15 @@ public sealed class ProfileParserTests
 
         Assert.Equal(("services.ollama.managed.image", 16, 14), (error.Path, error.Line, error.Column));
         Assert.Contains("applies to type: docker only", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("", null)]
+    [InlineData("\n      unload_idle_models: false", false)]
+    [InlineData("\n      unload_idle_models: true", true)]
+    public void Unload_idle_models_is_read_for_an_ollama(string line, bool? expected)
+    {
+        Assert.Equal(expected, ProfileParser.Parse(Valid + line, "f.yaml").Services["ollama"].Managed!.UnloadIdleModels);
     }
 
     [Fact]

@@ -79,13 +79,17 @@ public sealed class StartStopBody : IServiceTarget
 // Answers.
 
 /// <summary>A lease as cf-orch's API answers it; <c>expires_at</c> is 0.0 for a lease without a TTL, as the original's (its client compares it with <c>&gt; 0</c>).</summary>
+/// <summary>
+/// A lease. <c>yielded_to</c>: while an Ollama's lease has given its budget up for a more important one (cf-orch
+/// unloaded its idle models for it), who that is; it then holds only <c>measured_mb</c>.
+/// </summary>
 public sealed record LeaseRow(
     string LeaseId, string NodeId, int GpuId, long MbGranted, string HolderService, int Priority, double ExpiresAt,
-    string Origin, string? Service, long? MeasuredMb, double GrantedAt)
+    string Origin, string? Service, long? MeasuredMb, double GrantedAt, string? YieldedTo = null)
 {
     public static LeaseRow From(Lease l) => new(
         l.LeaseId, l.NodeId, l.GpuIndex, l.Mb, l.Holder, l.Priority, Unix(l.ExpiresAt) ?? NoExpiry,
-        l.Origin.ToString().ToLowerInvariant(), l.Service, l.MeasuredMb, Unix(l.GrantedAt));
+        l.Origin.ToString().ToLowerInvariant(), l.Service, l.MeasuredMb, Unix(l.GrantedAt), l.Yield?.ForHolder);
 
     /// <summary>The original's <c>expires_at</c> for "never".</summary>
     public const double NoExpiry = 0.0;
@@ -114,9 +118,10 @@ public sealed record ServiceRow(
 }
 
 /// <summary>A model the service has loaded (Ollama's <c>/api/ps</c>): <c>expires_at</c> is when it unloads by itself (null: it stays).</summary>
-public sealed record LoadedModelRow(string Name, long VramMb, double? ExpiresAt)
+/// <summary>A loaded model: <c>last_used_at</c> is when cf-orch last saw it used (first loaded, or its expiry pushed forward).</summary>
+public sealed record LoadedModelRow(string Name, long VramMb, double? ExpiresAt, double? LastUsedAt = null)
 {
-    public static LoadedModelRow From(LoadedModel m) => new(m.Name, m.VramMb, LeaseRow.Unix(m.ExpiresAt));
+    public static LoadedModelRow From(LoadedModel m) => new(m.Name, m.VramMb, LeaseRow.Unix(m.ExpiresAt), LeaseRow.Unix(m.LastUsedAt));
 }
 
 /// <summary>A failed instance's scheduled restart (<c>restart: on-failure</c>): restart <c>number</c> of <c>of</c>, at <c>at</c>.</summary>

@@ -49,7 +49,7 @@ public static class LeasesApi
 
             try
             {
-                var lease = cluster.RequestLease(body.Service, body.NodeId, gpu, mb, body.Priority, body.TtlS > 0 ? TimeSpan.FromSeconds(body.TtlS) : null);
+                var lease = await cluster.RequestLeaseAsync(body.Service, body.NodeId, gpu, mb, body.Priority, body.TtlS > 0 ? TimeSpan.FromSeconds(body.TtlS) : null, ct);
                 return TypedResults.Ok(new LeaseAnswer(LeaseRow.From(lease)));
             }
             catch (OrchestrationException e) when (e.Error == OrchestrationError.NotFound)

@@ -29,7 +29,7 @@ public static partial class ServerSentEvents
     /// <summary>
     /// One <c>snapshot</c> event with the whole state, then one event per change, named by its kind
     /// (<c>instance</c>, <c>instance_removed</c>, <c>lease_granted</c>, <c>lease_updated</c>, <c>lease_released</c>,
-    /// <c>allocation</c>, <c>allocation_released</c>, <c>gpus</c>), and a comment every 15 s to keep proxies open.
+    /// <c>allocation</c>, <c>allocation_released</c>, <c>gpus</c>, <c>model_unloaded</c>, <c>runtime</c>, <c>nodes</c>), and a comment every 15 s to keep proxies open.
     /// </summary>
     public static async Task StreamStateAsync(HttpContext http, Orchestrator orchestrator)
     {
@@ -189,6 +189,7 @@ public static partial class ServerSentEvents
         LeaseGranted c => ("lease_granted", LeaseRow.From(c.Lease)),
         LeaseUpdated c => ("lease_updated", LeaseRow.From(c.Lease)),
         LeaseReleased c => ("lease_released", new { lease = LeaseRow.From(c.Lease), kind = c.Kind.ToString().ToLowerInvariant(), reason = c.Reason }),
+        ModelUnloaded c => ("model_unloaded", new { service = c.Key.Service, node_id = c.Key.NodeId, gpu_id = c.Key.GpuIndex, model = c.Model, mb = c.Mb, @for = c.For, reason = c.Reason }),
         AllocationChanged c => ("allocation", AllocationRow.From(c.Allocation)),
         AllocationReleased c => ("allocation_released", new { allocation = AllocationRow.From(c.Allocation), reason = c.Reason }),
         GpusChanged c => ("gpus", new

@@ -94,8 +94,8 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
     }
 
     /// <summary>A client's lease on a GPU of any node; refused with what holds the GPU when it does not fit.</summary>
-    public Lease RequestLease(string holder, string? nodeId, int gpuIndex, long mb, int priority, TimeSpan? ttl) =>
-        local.RequestLease(holder, gpuIndex, mb, priority, ttl, Node(nodeId));
+    public ValueTask<Lease> RequestLeaseAsync(string holder, string? nodeId, int gpuIndex, long mb, int priority, TimeSpan? ttl, CancellationToken cancellationToken) =>
+        local.RequestLeaseAsync(holder, gpuIndex, mb, priority, ttl, cancellationToken, Node(nodeId));
 
     /// <summary>Releases any lease; a running service's lease is released by stopping it, an unknown one's (its node is offline) here.</summary>
     public Lease ReleaseLease(string leaseId)

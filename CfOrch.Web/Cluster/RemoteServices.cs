@@ -16,7 +16,7 @@ namespace CfOrch.Web.Cluster;
 /// and once it answers again they are running if it reports them resident, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
-    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, GpuPlacer placer, ProfileRegistry profiles, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
@@ -333,7 +333,7 @@ public sealed partial class RemoteServices(
             await StopOneAsync(victim, HistoryKind.Evicted, $"evicted from GPU {evict.Gpu} of {nodeId} for {profile.Name} (priority {profile.Priority} over {victim.Priority})", cancellationToken);
         }
 
-        var leaseId = await placer.LeaseOnceFreedAsync(GpuPlacer.Request(profile, evict.Gpu, nodeId), evict.Plan.Victims, $"GPU {evict.Gpu} of {nodeId}",
+        var leaseId = await room.LeaseOnceFreedAsync(GpuPlacer.Request(profile, evict.Gpu, nodeId), RoomWaiter.Evicted(evict.Plan.Victims), $"GPU {evict.Gpu} of {nodeId}",
             ct => nodes.RefreshAsync(nodeId, ct), EvictionPoll, cancellationToken);
         return (evict.Gpu, leaseId);
     }

@@ -32,6 +32,7 @@ public sealed class CfOrchMetrics : BackgroundService
     private readonly Counter _restarts;
     private readonly Counter _historyWriteFailures;
     private readonly Counter _historyDropped;
+    private readonly Counter _modelUnloads;
     private readonly Data.StorageHealth _storage;
 
     public CfOrchMetrics(Orchestrator orchestrator, Data.StorageHealth storage)
@@ -64,6 +65,7 @@ public sealed class CfOrchMetrics : BackgroundService
         _failures = factory.CreateCounter("cf_orch_process_failures_total", "Instances that failed (exited unexpectedly, or did not become healthy).", "service");
         _restarts = factory.CreateCounter("cf_orch_process_restarts_total", "Automatic restarts of crashed processes (restart: on-failure); each is counted in the starts too.", "service");
         _historyWriteFailures = factory.CreateCounter("cf_orch_history_write_failures_total", "Writes of history and instance records to SQLite that failed (each is retried).");
+        _modelUnloads = factory.CreateCounter("cf_orch_model_unloads_total", "Idle models cf-orch asked an Ollama to unload to make room for a more important lease.", "service", "model");
         _historyDropped = factory.CreateCounter("cf_orch_history_dropped_total", "History events dropped because the queue was full while the database could not be written.");
         Registry.AddBeforeCollectCallback(Collect);
     }
@@ -125,6 +127,11 @@ public sealed class CfOrchMetrics : BackgroundService
         {
             await foreach (var batch in subscription.Changes.WithCancellation(stoppingToken))
             {
+                foreach (var unloaded in batch.OfType<ModelUnloaded>())
+                {
+                    _modelUnloads.WithLabels(unloaded.Key.Service, unloaded.Model).Inc();
+                }
+
                 foreach (var instance in batch.OfType<InstanceChanged>().Select(c => c.Instance))
                 {
                     if (instance.LastProbe is { } probe && (!lastProbe.TryGetValue(instance.Key, out var at) || at != probe.At))

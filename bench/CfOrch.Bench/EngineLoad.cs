@@ -35,11 +35,10 @@ internal static class EngineLoad
         await writer.StartAsync(CancellationToken.None);
         var orchestrator = services.GetRequiredService<Orchestrator>();
 
-        var result = await Load.RunAsync("lease grant + release, in process (history on)", threads, duration, w =>
+        var result = await Load.RunAsync("lease grant + release, in process (history on)", threads, duration, async w =>
         {
-            var lease = orchestrator.RequestLease($"bench-{w}", 0, 64, 2, null);
+            var lease = await orchestrator.RequestLeaseAsync($"bench-{w}", 0, 64, 2, null, CancellationToken.None);
             orchestrator.ReleaseLease(lease.LeaseId);
-            return Task.CompletedTask;
         });
 
         var drain = Stopwatch.StartNew();

@@ -1,3 +1,4 @@
+using CfOrch.Core.Orchestration;
 using CfOrch.Core.State;
 
 namespace CfOrch.Web.Components.State;
@@ -38,6 +39,32 @@ public sealed class LiveState(StateStream stream, TimeProvider time) : IAsyncDis
             }
         }
     }
+
+    /// <summary>
+    /// Raised (on a background thread) for each idle model cf-orch unloaded to make room — news to tell, not state to
+    /// render; the first handler starts the subscription.
+    /// </summary>
+    public event Action<ModelUnloaded>? Unloaded
+    {
+        add
+        {
+            EnsureStarted();
+            lock (_lock)
+            {
+                _unloaded += value;
+            }
+        }
+
+        remove
+        {
+            lock (_lock)
+            {
+                _unloaded -= value;
+            }
+        }
+    }
+
+    private Action<ModelUnloaded>? _unloaded;
 
     /// <summary>The state now: the subscription's copy once something listens, else a fresh snapshot (prerendering).</summary>
     public EngineSnapshot Current => Volatile.Read(ref _current) ?? stream.Snapshot();
@@ -86,6 +113,24 @@ public sealed class LiveState(StateStream stream, TimeProvider time) : IAsyncDis
         }
     }
 
+    private void Tell(ModelUnloaded unloaded)
+    {
+        Action<ModelUnloaded>? handlers;
+        lock (_lock)
+        {
+            handlers = _unloaded;
+        }
+
+        try
+        {
+            handlers?.Invoke(unloaded);
+        }
+        catch (ObjectDisposedException)
+        {
+            // A page whose circuit is going away: nobody is left to tell.
+        }
+    }
+
     private async Task WatchAsync(StateSubscription subscription, CancellationToken stop)
     {
         var state = new EngineState(subscription.Initial);
@@ -96,6 +141,10 @@ public sealed class LiveState(StateStream stream, TimeProvider time) : IAsyncDis
                 foreach (var change in batch)
                 {
                     state.Apply(change);
+                    if (change is ModelUnloaded unloaded)
+                    {
+                        Tell(unloaded);
+                    }
                 }
 
                 Volatile.Write(ref _current, state.Snapshot());
