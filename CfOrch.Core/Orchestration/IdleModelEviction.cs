@@ -147,6 +147,15 @@ public sealed partial class IdleModelEviction(
                 leases.Yield(lease.LeaseId, request.Holder, leaseId);
             }
 
+            // Released already (a client quick to let go): nothing is left to yield to.
+            if (leases.Get(leaseId) is null)
+            {
+                foreach (var lease in yielded)
+                {
+                    leases.EndYield(lease.LeaseId);
+                }
+            }
+
             return leaseId;
         }
         catch
