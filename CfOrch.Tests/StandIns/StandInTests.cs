@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -109,6 +111,46 @@ public sealed partial class StandInTests
         Assert.Equal("404 page not found", await health.Content.ReadAsStringAsync(ct).WaitAsync(Timeout, ct));
         await WaitForOutputAsync(ollama, "STANDIN REQUEST GET /health", ct);
         Assert.Contains("STANDIN REQUEST GET /\n", ollama.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Generate_and_chat_load_a_model_for_its_keep_alive_push_its_expiry_and_keep_alive_0_unloads_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var ollama = await StandInProcess.StartOllamaAsync(0, 0, ct, "--models", "llama3.2:3b,qwen2.5:7b");
+
+        async Task<HttpStatusCode> SendAsync(string path, object body)
+        {
+            using var answer = await Http.PostAsJsonAsync(new Uri(ollama.BaseAddress, path), body, ct).WaitAsync(Timeout, ct);
+            return answer.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await SendAsync("/api/generate", new { model = "qwen2.5:7b", prompt = "hi", keep_alive = "10m" }));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync("/api/chat", new { model = "llama3.2:3b", messages = Array.Empty<object>(), keep_alive = -1 }));
+        DateTimeOffset firstExpiry;
+        using (var ps = await GetJsonAsync(ollama, "/api/ps", ct))
+        {
+            var models = ps.RootElement.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!, m => m.Clone());
+            Assert.Equal(4_683_087_332, models["qwen2.5:7b"].GetProperty("size_vram").GetInt64());
+            firstExpiry = DateTimeOffset.Parse(models["qwen2.5:7b"].GetProperty("expires_at").GetString()!, CultureInfo.InvariantCulture);
+            Assert.InRange(firstExpiry - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(9), TimeSpan.FromMinutes(10));
+            Assert.StartsWith("2318-", models["llama3.2:3b"].GetProperty("expires_at").GetString(), StringComparison.Ordinal);
+        }
+
+        // Used again (default keep_alive, 5 minutes): its expiry moves, as Ollama's does.
+        Assert.Equal(HttpStatusCode.OK, await SendAsync("/api/generate", new { model = "qwen2.5:7b", prompt = "again" }));
+        using (var ps = await GetJsonAsync(ollama, "/api/ps", ct))
+        {
+            var qwen = ps.RootElement.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "qwen2.5:7b");
+            Assert.NotEqual(firstExpiry, DateTimeOffset.Parse(qwen.GetProperty("expires_at").GetString()!, CultureInfo.InvariantCulture));
+        }
+
+        // Unknown model: 404; a keep_alive that is no duration: 400; keep_alive 0 unloads.
+        Assert.Equal(HttpStatusCode.NotFound, await SendAsync("/api/generate", new { model = "mistral:7b", prompt = "hi" }));
+        Assert.Equal(HttpStatusCode.BadRequest, await SendAsync("/api/generate", new { model = "qwen2.5:7b", keep_alive = "soon" }));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync("/api/generate", new { model = "qwen2.5:7b", keep_alive = 0 }));
+        using var after = await GetJsonAsync(ollama, "/api/ps", ct);
+        Assert.Equal(["llama3.2:3b"], after.RootElement.GetProperty("models").EnumerateArray().Select(m => m.GetProperty("name").GetString()));
     }
 
     [Fact]
