@@ -42,16 +42,11 @@ public sealed record LoadedModel(string Name, long VramMb, DateTimeOffset? Expir
 {
     /// <summary>
     /// This reading of the model, dated by the one before: a model seen for the first time was just loaded (used), one
-    /// whose expiry moved forward was just used again, and otherwise it was last used when the previous reading says.
+    /// whose expiry moved (a request pushes it; a shorter keep_alive moves it back) was just used again, and otherwise
+    /// it was last used when the previous reading says.
     /// </summary>
     public LoadedModel Following(LoadedModel? previous, DateTimeOffset now) =>
-        this with
-        {
-            LastUsedAt = previous is null ? now
-                : ExpiresAt is { } expires && (previous.ExpiresAt is not { } before || expires > before) ? now
-                : ExpiresAt is null && previous.ExpiresAt is not null ? now
-                : previous.LastUsedAt ?? now,
-        };
+        this with { LastUsedAt = previous is null || ExpiresAt != previous.ExpiresAt ? now : previous.LastUsedAt ?? now };
 }
 
 /// <summary>A restart that <c>restart: on-failure</c> has scheduled for a failed instance: restart Number of Of, at At.</summary>

@@ -39,13 +39,17 @@ public sealed record Lease
     public long? MeasuredMb { get; init; }
 
     /// <summary>
-    /// Set while this lease (an Ollama's whose idle models cf-orch unloaded) has given its budget up for a more
-    /// important one: it then holds only what it measurably uses, "up to its budget, as room allows", until that lease ends.
+    /// Memory this lease (an Ollama's whose idle models cf-orch unloaded) lends to more important leases: while it
+    /// lends, it holds the larger of what it measurably uses and its budget less what it lent — "up to its budget, as
+    /// room allows" — and each loan ends with the lease it was made for.
     /// </summary>
-    public LeaseYield? Yield { get; init; }
+    public IReadOnlyList<LeaseLoan> Loans { get; init; } = [];
 
-    /// <summary>What admission counts for this lease: the larger of its budget and its measured use; only its measured use while it yields.</summary>
-    public long HeldMb => Yield is null ? Math.Max(Mb, MeasuredMb ?? 0) : MeasuredMb ?? 0;
+    /// <summary>What admission counts for this lease: the larger of its budget (less what it lent) and its measured use.</summary>
+    public long HeldMb => Loans.Count == 0 ? Math.Max(Mb, MeasuredMb ?? 0) : Math.Max(MeasuredMb ?? 0, Mb - LentMb);
+
+    /// <summary>Σ of its loans.</summary>
+    public long LentMb => Loans.Count == 0 ? 0 : Loans.Sum(l => l.Mb);
 
     /// <summary>This lease's line of history: <paramref name="kind"/> at <paramref name="at"/>, because of <paramref name="reason"/>.</summary>
     public HistoryEvent ToHistory(HistoryKind kind, DateTimeOffset at, string reason) => new()
@@ -67,8 +71,11 @@ public sealed record Lease
     };
 }
 
-/// <summary>For whom a lease gave its budget up: the holder, and its lease once granted (null while it waits for the memory).</summary>
-public sealed record LeaseYield(string ForHolder, string? ForLeaseId);
+/// <summary>
+/// Part of a lease's budget lent to a more important holder: to whom, their lease once granted (null while it waits for
+/// the memory), and how much. <see cref="Token"/> names the loan for the request that made it.
+/// </summary>
+public sealed record LeaseLoan(string Token, string ForHolder, string? ForLeaseId, long Mb);
 
 /// <summary>A request for a lease. <see cref="Ttl"/> null: until released.</summary>
 public sealed record LeaseRequest(string Holder, string? Service, int GpuIndex, long Mb, int Priority, HolderOrigin Origin, TimeSpan? Ttl = null)
@@ -106,7 +113,7 @@ public sealed record GpuAccount
 
     public required long ReserveMb { get; init; }
 
-    /// <summary>Σ lease budgets (a lease that yields counts what it measures).</summary>
+    /// <summary>Σ lease budgets, less what leases lent.</summary>
     public required long LeasedMb { get; init; }
 
     /// <summary>Σ measured usage of lease holders.</summary>

@@ -212,11 +212,11 @@ public sealed class LeaseManager
 
             _stream.Publish(new LeaseReleased(lease, kind, reason));
 
-            // Leases that gave their budgets up for this one take them back.
-            foreach (var yielded in _leases.Values.Where(l => l.Yield?.ForLeaseId == leaseId).ToList())
+            // Leases that lent memory to this one take it back.
+            foreach (var lender in _leases.Values.Where(l => l.Loans.Any(loan => loan.ForLeaseId == leaseId)).ToList())
             {
-                var restored = yielded with { Yield = null };
-                _leases[yielded.LeaseId] = restored;
+                var restored = lender with { Loans = lender.Loans.Where(loan => loan.ForLeaseId != leaseId).ToArray() };
+                _leases[lender.LeaseId] = restored;
                 _stream.Publish(new LeaseUpdated(restored));
             }
         }
@@ -228,8 +228,8 @@ public sealed class LeaseManager
 
     /// <summary>
     /// Whether <paramref name="request"/> (on this node) would fit if the leases named in <paramref name="remainingMb"/>
-    /// gave their budgets up and held only that much, with <paramref name="liveFreedMb"/> more reported free by the GPU
-    /// — what unloading idle models would leave. Nothing changes.
+    /// lent it what they do not measurably use and held only that much, with <paramref name="liveFreedMb"/> more reported
+    /// free by the GPU — what unloading idle models would leave. Nothing changes.
     /// </summary>
     public bool FitsIfYielded(LeaseRequest request, IReadOnlyDictionary<string, long> remainingMb, long liveFreedMb)
     {
@@ -243,17 +243,73 @@ public sealed class LeaseManager
         var after = gpu with { UsedMb = Math.Max(0, gpu.UsedMb - liveFreedMb) };
         lock (_lock)
         {
-            var account = Account(_options.NodeId, after, asIf: l => remainingMb.TryGetValue(l.LeaseId, out var mb) ? l with { Yield = new LeaseYield(request.Holder, null), MeasuredMb = mb } : l);
+            var account = Account(_options.NodeId, after, asIf: l => remainingMb.TryGetValue(l.LeaseId, out var mb)
+                ? l with { MeasuredMb = mb, Loans = [.. l.Loans, new LeaseLoan("plan", request.Holder, null, l.Mb)] }
+                : l);
             return Fits(request, account);
         }
     }
 
-    /// <summary>The lease gives its budget up for <paramref name="forHolder"/> (and its lease, once known): it holds what it measurably uses.</summary>
-    public void Yield(string leaseId, string forHolder, string? forLeaseId = null) =>
-        Change(leaseId, l => l with { Yield = new LeaseYield(forHolder, forLeaseId) });
+    /// <summary>
+    /// The lease lends <paramref name="request"/> as much of its budget as the request needs beyond the room the GPU's
+    /// books have without it (none: the room comes from its measured use alone); returns the loan's token, or null when
+    /// it lent nothing.
+    /// </summary>
+    public string? Lend(string leaseId, LeaseRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!IsLocal(request.NodeId) || _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex) is not { Error: null } gpu)
+        {
+            return null;
+        }
 
-    /// <summary>The lease takes its budget back (the lease it yielded to ended, or was never granted).</summary>
-    public void EndYield(string leaseId) => Change(leaseId, l => l.Yield is null ? l : l with { Yield = null });
+        string token;
+        lock (_lock)
+        {
+            if (!_leases.TryGetValue(leaseId, out var lender))
+            {
+                return null;
+            }
+
+            // The room it may hold and still let the request fit: the total less everything else committed and the request.
+            var othersCommitted = Account(_options.NodeId, gpu).CommittedMb - lender.HeldMb;
+            var cap = gpu.TotalMb - othersCommitted - request.Mb;
+            var lend = Math.Clamp(lender.Mb - lender.LentMb - cap, 0, lender.Mb - lender.LentMb);
+            if (lend == 0)
+            {
+                return null;
+            }
+
+            token = Guid.NewGuid().ToString("N");
+            var updated = lender with { Loans = [.. lender.Loans, new LeaseLoan(token, request.Holder, null, lend)] };
+            _leases[leaseId] = updated;
+            _stream.Publish(new LeaseUpdated(updated));
+        }
+
+        PublishAccounts();
+        return token;
+    }
+
+    /// <summary>The loan <paramref name="token"/> is for <paramref name="forLeaseId"/> now: it ends when that lease does (at once, when it already has).</summary>
+    public void ConfirmLoan(string leaseId, string token, string forLeaseId)
+    {
+        bool granted;
+        lock (_lock)
+        {
+            granted = _leases.ContainsKey(forLeaseId);
+        }
+
+        Change(leaseId, l => l with
+        {
+            Loans = granted
+                ? l.Loans.Select(loan => loan.Token == token ? loan with { ForLeaseId = forLeaseId } : loan).ToArray()
+                : l.Loans.Where(loan => loan.Token != token).ToArray(),
+        });
+    }
+
+    /// <summary>The loan <paramref name="token"/> ends (its request was never granted): the lease takes that memory back.</summary>
+    public void EndLoan(string leaseId, string token) =>
+        Change(leaseId, l => l.Loans.Any(loan => loan.Token == token) ? l with { Loans = l.Loans.Where(loan => loan.Token != token).ToArray() } : l);
 
     private void Change(string leaseId, Func<Lease, Lease> change)
     {
@@ -386,8 +442,8 @@ public sealed class LeaseManager
 
     private GpuAccount Account(string node, GpuInfo gpu, IReadOnlyCollection<Lease>? without = null, Func<Lease, Lease>? asIf = null)
     {
-        var leases = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && (without is null || !without.Contains(l)))
-            .Select(l => asIf is null ? l : asIf(l)).ToList();
+        var here = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && (without is null || !without.Contains(l)));
+        var leases = (asIf is null ? here : here.Select(asIf)).ToList();
         var measured = leases.Sum(l => l.MeasuredMb ?? 0);
 
         // A client's lease (the Python client, a script) covers processes cf-orch cannot know, so it is never measured:
@@ -406,7 +462,7 @@ public sealed class LeaseManager
             UsedMb = gpu.UsedMb,
             FreeMb = gpu.FreeMb,
             ReserveMb = _options.Gpus.ReserveMb,
-            LeasedMb = leases.Sum(l => l.Yield is null ? l.Mb : l.MeasuredMb ?? 0),
+            LeasedMb = leases.Sum(l => l.Mb - l.LentMb),
             MeasuredMb = measured,
             HeldMb = leases.Sum(l => l.HeldMb),
             ClientsPresumedMb = clientsPresumed,

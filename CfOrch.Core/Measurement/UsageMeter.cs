@@ -74,6 +74,25 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
 
     private const long BytesPerMb = 1024 * 1024;
 
+    /// <summary>Whether a new reading of the models says what the last one did (the dates cf-orch added aside).</summary>
+    private static bool SameReading(IReadOnlyList<LoadedModel> before, IReadOnlyList<LoadedModel> now)
+    {
+        if (before.Count != now.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < now.Count; i++)
+        {
+            if (before[i] is not { } b || b.Name != now[i].Name || b.VramMb != now[i].VramMb || b.ExpiresAt != now[i].ExpiresAt)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Measures every running instance and records the figures on the instance and its lease.</summary>
     public async Task MeasureAllAsync(CancellationToken cancellationToken)
     {
@@ -110,10 +129,10 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
         {
             var updated = registry.Update(
                 instance.Key,
-                i =>
+                i => i.MeasuredMb == mb && SameReading(i.LoadedModels, models) ? i : i with
                 {
-                    var dated = models.Select(m => m.Following(i.LoadedModels.FirstOrDefault(p => p.Name == m.Name), now)).ToList();
-                    return i.MeasuredMb == mb && i.LoadedModels.SequenceEqual(dated) ? i : i with { MeasuredMb = mb, LoadedModels = dated };
+                    MeasuredMb = mb,
+                    LoadedModels = models.Select(m => m.Following(i.LoadedModels.FirstOrDefault(p => p.Name == m.Name), now)).ToList(),
                 },
                 i => i.IsActive);
             if (updated?.LeaseId is { } leaseId)

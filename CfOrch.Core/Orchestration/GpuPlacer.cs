@@ -83,12 +83,20 @@ public sealed class GpuPlacer(
             }
         }
 
-        // Idle models of a less important Ollama give way first: nothing is stopped for them.
+        // Idle models of a less important Ollama give way first: nothing is stopped for them. When the memory does not
+        // come back in time, the next GPU, then eviction, is tried.
         foreach (var gpu in ordered)
         {
-            if (await idleModels.LeaseByUnloadingAsync(Request(profile, gpu.Index), cancellationToken) is { } unloadedFor)
+            try
             {
-                return (gpu.Index, unloadedFor, true);
+                if (await idleModels.LeaseByUnloadingAsync(Request(profile, gpu.Index), cancellationToken) is { } unloadedFor)
+                {
+                    return (gpu.Index, unloadedFor.LeaseId, true);
+                }
+            }
+            catch (OrchestrationException ex) when (ex.Error == OrchestrationError.NoCapacity)
+            {
+                refusals.Add(ex.Message);
             }
         }
 
@@ -116,11 +124,11 @@ public sealed class GpuPlacer(
         }
 
         // Start the newcomer only once the GPU reports the memory free again (bounded).
-        return await room.LeaseOnceFreedAsync(Request(profile, gpu), RoomWaiter.Evicted(plan.Victims), $"GPU {gpu}", _ =>
+        return (await room.LeaseOnceFreedAsync(Request(profile, gpu), RoomWaiter.Evicted(plan.Victims), $"GPU {gpu}", _ =>
         {
             gpus.Refresh();
             return Task.CompletedTask;
-        }, FreeMemoryPoll, cancellationToken);
+        }, FreeMemoryPoll, cancellationToken)).LeaseId;
     }
 
     /// <summary>The lease a managed start of <paramref name="profile"/> asks for on a GPU of this node (or of <paramref name="nodeId"/>).</summary>

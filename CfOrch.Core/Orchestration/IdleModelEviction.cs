@@ -20,12 +20,13 @@ public sealed record ModelUnloaded(InstanceKey Key, string Model, long Mb, strin
 /// <summary>
 /// Model-level eviction: a lease that does not fit, on a GPU where a less important Ollama (adopted or managed) holds
 /// models nobody uses, gets its room from Ollama's own unload call instead of a refusal. Ollama keeps running — nothing
-/// is stopped or signalled — and its lease yields: it holds what its remaining models measure until the more
-/// important lease ends, then takes its budget back.
+/// is stopped or signalled — and its lease lends the newcomer what it needs of its budget until that lease ends, then
+/// takes it back.
 /// </summary>
 /// <remarks>
 /// A model is idle when no allocation names it and its <c>expires_at</c> has not moved for
-/// <c>CfOrch:Ollama:IdleModelSeconds</c> (Ollama pushes it on every request). The largest idle models go first, only
+/// <c>CfOrch:Ollama:IdleModelSeconds</c> (Ollama pushes it on every request) and is still ahead (a model past it is
+/// busy with a request); a model kept for ever (<c>keep_alive: -1</c>) is never idle. The largest idle models go first, only
 /// as many as make the request fit the books and the GPU's live free memory; when all of them would not, nothing is
 /// unloaded and the caller refuses as before.
 /// </remarks>
@@ -71,21 +72,16 @@ public sealed partial class IdleModelEviction(
             }
         }
 
-        var remaining = new Dictionary<string, long>(StringComparer.Ordinal);
-        if (idle.Count == 0 || leases.FitsIfYielded(request, remaining, 0))
+        if (idle.Count == 0 || leases.FitsIfYielded(request, new Dictionary<string, long>(), 0))
         {
             return [];
         }
 
         var chosen = new List<Unload>();
-        long freed = 0;
         foreach (var unload in idle.OrderByDescending(u => u.Model.VramMb).ThenBy(u => u.Model.Name, StringComparer.Ordinal))
         {
             chosen.Add(unload);
-            freed += unload.Model.VramMb;
-            var held = remaining.TryGetValue(unload.Lease.LeaseId, out var left) ? left : unload.Instance.MeasuredMb!.Value;
-            remaining[unload.Lease.LeaseId] = Math.Max(0, held - unload.Model.VramMb);
-            if (leases.FitsIfYielded(request, remaining, freed))
+            if (Fits(request, chosen))
             {
                 return chosen;
             }
@@ -96,44 +92,74 @@ public sealed partial class IdleModelEviction(
 
     /// <summary>
     /// Unloads what <see cref="Plan"/> names, waits (bounded by the profile's <c>eviction_timeout_s</c>) until Ollama
-    /// and the GPU show the memory back, and returns the lease for <paramref name="request"/>; null when unloading idle
-    /// models cannot make room (nothing was unloaded). Each unload is a history row, a state change and a log line.
+    /// and the GPU show the memory back, and returns the lease granted to <paramref name="request"/>; null when unloading
+    /// idle models cannot make room (then nothing was unloaded — or, when Ollama did not answer some unload calls, not
+    /// enough). Each unload is a history row, a state change and a log line. One request at a time per GPU: a second one
+    /// plans with what the first left, and no more than one waits on the memory.
     /// </summary>
-    public async Task<string?> LeaseByUnloadingAsync(LeaseRequest request, CancellationToken cancellationToken)
+    public async Task<Lease?> LeaseByUnloadingAsync(LeaseRequest request, CancellationToken cancellationToken)
     {
-        var plan = Plan(request);
-        if (plan.Count == 0)
+        ArgumentNullException.ThrowIfNull(request);
+        if (Plan(request).Count == 0)
         {
             return null;
         }
 
-        // The yielding leases count only what their models measure from now on, so the memory is the newcomer's
-        // once it is really free; they take their budgets back when its lease ends (or at once if it is never granted).
-        var yielded = plan.Select(u => u.Lease).DistinctBy(l => l.LeaseId).Where(l => l.Yield is null).ToList();
-        foreach (var lease in yielded)
-        {
-            leases.Yield(lease.LeaseId, request.Holder);
-        }
-
+        var gate = _gates.GetOrAdd(request.GpuIndex, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
         try
         {
-            var unloaded = new List<string>();
-            foreach (var (instance, lease, model) in plan)
+            // Planned again under the gate: what an earlier request unloaded may have made room already.
+            if (leases.Request(request) is Admission.Granted granted)
             {
-                if (!await ollama.UnloadAsync(instance.Url, model.Name, cancellationToken))
+                return granted.Lease;
+            }
+
+            var plan = Plan(request);
+            return plan.Count == 0 ? null : await UnloadAndLeaseAsync(request, plan, cancellationToken);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, SemaphoreSlim> _gates = new();
+
+    private async Task<Lease?> UnloadAndLeaseAsync(LeaseRequest request, IReadOnlyList<Unload> plan, CancellationToken cancellationToken)
+    {
+        // Each Ollama lends the request what it needs of its budget, so the memory is the newcomer's once it is really
+        // free — and no one else's: the lender takes it back when that lease ends (or at once if it is never granted).
+        var loans = plan.Select(u => u.Lease.LeaseId).Distinct(StringComparer.Ordinal)
+            .Select(id => (LeaseId: id, Token: leases.Lend(id, request)))
+            .Where(l => l.Token is not null)
+            .ToList();
+        try
+        {
+            var unloaded = new List<Unload>();
+            foreach (var unload in plan)
+            {
+                if (!await ollama.UnloadAsync(unload.Instance.Url, unload.Model.Name, cancellationToken))
                 {
-                    LogUnloadRefused(model.Name, instance.Key);
+                    LogUnloadRefused(unload.Model.Name, unload.Instance.Key);
                     continue;
                 }
 
-                unloaded.Add(model.Name);
-                Record(instance, lease, model, request.Holder, request.Priority, string.Create(CultureInfo.InvariantCulture,
-                    $"unloaded {model.Name} ({Size(model.VramMb)}) from {instance.Service} for {request.Holder}, priority {request.Priority} over {lease.Priority}"));
+                unloaded.Add(unload);
+                Record(unload.Instance, unload.Lease, unload.Model, request.Holder, request.Priority, string.Create(CultureInfo.InvariantCulture,
+                    $"unloaded {unload.Model.Name} ({Size(unload.Model.VramMb)}) from {unload.Instance.Service} for {request.Holder}, priority {request.Priority} over {unload.Lease.Priority}"));
             }
 
-            var leaseId = await room.LeaseOnceFreedAsync(
+            // Ollama did not answer some unload calls: wait only if what it did unload still makes room.
+            if (unloaded.Count < plan.Count && !Fits(request, unloaded))
+            {
+                EndLoans(loans);
+                return null;
+            }
+
+            var lease = await room.LeaseOnceFreedAsync(
                 request,
-                $"unloaded {(unloaded.Count == 0 ? "nothing (Ollama did not answer its unload calls)" : string.Join(", ", unloaded))} from {string.Join(", ", plan.Select(u => u.Instance.Service).Distinct())}",
+                $"unloaded {string.Join(", ", unloaded.Select(u => u.Model.Name))} from {string.Join(", ", plan.Select(u => u.Instance.Service).Distinct())}",
                 $"GPU {request.GpuIndex}",
                 async ct =>
                 {
@@ -142,31 +168,39 @@ public sealed partial class IdleModelEviction(
                 },
                 FreeMemoryPoll,
                 cancellationToken);
-            foreach (var lease in yielded)
+            foreach (var (leaseId, token) in loans)
             {
-                leases.Yield(lease.LeaseId, request.Holder, leaseId);
+                leases.ConfirmLoan(leaseId, token!, lease.LeaseId);
             }
 
-            // Released already (a client quick to let go): nothing is left to yield to.
-            if (leases.Get(leaseId) is null)
-            {
-                foreach (var lease in yielded)
-                {
-                    leases.EndYield(lease.LeaseId);
-                }
-            }
-
-            return leaseId;
+            return lease;
         }
         catch
         {
-            foreach (var lease in yielded)
-            {
-                leases.EndYield(lease.LeaseId);
-            }
-
+            EndLoans(loans);
             throw;
         }
+    }
+
+    private void EndLoans(List<(string LeaseId, string? Token)> loans)
+    {
+        foreach (var (leaseId, token) in loans)
+        {
+            leases.EndLoan(leaseId, token!);
+        }
+    }
+
+    /// <summary>Whether unloading <paramref name="unloads"/> (all of them) makes the request fit the books and the GPU's free memory.</summary>
+    private bool Fits(LeaseRequest request, List<Unload> unloads)
+    {
+        var remaining = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var unload in unloads)
+        {
+            var held = remaining.TryGetValue(unload.Lease.LeaseId, out var left) ? left : unload.Instance.MeasuredMb!.Value;
+            remaining[unload.Lease.LeaseId] = Math.Max(0, held - unload.Model.VramMb);
+        }
+
+        return unloads.Count > 0 && leases.FitsIfYielded(request, remaining, unloads.Sum(u => u.Model.VramMb));
     }
 
     /// <summary>
@@ -178,19 +212,35 @@ public sealed partial class IdleModelEviction(
     public async Task MakeRoomForModelAsync(InstanceSnapshot instance, string model, string caller, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instance);
-        if (instance.Key.NodeId != options.Value.NodeId || !instance.IsServing || instance.LeaseId is null || instance.MeasuredMb is not { } measured
+        if (instance.Key.NodeId != options.Value.NodeId || !instance.IsServing || instance.LeaseId is null || instance.MeasuredMb is null
             || !MayUnload(instance) || instance.LoadedModels.Any(m => m.Name == model) || leases.Get(instance.LeaseId) is not { } lease)
         {
             return;
         }
 
-        var idle = IdleModels(instance).Where(m => m.Name != model).OrderByDescending(m => m.VramMb).ThenBy(m => m.Name, StringComparer.Ordinal).ToList();
-        if (idle.Count == 0 || (await ollama.TagsAsync(instance.Url, cancellationToken))?.FirstOrDefault(t => t.Name == model) is not { } tag)
+        if (!IdleModels(instance).Any(m => m.Name != model) || (await ollama.TagsAsync(instance.Url, cancellationToken))?.FirstOrDefault(t => t.Name == model) is not { } tag)
         {
             return;
         }
 
-        var needed = tag.Size / (1024 * 1024);
+        // One unloading at a time per GPU, with the models as they are now (another request may have unloaded some).
+        var gate = _gates.GetOrAdd(instance.Key.GpuIndex, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (registry.Get(instance.Key) is { IsServing: true, MeasuredMb: { } now } current && !current.LoadedModels.Any(m => m.Name == model))
+            {
+                await UnloadForModelAsync(current, now, lease, model, tag.Size / (1024 * 1024), IdleModels(current).Where(m => m.Name != model).OrderByDescending(m => m.VramMb).ThenBy(m => m.Name, StringComparer.Ordinal).ToList(), caller, cancellationToken);
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task UnloadForModelAsync(InstanceSnapshot instance, long measured, Lease lease, string model, long needed, List<LoadedModel> idle, string caller, CancellationToken cancellationToken)
+    {
         var chosen = new List<LoadedModel>();
         var held = measured;
         foreach (var candidate in idle)
@@ -239,7 +289,11 @@ public sealed partial class IdleModelEviction(
             .Where(a => a.Service == instance.Service && a.NodeId == instance.Key.NodeId && a.GpuIndex == instance.Key.GpuIndex && a.Model is not null)
             .Select(a => a.Model!)
             .ToHashSet(StringComparer.Ordinal);
-        return instance.LoadedModels.Where(m => m.VramMb > 0 && !named.Contains(m.Name) && m.LastUsedAt is { } used && now - used >= idleFor);
+        // A model kept for ever (keep_alive -1) was asked to stay: never idle. One past its expiry and still loaded is
+        // busy (Ollama keeps a model while a request runs, and pushes its expiry when the request ends).
+        return instance.LoadedModels.Where(m => m.VramMb > 0 && !named.Contains(m.Name)
+            && m.ExpiresAt is { } expires && expires > now
+            && m.LastUsedAt is { } used && now - used >= idleFor);
     }
 
     private void Record(InstanceSnapshot instance, Lease lease, LoadedModel model, string forWhom, int forPriority, string reason)

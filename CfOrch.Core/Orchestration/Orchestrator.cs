@@ -200,9 +200,7 @@ public sealed class Orchestrator(
 
     /// <summary>A lease that did not fit, granted after a less important Ollama unloaded idle models; else refused with <paramref name="refusal"/>.</summary>
     private async ValueTask<Lease> UnloadingIdleModelsAsync(LeaseRequest request, string refusal, CancellationToken cancellationToken) =>
-        await idleModels.LeaseByUnloadingAsync(request, cancellationToken) is { } leaseId && leases.Get(leaseId) is { } lease
-            ? lease
-            : throw new OrchestrationException(OrchestrationError.NoCapacity, refusal);
+        await idleModels.LeaseByUnloadingAsync(request, cancellationToken) ?? throw new OrchestrationException(OrchestrationError.NoCapacity, refusal);
 
     /// <summary>Releases any lease; a service's lease is released by stopping the service instead.</summary>
     public Lease ReleaseLease(string leaseId)

@@ -11,11 +11,11 @@ namespace CfOrch.Core.Orchestration;
 public sealed class RoomWaiter(LeaseManager leases, ProfileRegistry profiles, TimeProvider time)
 {
     /// <summary>
-    /// The lease for <paramref name="request"/>, reading the GPU again (<paramref name="refresh"/>) every
+    /// The lease granted to <paramref name="request"/>, reading the GPU again (<paramref name="refresh"/>) every
     /// <paramref name="poll"/>; refused after the profile's <c>eviction_timeout_s</c> + 10 s, saying what was freed
     /// (<paramref name="freed"/>: "evicted comfyui") and what still holds the GPU.
     /// </summary>
-    public async Task<string> LeaseOnceFreedAsync(LeaseRequest request, string freed, string gpuName, Func<CancellationToken, Task> refresh, TimeSpan poll, CancellationToken cancellationToken)
+    public async Task<Lease> LeaseOnceFreedAsync(LeaseRequest request, string freed, string gpuName, Func<CancellationToken, Task> refresh, TimeSpan poll, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(refresh);
@@ -26,7 +26,7 @@ public sealed class RoomWaiter(LeaseManager leases, ProfileRegistry profiles, Ti
             var admission = leases.Request(request);
             if (admission is Admission.Granted granted)
             {
-                return granted.Lease.LeaseId;
+                return granted.Lease;
             }
 
             if (time.GetUtcNow() >= deadline)

@@ -237,6 +237,60 @@ public sealed class LeaseManagerTests : IDisposable
         Assert.NotNull(Leases.Get(client.LeaseId));
     }
 
+    [Fact]
+    public void A_lease_lends_a_more_important_one_only_what_it_needs_and_takes_it_back_when_that_lease_ends()
+    {
+        // An Ollama with a 6,000 MB budget measuring 6,391 MB on an 8,192 MB GPU.
+        var ollama = Granted(new LeaseRequest("ollama", "ollama", 0, 6000, 2, HolderOrigin.Adopted) { AlreadyRunning = true });
+        Measure(ollama, 6391);
+        var batch = Client("batch", 5000, 1);
+
+        // 5,000 MB need 8,192 − 5,000 = 3,192 MB left for Ollama: it lends 2,808 of its budget, no more.
+        var token = Leases.Lend(ollama.LeaseId, batch);
+        Assert.NotNull(token);
+        Assert.Equal(2808, Leases.Get(ollama.LeaseId)!.LentMb);
+
+        // Its idle models unloaded, it measures 1,925 MB and holds 3,192 MB: the batch job fits, exactly.
+        Measure(ollama, 1925);
+        Assert.Equal(3192, Leases.Get(ollama.LeaseId)!.HeldMb);
+        var granted = Granted(batch);
+        Leases.ConfirmLoan(ollama.LeaseId, token!, granted.LeaseId);
+
+        // What it lent is the batch job's, not anyone else's.
+        Assert.IsType<Admission.Refused>(Leases.Request(Client("other", 100, 5)));
+
+        // The batch job ends: Ollama's budget is whole again.
+        Assert.True(Leases.Release(granted.LeaseId, HistoryKind.Released, "done"));
+        Assert.Equal((0L, 6000L), (Leases.Get(ollama.LeaseId)!.LentMb, Leases.Get(ollama.LeaseId)!.HeldMb));
+    }
+
+    [Fact]
+    public void A_loan_whose_request_was_never_granted_or_whose_lease_is_already_gone_ends_at_once()
+    {
+        var ollama = Granted(new LeaseRequest("ollama", "ollama", 0, 6000, 2, HolderOrigin.Adopted) { AlreadyRunning = true });
+        Measure(ollama, 6000);
+
+        var refused = Leases.Lend(ollama.LeaseId, Client("a", 5000, 1))!;
+        var gone = Leases.Lend(ollama.LeaseId, Client("b", 6000, 1))!;
+        Assert.Equal([2808L, 1000L], Leases.Get(ollama.LeaseId)!.Loans.Select(l => l.Mb));
+
+        Leases.EndLoan(ollama.LeaseId, refused);
+        Leases.ConfirmLoan(ollama.LeaseId, gone, "lease-released-meanwhile");
+
+        Assert.Empty(Leases.Get(ollama.LeaseId)!.Loans);
+        Assert.Equal(6000, Leases.Get(ollama.LeaseId)!.HeldMb);
+
+        // Room enough already: nothing is lent.
+        Assert.Null(Leases.Lend(ollama.LeaseId, Client("c", 1000, 1)));
+    }
+
+    /// <summary>What a measurement records: the holder's use on its lease and on the GPU.</summary>
+    private void Measure(Lease lease, long mb)
+    {
+        _engine.SetUsage(0, 4242, mb, lease.Holder);
+        Leases.UpdateMeasured(lease.LeaseId, mb);
+    }
+
     private Lease Granted(LeaseRequest request) => Assert.IsType<Admission.Granted>(Leases.Request(request)).Lease;
 
     private static LeaseRequest Managed(string holder, long mb, int priority) => new(holder, holder, 0, mb, priority, HolderOrigin.Managed);

@@ -35,9 +35,12 @@ public sealed class IdleModelEvictionTests
         Assert.Equal(["llama3.2:3b"], row.GetProperty("loaded_models").EnumerateArray().Select(m => m.GetProperty("name").GetString()));
         Assert.Equal("running", row.GetProperty("state").GetString());
 
-        // Ollama's lease yields to the batch job: it holds what llama measures, no longer its 6,000 MB budget.
+        // Ollama's lease lends the batch job what it needs of its 6,000 MB budget: 8,192 − 5,000 = 3,192 MB stay Ollama's.
         var ollamaLease = OllamaLease(await host.GetAsync("/api/leases"));
-        Assert.Equal("batch", ollamaLease.GetProperty("yielded_to").GetString());
+        Assert.Equal(("batch", 2808L), (ollamaLease.GetProperty("yielded_to").GetString(), ollamaLease.GetProperty("lent_mb").GetInt64()));
+
+        // What it lent is the batch job's: a less important lease does not get it.
+        (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 1000, service = "other", priority = 5 })).Is(HttpStatusCode.ServiceUnavailable);
         var gpu = (await host.GetAsync("/api/gpus")).Json.GetProperty("gpus")[0];
         Assert.True(gpu.GetProperty("free_mb").GetInt64() >= 5000, gpu.ToString());
 

@@ -80,6 +80,23 @@ public sealed class IdleModelPlanTests : IDisposable
         var forever = new LoadedModel("m", 100, null).Following(pushed, t0.AddMinutes(3));
         Assert.Equal(t0.AddMinutes(3), forever.LastUsedAt);
         Assert.Equal(t0.AddMinutes(3), new LoadedModel("m", 100, null).Following(forever, t0.AddMinutes(9)).LastUsedAt);
+
+        // A request with a shorter keep_alive moves the expiry back: used too.
+        Assert.Equal(t0.AddMinutes(4), new LoadedModel("m", 100, t0.AddMinutes(6)).Following(pushed, t0.AddMinutes(4)).LastUsedAt);
+    }
+
+    [Fact]
+    public void A_model_kept_for_ever_or_past_its_expiry_and_still_loaded_is_never_idle()
+    {
+        Ollama(priority: 2, ("qwen2.5:7b", 4466), ("llama3.2:3b", 1926));
+
+        // qwen is kept for ever (keep_alive -1); llama is past its expiry yet loaded (a request keeps it busy).
+        Measure(("qwen2.5:7b", 4466, null), ("llama3.2:3b", 1926, Now.AddMinutes(1)));
+        _engine.Time.Advance(TimeSpan.FromMinutes(2));
+        Measure(("qwen2.5:7b", 4466, null), ("llama3.2:3b", 1926, Now.AddMinutes(-1)));
+        _engine.Time.Advance(TimeSpan.FromMinutes(2));
+
+        Assert.Empty(Eviction.Plan(Request(3000, priority: 1)));
     }
 
     [Theory]
@@ -108,7 +125,7 @@ public sealed class IdleModelPlanTests : IDisposable
         var eviction = engine.Get<IdleModelEviction>();
         var lease = Assert.IsType<Admission.Granted>(engine.Get<LeaseManager>().Request(new LeaseRequest("ollama", "ollama", 0, 6000, 2, HolderOrigin.Adopted) { AlreadyRunning = true })).Lease;
         engine.SetUsage(0, OllamaPid, 6392, "ollama");
-        engine.Get<InstanceRegistry>().Set(Instance(engine, lease.LeaseId, 6392, [new LoadedModel("qwen2.5:7b", 4466, null, engine.Time.GetUtcNow())]));
+        engine.Get<InstanceRegistry>().Set(Instance(engine, lease.LeaseId, 6392, [new LoadedModel("qwen2.5:7b", 4466, engine.Time.GetUtcNow().AddMinutes(10), engine.Time.GetUtcNow())]));
         engine.Get<LeaseManager>().UpdateMeasured(lease.LeaseId, 6392);
         engine.Time.Advance(TimeSpan.FromMinutes(5));
 
@@ -123,11 +140,11 @@ public sealed class IdleModelPlanTests : IDisposable
         var leases = _engine.Get<LeaseManager>();
         var lease = Assert.IsType<Admission.Granted>(leases.Request(new LeaseRequest("ollama", "ollama", 0, 6000, priority, HolderOrigin.Adopted) { AlreadyRunning = true })).Lease;
         _engine.Get<InstanceRegistry>().Set(Instance(_engine, lease.LeaseId, 0, []));
-        Measure(models.Select(m => (m.Name, m.Mb, Now.AddMinutes(5))).ToArray());
+        Measure(models.Select(m => (m.Name, m.Mb, (DateTimeOffset?)Now.AddMinutes(5))).ToArray());
     }
 
     /// <summary>What a measurement records: the models (dated by the reading before), their sum on the instance, its lease and the GPU.</summary>
-    private void Measure(params (string Name, long Mb, DateTimeOffset Expires)[] models)
+    private void Measure(params (string Name, long Mb, DateTimeOffset? Expires)[] models)
     {
         var total = models.Sum(m => m.Mb);
         var instance = _engine.Get<InstanceRegistry>().Update(_ollama, i => i with

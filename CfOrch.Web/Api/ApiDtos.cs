@@ -80,16 +80,17 @@ public sealed class StartStopBody : IServiceTarget
 
 /// <summary>A lease as cf-orch's API answers it; <c>expires_at</c> is 0.0 for a lease without a TTL, as the original's (its client compares it with <c>&gt; 0</c>).</summary>
 /// <summary>
-/// A lease. <c>yielded_to</c>: while an Ollama's lease has given its budget up for a more important one (cf-orch
-/// unloaded its idle models for it), who that is; it then holds only <c>measured_mb</c>.
+/// A lease. <c>yielded_to</c> and <c>lent_mb</c>: while an Ollama's lease lends part of its budget to more important
+/// leases (cf-orch unloaded its idle models for them), to whom (comma-separated) and how much; it then holds the larger
+/// of <c>measured_mb</c> and its budget less <c>lent_mb</c>.
 /// </summary>
 public sealed record LeaseRow(
     string LeaseId, string NodeId, int GpuId, long MbGranted, string HolderService, int Priority, double ExpiresAt,
-    string Origin, string? Service, long? MeasuredMb, double GrantedAt, string? YieldedTo = null)
+    string Origin, string? Service, long? MeasuredMb, double GrantedAt, string? YieldedTo = null, long LentMb = 0)
 {
     public static LeaseRow From(Lease l) => new(
         l.LeaseId, l.NodeId, l.GpuIndex, l.Mb, l.Holder, l.Priority, Unix(l.ExpiresAt) ?? NoExpiry,
-        l.Origin.ToString().ToLowerInvariant(), l.Service, l.MeasuredMb, Unix(l.GrantedAt), l.Yield?.ForHolder);
+        l.Origin.ToString().ToLowerInvariant(), l.Service, l.MeasuredMb, Unix(l.GrantedAt), Lender.To(l), l.LentMb);
 
     /// <summary>The original's <c>expires_at</c> for "never".</summary>
     public const double NoExpiry = 0.0;
@@ -118,6 +119,16 @@ public sealed record ServiceRow(
 }
 
 /// <summary>A model the service has loaded (Ollama's <c>/api/ps</c>): <c>expires_at</c> is when it unloads by itself (null: it stays).</summary>
+/// <summary>Who a lease lends memory to, in words: "vllm", "vllm, batch"; null when it lends nothing.</summary>
+public static class Lender
+{
+    public static string? To(Lease lease)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        return lease.Loans.Count == 0 ? null : string.Join(", ", lease.Loans.Select(l => l.ForHolder).Distinct(StringComparer.Ordinal));
+    }
+}
+
 /// <summary>A loaded model: <c>last_used_at</c> is when cf-orch last saw it used (first loaded, or its expiry pushed forward).</summary>
 public sealed record LoadedModelRow(string Name, long VramMb, double? ExpiresAt, double? LastUsedAt = null)
 {

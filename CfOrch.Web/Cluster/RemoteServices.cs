@@ -333,9 +333,9 @@ public sealed partial class RemoteServices(
             await StopOneAsync(victim, HistoryKind.Evicted, $"evicted from GPU {evict.Gpu} of {nodeId} for {profile.Name} (priority {profile.Priority} over {victim.Priority})", cancellationToken);
         }
 
-        var leaseId = await room.LeaseOnceFreedAsync(GpuPlacer.Request(profile, evict.Gpu, nodeId), RoomWaiter.Evicted(evict.Plan.Victims), $"GPU {evict.Gpu} of {nodeId}",
+        var lease = await room.LeaseOnceFreedAsync(GpuPlacer.Request(profile, evict.Gpu, nodeId), RoomWaiter.Evicted(evict.Plan.Victims), $"GPU {evict.Gpu} of {nodeId}",
             ct => nodes.RefreshAsync(nodeId, ct), EvictionPoll, cancellationToken);
-        return (evict.Gpu, leaseId);
+        return (evict.Gpu, lease.LeaseId);
     }
 
     /// <summary>How often the agent is asked again after an eviction there (each ask is an HTTP round trip).</summary>

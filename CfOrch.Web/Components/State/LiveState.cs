@@ -121,13 +121,17 @@ public sealed class LiveState(StateStream stream, TimeProvider time) : IAsyncDis
             handlers = _unloaded;
         }
 
-        try
+        // Each on its own: a page whose circuit is going away must not keep the news from the others.
+        foreach (var handler in handlers?.GetInvocationList().Cast<Action<ModelUnloaded>>() ?? [])
         {
-            handlers?.Invoke(unloaded);
-        }
-        catch (ObjectDisposedException)
-        {
-            // A page whose circuit is going away: nobody is left to tell.
+            try
+            {
+                handler(unloaded);
+            }
+            catch (ObjectDisposedException)
+            {
+                // That page's circuit is going away: nobody is left there to tell.
+            }
         }
     }
 
