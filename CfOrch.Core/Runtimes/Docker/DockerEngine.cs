@@ -19,12 +19,14 @@ public sealed partial class DockerEngine : IDisposable
     private readonly Lock _lock = new();
     private DockerClient? _client;
     private RuntimeStatus _status;
+    private readonly string? _socketPath;
 
     public DockerEngine(IOptions<CfOrchOptions> options, ILogger<DockerEngine> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _logger = logger;
         Endpoint = options.Value.Docker.ResolvedEndpoint();
+        _socketPath = Endpoint.StartsWith("unix://", StringComparison.Ordinal) && Uri.TryCreate(Endpoint, UriKind.Absolute, out var socket) ? socket.LocalPath : null;
         var problem = DockerOptions.EndpointProblem(Endpoint);
         _status = new RuntimeStatus(DockerSpec.TypeName, false, problem is null
             ? $"the Docker engine at {Endpoint} has not been reached yet"
@@ -62,6 +64,14 @@ public sealed partial class DockerEngine : IDisposable
             return false;
         }
 
+        // No socket at all (no Docker on this machine, the common case): one stat, not a request that fails through
+        // every layer of the HTTP client every few seconds.
+        if (_socketPath is not null && !File.Exists(_socketPath))
+        {
+            Set(false, Unreachable(NoSocket));
+            return false;
+        }
+
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(PingTimeout);
         try
@@ -93,21 +103,25 @@ public sealed partial class DockerEngine : IDisposable
     public string Describe(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        var socketPath = Endpoint.StartsWith("unix://", StringComparison.Ordinal) ? new Uri(Endpoint).LocalPath : null;
+        var socketPath = _socketPath;
         var why = Find<SocketException>(exception) switch
         {
             { SocketErrorCode: SocketError.AccessDenied } when socketPath is not null =>
                 $"permission denied on {socketPath} — add the user to the docker group or mount the socket",
             { SocketErrorCode: SocketError.ConnectionRefused } => "connection refused",
             { SocketErrorCode: SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported } when socketPath is not null && !File.Exists(socketPath) =>
-                $"no socket at {socketPath} (is dockerd running?)",
+                NoSocket,
             { } socket => socket.Message,
             null when exception is OperationCanceledException or TimeoutException => $"it did not answer within {PingTimeout.TotalSeconds:0} s",
             null when exception is DockerUnavailableException => exception.Message,
             null => (Find<HttpRequestException>(exception) ?? Find<IOException>(exception) ?? exception).Message,
         };
-        return $"Docker engine not reachable at {Endpoint}: {why}";
+        return Unreachable(why);
     }
+
+    private string Unreachable(string why) => $"Docker engine not reachable at {Endpoint}: {why}";
+
+    private string NoSocket => $"no socket at {_socketPath} (is dockerd running?)";
 
     /// <summary>What a refusing engine said: the <c>message</c> of its JSON answer, without the client's wrapping.</summary>
     public static string EngineMessage(Exception exception)
