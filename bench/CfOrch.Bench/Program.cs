@@ -11,6 +11,7 @@ using CfOrch.Bench;
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --container-start [--runs 10]   (needs a Docker engine)
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --agent-poll [--agents 100 --seconds 60]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --footprint [--runs 10 --idle-seconds 30 --only workstation --dashboard]
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --soak [--minutes 60 --every 60]
 if (args.Contains("--yaml-bombs"))
 {
     return YamlBombRun.Run(ArgValue("--iterations", 20));
@@ -25,6 +26,11 @@ if (args.Contains("--footprint"))
 {
     var onlyAt = Array.IndexOf(args, "--only");
     return await Footprint.RunAsync(FindRoot(), ArgValue("--runs", 10), ArgValue("--idle-seconds", 30), onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1] : null, args.Contains("--dashboard"));
+}
+
+if (args.Contains("--soak"))
+{
+    return await Soak.RunAsync(FindRoot(), ArgValue("--minutes", 60), ArgValue("--every", 60));
 }
 
 if (args.Contains("--agent-poll"))
