@@ -116,7 +116,7 @@ public sealed partial class RemoteServices(
 
         var node = NodeOf(nodeId);
         using var held = await locks.AcquireAsync($"{service}@{nodeId}", cancellationToken);
-        await TellStopAsync(node, service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {why}; its lease stays until it answers or you release it"), cancellationToken);
+        await StoppingAsync(targets, () => TellStopAsync(node, service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {why}; its lease stays until it answers or you release it"), cancellationToken));
 
         var outcomes = new List<StopOutcome>();
         foreach (var instance in targets)
@@ -132,8 +132,35 @@ public sealed partial class RemoteServices(
     private async Task StopOneAsync(InstanceSnapshot instance, HistoryKind kind, string reason, CancellationToken cancellationToken)
     {
         var node = NodeOf(instance.Key.NodeId);
-        await TellStopAsync(node, instance.Service, why => new OrchestrationException(OrchestrationError.NoCapacity, $"node '{instance.Key.NodeId}' did not stop {instance.Service} to make room: {why}"), cancellationToken);
+        await StoppingAsync([instance], () => TellStopAsync(node, instance.Service, why => new OrchestrationException(OrchestrationError.NoCapacity, $"node '{instance.Key.NodeId}' did not stop {instance.Service} to make room: {why}"), cancellationToken));
         End(instance, kind, reason);
+    }
+
+    /// <summary>
+    /// The instances are stopping while <paramref name="stop"/> asks their agent: a poll meanwhile that no longer finds
+    /// them running there does not end them as lost (the stop ends them with its own reason). A stop that fails leaves
+    /// them as they were.
+    /// </summary>
+    private async Task StoppingAsync(IReadOnlyList<InstanceSnapshot> instances, Func<Task> stop)
+    {
+        foreach (var instance in instances)
+        {
+            Put(instance with { State = InstanceState.Stopping, StateSince = time.GetUtcNow(), Message = "stopping through its agent" });
+        }
+
+        try
+        {
+            await stop();
+        }
+        catch
+        {
+            foreach (var instance in instances.Where(i => _instances.ContainsKey(i.Key)))
+            {
+                Put(instance);
+            }
+
+            throw;
+        }
     }
 
     /// <summary>Asks the agent to stop the service (<c>POST /services/{s}/stop</c>); an agent that refuses or does not answer throws what <paramref name="failed"/> makes of why.</summary>
