@@ -291,26 +291,20 @@ public sealed class LeaseManager
     }
 
     /// <summary>The loan <paramref name="token"/> is for <paramref name="forLeaseId"/> now: it ends when that lease does (at once, when it already has).</summary>
-    public void ConfirmLoan(string leaseId, string token, string forLeaseId)
-    {
-        bool granted;
-        lock (_lock)
-        {
-            granted = _leases.ContainsKey(forLeaseId);
-        }
-
+    public void ConfirmLoan(string leaseId, string token, string forLeaseId) =>
+        // Decided under the same lock as a release of that lease, so that a loan never outlives it.
         Change(leaseId, l => l with
         {
-            Loans = granted
+            Loans = _leases.ContainsKey(forLeaseId)
                 ? l.Loans.Select(loan => loan.Token == token ? loan with { ForLeaseId = forLeaseId } : loan).ToArray()
                 : l.Loans.Where(loan => loan.Token != token).ToArray(),
         });
-    }
 
     /// <summary>The loan <paramref name="token"/> ends (its request was never granted): the lease takes that memory back.</summary>
     public void EndLoan(string leaseId, string token) =>
         Change(leaseId, l => l.Loans.Any(loan => loan.Token == token) ? l with { Loans = l.Loans.Where(loan => loan.Token != token).ToArray() } : l);
 
+    /// <summary>Replaces the lease with what <paramref name="change"/> makes of it (called under the lock).</summary>
     private void Change(string leaseId, Func<Lease, Lease> change)
     {
         lock (_lock)
