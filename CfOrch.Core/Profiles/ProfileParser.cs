@@ -183,6 +183,7 @@ public static partial class ProfileParser
         }
 
         var priority = s.Integer("priority", 0, 1000, required: true);
+        var alwaysOn = s.Bool("always_on") ?? false;
         var service = new ServiceProfile
         {
             Name = name,
@@ -190,18 +191,18 @@ public static partial class ProfileParser
             Priority = (int)(priority ?? 0),
             Shared = s.Bool("shared") ?? false,
             MaxConcurrent = (int)(s.Integer("max_concurrent", 1, 10_000) ?? 1),
-            AlwaysOn = s.Bool("always_on") ?? false,
+            AlwaysOn = alwaysOn,
             IdleStopAfterS = s.Number("idle_stop_after_s", 0, 365 * 24 * 3600) ?? 0,
             Backend = s.String("backend"),
             Consumers = s.StringList("consumers"),
             Gpus = s.IntList("gpus", 0, 63),
-            Managed = ReadManaged(s, name),
+            Managed = ReadManaged(s, name, alwaysOn),
         };
         s.RejectUnknownKeys();
         return maxMb is null || priority is null ? null : service;
     }
 
-    private static ManagedSpec? ReadManaged(YamlMapReader s, string name)
+    private static ManagedSpec? ReadManaged(YamlMapReader s, string name, bool alwaysOn)
     {
         var m = s.Map("managed");
         if (m is null)
@@ -238,6 +239,18 @@ public static partial class ProfileParser
             Env = m.StringMap("env"),
             UnloadIdleModels = m.Bool("unload_idle_models"),
         };
+        // An always_on service is started with cf-orch, where nothing names a model: {model} would be empty.
+        var (templateKey, template) = spec switch
+        {
+            ProcessSpec p => ("args_template", p.ArgsTemplate),
+            DockerSpec d => ("command_template", d.CommandTemplate),
+            _ => ("", ""),
+        };
+        if (alwaysOn && template.Contains("{model}", StringComparison.Ordinal))
+        {
+            m.Error(templateKey, "an always_on service starts with cf-orch, where nothing names a model: {model} would be empty; write the model into the template");
+        }
+
         if (spec.UnloadIdleModels == true && !Ollama.OllamaClient.IsOllama(name, spec.HealthPath))
         {
             m.Error("unload_idle_models", "applies to services that speak Ollama's API (named ollama…, or health_path: /api/tags)");

@@ -154,6 +154,19 @@ public sealed class ProfileParserTests
         Assert.Contains("applies to type: docker only", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void An_always_on_service_whose_template_needs_a_model_is_refused_at_the_template()
+    {
+        var yaml = Valid.Replace("    priority: 1\n", "    priority: 1\n    always_on: true\n", StringComparison.Ordinal)
+            .Replace("args_template: serve", "args_template: serve --model {model}", StringComparison.Ordinal);
+
+        var error = Assert.Single(Assert.Throws<ProfileException>(() => ProfileParser.Parse(yaml, "f.yaml")).Errors);
+
+        Assert.Equal(("services.ollama.managed.args_template", 13), (error.Path, error.Line));
+        Assert.Contains("nothing names a model: {model} would be empty", error.Message, StringComparison.Ordinal);
+        Assert.NotNull(ProfileParser.Parse(yaml.Replace("    always_on: true\n", "", StringComparison.Ordinal), "f.yaml").Services["ollama"]);
+    }
+
     [Theory]
     [InlineData("", null)]
     [InlineData("\n      unload_idle_models: false", false)]
