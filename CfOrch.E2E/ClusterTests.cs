@@ -169,6 +169,7 @@ public sealed class ClusterTests(BrowserFixture browser)
             await Assertions.Expect(row.Locator("[data-service=llm]")).ToContainTextAsync("GPU 0 · m");
             await Assertions.Expect(row.GetByTestId("service-node")).ToHaveTextAsync("heimdall");
             await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running");
+            await Assertions.Expect(row.GetByTestId("last-probe")).ToHaveTextAsync("by heimdall's agent");
             await page.ScreenshotToAsync("services-two-nodes.png");
 
             // Its card on the dashboard says what this coordinator holds there; the Leases page has the node's books.
