@@ -71,19 +71,19 @@ public sealed class OllamaPressureTests(BrowserFixture browser)
             var card = page.GetByTestId("gpu-card").Filter(new() { HasText = "NVIDIA GeForce RTX 3070" });
 
             // Both models measured: 6,391 MB in use of 8,192 (qwen 4,466 MB, llama 1,925 MB).
-            await Assertions.Expect(card.GetByTestId("vram-used")).ToContainTextAsync("6,391 MB of 8,192 MB used");
+            await Assertions.Expect(card.GetByTestId("vram-used")).ToContainTextAsync("6,391 MB of 8,192 MB used", new() { Timeout = 15_000 });
             await UntilIdleAsync(http, ct);
 
             // The open dashboard says which model went and why while the start goes on (the snackbar shows for 8 s), and
             // the card shows its memory back.
             var start = http.PostAsJsonAsync(new Uri("api/services/vllm/start", UriKind.Relative), new { }, ct);
-            await Assertions.Expect(page.Locator(".mud-snackbar")).ToContainTextAsync("Unloaded qwen2.5:7b (4.7 GB) from ollama for vllm, priority 1 over 2");
+            await Assertions.Expect(page.Locator(".mud-snackbar")).ToContainTextAsync("Unloaded qwen2.5:7b (4.7 GB) from ollama for vllm, priority 1 over 2", new() { Timeout = 15_000 });
             using (var started = await start)
             {
                 Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync(ct));
             }
 
-            await Assertions.Expect(card.GetByTestId("vram-used")).ToContainTextAsync("1,925 MB of 8,192 MB used");
+            await Assertions.Expect(card.GetByTestId("vram-used")).ToContainTextAsync("1,925 MB of 8,192 MB used", new() { Timeout = 15_000 });
             await Assertions.Expect(card.GetByTestId("lease-legend")).ToContainTextAsync("lent to vllm");
             await page.ScreenshotToAsync("ollama-pressure.png");
             Assert.DoesNotContain("STANDIN SIGNAL", ollama.Output, StringComparison.Ordinal);
