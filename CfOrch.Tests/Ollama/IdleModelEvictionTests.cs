@@ -49,7 +49,10 @@ public sealed class IdleModelEvictionTests
             async () => (await host.GetAsync("/api/leases/history?kind=unloaded")).Json.GetProperty("events") is { ValueKind: JsonValueKind.Array } events && events.GetArrayLength() > 0 ? (object)events[0].Clone() : null,
             "the unload to be written to the history");
         Assert.Equal("unloaded qwen2.5:7b (4.7 GB) from ollama for batch, priority 1 over 2", ((JsonElement)history).GetProperty("reason").GetString());
-        Assert.Contains("cf_orch_model_unloads_total{service=\"ollama\",model=\"qwen2.5:7b\"} 1", (await host.GetAsync("/metrics")).Body, StringComparison.Ordinal);
+        // Counted from the state stream, a moment after the change.
+        await host.App.PollAsync(
+            async () => (await host.GetAsync("/metrics")).Body.Contains("cf_orch_model_unloads_total{service=\"ollama\",model=\"qwen2.5:7b\"} 1", StringComparison.Ordinal) ? "counted" : null,
+            "the unload to be counted in /metrics");
 
         // The batch job ends: Ollama's lease takes its budget back.
         (await host.DeleteAsync($"/api/leases/{leaseId}")).Is(HttpStatusCode.OK);
