@@ -74,8 +74,10 @@ public sealed partial class RemoteServices(
         AgentStartAnswer answer;
         try
         {
+            // Not the caller's token: a client that hangs up must not leave the agent starting a service nobody leases
+            // (the agent goes on once asked). The agent's answer, or its start timeout, ends the wait.
             var parameters = model is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["model"] = model };
-            answer = await agents.PostAsync<AgentStartAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(profile.Name)}/start"), new { gpu_id = gpu, @params = parameters }, AgentClient.StartTimeout, cancellationToken)
+            answer = await agents.PostAsync<AgentStartAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(profile.Name)}/start"), new { gpu_id = gpu, @params = parameters }, AgentClient.StartTimeout, CancellationToken.None)
                 ?? throw new HttpRequestException("the agent answered nothing");
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
