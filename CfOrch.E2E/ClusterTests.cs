@@ -105,16 +105,7 @@ public sealed class ClusterTests(BrowserFixture browser)
         await File.WriteAllTextAsync(agentProfile, Profile("big-rig", services), ct);
         try
         {
-            await using var coordinator = await AppProcess.StartAsync(new Dictionary<string, string>
-            {
-                ["CfOrch__Profile"] = coordinatorProfile,
-                ["CfOrch__NodeId"] = "tower",
-                ["CfOrch__Cluster__Token"] = Token,
-                ["CfOrch__Cluster__PollSeconds"] = "1",
-                ["CfOrch__Gpus__Mode"] = "simulated",
-                ["CfOrch__Gpus__Simulated__0__Name"] = "RTX 3070",
-                ["CfOrch__Gpus__Simulated__0__TotalMb"] = "8192",
-            }, ct);
+            await using var coordinator = await AppProcess.StartAsync(new Dictionary<string, string>(Coordinator(coordinatorProfile)) { ["CfOrch__NodeId"] = "tower" }, ct);
             var agent = await AppProcess.StartAsync(Agent(coordinator, agentProfile, "RTX 4090", 24576), ct);
             await using var _ = agent;
             using var http = new HttpClient { BaseAddress = coordinator.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
@@ -272,6 +263,51 @@ public sealed class ClusterTests(BrowserFixture browser)
         (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").EnumerateArray().Single(l => l.GetProperty("holder_service").GetString() == holder);
 
     [Fact]
+    public async Task A_service_placed_on_an_agent_is_idle_once_its_last_allocation_ends_and_is_stopped_there_after_its_idle_stop_after_s()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var port = StandIn.FreePort();
+        var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-idle-{Guid.NewGuid():N}.yaml");
+        var service = StandInService("llm", 16000, 2, port).Replace("    priority: 2\n", "    priority: 2\n    idle_stop_after_s: 2\n", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(profile, Profile("idle-rig", service), ct);
+        try
+        {
+            await using var coordinator = await AppProcess.StartAsync(Coordinator(profile), ct);
+            await using var agent = await AppProcess.StartAsync(Agent(coordinator, profile, "RTX 4090", 24576), ct);
+            using var http = new HttpClient { BaseAddress = coordinator.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            await UntilAsync(async () => Node(await http.GetStringAsync(new Uri("api/nodes", UriKind.Relative), ct)) is { } n && n.GetProperty("online").GetBoolean() ? n : null, "the agent to be online", ct);
+
+            // 16 GB do not fit this node's 8 GB: the allocation starts llm on the agent.
+            string id;
+            using (var allocated = await http.PostAsJsonAsync(new Uri("api/services/llm/allocate", UriKind.Relative), new { model_candidates = new[] { "m" }, caller = "chat", ttl_s = 600 }, ct))
+            {
+                Assert.True(allocated.IsSuccessStatusCode, await allocated.Content.ReadAsStringAsync(ct));
+                var answer = await allocated.Content.ReadFromJsonAsync<JsonElement>(ct);
+                Assert.Equal("heimdall", answer.GetProperty("node_id").GetString());
+                id = answer.GetProperty("allocation_id").GetString()!;
+            }
+
+            await UntilAsync(async () => await ServiceOn(http, "llm", "running", ct), "llm to run on the agent", ct, () => State(http, ct));
+            using (var released = await http.DeleteAsync(new Uri($"api/services/llm/allocations/{id}", UriKind.Relative), ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+            }
+
+            // Idle at once, then stopped through the agent once idle_stop_after_s has passed.
+            await UntilAsync(async () => await ServiceOn(http, "llm", "idle", ct), "llm to be idle", ct, () => State(http, ct));
+            var stopped = await UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases/history?service=llm&kind=stopped", UriKind.Relative), ct)).GetProperty("events")
+                .EnumerateArray().Select(e => (JsonElement?)e).FirstOrDefault(), "llm's idle stop in the history", ct, () => State(http, ct));
+            Assert.Equal(("heimdall", "idle for 2 s"), (stopped.GetProperty("node_id").GetString(), stopped.GetProperty("reason").GetString()));
+            Assert.DoesNotContain("llm", (await http.GetFromJsonAsync<JsonElement>(new Uri(agent.BaseAddress, "services"), ct)).GetProperty("running").EnumerateArray().Select(r => r.GetString()));
+            Assert.Equal(0, (await http.GetFromJsonAsync<JsonElement>(new Uri("api/leases", UriKind.Relative), ct)).GetProperty("leases").GetArrayLength());
+        }
+        finally
+        {
+            File.Delete(profile);
+        }
+    }
+
+    [Fact]
     public async Task After_a_restart_the_coordinator_holds_the_services_it_placed_on_an_agent_again_with_their_leases_which_an_operator_may_release_once_the_agent_is_gone()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -279,16 +315,8 @@ public sealed class ClusterTests(BrowserFixture browser)
         var profile = Path.Combine(Path.GetTempPath(), $"cf-orch-e2e-restart-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(profile, Profile("restart-rig", StandInService("llm", 16000, 2, llmPort)), ct);
         var coordinatorData = Path.Combine(Path.GetTempPath(), "cf-orch-e2e", Guid.NewGuid().ToString("N"));
-        var coordinatorEnvironment = new Dictionary<string, string>
-        {
-            ["CfOrch__Profile"] = profile,
-            ["CfOrch__DataDir"] = coordinatorData,
-            ["CfOrch__Cluster__Token"] = Token,
-            ["CfOrch__Cluster__PollSeconds"] = "1",
-            ["CfOrch__Gpus__Mode"] = "simulated",
-            ["CfOrch__Gpus__Simulated__0__Name"] = "RTX 3070",
-            ["CfOrch__Gpus__Simulated__0__TotalMb"] = "8192",
-        };
+        var coordinatorEnvironment = Coordinator(profile);
+        coordinatorEnvironment["CfOrch__DataDir"] = coordinatorData;
         try
         {
             var first = await AppProcess.StartAsync(coordinatorEnvironment, ct);
@@ -372,6 +400,17 @@ public sealed class ClusterTests(BrowserFixture browser)
               health_path: /health
 
         """;
+
+    /// <summary>A coordinator with one simulated 8 GB GPU and <paramref name="profile"/>, polling its agents every second.</summary>
+    private static Dictionary<string, string> Coordinator(string profile) => new()
+    {
+        ["CfOrch__Profile"] = profile,
+        ["CfOrch__Cluster__Token"] = Token,
+        ["CfOrch__Cluster__PollSeconds"] = "1",
+        ["CfOrch__Gpus__Mode"] = "simulated",
+        ["CfOrch__Gpus__Simulated__0__Name"] = "RTX 3070",
+        ["CfOrch__Gpus__Simulated__0__TotalMb"] = "8192",
+    };
 
     /// <summary>An agent "heimdall" of <paramref name="coordinator"/> with one simulated GPU, its own profile, re-registering every second.</summary>
     private static Dictionary<string, string> Agent(AppProcess coordinator, string profile, string gpuName, long totalMb) => new()

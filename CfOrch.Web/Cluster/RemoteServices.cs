@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
+using System.Globalization;
+using CfOrch.Core.Allocations;
 using CfOrch.Core.Changes;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.State;
 using CfOrch.Web.Api;
 
 namespace CfOrch.Web.Cluster;
@@ -16,7 +19,7 @@ namespace CfOrch.Web.Cluster;
 /// and once it answers again they are running if it reports them resident, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
-    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, TimeProvider time, ILogger<RemoteServices> logger)
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, AllocationTable allocations, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, StateStream stream, TimeProvider time, ILogger<RemoteServices> logger)
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
@@ -25,6 +28,32 @@ public sealed partial class RemoteServices(
     {
         nodes.Polled -= Follow;
         nodes.Polled += Follow;
+        stream.Published -= OnChange;
+        stream.Published += OnChange;
+    }
+
+    /// <summary>An allocation of an instance placed on another node came or went: it follows at once, not at the next poll.</summary>
+    private void OnChange(StateChange change)
+    {
+        var allocation = change switch
+        {
+            AllocationChanged c => c.Allocation,
+            AllocationReleased r => r.Allocation,
+            _ => null,
+        };
+        if (allocation is not null && new InstanceKey(allocation.Service, allocation.NodeId, allocation.GpuIndex) is var key && _instances.ContainsKey(key))
+        {
+            // Published under the state stream's lock: the change it makes is published from outside it.
+            ThreadPool.QueueUserWorkItem(static s => s.Self.Recount(s.Key), (Self: this, Key: key), preferLocal: false);
+        }
+    }
+
+    private void Recount(InstanceKey key)
+    {
+        if (_instances.TryGetValue(key, out var instance))
+        {
+            FollowAllocations(instance);
+        }
     }
 
     public IReadOnlyList<InstanceSnapshot> All => _instances.Values.OrderBy(i => i.Key.NodeId, StringComparer.Ordinal).ThenBy(i => i.Service, StringComparer.Ordinal).ThenBy(i => i.Key.GpuIndex).ToList();
@@ -269,6 +298,58 @@ public sealed partial class RemoteServices(
         }
     }
 
+    /// <summary>
+    /// At each poll: a running instance whose last allocation here ended is idle, one allocated again runs, and a managed
+    /// one idle for longer than its <c>idle_stop_after_s</c> is stopped through its agent (so the precision is the poll
+    /// interval, <c>CfOrch:Cluster:PollSeconds</c>).
+    /// </summary>
+    private void FollowAllocations(InstanceSnapshot instance)
+    {
+        if (instance.State is not (InstanceState.Running or InstanceState.Idle))
+        {
+            return;
+        }
+
+        var count = allocations.All.Count(a => a.Service == instance.Service && a.NodeId == instance.Key.NodeId && a.GpuIndex == instance.Key.GpuIndex);
+        var now = time.GetUtcNow();
+        if (count > 0 && (instance.State == InstanceState.Idle || instance.Allocations != count))
+        {
+            Put(instance with { State = InstanceState.Running, Allocations = count, StateSince = instance.State == InstanceState.Idle ? now : instance.StateSince });
+        }
+        else if (count == 0 && instance.Allocations > 0)
+        {
+            Put(instance with { State = InstanceState.Idle, Allocations = 0, StateSince = now });
+        }
+        else if (instance is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }
+            && profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is { AlwaysOn: false, IdleStopAfterS: > 0 } service
+            && now - instance.StateSince >= TimeSpan.FromSeconds(service.IdleStopAfterS))
+        {
+            _ = StopIdleAsync(instance, service.IdleStopAfterS);
+        }
+    }
+
+    private async Task StopIdleAsync(InstanceSnapshot instance, double idleStopAfterS)
+    {
+        try
+        {
+            var node = NodeOf(instance.Key.NodeId);
+            using var held = await locks.AcquireAsync($"{instance.Service}@{instance.Key.NodeId}", CancellationToken.None);
+            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance)
+            {
+                // Allocated again, or stopped, meanwhile.
+                return;
+            }
+
+            await StoppingAsync([instance], () => TellStopAsync(node, instance.Service, why => new OrchestrationException(OrchestrationError.StartFailed, why), CancellationToken.None));
+            End(instance, HistoryKind.Stopped, string.Create(CultureInfo.InvariantCulture, $"idle for {idleStopAfterS:0.#} s"));
+        }
+        catch (OrchestrationException ex)
+        {
+            // The next poll tries again.
+            LogIdleStopFailed(instance.Key, ex.Message);
+        }
+    }
+
     /// <summary>After each poll of an agent: its instances follow its state (see the class summary).</summary>
     private void Follow(NodeDirectory.RemoteNode node)
     {
@@ -296,6 +377,10 @@ public sealed partial class RemoteServices(
                 {
                     // Restored after a restart of this coordinator: its agent says where it answers.
                     _ = RunningAgainAsync(node, instance);
+                }
+                else
+                {
+                    FollowAllocations(instance);
                 }
             }
             else if (instance.State is InstanceState.Unknown or InstanceState.Running && node.ResidentsAt > instance.StateSince)
@@ -415,6 +500,9 @@ public sealed partial class RemoteServices(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Count} services placed on other nodes are held again after the restart, unknown until their agents answer")]
     private partial void LogRestored(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Key} was idle, but its agent did not stop it: {Why}; the next poll tries again")]
+    private partial void LogIdleStopFailed(InstanceKey key, string why);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Service} started on node {NodeId} GPU {Gpu} through its agent: {Url}")]
     private partial void LogStarted(string service, string nodeId, int gpu, string url);
