@@ -6,7 +6,7 @@ namespace CfOrch.Bench;
 /// The long idle run of issue 15: the app as a self-hoster leaves it — an adopted (stand-in) Ollama with a model
 /// loaded, one managed service stopped, the profile's own services, no GPU reading to speak of (one simulated GPU) — for
 /// <c>minutes</c>, its RSS and CPU sampled every <c>every</c> seconds. Prints the samples and whether RSS stayed flat
-/// within 5 % of its first sample after the warm-up.
+/// within 5 % of its first sample after settling (a quarter of the run, at least 5 minutes).
 /// </summary>
 internal static class Soak
 {
@@ -78,8 +78,10 @@ internal static class Soak
                 cpu = now;
             }
 
-            // The first few minutes are start-up settling (the JIT's tiering, first GC budgets): compared from minute 5 on.
-            var settled = samples.Skip(Math.Min(samples.Count - 1, 300 / Math.Max(1, everySeconds))).ToList();
+            // The first minutes are start-up settling (the JIT's tiering, the GC sizing its heap and, some ten minutes in,
+            // giving memory back): compared from a quarter of the run on, at least from minute 5.
+            var settle = Math.Max(300, minutes * 60 / 4);
+            var settled = samples.Skip(Math.Min(samples.Count - 1, settle / Math.Max(1, everySeconds) - 1)).ToList();
             var first = settled[0];
             var spread = settled.Max(s => Math.Abs(s - first)) / first * 100;
             Console.WriteLine();
