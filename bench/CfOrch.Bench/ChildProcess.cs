@@ -44,8 +44,17 @@ internal sealed partial class ChildProcess : IAsyncDisposable
         child._process.Start();
         child._process.BeginOutputReadLine();
         child._process.BeginErrorReadLine();
-        child.Url = await child._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        return child;
+        try
+        {
+            child.Url = await child._listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            return child;
+        }
+        catch
+        {
+            // Not listening in time: not left running behind the benchmark.
+            await child.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Starts the Release (or this build's) <c>CfOrch.Web.dll</c> of <paramref name="root"/> on a free loopback port.</summary>
