@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CfOrch.Core.Changes;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
@@ -30,7 +31,7 @@ public sealed partial class HealthMonitor(
     public static readonly TimeSpan MinimumGap = TimeSpan.FromMilliseconds(20);
 
     private readonly ConcurrentDictionary<InstanceKey, Schedule> _schedules = new();
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Wakeup _wakeup = new(time);
 
     /// <summary>
     /// Probes what is due, then sleeps until the next probe is due — or, with nothing to probe, until an instance is
@@ -44,19 +45,9 @@ public sealed partial class HealthMonitor(
             while (!stopping.IsCancellationRequested)
             {
                 // Taken before the pass: a change during it wakes the next sleep at once.
-                var woken = Volatile.Read(ref _wake);
+                var armed = _wakeup.Arm();
                 RunDueProbes(stopping);
-                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                var wait = NextDueIn() is { } due ? (due < MinimumGap ? MinimumGap : due) : Timeout.InfiniteTimeSpan;
-                var delay = Task.Delay(wait, time, sleep.Token);
-                Volatile.Write(ref _sleepingUntilTicks, wait == Timeout.InfiniteTimeSpan ? long.MaxValue : (time.GetUtcNow() + wait).UtcTicks);
-                await Task.WhenAny(woken.Task, delay).ConfigureAwait(false);
-                Volatile.Write(ref _sleepingUntilTicks, 0);
-                await sleep.CancelAsync().ConfigureAwait(false);
-                if (woken.Task.IsCompleted)
-                {
-                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), woken);
-                }
+                await _wakeup.SleepAsync(armed, NextDueIn() is { } due ? (due < MinimumGap ? MinimumGap : due) : null, stopping).ConfigureAwait(false);
             }
         }
         finally
@@ -69,17 +60,10 @@ public sealed partial class HealthMonitor(
     private static bool IsProbed(InstanceSnapshot instance) =>
         instance.State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle;
 
-    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
-
-    private long _sleepingUntilTicks;
+    private void Wake() => _wakeup.Wake();
 
     /// <summary>While <see cref="RunAsync"/> sleeps: until when (<see cref="DateTimeOffset.MaxValue"/>: until woken); null while it works.</summary>
-    internal DateTimeOffset? SleepingUntil => Volatile.Read(ref _sleepingUntilTicks) switch
-    {
-        0 => null,
-        long.MaxValue => DateTimeOffset.MaxValue,
-        var ticks => new DateTimeOffset(ticks, TimeSpan.Zero),
-    };
+    internal DateTimeOffset? SleepingUntil => _wakeup.SleepingUntil;
 
     /// <summary>How long until the next probe of a live instance is due (zero: one is due, or new); null when there is none to probe.</summary>
     public TimeSpan? NextDueIn()

@@ -28,7 +28,7 @@ public sealed partial class Sweeper(
     /// <summary>Passes no closer together than this, however often the state changes (a lease storm wakes the loop at most this often).</summary>
     public static readonly TimeSpan MinimumGap = TimeSpan.FromMilliseconds(250);
 
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Wakeup _wakeup = new(time);
 
     /// <summary>
     /// Sweeps, then sleeps until the next TTL or idle stop is due — or, with none due, until a lease, an allocation, an
@@ -37,13 +37,13 @@ public sealed partial class Sweeper(
     public async Task RunAsync(CancellationToken stopping)
     {
         stream.Published += WakeOn;
-        profiles.Changed += Wake;
+        profiles.Changed += _wakeup.Wake;
         try
         {
             while (!stopping.IsCancellationRequested)
             {
                 // Taken before the pass: a change during it wakes the next sleep at once.
-                var woken = Volatile.Read(ref _wake);
+                var armed = _wakeup.Arm();
                 try
                 {
                     await SweepAsync(stopping).ConfigureAwait(false);
@@ -54,22 +54,11 @@ public sealed partial class Sweeper(
                     LogSweepFailed(ex);
                 }
 
-                var wait = NextDue() is { } due ? Max(due - time.GetUtcNow(), MinimumGap) : Timeout.InfiniteTimeSpan;
-                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                var delay = Task.Delay(wait, time, sleep.Token);
-                SleepingUntil = wait == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : time.GetUtcNow() + wait;
-                await Task.WhenAny(woken.Task, delay).ConfigureAwait(false);
-                SleepingUntil = null;
-                await sleep.CancelAsync().ConfigureAwait(false);
-                if (woken.Task.IsCompleted)
+                var wait = NextDue() is { } due ? Max(due - time.GetUtcNow(), MinimumGap) : (TimeSpan?)null;
+                if (await _wakeup.SleepAsync(armed, wait, stopping).ConfigureAwait(false))
                 {
-                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), woken);
-
                     // A burst of changes costs one pass per gap.
-                    var gap = Task.Delay(MinimumGap, time, stopping);
-                    SleepingUntil = time.GetUtcNow() + MinimumGap;
-                    await gap.ConfigureAwait(false);
-                    SleepingUntil = null;
+                    await _wakeup.PauseAsync(MinimumGap, stopping).ConfigureAwait(false);
                 }
             }
         }
@@ -79,29 +68,21 @@ public sealed partial class Sweeper(
         finally
         {
             stream.Published -= WakeOn;
-            profiles.Changed -= Wake;
+            profiles.Changed -= _wakeup.Wake;
         }
     }
 
-    private long _sleepingUntilTicks;
-
     /// <summary>While <see cref="RunAsync"/> sleeps: until when (<see cref="DateTimeOffset.MaxValue"/>: until woken); null while it works.</summary>
-    internal DateTimeOffset? SleepingUntil
-    {
-        get => Volatile.Read(ref _sleepingUntilTicks) is var ticks and not 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
-        private set => Volatile.Write(ref _sleepingUntilTicks, value?.UtcTicks ?? 0);
-    }
+    internal DateTimeOffset? SleepingUntil => _wakeup.SleepingUntil;
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
 
     /// <summary>What can bring a deadline: leases, allocations and instances (GPU readings cannot).</summary>
     private void WakeOn(StateChange change)
     {
         if (change is not GpusChanged)
         {
-            Wake();
+            _wakeup.Wake();
         }
     }
 
