@@ -152,14 +152,14 @@ public sealed class HealthMonitorTests : IDisposable
         Assert.Null(Health.NextDueIn());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var loop = Health.RunAsync(stop.Token);
-        await UntilAsync(() => Health.SleepingUntil == DateTimeOffset.MaxValue);
+        await Eventually.TrueAsync(() => Health.SleepingUntil == DateTimeOffset.MaxValue, "the probe loop to sleep until woken");
 
         // No timer ticks it: a new instance wakes it, and it is probed at once.
         _http.Answer("http://127.0.0.1:8000/health", HttpStatusCode.ServiceUnavailable);
         var key = Add("vllm", InstanceOrigin.Managed, InstanceState.Starting, "http://127.0.0.1:8000", "/health");
         await Registry.WaitAsync(key, i => i.ProbeAttempts == 1, ct).WaitAsync(Deadline, ct);
         var asleepUntil = _engine.Time.GetUtcNow() + TimeSpan.FromMilliseconds(250);
-        await UntilAsync(() => Health.SleepingUntil == asleepUntil);
+        await Eventually.TrueAsync(() => Health.SleepingUntil == asleepUntil, "the probe loop to sleep until the next probe");
 
         // Its next probe waits for the clock (a fake one here): 249 ms is not yet, 250 ms is.
         _engine.Time.Advance(TimeSpan.FromMilliseconds(249));
@@ -172,17 +172,6 @@ public sealed class HealthMonitorTests : IDisposable
         Assert.Null(Health.NextDueIn());
         await stop.CancelAsync();
         await loop.WaitAsync(Deadline, ct);
-    }
-
-    /// <summary>Waits (on the real clock, bounded) for a condition another thread makes true.</summary>
-    private static async Task UntilAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < until, "the condition did not come true in time");
-            await Task.Delay(5, TestContext.Current.CancellationToken);
-        }
     }
 
     private async Task ProbeAsync() =>

@@ -7,7 +7,6 @@ namespace CfOrch.Tests.Orchestration;
 /// <summary>The sweep runs when a TTL is due, not on a timer: asleep while nothing has a deadline.</summary>
 public sealed class SweeperTests : IDisposable
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
     private readonly EngineHarness _engine = new();
 
     public void Dispose() => _engine.Dispose();
@@ -22,35 +21,24 @@ public sealed class SweeperTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var loop = Sweeper.RunAsync(stop.Token);
-        await UntilAsync(() => Sweeper.SleepingUntil == DateTimeOffset.MaxValue);
+        await Eventually.TrueAsync(() => Sweeper.SleepingUntil == DateTimeOffset.MaxValue, "the sweep to sleep until woken");
 
         // A lease with a TTL wakes it; a burst of changes is gathered for the minimum gap, then it sleeps until the TTL.
         var granted = _engine.Time.GetUtcNow();
         var lease = Assert.IsType<Admission.Granted>(Leases.Request(new LeaseRequest("script", null, 0, 1000, 5, HolderOrigin.Client, TimeSpan.FromSeconds(30)))).Lease;
-        await UntilAsync(() => Sweeper.SleepingUntil == granted + Sweeper.MinimumGap);
+        await Eventually.TrueAsync(() => Sweeper.SleepingUntil == granted + Sweeper.MinimumGap, "the sweep to gather the burst");
         _engine.Time.Advance(Sweeper.MinimumGap);
-        await UntilAsync(() => Sweeper.SleepingUntil == granted + TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(() => Sweeper.SleepingUntil == granted + TimeSpan.FromSeconds(30), "the sweep to sleep until the TTL");
         Assert.Equal(granted + TimeSpan.FromSeconds(30), Sweeper.NextDue());
 
         // One tick before its TTL it is held; at its TTL it is gone.
         _engine.Time.Advance(TimeSpan.FromSeconds(30) - Sweeper.MinimumGap - TimeSpan.FromMilliseconds(1));
         Assert.Equal([lease.LeaseId], Leases.All.Select(l => l.LeaseId));
         _engine.Time.Advance(TimeSpan.FromMilliseconds(1));
-        await UntilAsync(() => Leases.All.Count == 0);
+        await Eventually.TrueAsync(() => Leases.All.Count == 0, "the lease to expire");
         Assert.Null(Sweeper.NextDue());
 
         await stop.CancelAsync();
-        await loop.WaitAsync(Deadline, ct);
-    }
-
-    /// <summary>Waits (on the real clock, bounded) for a condition another thread makes true.</summary>
-    private static async Task UntilAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < until, "the condition did not come true in time");
-            await Task.Delay(5, TestContext.Current.CancellationToken);
-        }
+        await loop.WaitAsync(Eventually.Deadline, ct);
     }
 }

@@ -80,7 +80,7 @@ public sealed class StreamBoundsTests
         ring.Append(LogStream.Stdout, "a line");
 
         var stream = ServerSentEvents.StreamLogAsync(http, ring, tail: 10, text => text);
-        await WaitUntilAsync(() => body.Blocked, "the first write to block");
+        await Eventually.TrueAsync(() => body.Blocked, "the first write to block", EngineApp.Deadline);
         time.Advance(ServerSentEvents.StallTimeout - TimeSpan.FromSeconds(1));
         Assert.False(stream.IsCompleted);
         Assert.False(lifetime.Aborted);
@@ -99,17 +99,17 @@ public sealed class StreamBoundsTests
         var ring = new LogRing(10, time);
 
         var stream = ServerSentEvents.StreamLogAsync(http, ring, tail: 10, text => text);
-        await WaitUntilAsync(() => body.Flushes > 0, "the stream to start");
+        await Eventually.TrueAsync(() => body.Flushes > 0, "the stream to start", EngineApp.Deadline);
         Assert.DoesNotContain("keep-alive", body.Text, StringComparison.Ordinal);
         for (var i = 1; i <= 2; i++)
         {
             time.Advance(ServerSentEvents.KeepAlive);
             var expected = i;
-            await WaitUntilAsync(() => Count(body.Text, ": keep-alive\n\n") == expected, $"keep-alive number {i}");
+            await Eventually.TrueAsync(() => Count(body.Text, ": keep-alive\n\n") == expected, $"keep-alive number {i}", EngineApp.Deadline);
         }
 
         ring.Append(LogStream.Stderr, "later");
-        await WaitUntilAsync(() => body.Text.Contains("\"text\":\"later\"", StringComparison.Ordinal), "the new line");
+        await Eventually.TrueAsync(() => body.Text.Contains("\"text\":\"later\"", StringComparison.Ordinal), "the new line", EngineApp.Deadline);
         await lifetime.CancelAsync();
         await stream.WaitAsync(EngineApp.Deadline, Ct);
         Assert.False(lifetime.Aborted);
@@ -144,16 +144,6 @@ public sealed class StreamBoundsTests
         }
 
         return await host.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct).WaitAsync(EngineApp.Deadline, Ct);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var until = DateTime.UtcNow + EngineApp.Deadline;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < until, $"waited {EngineApp.Deadline.TotalSeconds} s for {what}");
-            await Task.Delay(10, Ct);
-        }
     }
 
     /// <summary>The request's lifetime: its cancellation, and whether the server aborted the connection.</summary>

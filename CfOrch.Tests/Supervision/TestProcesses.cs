@@ -40,20 +40,8 @@ internal sealed class TestProcesses : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for a real event that nothing announces: looks every 20 ms, and fails the test after <see cref="Deadline"/>.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > Deadline)
-            {
-                Assert.Fail($"waited {Deadline} for {what}");
-            }
-
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-    }
+    /// <summary>Waits for a real event that nothing announces, for at most <see cref="Deadline"/>.</summary>
+    public static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Deadline);
 
     /// <summary>Waits until the process has printed a line that is exactly <paramref name="text"/>.</summary>
     public static Task WaitForLineAsync(IManagedProcess process, string text) =>
