@@ -108,19 +108,27 @@ public sealed partial class Sweeper(
             Consider(allocation.ExpiresAt);
         }
 
-        foreach (var instance in registry.All.Where(i => i is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }))
+        foreach (var instance in registry.All)
         {
-            if (IdleStopAfterS(instance) is > 0 and var idleAfter)
-            {
-                Consider(instance.StateSince + TimeSpan.FromSeconds(idleAfter));
-            }
+            Consider(IdleStop(instance)?.At);
         }
 
         return soonest;
     }
 
-    private double IdleStopAfterS(InstanceSnapshot instance) =>
-        profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is { AlwaysOn: false } service ? service.IdleStopAfterS : 0;
+    /// <summary>
+    /// When an idle instance cf-orch manages is due to stop for idleness — its profile's <c>idle_stop_after_s</c> after it
+    /// became idle — and the history's words for it; null when it never is (not idle, adopted, always_on, or no
+    /// idle_stop_after_s). The same rule for this node's instances and those placed on other nodes.
+    /// </summary>
+    public (DateTimeOffset At, string Reason)? IdleStop(InstanceSnapshot instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        return instance is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }
+            && profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is { AlwaysOn: false, IdleStopAfterS: > 0 } service
+            ? (instance.StateSince + TimeSpan.FromSeconds(service.IdleStopAfterS), string.Create(CultureInfo.InvariantCulture, $"idle for {service.IdleStopAfterS:0.#} s"))
+            : null;
+    }
 
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
@@ -134,13 +142,12 @@ public sealed partial class Sweeper(
             }
         }
 
-        foreach (var instance in registry.All.Where(i => i is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }))
+        foreach (var instance in registry.All)
         {
-            var idleAfter = IdleStopAfterS(instance);
-            if (idleAfter > 0 && now - instance.StateSince >= TimeSpan.FromSeconds(idleAfter))
+            if (IdleStop(instance) is { } stop && stop.At <= now)
             {
                 var idleSince = instance.StateSince;
-                await stopper.StopAsync(instance.Key, HistoryKind.Stopped, string.Create(CultureInfo.InvariantCulture, $"idle for {idleAfter:0.#} s"), cancellationToken,
+                await stopper.StopAsync(instance.Key, HistoryKind.Stopped, stop.Reason, cancellationToken,
                     onlyIf: i => i.State == InstanceState.Idle && i.StateSince == idleSince);
             }
         }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using CfOrch.Core.Allocations;
 using CfOrch.Core.Changes;
 using CfOrch.Core.History;
@@ -19,7 +18,7 @@ namespace CfOrch.Web.Cluster;
 /// and once it answers again they are running if it reports them resident, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
-    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, AllocationTable allocations, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, StateStream stream, TimeProvider time, ILogger<RemoteServices> logger)
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, AllocationTable allocations, Sweeper sweeper, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, StateStream stream, TimeProvider time, ILogger<RemoteServices> logger)
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
@@ -320,15 +319,13 @@ public sealed partial class RemoteServices(
         {
             Put(instance with { State = InstanceState.Idle, Allocations = 0, StateSince = now });
         }
-        else if (instance is { State: InstanceState.Idle, Origin: InstanceOrigin.Managed }
-            && profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is { AlwaysOn: false, IdleStopAfterS: > 0 } service
-            && now - instance.StateSince >= TimeSpan.FromSeconds(service.IdleStopAfterS))
+        else if (sweeper.IdleStop(instance) is { } stop && stop.At <= now)
         {
-            _ = StopIdleAsync(instance, service.IdleStopAfterS);
+            _ = StopIdleAsync(instance, stop.Reason);
         }
     }
 
-    private async Task StopIdleAsync(InstanceSnapshot instance, double idleStopAfterS)
+    private async Task StopIdleAsync(InstanceSnapshot instance, string reason)
     {
         try
         {
@@ -341,7 +338,7 @@ public sealed partial class RemoteServices(
             }
 
             await StoppingAsync([instance], () => TellStopAsync(node, instance.Service, why => new OrchestrationException(OrchestrationError.StartFailed, why), CancellationToken.None));
-            End(instance, HistoryKind.Stopped, string.Create(CultureInfo.InvariantCulture, $"idle for {idleStopAfterS:0.#} s"));
+            End(instance, HistoryKind.Stopped, reason);
         }
         catch (OrchestrationException ex)
         {
