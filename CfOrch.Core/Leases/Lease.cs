@@ -51,6 +51,9 @@ public sealed record Lease
     /// <summary>Σ of its loans.</summary>
     public long LentMb => Loans.Count == 0 ? 0 : Loans.Sum(l => l.Mb);
 
+    /// <summary>This lease with the loans <paramref name="which"/> names ended.</summary>
+    public Lease WithoutLoans(Func<LeaseLoan, bool> which) => this with { Loans = Loans.Where(l => !which(l)).ToArray() };
+
     /// <summary>This lease's line of history: <paramref name="kind"/> at <paramref name="at"/>, because of <paramref name="reason"/>.</summary>
     public HistoryEvent ToHistory(HistoryKind kind, DateTimeOffset at, string reason) => new()
     {

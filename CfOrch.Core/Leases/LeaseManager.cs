@@ -215,7 +215,7 @@ public sealed class LeaseManager
             // Leases that lent memory to this one take it back.
             foreach (var lender in _leases.Values.Where(l => l.Loans.Any(loan => loan.ForLeaseId == leaseId)).ToList())
             {
-                var restored = lender with { Loans = lender.Loans.Where(loan => loan.ForLeaseId != leaseId).ToArray() };
+                var restored = lender.WithoutLoans(loan => loan.ForLeaseId == leaseId);
                 _leases[lender.LeaseId] = restored;
                 _stream.Publish(new LeaseUpdated(restored));
             }
@@ -235,7 +235,7 @@ public sealed class LeaseManager
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(remainingMb);
-        if (!IsLocal(request.NodeId) || _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex) is not { Error: null } gpu)
+        if (LocalGpu(request) is not { } gpu)
         {
             return false;
         }
@@ -258,7 +258,7 @@ public sealed class LeaseManager
     public string? Lend(string leaseId, LeaseRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (!IsLocal(request.NodeId) || _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex) is not { Error: null } gpu)
+        if (LocalGpu(request) is not { } gpu)
         {
             return null;
         }
@@ -290,19 +290,20 @@ public sealed class LeaseManager
         return token;
     }
 
+    /// <summary>The readable GPU of this node a request names; null for another node's or one that cannot be read.</summary>
+    private GpuInfo? LocalGpu(LeaseRequest request) =>
+        IsLocal(request.NodeId) && _gpus.Current.Gpus.FirstOrDefault(g => g.Index == request.GpuIndex) is { Error: null } gpu ? gpu : null;
+
     /// <summary>The loan <paramref name="token"/> is for <paramref name="forLeaseId"/> now: it ends when that lease does (at once, when it already has).</summary>
     public void ConfirmLoan(string leaseId, string token, string forLeaseId) =>
         // Decided under the same lock as a release of that lease, so that a loan never outlives it.
-        Change(leaseId, l => l with
-        {
-            Loans = _leases.ContainsKey(forLeaseId)
-                ? l.Loans.Select(loan => loan.Token == token ? loan with { ForLeaseId = forLeaseId } : loan).ToArray()
-                : l.Loans.Where(loan => loan.Token != token).ToArray(),
-        });
+        Change(leaseId, l => _leases.ContainsKey(forLeaseId)
+            ? l with { Loans = l.Loans.Select(loan => loan.Token == token ? loan with { ForLeaseId = forLeaseId } : loan).ToArray() }
+            : l.WithoutLoans(loan => loan.Token == token));
 
     /// <summary>The loan <paramref name="token"/> ends (its request was never granted): the lease takes that memory back.</summary>
     public void EndLoan(string leaseId, string token) =>
-        Change(leaseId, l => l.Loans.Any(loan => loan.Token == token) ? l with { Loans = l.Loans.Where(loan => loan.Token != token).ToArray() } : l);
+        Change(leaseId, l => l.Loans.Any(loan => loan.Token == token) ? l.WithoutLoans(loan => loan.Token == token) : l);
 
     /// <summary>Replaces the lease with what <paramref name="change"/> makes of it (called under the lock).</summary>
     private void Change(string leaseId, Func<Lease, Lease> change)
