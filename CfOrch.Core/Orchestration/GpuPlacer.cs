@@ -22,7 +22,6 @@ public sealed class GpuPlacer(
     IdleModelEviction idleModels,
     IOptions<CfOrchOptions> options)
 {
-    private static readonly TimeSpan FreeMemoryPoll = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The GPU and lease for a start of <paramref name="profile"/>; no lease (and not on a GPU) for a service that needs no VRAM on a node without GPUs.</summary>
     public async Task<(int Gpu, string? LeaseId, bool OnGpu)> LeaseForStartAsync(ServiceProfile profile, int? gpuIndex, CancellationToken cancellationToken)
@@ -128,7 +127,7 @@ public sealed class GpuPlacer(
         {
             gpus.Refresh();
             return Task.CompletedTask;
-        }, FreeMemoryPoll, cancellationToken)).LeaseId;
+        }, RoomWaiter.LocalPoll, cancellationToken)).LeaseId;
     }
 
     /// <summary>The lease a managed start of <paramref name="profile"/> asks for on a GPU of this node (or of <paramref name="nodeId"/>).</summary>

@@ -45,9 +45,6 @@ public sealed partial class IdleModelEviction(
     IOptions<CfOrchOptions> options,
     ILogger<IdleModelEviction> logger)
 {
-    /// <summary>How often Ollama and the GPU are read again while the memory comes back.</summary>
-    private static readonly TimeSpan FreeMemoryPoll = TimeSpan.FromMilliseconds(250);
-
     /// <summary>One model to unload: from which instance (and its lease), and how much it holds.</summary>
     public sealed record Unload(InstanceSnapshot Instance, Lease Lease, LoadedModel Model);
 
@@ -166,7 +163,7 @@ public sealed partial class IdleModelEviction(
                     await meter.MeasureAllAsync(ct);
                     gpus.Refresh();
                 },
-                FreeMemoryPoll,
+                RoomWaiter.LocalPoll,
                 cancellationToken);
             foreach (var (leaseId, token) in loans)
             {

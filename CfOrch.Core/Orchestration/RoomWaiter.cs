@@ -10,6 +10,9 @@ namespace CfOrch.Core.Orchestration;
 /// </summary>
 public sealed class RoomWaiter(LeaseManager leases, ProfileRegistry profiles, TimeProvider time)
 {
+    /// <summary>How often this node's GPU (and what its services measure) is read again while the memory comes back.</summary>
+    public static readonly TimeSpan LocalPoll = TimeSpan.FromMilliseconds(250);
+
     /// <summary>
     /// The lease granted to <paramref name="request"/>, reading the GPU again (<paramref name="refresh"/>) every
     /// <paramref name="poll"/>; refused after the profile's <c>eviction_timeout_s</c> + 10 s, saying what was freed
