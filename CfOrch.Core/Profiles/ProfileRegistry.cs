@@ -31,8 +31,12 @@ public sealed record ProfileProblem(string Source, IReadOnlyList<ProfileError> E
 }
 
 /// <summary>The profile in use and, in words, why it was chosen.</summary>
-/// <summary>A profile file of yours that does not load: its name (the file's), where it is, its text, and why.</summary>
-public sealed record BrokenProfile(string Name, string Source, string Yaml, ProfileProblem Problem)
+/// <summary>
+/// A profile file of yours that does not load: its name, where it is, its text on disk, and why. When it loaded before
+/// (<paramref name="KeptLastGood"/>), the last good version stays in use under the same name and source, and this is the
+/// broken text now on disk; otherwise the name is the file's.
+/// </summary>
+public sealed record BrokenProfile(string Name, string Source, string Yaml, ProfileProblem Problem, bool KeptLastGood = false)
 {
     /// <summary>As a profile the editor can open: no services, the text on disk.</summary>
     public LoadedProfile AsLoaded() => new(new GpuProfile { SchemaVersion = GpuProfile.SupportedSchemaVersion, Name = Name }, Source, ProfileOrigin.User, Yaml);
@@ -466,8 +470,11 @@ public sealed partial class ProfileRegistry
     {
         var dir = ProfilesDir;
         var broken = new List<BrokenProfile>();
-        foreach (var problem in problems.Where(p => Path.GetDirectoryName(p.Source) == dir && profiles.Values.All(l => l.Source != p.Source)))
+        foreach (var problem in problems.Where(p => Path.GetDirectoryName(p.Source) == dir))
         {
+            // A file that loaded before and broke on disk: its last good version is in use under the same source.
+            var kept = profiles.Values.FirstOrDefault(l => l.Source == problem.Source);
+
             string text;
             try
             {
@@ -479,7 +486,9 @@ public sealed partial class ProfileRegistry
                 text = "";
             }
 
-            broken.Add(new BrokenProfile(Path.GetFileNameWithoutExtension(problem.Source), problem.Source, text, problem));
+            broken.Add(kept is null
+                ? new BrokenProfile(Path.GetFileNameWithoutExtension(problem.Source), problem.Source, text, problem)
+                : new BrokenProfile(kept.Name, problem.Source, text, problem, KeptLastGood: true));
         }
 
         return broken;

@@ -283,4 +283,34 @@ public sealed class ProfilesPageTests : MudBunitContext
         page.WaitForAssertion(() => Assert.Equal(onDisk, page.Find("[data-testid=yaml-input]").GetAttribute("value")));
         Assert.Empty(page.FindAll("[data-testid=changed-on-disk]"));
     }
+
+    [Fact]
+    public void A_profile_that_breaks_on_disk_after_it_loaded_is_marked_and_opens_with_its_broken_text_while_the_last_good_version_runs()
+    {
+        UseTestProfile();
+        var registry = Services.GetRequiredService<ProfileRegistry>();
+        var dialogs = Render<MudDialogProvider>();
+        var page = RenderAs<ProfilesPage>();
+
+        var broken = TestProfile.Replace("    priority: 1\n", "    priorty: 1\n", StringComparison.Ordinal);
+        Data.Write("profiles/test.yaml", broken);
+        registry.Reload();
+
+        // The last good version stays in use; the page shows the file as it is now, with its error at its line.
+        Assert.Equal(4096, registry.Active.Profile.Services["ollama"].MaxMb);
+        page.WaitForAssertion(() => Assert.Equal(broken, page.Find("[data-testid=yaml-input]").GetAttribute("value")));
+        Assert.Contains("unknown key 'priorty'", page.Find("[data-testid=profile-errors]").TextContent, StringComparison.Ordinal);
+        var row = page.FindAll("[data-testid=profiles-table] tbody tr").Single(r => r.TextContent.Contains("test", StringComparison.Ordinal) && r.TextContent.Contains("yours", StringComparison.Ordinal));
+        Assert.Contains("the file does not load (its last good version is in use)", row.QuerySelector("[data-testid=profile-broken]")!.TextContent, StringComparison.Ordinal);
+        Assert.Single(page.FindAll("[data-testid=profiles-table] tbody tr"), r => r.TextContent.Contains("test", StringComparison.Ordinal) && r.TextContent.Contains("yours", StringComparison.Ordinal));
+
+        // Fixed in the editor and saved: it loads again and the mark goes.
+        Type(page, TestProfile.Replace("    max_mb: 4096\n", "    max_mb: 3000\n", StringComparison.Ordinal), () => Assert.Empty(page.FindAll("[data-testid=profile-errors]")));
+        page.ClickOn("[data-testid=save]");
+        dialogs.WaitForAssertion(() => Assert.Contains("Save test and apply it now?", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Save");
+
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=profile-broken]")));
+        Assert.Equal(3000, registry.Active.Profile.Services["ollama"].MaxMb);
+    }
 }

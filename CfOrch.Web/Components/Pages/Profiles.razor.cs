@@ -46,10 +46,27 @@ public sealed partial class Profiles : IDisposable
     private bool IsShipped => _selected.Origin == ProfileOrigin.Shipped;
 
     /// <summary>Every profile that loaded, then every file of yours that does not (openable, to fix it).</summary>
-    private List<LoadedProfile> Rows => [.. Registry.Profiles, .. Registry.Broken.Select(b => b.AsLoaded())];
+    private List<LoadedProfile> Rows => [.. Registry.Profiles, .. Registry.Broken.Where(b => !b.KeptLastGood).Select(b => b.AsLoaded())];
 
+    /// <summary>The file of this row, when it does not load (never loaded, or broke on disk after it had).</summary>
     private BrokenProfile? BrokenOf(LoadedProfile profile) =>
-        profile.Origin == ProfileOrigin.User && profile.Profile.Services.Count == 0 ? Registry.Broken.FirstOrDefault(b => b.Source == profile.Source) : null;
+        profile.Origin == ProfileOrigin.User ? Registry.Broken.FirstOrDefault(b => b.Source == profile.Source) : null;
+
+    /// <summary>
+    /// The profile as its file is now: a file that broke on disk after it loaded opens with its broken text (to be fixed
+    /// there), not with the last good version cf-orch keeps using meanwhile; null when it is neither loaded nor broken.
+    /// </summary>
+    private LoadedProfile? OnDisk(string name, string source)
+    {
+        var loaded = Registry.Find(name);
+        if (loaded is not null && BrokenOf(loaded) is { KeptLastGood: true } broken)
+        {
+            return loaded with { Yaml = broken.Yaml };
+        }
+
+        var neverLoaded = Registry.Broken.FirstOrDefault(b => b.Source == source && !b.KeptLastGood);
+        return neverLoaded is not null && loaded?.Source != source ? neverLoaded.AsLoaded() : loaded;
+    }
 
     private bool Dirty => Access.CanControl && !IsShipped && _text != _selected.Yaml;
 
@@ -80,6 +97,7 @@ public sealed partial class Profiles : IDisposable
 
     private void Select(LoadedProfile profile)
     {
+        profile = OnDisk(profile.Name, profile.Source) ?? profile;
         _selected = profile;
         _changedOnDisk = null;
 
@@ -153,7 +171,7 @@ public sealed partial class Profiles : IDisposable
     }
 
     // Revert loads the saved version: the one on disk now, if it was saved elsewhere meanwhile.
-    private void Revert() => Select(Registry.Find(_selected.Name) ?? _selected);
+    private void Revert() => Select(_selected);
 
     private async Task SaveAsync()
     {
@@ -164,7 +182,7 @@ public sealed partial class Profiles : IDisposable
         }
 
         // Saved elsewhere (another tab, the API, an editor) since this page loaded it: saving would silently undo that.
-        if (Registry.Find(_selected.Name) is { } current && current.Yaml != _selected.Yaml)
+        if (OnDisk(_selected.Name, _selected.Source) is { } current && current.Yaml != _selected.Yaml)
         {
             Snackbar.Add($"{_selected.Name} was changed elsewhere since you opened it. Copy your edit, press Revert to load the saved version, and make your change again.",
                 MudBlazor.Severity.Error, o => o.RequireInteraction = true);
@@ -239,7 +257,7 @@ public sealed partial class Profiles : IDisposable
     {
         // After a save the saved text is the new baseline; without an edit, a new version on disk is shown at once; with
         // an unsaved edit, the new version is offered, never forced on it.
-        if (Registry.Find(_selected.Name) is { } fresh && fresh.Yaml != _selected.Yaml)
+        if (OnDisk(_selected.Name, _selected.Source) is { } fresh && fresh.Yaml != _selected.Yaml)
         {
             if (fresh.Yaml == _text || !Dirty)
             {
