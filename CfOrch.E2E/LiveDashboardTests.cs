@@ -213,10 +213,26 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
         await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
         await Assertions.Expect(input).ToBeFocusedAsync();
 
-        // Ctrl+S saves (after the same confirmation as the button).
+        // Ctrl+S saves (after the same confirmation as the button), also pressed straight after a key, before the page
+        // has re-rendered its Save button; Cmd+S too.
+        await _page.Keyboard.TypeAsync("#");
         await _page.Keyboard.PressAsync("Control+s");
         await Assertions.Expect(_page.GetByText("Save e2e-rig and apply it now?")).ToBeVisibleAsync();
         await _page.GetByRole(AriaRole.Button, new() { Name = "Cancel", Exact = true }).ClickAsync();
+        await input.FocusAsync();
+        await _page.Keyboard.PressAsync("Control+End");
+        await _page.Keyboard.PressAsync("Backspace");
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
+        await _page.Keyboard.PressAsync("Meta+s");
+        await Assertions.Expect(_page.GetByText("Save e2e-rig and apply it now?")).ToBeVisibleAsync();
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Cancel", Exact = true }).ClickAsync();
+
+        // Esc, then Tab leaves the editor (as in VS Code) without changing the text.
+        await input.FocusAsync();
+        await _page.Keyboard.PressAsync("Escape");
+        await _page.Keyboard.PressAsync("Tab");
+        await Assertions.Expect(input).Not.ToBeFocusedAsync();
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
 
         // Leaving with the edit unsaved asks first.
         await _page.GetByRole(AriaRole.Link, new() { Name = "Services" }).First.ClickAsync();

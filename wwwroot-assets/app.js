@@ -34,8 +34,9 @@ document.addEventListener('keydown', (event) => {
   if (!(editor instanceof HTMLTextAreaElement) || editor.dataset.editor !== 'yaml') { return; }
   if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === 's') {
     event.preventDefault();
-    editor.dispatchEvent(new Event('change', { bubbles: true }));
-    document.querySelector('[data-testid=save]')?.click();
+    // Not the Save button, which the page may not have enabled yet for the keys just typed: this one is handled after
+    // them, in order, and says why when there is nothing to save.
+    document.querySelector('[data-testid=save-shortcut]')?.click();
     return;
   }
   if (event.key === 'Escape') { leaveOnTab = true; return; }

@@ -313,4 +313,24 @@ public sealed class ProfilesPageTests : MudBunitContext
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=profile-broken]")));
         Assert.Equal(3000, registry.Active.Profile.Services["ollama"].MaxMb);
     }
+
+    [Fact]
+    public async Task The_save_shortcut_saves_the_text_just_typed_and_says_why_when_there_is_nothing_to_save()
+    {
+        UseTestProfile();
+        var dialogs = Render<MudDialogProvider>();
+        var snackbars = Render<MudSnackbarProvider>();
+        var page = RenderAs<ProfilesPage>();
+
+        page.ClickOn("[data-testid=save-shortcut]");
+        snackbars.WaitForAssertion(() => Assert.Contains("Not saved: Nothing changed.", snackbars.Markup, StringComparison.Ordinal));
+
+        // Typed and saved at once, before validation ran: the shortcut validates the text itself.
+        var edited = TestProfile.Replace("    max_mb: 3000\n", "    max_mb: 3500\n", StringComparison.Ordinal);
+        await page.InvokeAsync(() => page.Find("[data-testid=yaml-input]").InputAsync(new() { Value = edited }));
+        page.ClickOn("[data-testid=save-shortcut]");
+        dialogs.WaitForAssertion(() => Assert.Contains("Save test and apply it now?", dialogs.Markup, StringComparison.Ordinal));
+        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Save");
+        page.WaitForAssertion(() => Assert.Equal(edited, File.ReadAllText(Path.Combine(Data.Path, "profiles", "test.yaml"))));
+    }
 }

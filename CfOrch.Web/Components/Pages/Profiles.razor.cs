@@ -173,6 +173,21 @@ public sealed partial class Profiles : IDisposable
     // Revert loads the saved version: the one on disk now, if it was saved elsewhere meanwhile.
     private void Revert() => Select(_selected);
 
+    /// <summary>Ctrl+S / Cmd+S: saves as the button does, or says why it cannot.</summary>
+    private async Task SaveShortcutAsync()
+    {
+        Validate();
+        var whyNot = IsShipped ? "shipped profiles are read-only; copy it to your profiles to change it." : SaveWhyNot;
+        if (whyNot is null)
+        {
+            await SaveAsync();
+        }
+        else if (!Commands.IsRunning("profile"))
+        {
+            Snackbar.Add($"Not saved: {whyNot}", MudBlazor.Severity.Info);
+        }
+    }
+
     private async Task SaveAsync()
     {
         Validate();
