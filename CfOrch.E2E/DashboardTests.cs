@@ -72,5 +72,17 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
         var background = await _page.EvaluateAsync<string>("() => getComputedStyle(document.querySelector('.mud-main-content')).backgroundColor || getComputedStyle(document.body).backgroundColor");
         Assert.NotEqual("rgb(245, 247, 251)", background);
         await _page.ScreenshotToAsync("dashboard-dark.png");
+
+        // The other pages in the dark theme: the filter's placeholder is drawn in the theme's secondary text colour at
+        // full opacity (MudBlazor's own rule dims it to 42 %, unreadable on the dark background).
+        await _page.GotoInteractiveAsync(new Uri(app.App.BaseAddress, "services"));
+        var filter = _page.Locator("input[placeholder]").First;
+        Assert.Equal("1", await filter.EvaluateAsync<string>("e => getComputedStyle(e, '::placeholder').opacity"));
+        Assert.Equal(
+            await _page.EvaluateAsync<string>("() => { const s = document.createElement('span'); s.className = 'mud-text-secondary'; document.body.append(s); const c = getComputedStyle(s).color; s.remove(); return c; }"),
+            await filter.EvaluateAsync<string>("e => getComputedStyle(e, '::placeholder').color"));
+        await _page.ScreenshotToAsync("services-dark.png");
+        await _page.GotoInteractiveAsync(new Uri(app.App.BaseAddress, "history"));
+        await _page.ScreenshotToAsync("history-dark.png");
     }
 }
