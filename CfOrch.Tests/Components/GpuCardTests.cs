@@ -93,6 +93,13 @@ public sealed class GpuCardTests : MudBunitContext
         Assert.Equal(10, colors.Take(10).Distinct().Count());
         Assert.Equal(11, card.FindAll("[data-testid=legend-lease]").Count);
         Assert.Contains("outside cf-orch 1,500 MB", card.Find("[data-testid=legend-outside]").TextContent, StringComparison.Ordinal);
+
+        // What runs outside cf-orch (a named process and the rest) is drawn in the legend's "outside" colour, never in
+        // a holder's.
+        var outside = card.FindAll("[data-kind=External], [data-kind=Unattributed]").Select(s => s.GetAttribute("style")!.Split("--seg:")[1].Split(';')[0].Trim()).ToList();
+        Assert.Equal(2, outside.Count);
+        Assert.All(outside, c => Assert.Equal("var(--cf-vram-unattributed)", c));
+        Assert.DoesNotContain(colors, c => outside.Contains(c.Trim()));
         Assert.Contains("512 MB reserved, never leased", card.Find("[data-testid=legend-reserve]").TextContent, StringComparison.Ordinal);
         Assert.Contains("not in use", card.Find("[data-testid=vram-free]").TextContent, StringComparison.Ordinal);
     }

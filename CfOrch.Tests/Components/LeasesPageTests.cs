@@ -1,5 +1,6 @@
 using Bunit;
 using CfOrch.Core.Leases;
+using CfOrch.Web.Components.Controls;
 using CfOrch.Web.Components.Pages;
 using MudBlazor;
 using LeasesPage = CfOrch.Web.Components.Pages.Leases;
@@ -152,5 +153,23 @@ public sealed class LeasesPageTests : MudBunitContext
 
         page.WaitForAssertion(() => Assert.Null(table.Get("alloc-1")));
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-allocations]")), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void Two_holders_on_one_gpu_whose_names_share_a_colour_get_the_colours_the_gpu_card_gives_them()
+    {
+        UseTestProfile();
+        var twin = Enumerable.Range(0, 1000).Select(i => $"svc{i}").First(n => VramSegment.ColorFor(n) == VramSegment.ColorFor("notebook"));
+        var first = Grant("notebook", 1024, priority: 1, origin: HolderOrigin.Client);
+        var second = Grant(twin, 1024, priority: 2, origin: HolderOrigin.Client);
+
+        var page = RenderAs<LeasesPage>();
+
+        var swatches = page.FindAll("[data-testid=leases-table] tbody tr")
+            .ToDictionary(r => r.QuerySelector("b")!.TextContent, r => r.QuerySelector("[data-testid=lease-swatch]")!.GetAttribute("style")!.Split("background:")[1].Trim());
+        var card = VramSegment.HolderColors([first, second]);
+        Assert.Equal(card[first.Holder], swatches[first.Holder]);
+        Assert.Equal(card[second.Holder], swatches[second.Holder]);
+        Assert.NotEqual(swatches[first.Holder], swatches[second.Holder]);
     }
 }

@@ -46,7 +46,7 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
         ArgumentNullException.ThrowIfNull(leases);
         var segments = new List<VramSegment>();
         var onGpu = leases.Where(l => l.GpuIndex == gpu.Index).OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).ToList();
-        var colors = ColorsFor(onGpu.Select(l => l.Holder));
+        var colors = HolderColors(onGpu);
         foreach (var lease in onGpu)
         {
             var origin = lease.Origin switch
@@ -72,14 +72,16 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
                 break;
             }
 
-            segments.Add(new VramSegment($"{p.Name ?? "process"} (PID {p.Pid}, not tracked by cf-orch): {Format(mb)}", mb, VramSegmentKind.External, ColorFor(p.Name ?? p.Pid.ToString(CultureInfo.InvariantCulture))));
+            // Drawn in the colour of everything outside cf-orch (the legend's), never in a holder's: the name is in its
+            // label, shown on hover or tap.
+            segments.Add(new VramSegment($"{p.Name ?? "process"} (PID {p.Pid}, not tracked by cf-orch): {Format(mb)}", mb, VramSegmentKind.External, OutsideColor));
             attributed += mb;
         }
 
         if (external - attributed > 0)
         {
             var label = attributed == 0 && segments.Count == 0 ? "In use outside cf-orch" : "In use outside cf-orch (the driver and other programs)";
-            segments.Add(new VramSegment($"{label}: {Format(external - attributed)}", external - attributed, VramSegmentKind.Unattributed, "var(--cf-vram-unattributed)"));
+            segments.Add(new VramSegment($"{label}: {Format(external - attributed)}", external - attributed, VramSegmentKind.Unattributed, OutsideColor));
         }
 
         var used = segments.Sum(s => s.Mb);
@@ -97,6 +99,15 @@ public sealed record VramSegment(string Label, long Mb, VramSegmentKind Kind, st
 
         return segments;
     }
+
+    private const string OutsideColor = "var(--cf-vram-unattributed)";
+
+    /// <summary>
+    /// The colours of the holders of the leases on one GPU, as its card draws them (the most important and oldest
+    /// first keep their own colour); the Leases page uses the same, so a holder has one colour on both.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> HolderColors(IEnumerable<Lease> onOneGpu) =>
+        ColorsFor(onOneGpu.OrderBy(l => l.Priority).ThenBy(l => l.GrantedAt).Select(l => l.Holder));
 
     /// <summary>
     /// A colour per holder of one GPU, each different: a holder's own colour (<see cref="ColorFor"/>) unless a holder
