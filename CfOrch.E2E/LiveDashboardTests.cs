@@ -52,6 +52,14 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
 
         await page.GotoInteractiveAsync(Url("services"));
         await Assertions.Expect(page.Locator("[data-service=ollama]")).ToBeVisibleAsync();
+
+        // A service that is not running is one line: its name, state and Start.
+        var whisper = page.GetByRole(AriaRole.Row).Filter(new() { Has = page.Locator("[data-service=whisper]") });
+        await Assertions.Expect(whisper.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "not running");
+        await Assertions.Expect(whisper.Locator("[data-state]")).ToBeVisibleAsync();
+        var line = await whisper.BoundingBoxAsync();
+        var start = await whisper.GetByTestId("start").BoundingBoxAsync();
+        Assert.True(line is not null && start is not null && line.Height <= start.Height + 16, $"a stopped service's row is {line?.Height} px tall on a phone, more than one line");
         await page.ScreenshotToAsync("services-phone.png");
     }
 
@@ -77,12 +85,27 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
         await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "not running");
 
         await Assertions.Expect(row.GetByTestId("start")).ToBeEnabledAsync();
+        // The columns keep their places as the row's state changes (its URL, uptime and probe come and go).
+        async Task<List<int>> ColumnsAsync()
+        {
+            var boxes = new List<int>();
+            foreach (var header in await _page.Locator("[data-testid=services-table] thead th").AllAsync())
+            {
+                boxes.Add((int)Math.Round((await header.BoundingBoxAsync())!.X / 4) * 4);
+            }
+
+            return boxes;
+        }
+
+        var columns = await ColumnsAsync();
         await row.GetByTestId("start").ClickAsync();
         await _page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).Last.ClickAsync();
 
         await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running", new() { Timeout = 20_000 });
         await Assertions.Expect(_page.Locator(".mud-snackbar")).ToContainTextAsync("comfyui is running on GPU");
         await Assertions.Expect(row.GetByText("PID ")).ToBeVisibleAsync();
+        await Assertions.Expect(row.GetByTestId("last-probe")).ToContainTextAsync("ok 200", Slow);
+        Assert.Equal(columns, await ColumnsAsync());
         await _page.ScreenshotToAsync("services.png");
 
         // Its output, live, on the logs page.
@@ -107,6 +130,7 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
         await row.GetByTestId("stop").ClickAsync();
         await _page.GetByRole(AriaRole.Button, new() { Name = "Stop", Exact = true }).Last.ClickAsync();
         await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "stopped", new() { Timeout = 20_000 });
+        Assert.Equal(columns, await ColumnsAsync());
     }
 
     [Fact]

@@ -114,6 +114,9 @@ public sealed partial class Services : LivePage
     /// </summary>
     private static string Quiet(ServiceRowModel row) => row.Instance is { IsActive: true } ? "" : "cf-quiet-cell";
 
+    /// <summary>Not running and nothing to tell (not failed, not waiting for its node): one line on a phone.</summary>
+    private static bool Compact(ServiceRowModel row) => row.Instance is null || row.Instance.State == InstanceState.Stopped;
+
     /// <summary>The service a link (a chip on the dashboard) points at: its row is marked and scrolled to.</summary>
     [SupplyParameterFromQuery]
     public string? Focus { get; set; }
