@@ -7,6 +7,7 @@ using CfOrch.Bench;
 
 // Usage: dotnet run --project bench/CfOrch.Bench -c Release [-- --seconds 10 --concurrency 16]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --editor [--iterations 20]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --refusal-storm [--requests 40000 --seconds 40]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --container-start [--runs 10]   (needs a Docker engine)
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --agent-poll [--agents 100 --seconds 60]
@@ -15,6 +16,11 @@ using CfOrch.Bench;
 if (args.Contains("--yaml-bombs"))
 {
     return YamlBombRun.Run(ArgValue("--iterations", 20));
+}
+
+if (args.Contains("--editor"))
+{
+    return await EditorRun.RunAsync(ArgValue("--iterations", 20));
 }
 
 if (args.Contains("--refusal-storm"))

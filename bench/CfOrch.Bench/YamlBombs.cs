@@ -110,7 +110,7 @@ internal static class YamlBombs
     }
 
     /// <summary>What a large real profile looks like: about 50 KB of services, each with a managed block, env and volumes.</summary>
-    private static string Realistic50Kb()
+    internal static string Realistic50Kb()
     {
         var text = new StringBuilder(Head + "services:\n");
         for (var i = 0; text.Length < 50 * 1024; i++)
