@@ -265,6 +265,21 @@ public sealed class LiveDashboardTests(BrowserFixture browser, LiveAppFixture ap
         Assert.EndsWith("/profiles", new Uri(_page.Url).AbsolutePath, StringComparison.Ordinal);
         await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
 
+        // The browser asks too, before a reload, a closed tab or another site (beforeunload); dismissed, the page stays.
+        var asked = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnDialog(object? sender, IDialog dialog)
+        {
+            asked.TrySetResult(dialog.Type);
+            _ = dialog.DismissAsync();
+        }
+
+        _page.Dialog += OnDialog;
+        await _page.CloseAsync(new() { RunBeforeUnload = true });
+        Assert.Equal("beforeunload", await asked.Task.WaitAsync(TimeSpan.FromSeconds(15), TestContext.Current.CancellationToken));
+        _page.Dialog -= OnDialog;
+        Assert.False(_page.IsClosed);
+        await Assertions.Expect(input).ToHaveValueAsync(original + burst + "  ");
+
         await _page.GetByTestId("revert").ClickAsync();
         await Assertions.Expect(input).ToHaveValueAsync(original);
     }

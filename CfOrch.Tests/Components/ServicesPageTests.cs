@@ -1,5 +1,6 @@
 using AngleSharp.Dom;
 using Bunit;
+using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Web.Components.Controls;
@@ -121,8 +122,13 @@ public sealed class ServicesPageTests : MudBunitContext
     [Fact]
     public void The_details_of_a_service_show_its_launch_masked_env_endpoint_and_last_output()
     {
-        UseTestProfile(TestProfile.Replace("      health_path: /health\n", "      health_path: /health\n      env:\n        HF_TOKEN: hf_abcdefghijklmnop\n        LOG_LEVEL: debug\n", StringComparison.Ordinal));
-        var instance = AddInstance("whisper", InstanceState.Running);
+        var history = new FixedHistory(
+            new LeaseEventRecord(1_764_400_000_000, "granted", "l1", "local", 0, "whisper", "whisper", "managed", 3000, null, "3,000 MB for whisper", null),
+            new LeaseEventRecord(1_764_400_000_000, "granted", "l2", "local", 0, "comfyui", "comfyui", "managed", 6000, null, "6,000 MB for comfyui", null));
+        UseTestProfile(
+            TestProfile.Replace("      health_path: /health\n", "      health_path: /health\n      env:\n        HF_TOKEN: hf_abcdefghijklmnop\n        LOG_LEVEL: debug\n", StringComparison.Ordinal),
+            configure: services => services.AddSingleton<IHistoryReader>(history));
+        var instance = AddInstance("whisper", InstanceState.Running, with: i => i with { LastLogLines = ["loading model", "listening on :9000"] });
 
         var page = RenderAs<Services>();
         page.ClickOn("[aria-label='Details of whisper']");
@@ -137,6 +143,29 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.DoesNotContain("hf_abcdefghijklmnop", env, StringComparison.Ordinal);
         Assert.Contains("http://127.0.0.1:11434", details.QuerySelector("[data-testid=details-url]")!.TextContent, StringComparison.Ordinal);
         Assert.Equal(instance.Service, details.GetAttribute("data-service"));
+
+        // Its recent lease events (its own, not another service's) and its last lines of output.
+        page.WaitForAssertion(() => Assert.Contains("3,000 MB for whisper", page.Find("[data-testid=details-events]").TextContent, StringComparison.Ordinal));
+        Assert.DoesNotContain("comfyui", page.Find("[data-testid=details-events]").TextContent, StringComparison.Ordinal);
+        Assert.Equal("loading model\nlistening on :9000", page.Find("[data-testid=details-log]").TextContent);
+    }
+
+    /// <summary>A history of fixed events, filtered by service as the store filters them.</summary>
+    private sealed class FixedHistory(params LeaseEventRecord[] events) : IHistoryReader
+    {
+        public event Action? Written { add { } remove { } }
+
+        public Task<(int Total, IReadOnlyList<LeaseEventRecord> Events)> LeaseEventsAsync(HistoryFilter filter, int page, int pageSize, CancellationToken cancellationToken)
+        {
+            var matching = events.Where(e => filter.Service is null || e.Service == filter.Service || e.Holder == filter.Service).ToList();
+            return Task.FromResult<(int, IReadOnlyList<LeaseEventRecord>)>((matching.Count, matching.Skip((page - 1) * pageSize).Take(pageSize).ToList()));
+        }
+
+        public Task<IReadOnlyList<GpuSampleRecord>> SamplesAsync(long sinceUnixMs, int? gpuIndex, long bucketMs, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<GpuSampleRecord>>([]);
+
+        public Task<IReadOnlyList<string>> HoldersAsync(CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<string>>(events.Select(e => e.Holder).Distinct().ToList());
     }
 
     [Fact]
