@@ -7,18 +7,23 @@ using Microsoft.Extensions.Logging;
 namespace CfOrch.Tests.Api;
 
 /// <summary>
-/// A cf-orch agent on 127.0.0.1 answering <c>GET /gpu-info</c> and <c>GET /resident-info</c> as the Python agent does;
-/// it remembers the Authorization header of each call. Started again on the same port, it is the same agent back.
+/// An unchanged Python cf-orch agent on 127.0.0.1, with the shapes of its answers: <c>GET /gpu-info</c>;
+/// <c>GET /resident-info</c>, which lists only what answers on its well-known ports (an Ollama with several models
+/// loaded as <c>ollama/0</c>, <c>ollama/1</c>), never a process it started; <c>GET /services</c>
+/// (<c>{running}</c>), <c>GET /services/{s}</c> (<c>{service, running, url}</c>); <c>POST /services/{s}/start</c>
+/// (<c>{service, url, running}</c>, no <c>adopted</c>) and <c>/stop</c> (<c>{service, stopped}</c>). The services it
+/// "starts" answer at its own address, which also answers Ollama's <c>/api/tags</c> with <see cref="Models"/>. It
+/// remembers the Authorization header and the method and path of each call. Started again on the same port, it is the
+/// same agent back.
 /// </summary>
 public sealed class FakeAgent : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private FakeAgent(WebApplication app, int port, ConcurrentQueue<string> authorizations)
+    private FakeAgent(WebApplication app, int port)
     {
         _app = app;
         Port = port;
-        Authorizations = authorizations;
     }
 
     public int Port { get; }
@@ -26,7 +31,22 @@ public sealed class FakeAgent : IAsyncDisposable
     public string Url => $"http://127.0.0.1:{Port}";
 
     /// <summary>The Authorization header of every call ("" when none was sent).</summary>
-    public ConcurrentQueue<string> Authorizations { get; }
+    public ConcurrentQueue<string> Authorizations { get; } = new();
+
+    /// <summary>Every call, as "GET /services/llm".</summary>
+    public ConcurrentQueue<string> Calls { get; } = new();
+
+    /// <summary>What <c>/resident-info</c> lists (service, model_name): by default one Ollama with one model loaded.</summary>
+    public IReadOnlyList<(string Service, string? Model)> Residents { get; set; } = [("ollama", "llama3.1:8b")];
+
+    /// <summary>The services it runs (started through it and not stopped since); a test removes one to make it end there.</summary>
+    public ConcurrentDictionary<string, bool> Running { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The models its Ollama has pulled (<c>/api/tags</c>).</summary>
+    public IReadOnlyList<string> Models { get; set; } = ["llama3.1:8b", "qwen2.5:7b"];
+
+    /// <summary>The calls made with this method and path.</summary>
+    public int CallsTo(string call) => Calls.Count(c => c == call);
 
     public static async Task<FakeAgent> StartAsync(int padBytes = 0, int? port = null)
     {
@@ -35,10 +55,11 @@ public sealed class FakeAgent : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls($"http://127.0.0.1:{chosen}");
         var app = builder.Build();
-        var authorizations = new ConcurrentQueue<string>();
+        var agent = new FakeAgent(app, chosen);
         app.Use(async (context, next) =>
         {
-            authorizations.Enqueue(context.Request.Headers.Authorization.ToString());
+            agent.Authorizations.Enqueue(context.Request.Headers.Authorization.ToString());
+            agent.Calls.Enqueue($"{context.Request.Method} {context.Request.Path}");
             await next(context);
         });
         app.MapGet("/gpu-info", () => Results.Json(new
@@ -47,9 +68,19 @@ public sealed class FakeAgent : IAsyncDisposable
             gpus = new[] { new { gpu_id = 0, name = "RTX 4090", vram_total_mb = 24576, vram_used_mb = 1024, vram_free_mb = 23552 } },
             pad = new string('x', padBytes),
         }));
-        app.MapGet("/resident-info", () => Results.Json(new { residents = new[] { new { service = "ollama", model_name = "llama3.1:8b" } } }));
+        app.MapGet("/resident-info", () => Results.Json(new { residents = agent.Residents.Select(r => new { service = r.Service, model_name = r.Model }) }));
+        app.MapGet("/services", () => Results.Json(new { running = agent.Running.Keys.Order(StringComparer.Ordinal) }));
+        app.MapGet("/services/{service}", (string service) =>
+            Results.Json(new { service, running = agent.Running.ContainsKey(service), url = agent.Running.ContainsKey(service) ? agent.Url : null }));
+        app.MapPost("/services/{service}/start", (string service) =>
+        {
+            agent.Running[service] = true;
+            return Results.Json(new { service, url = agent.Url, running = true });
+        });
+        app.MapPost("/services/{service}/stop", (string service) => Results.Json(new { service, stopped = agent.Running.TryRemove(service, out _) }));
+        app.MapGet("/api/tags", () => Results.Json(new { models = agent.Models.Select(m => new { name = m, size = 1_000_000_000L }) }));
         await app.StartAsync(TestContext.Current.CancellationToken);
-        return new FakeAgent(app, chosen, authorizations);
+        return agent;
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();

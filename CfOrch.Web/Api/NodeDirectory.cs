@@ -41,8 +41,15 @@ public sealed partial class NodeDirectory(
 
     IReadOnlyList<Core.Nodes.RemoteNodeState> Core.Nodes.IRemoteNodes.All => All.Select(StateOf).ToList();
 
-    /// <summary>Raised after every poll of a node, answered or not (the services placed there follow its state).</summary>
-    public event Action<RemoteNode>? Polled;
+    private Func<RemoteNode, Task>? _follow;
+
+    /// <summary>
+    /// What runs after every poll of a node, answered or not, before the poll counts as done: the services placed there
+    /// follow its state (and may ask the agent about one it does not list).
+    /// </summary>
+    public void AfterEachPoll(Func<RemoteNode, Task> follow) => _follow = follow;
+
+    private Task FollowAsync(RemoteNode node) => _follow?.Invoke(node) ?? Task.CompletedTask;
 
     private static Core.Nodes.RemoteNodeState StateOf(RemoteNode n) => new(
         n.NodeId, n.AgentUrl, n.Online, n.LastHeartbeat, n.Problem,
@@ -79,7 +86,7 @@ public sealed partial class NodeDirectory(
             (_, known) => known.AgentUrl == url ? known : known with { AgentUrl = url });
         var polled = await PollAsync(node, cancellationToken);
         Publish();
-        Polled?.Invoke(polled);
+        await FollowAsync(polled);
         await SaveAsync(polled, cancellationToken);
         if (!polled.Online)
         {
@@ -99,7 +106,7 @@ public sealed partial class NodeDirectory(
 
         var polled = await PollAsync(node, cancellationToken);
         Publish();
-        Polled?.Invoke(polled);
+        await FollowAsync(polled);
         return polled;
     }
 
@@ -113,7 +120,7 @@ public sealed partial class NodeDirectory(
             {
                 var before = node.Online;
                 var after = await PollAsync(node, cancellationToken);
-                Polled?.Invoke(after);
+                await FollowAsync(after);
                 if (after.Online != before)
                 {
                     if (after.Online)
@@ -238,7 +245,17 @@ public sealed partial class NodeDirectory(
     }
 
     /// <summary>A warm service an agent reports (<c>/resident-info</c>).</summary>
-    public sealed record ResidentRow(string Service, string? ModelName);
+    public sealed record ResidentRow(string Service, string? ModelName)
+    {
+        /// <summary>
+        /// Whether the row is <paramref name="service"/>: its name, or one of the rows the original agent makes of one
+        /// service with several models loaded (<c>ollama/0</c>, <c>ollama/1</c>).
+        /// </summary>
+        public bool Is(string service) =>
+            Service == service
+            || (Service.Length > service.Length + 1 && Service.StartsWith(service, StringComparison.Ordinal) && Service[service.Length] == '/'
+                && int.TryParse(Service.AsSpan(service.Length + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));
+    }
 
     private sealed class GpuInfoBody
     {

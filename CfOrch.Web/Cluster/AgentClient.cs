@@ -20,10 +20,20 @@ public sealed class AgentClient(IHttpClientFactory httpClients, IOptions<CfOrchO
     /// <summary>Stops, evictions and reads: an agent that takes longer is treated as not answering.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<T?> GetAsync<T>(Uri url, CancellationToken cancellationToken)
+    /// <summary>A read from an agent; one that takes longer than <paramref name="timeout"/> (default <see cref="CallTimeout"/>) is one that did not answer.</summary>
+    public async Task<T?> GetAsync<T>(Uri url, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout ?? CallTimeout);
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
-        return await SendAsync<T>(request, cancellationToken);
+        try
+        {
+            return await SendAsync<T>(request, cts.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new HttpRequestException($"GET {url.AbsolutePath} got no answer within {(timeout ?? CallTimeout).TotalSeconds:0} s");
+        }
     }
 
     public async Task<T?> PostAsync<T>(Uri url, object body, TimeSpan timeout, CancellationToken cancellationToken)

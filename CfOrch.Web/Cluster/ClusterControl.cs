@@ -131,8 +131,9 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
             return warm.Key.NodeId;
         }
 
-        // A node whose agent reports the service warm (it runs there already: its agent adopts or reuses it).
-        if (online.FirstOrDefault(n => n.Residents.Any(r => r.Service == profile.Name)) is { } resident)
+        // A node whose agent reports the service warm (it runs there already: its agent adopts or reuses it); the
+        // original agent lists an Ollama with several models loaded as ollama/0, ollama/1.
+        if (online.FirstOrDefault(n => n.Residents.Any(r => r.Is(profile.Name))) is { } resident)
         {
             return resident.NodeId;
         }

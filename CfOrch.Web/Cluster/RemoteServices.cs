@@ -15,7 +15,7 @@ namespace CfOrch.Web.Cluster;
 /// The services this coordinator placed on other nodes: each started through its node's agent
 /// (<c>POST /services/{s}/start</c>) under a lease on that node's GPU, stopped through it (<c>/stop</c>), and followed by
 /// the agent's polls — an agent that stops answering makes its instances <c>unknown</c> (their leases stay counted),
-/// and once it answers again they are running if it reports them resident, else gone (their leases released).
+/// and once it answers again they are running if it reports them resident or running, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
     ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, AllocationTable allocations, Sweeper sweeper, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, StateStream stream, TimeProvider time, ILogger<RemoteServices> logger)
@@ -25,8 +25,7 @@ public sealed partial class RemoteServices(
     /// <summary>From now on, the instances on each node follow its polls (once, at start-up).</summary>
     public void FollowPolls()
     {
-        nodes.Polled -= Follow;
-        nodes.Polled += Follow;
+        nodes.AfterEachPoll(FollowAsync);
         stream.Published -= OnChange;
         stream.Published += OnChange;
     }
@@ -279,21 +278,104 @@ public sealed partial class RemoteServices(
         }
     }
 
-    /// <summary>A restored instance its agent reports warm: running again, at the URL the agent gives (as a client here reaches it).</summary>
-    private async Task RunningAgainAsync(NodeDirectory.RemoteNode node, InstanceSnapshot instance)
+    /// <summary>What the agent says of the service (<c>GET /services/{s}</c>): null when it cannot be asked (no answer: the next poll asks again).</summary>
+    private async Task<AgentServiceAnswer?> AskAsync(NodeDirectory.RemoteNode node, string service, CancellationToken cancellationToken)
     {
         try
         {
-            var answer = await agents.GetAsync<AgentServiceAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(instance.Service)}"), CancellationToken.None);
-            if (answer is { Running: true, Url: { Length: > 0 } url } && _instances.TryGetValue(instance.Key, out var current) && current.State == InstanceState.Unknown)
-            {
-                var now = time.GetUtcNow();
-                Put(current with { State = InstanceState.Running, Url = Reachable(url, node.AgentUrl), StateSince = now, ReadyAt = now, Message = null });
-            }
+            return await agents.GetAsync<AgentServiceAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(service)}"), cancellationToken, AskTimeout);
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
         {
-            // The next poll tries again.
+            return null;
+        }
+    }
+
+    /// <summary>A question about one service, asked while a poll waits: as long as a poll's own calls may take.</summary>
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// An instance its agent answers for but does not list in <c>/resident-info</c> — the original agent lists only
+    /// containers and what answers on a few well-known ports, so never a process it started — is asked about
+    /// (<c>GET /services/{s}</c>) before it is ended: running there, it follows as a listed one; not running, it
+    /// ended there (stopped by hand, crashed, the agent restarted); no answer, the next poll asks again. An agent
+    /// without <c>/services</c> (404) cannot say, so not being listed is its word.
+    /// </summary>
+    private async Task ConfirmAsync(NodeDirectory.RemoteNode node, InstanceSnapshot instance)
+    {
+        bool running;
+        string? url = null;
+        try
+        {
+            var answer = await agents.GetAsync<AgentServiceAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(instance.Service)}"), CancellationToken.None, AskTimeout);
+            running = answer is { Running: true };
+            url = answer?.Url;
+        }
+        catch (HttpRequestException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
+        {
+            running = false;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
+        {
+            return;
+        }
+
+        if (running)
+        {
+            // Unless it changed meanwhile (a stop, an allocation): then the next poll follows what it is now.
+            if (_instances.TryGetValue(instance.Key, out var current) && current == instance)
+            {
+                Reported(node, current, url);
+            }
+        }
+        else if (_instances.TryRemove(KeyValuePair.Create(instance.Key, instance)))
+        {
+            // Only as it was when asked: one being stopped meanwhile is ended by its stop, with its own reason.
+            publisher.Publish(new InstanceRemoved(instance.Key));
+            if (instance.LeaseId is { } leaseId)
+            {
+                leases.Release(leaseId, HistoryKind.Lost, $"node '{node.NodeId}' no longer reports it running");
+            }
+        }
+    }
+
+    /// <summary>
+    /// An instance its agent reports running (listed, or as <paramref name="url"/> when asked): one starting or unknown
+    /// runs again — a restored one at the URL the agent gives, as a client here reaches it — and a running one follows
+    /// its allocations.
+    /// </summary>
+    private void Reported(NodeDirectory.RemoteNode node, InstanceSnapshot instance, string? url)
+    {
+        var now = time.GetUtcNow();
+        if (instance.State is InstanceState.Unknown or InstanceState.Starting && instance.Url.Length > 0)
+        {
+            Put(instance with { State = InstanceState.Running, StateSince = now, ReadyAt = instance.ReadyAt ?? now, Message = null });
+        }
+        else if (instance is { State: InstanceState.Unknown, Url.Length: 0 })
+        {
+            // Restored after a restart of this coordinator: its agent says where it answers.
+            if (url is { Length: > 0 })
+            {
+                Put(instance with { State = InstanceState.Running, Url = Reachable(url, node.AgentUrl), StateSince = now, ReadyAt = now, Message = null });
+            }
+            else
+            {
+                _ = RunningAgainAsync(node, instance);
+            }
+        }
+        else
+        {
+            FollowAllocations(instance);
+        }
+    }
+
+    /// <summary>A restored instance its agent lists warm: running again, at the URL the agent gives (as a client here reaches it).</summary>
+    private async Task RunningAgainAsync(NodeDirectory.RemoteNode node, InstanceSnapshot instance)
+    {
+        if (await AskAsync(node, instance.Service, CancellationToken.None) is { Running: true, Url: { Length: > 0 } url } && _instances.TryGetValue(instance.Key, out var current) && current.State == InstanceState.Unknown)
+        {
+            var now = time.GetUtcNow();
+            Put(current with { State = InstanceState.Running, Url = Reachable(url, node.AgentUrl), StateSince = now, ReadyAt = now, Message = null });
         }
     }
 
@@ -348,10 +430,15 @@ public sealed partial class RemoteServices(
     }
 
     /// <summary>After each poll of an agent: its instances follow its state (see the class summary).</summary>
-    private void Follow(NodeDirectory.RemoteNode node)
+    private async Task FollowAsync(NodeDirectory.RemoteNode node)
     {
-        foreach (var instance in _instances.Values.Where(i => i.Key.NodeId == node.NodeId).ToList())
+        foreach (var key in _instances.Keys.Where(k => k.NodeId == node.NodeId).ToList())
         {
+            if (!_instances.TryGetValue(key, out var instance))
+            {
+                continue;
+            }
+
             if (!node.Online)
             {
                 if (instance.State != InstanceState.Unknown)
@@ -364,27 +451,14 @@ public sealed partial class RemoteServices(
                     });
                 }
             }
-            else if (node.Residents.Any(r => r.Service == instance.Service))
+            else if (node.Residents.Any(r => r.Is(instance.Service)))
             {
-                if (instance.State is InstanceState.Unknown or InstanceState.Starting && instance.Url.Length > 0)
-                {
-                    Put(instance with { State = InstanceState.Running, StateSince = time.GetUtcNow(), ReadyAt = instance.ReadyAt ?? time.GetUtcNow(), Message = null });
-                }
-                else if (instance is { State: InstanceState.Unknown, Url.Length: 0 })
-                {
-                    // Restored after a restart of this coordinator: its agent says where it answers.
-                    _ = RunningAgainAsync(node, instance);
-                }
-                else
-                {
-                    FollowAllocations(instance);
-                }
+                Reported(node, instance, url: null);
             }
-            else if (instance.State is InstanceState.Unknown or InstanceState.Running && node.ResidentsAt > instance.StateSince)
+            else if (instance.State is InstanceState.Unknown or InstanceState.Running or InstanceState.Idle && node.ResidentsAt > instance.StateSince)
             {
-                // Its agent answers, was asked after the instance got its state, and does not report it: it ended there
-                // (stopped by hand, crashed, the agent restarted).
-                End(instance, HistoryKind.Lost, $"node '{node.NodeId}' no longer reports it running");
+                // Its agent answers, was asked after the instance got its state, and does not list it: asked about it.
+                await ConfirmAsync(node, instance);
             }
         }
     }

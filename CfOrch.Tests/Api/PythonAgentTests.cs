@@ -1,0 +1,79 @@
+using System.Net;
+using CfOrch.Core.Instances;
+using CfOrch.Core.Leases;
+using CfOrch.Tests.Engine;
+using CfOrch.Web.Api;
+using CfOrch.Web.Cluster;
+
+namespace CfOrch.Tests.Api;
+
+/// <summary>The coordinator driving an unchanged Python agent (<see cref="FakeAgent"/>): what it starts there stays its own.</summary>
+public sealed class PythonAgentTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>A coordinator's profile for a 24 GB card: the services run on the agent (the stand-in is never started here).</summary>
+    private static string Profile() =>
+        "schema_version: 1\nname: coordinator\nvram_total_mb: 24576\neviction_timeout_s: 3\nservices:\n"
+        + EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")
+        + EngineApp.StandInService("llm", 10000, 2, EngineApp.FreePort(), "service --port {port}", "/health")
+        + EngineApp.StandInService("comfyui", 22000, 4, EngineApp.FreePort(), "service --port {port}", "/health")
+        + EngineApp.StandInService("pinned", 1000, 3, EngineApp.FreePort(), "service --port {port}", "/health").Replace("    priority: 3\n", "    priority: 3\n    gpus: [1]\n", StringComparison.Ordinal);
+
+    private static async Task<ApiTestHost> CoordinatorOfAsync(FakeAgent agent, Dictionary<string, string?>? settings = null)
+    {
+        var host = ApiTestHost.Start(Profile(), settings);
+        (await host.PostAsync("/api/nodes", new { node_id = "heimdall", agent_url = agent.Url })).Is(HttpStatusCode.OK);
+        return host;
+    }
+
+    private static List<string> Placed(ApiTestHost host, InstanceState state) =>
+        host.Get<RemoteServices>().All.Where(i => i.State == state).Select(i => i.Service).Order(StringComparer.Ordinal).ToList();
+
+    private static List<string> LeasedOnHeimdall(ApiTestHost host) =>
+        host.Get<LeaseManager>().All.Where(l => l.NodeId == "heimdall").Select(l => l.Service ?? l.Holder).Order(StringComparer.Ordinal).ToList();
+
+    [Fact]
+    public async Task What_cf_orch_started_on_a_python_agent_keeps_running_with_its_lease_across_polls_until_the_agent_says_it_ended()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        // Two models loaded: the original agent lists its Ollama as ollama/0 and ollama/1, and never a process it started.
+        agent.Residents = [("ollama/0", "llama3.1:8b"), ("ollama/1", "qwen2.5:7b")];
+        await using var host = await CoordinatorOfAsync(agent);
+
+        var llm = (await host.PostAsync("/api/services/llm/allocate", new { node_id = "heimdall", model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.OK).Json;
+        Assert.Equal(("heimdall", true), (llm.GetProperty("node_id").GetString(), llm.GetProperty("started").GetBoolean()));
+        (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "qwen2.5:7b" }, caller = "t" })).Is(HttpStatusCode.OK);
+
+        // The Python agent's own start of an Ollama that already ran there (a system service) exits at once: only its
+        // ollama/0, ollama/1 residents say that it runs.
+        agent.Running.TryRemove("ollama", out _);
+        var nodes = host.Get<NodeDirectory>();
+        await nodes.PollAllAsync(Ct);
+        await nodes.PollAllAsync(Ct);
+
+        Assert.Equal(["llm", "ollama"], Placed(host, InstanceState.Running));
+        Assert.Equal(["llm", "ollama"], LeasedOnHeimdall(host));
+        Assert.True(agent.CallsTo("GET /services/llm") >= 2, "the agent is asked about what it does not list");
+
+        // Ended there (a crash, a stop by hand): lost at the next poll, its lease released.
+        agent.Running.TryRemove("llm", out _);
+        await nodes.PollAllAsync(Ct);
+
+        Assert.Equal(["ollama"], Placed(host, InstanceState.Running));
+        Assert.Equal(["ollama"], LeasedOnHeimdall(host));
+    }
+
+    [Fact]
+    public async Task An_ollama_the_python_agent_lists_as_ollama_0_and_ollama_1_draws_an_allocate_to_its_node()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [("ollama/0", "llama3.1:8b"), ("ollama/1", "qwen2.5:7b")];
+        // This node has more room than heimdall: only the warm Ollama there makes heimdall the place.
+        await using var host = await CoordinatorOfAsync(agent, new() { ["CfOrch:Gpus:Simulated:0:TotalMb"] = "49152" });
+
+        var answer = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "qwen2.5:7b" }, caller = "t" })).Is(HttpStatusCode.OK).Json;
+
+        Assert.Equal(("heimdall", "qwen2.5:7b"), (answer.GetProperty("node_id").GetString(), answer.GetProperty("model").GetString()));
+    }
+}
