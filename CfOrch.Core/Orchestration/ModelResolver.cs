@@ -13,20 +13,23 @@ public sealed class ModelResolver(OllamaClient ollama)
     /// <summary>
     /// Before anything is started or evicted for an allocation: an Ollama that already answers (adopted or not yet) and
     /// has none of the candidates refuses it now (<see cref="OrchestrationError.Invalid"/>, naming what it has), so a
-    /// refused allocation changes nothing. Services that cannot be asked (not running yet, not Ollama) pass.
+    /// refused allocation changes nothing. Services that cannot be asked (not running yet, not Ollama) pass. It is
+    /// asked on this node (its spec's address), or where <paramref name="where"/> says it answers (another node's
+    /// Ollama; null: nowhere yet), which is only looked up for an Ollama and candidates to check.
     /// </summary>
-    public async Task PrecheckAsync(Profiles.ServiceProfile service, IReadOnlyList<string> candidates, CancellationToken cancellationToken)
+    public async Task PrecheckAsync(Profiles.ServiceProfile service, IReadOnlyList<string> candidates, CancellationToken cancellationToken, Func<CancellationToken, Task<string?>>? where = null)
     {
         ArgumentNullException.ThrowIfNull(service);
         ArgumentNullException.ThrowIfNull(candidates);
         var wanted = candidates.Where(c => !string.IsNullOrWhiteSpace(c)).ToList();
         if (wanted.Count == 0 || service.Managed is not { } spec || !OllamaClient.IsOllama(service.Name, spec.HealthPath)
-            || await ollama.TagsAsync(spec.LocalUrl, cancellationToken) is not { } tags)
+            || (where is null ? spec.LocalUrl : await where(cancellationToken)) is not { } url
+            || await ollama.TagsAsync(url, cancellationToken) is not { } tags)
         {
             return;
         }
 
-        Match(service.Name, wanted, tags.Select(t => t.Name).ToList(), OrchestrationError.Invalid);
+        Match(service.Name, wanted, tags.Select(t => t.Name).ToList());
     }
 
     public async Task<string?> ResolveAsync(InstanceSnapshot instance, IReadOnlyList<string> candidates, CancellationToken cancellationToken)
@@ -47,7 +50,7 @@ public sealed class ModelResolver(OllamaClient ollama)
         // A candidate Ollama has loaded answers at once (nothing to load, nothing to unload): it goes first.
         var available = tags.Select(t => t.Name).ToList();
         return wanted.Select(c => TryMatch(c, available)).FirstOrDefault(m => m is not null && instance.LoadedModels.Any(l => l.Name == m))
-            ?? Match(instance.Service, wanted, available, OrchestrationError.StartFailed);
+            ?? Match(instance.Service, wanted, available);
     }
 
     /// <summary>What Ollama calls <paramref name="candidate"/> (a name without a tag matches <c>:latest</c>, else any tag); null when it does not have it.</summary>
@@ -55,8 +58,8 @@ public sealed class ModelResolver(OllamaClient ollama)
         available.FirstOrDefault(a => a == candidate)
         ?? (candidate.Contains(':', StringComparison.Ordinal) ? null : available.FirstOrDefault(a => a == candidate + ":latest") ?? available.FirstOrDefault(a => a.StartsWith(candidate + ":", StringComparison.Ordinal)));
 
-    /// <summary>The first candidate Ollama has (a name without a tag matches <c>:latest</c> or any tag); none: refused with what it has.</summary>
-    private static string Match(string service, List<string> wanted, List<string> available, OrchestrationError error)
+    /// <summary>The first candidate Ollama has (a name without a tag matches <c>:latest</c> or any tag); none: refused (422) with what it has.</summary>
+    private static string Match(string service, List<string> wanted, List<string> available)
     {
         foreach (var candidate in wanted)
         {
@@ -66,7 +69,7 @@ public sealed class ModelResolver(OllamaClient ollama)
             }
         }
 
-        throw new OrchestrationException(error,
+        throw new OrchestrationException(OrchestrationError.Invalid,
             $"none of the model candidates ({string.Join(", ", wanted)}) is available on {service}; it has {(available.Count == 0 ? "no models" : string.Join(", ", available))}");
     }
 }

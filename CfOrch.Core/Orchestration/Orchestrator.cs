@@ -77,18 +77,37 @@ public sealed class Orchestrator(
     }
 
     /// <summary>
-    /// The claim of an allocation on an instance already ensured (on this node or, placed by the coordinator, on
-    /// another): the model picked from the candidates, the URL handed to the caller, the TTL.
+    /// Before an allocation on another node evicts or starts anything there: the models of the service where it answers
+    /// on that node (<paramref name="where"/>: null when it does not run there yet), as <see cref="AllocateAsync"/>
+    /// checks them here.
     /// </summary>
-    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken)
+    public Task PrecheckModelsAsync(ServiceProfile profile, IReadOnlyList<string> modelCandidates, Func<CancellationToken, Task<string?>> where, CancellationToken cancellationToken) =>
+        models.PrecheckAsync(profile, modelCandidates, cancellationToken, where);
+
+    /// <summary>
+    /// The claim of an allocation on an instance already ensured (on this node or, placed by the coordinator, on
+    /// another): the model picked from the candidates, the URL handed to the caller, the TTL. Refused after this
+    /// allocation started the instance (an Ollama that did not run could not be asked for its models before), the start
+    /// is undone — stopped (by <paramref name="undoStart"/>, true once stopped, for one on another node), its lease
+    /// released — unless another allocation holds it by then, so that a refused allocation leaves no service behind.
+    /// </summary>
+    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken, Func<string, Task<bool>>? undoStart = null)
     {
         ArgumentNullException.ThrowIfNull(ensured);
         ArgumentNullException.ThrowIfNull(modelCandidates);
         var service = ensured.Instance.Service;
-        var model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
-        if (model is not null)
+        string? model;
+        try
         {
-            await idleModels.MakeRoomForModelAsync(ensured.Instance, model, string.IsNullOrWhiteSpace(caller) ? "anonymous" : caller, cancellationToken);
+            model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
+            if (model is not null)
+            {
+                await idleModels.MakeRoomForModelAsync(ensured.Instance, model, string.IsNullOrWhiteSpace(caller) ? "anonymous" : caller, cancellationToken);
+            }
+        }
+        catch (OrchestrationException refused) when (ensured.Started)
+        {
+            throw await UndoStartAsync(ensured.Instance, refused, undoStart);
         }
 
         var now = time.GetUtcNow();
@@ -107,6 +126,28 @@ public sealed class Orchestrator(
         allocations.Add(allocation);
         var instance = allocationCounts.Recount(ensured.Instance.Key) ?? ensured.Instance;
         return new AllocationResult(allocation, instance, ensured.Started, ensured.Warm);
+    }
+
+    /// <summary>Stops an instance an allocation started and then refused; the refusal, saying what became of it.</summary>
+    private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, Func<string, Task<bool>>? undoStart)
+    {
+        var reason = $"started for an allocation that was refused: {refused.Message}";
+        try
+        {
+            var stopped = undoStart is not null
+                ? await undoStart(reason)
+                : !(await stopper.StopAsync(started.Key, HistoryKind.Stopped, reason, CancellationToken.None, i => i.IsActive && i.Since == started.Since && i.Allocations == 0)).Instance.IsActive;
+            if (!stopped)
+            {
+                return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service} was started for it and is left running, allocated meanwhile");
+            }
+        }
+        catch (OrchestrationException ex)
+        {
+            return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service} was started for it and could not be stopped again: {ex.Message}");
+        }
+
+        return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service}, started for it, is stopped again");
     }
 
     /// <summary>Asks a serving Ollama to unload one model (it keeps running); says what happened.</summary>

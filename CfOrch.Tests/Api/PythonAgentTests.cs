@@ -7,7 +7,7 @@ using CfOrch.Web.Cluster;
 
 namespace CfOrch.Tests.Api;
 
-/// <summary>The coordinator driving an unchanged Python agent (<see cref="FakeAgent"/>): what it starts there stays its own.</summary>
+/// <summary>The coordinator driving an unchanged Python agent (<see cref="FakeAgent"/>): what it starts there stays its own, and what it refuses changes nothing there.</summary>
 public sealed class PythonAgentTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -75,5 +75,40 @@ public sealed class PythonAgentTests
         var answer = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "qwen2.5:7b" }, caller = "t" })).Is(HttpStatusCode.OK).Json;
 
         Assert.Equal(("heimdall", "qwen2.5:7b"), (answer.GetProperty("node_id").GetString(), answer.GetProperty("model").GetString()));
+    }
+
+    [Fact]
+    public async Task An_allocate_on_an_agent_for_a_model_its_ollama_lacks_is_422_and_leaves_what_runs_there_as_it_was()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        await using var host = await CoordinatorOfAsync(agent);
+        (await host.PostAsync("/api/services/comfyui/allocate", new { node_id = "heimdall", model_candidates = new[] { "sdxl" }, caller = "t" })).Is(HttpStatusCode.OK);
+
+        // Its Ollama runs there (the agent says where): asked first, nothing is evicted for it and nothing started.
+        agent.Running["ollama"] = true;
+        var refused = (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "mistral:7b" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+
+        Assert.Contains("none of the model candidates (mistral:7b) is available on ollama; it has llama3.1:8b, qwen2.5:7b", refused, StringComparison.Ordinal);
+        Assert.Equal(["comfyui"], Placed(host, InstanceState.Running));
+        Assert.Equal(["comfyui"], LeasedOnHeimdall(host));
+        Assert.Equal(0, agent.CallsTo("POST /services/comfyui/stop"));
+        Assert.Equal(0, agent.CallsTo("POST /services/ollama/start"));
+    }
+
+    [Fact]
+    public async Task An_ollama_started_on_an_agent_to_be_asked_for_a_model_it_lacks_is_stopped_again_and_its_lease_released()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        await using var host = await CoordinatorOfAsync(agent);
+
+        var refused = (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "mistral:7b" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+
+        Assert.Contains("none of the model candidates (mistral:7b) is available on ollama", refused, StringComparison.Ordinal);
+        Assert.Contains("ollama, started for it, is stopped again", refused, StringComparison.Ordinal);
+        Assert.Equal((1, 1), (agent.CallsTo("POST /services/ollama/start"), agent.CallsTo("POST /services/ollama/stop")));
+        Assert.Empty(host.Get<RemoteServices>().All);
+        Assert.Empty(LeasedOnHeimdall(host));
     }
 }

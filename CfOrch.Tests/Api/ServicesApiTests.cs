@@ -145,6 +145,24 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task An_allocate_that_starts_an_ollama_lacking_every_candidate_is_422_and_stops_it_again_and_what_ran_keeps_running()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(
+            EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags"),
+            EngineApp.StandInService("worker", 2000, 3, EngineApp.FreePort(), "service --port {port}", "/health")));
+        (await host.PostAsync("/api/services/worker/allocate", new { model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.OK);
+
+        // Ollama does not run yet: it can only be asked for its models once started.
+        var refused = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "mistral:7b" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+
+        Assert.Contains("none of the model candidates (mistral:7b) is available on ollama; it has llama3.2:3b", refused, StringComparison.Ordinal);
+        Assert.Contains("ollama, started for it, is stopped again", refused, StringComparison.Ordinal);
+        Assert.DoesNotContain(host.Orchestrator.Instances, i => i.Service == "ollama" && i.IsActive);
+        Assert.Equal(["worker"], host.Orchestrator.Leases.Select(l => l.Service));
+        Assert.Contains(host.Orchestrator.Instances, i => i is { Service: "worker", State: InstanceState.Running });
+    }
+
+    [Fact]
     public async Task Resident_lists_warm_services()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);

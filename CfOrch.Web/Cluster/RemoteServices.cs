@@ -134,6 +134,59 @@ public sealed partial class RemoteServices(
         return new EnsureResult(running, Started: !answer.Adopted, Warm: answer.Adopted);
     }
 
+    /// <summary>
+    /// Stops an instance an allocation started there and then refused (through its agent, its lease released), unless it
+    /// is allocated meanwhile or is another run by now; true once it is stopped.
+    /// </summary>
+    public async Task<bool> UndoStartAsync(InstanceSnapshot started, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(started);
+        var node = NodeOf(started.Key.NodeId);
+        using var held = await locks.AcquireAsync($"{started.Service}@{started.Key.NodeId}", CancellationToken.None);
+        if (!_instances.TryGetValue(started.Key, out var current) || current.Since != started.Since)
+        {
+            return true;
+        }
+
+        if (allocations.All.Any(a => a.Service == started.Service && a.NodeId == started.Key.NodeId && a.GpuIndex == started.Key.GpuIndex))
+        {
+            return false;
+        }
+
+        await StoppingAsync([current], () => TellStopAsync(node, started.Service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{started.Key.NodeId}' did not stop {started.Service}: {why}; its lease stays until it answers or you release it"), CancellationToken.None));
+        End(current, HistoryKind.Stopped, reason);
+        return true;
+    }
+
+    /// <summary>
+    /// Where the service answers on <paramref name="nodeId"/> now, as this node reaches it — the instance placed there, else
+    /// what its agent says (<c>GET /services/{s}</c>), else, when the agent lists it resident (the original agent
+    /// finds an Ollama on its well-known port), the port of the service's spec on the agent's host — or null.
+    /// </summary>
+    public async Task<string?> ServingUrlAsync(ServiceProfile profile, string nodeId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var node = NodeOf(nodeId);
+        if (_instances.Values.FirstOrDefault(i => i.Service == profile.Name && i.Key.NodeId == nodeId && i.IsServing) is { } warm)
+        {
+            return warm.Url;
+        }
+
+        if (!node.Online)
+        {
+            return null;
+        }
+
+        if (await AskAsync(node, profile.Name, cancellationToken) is { Running: true, Url: { Length: > 0 } url })
+        {
+            return Reachable(url, node.AgentUrl);
+        }
+
+        return node.Residents.Any(r => r.Is(profile.Name)) && profile.Managed is { } spec
+            ? Reachable(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"http://127.0.0.1:{spec.EffectivePort}"), node.AgentUrl)
+            : null;
+    }
+
     /// <summary>Stops the service on <paramref name="nodeId"/> through its agent (on one GPU when given) and releases its leases.</summary>
     public async Task<IReadOnlyList<StopOutcome>> StopAsync(string service, string nodeId, int? gpuIndex, CancellationToken cancellationToken)
     {
