@@ -111,4 +111,19 @@ public sealed class PythonAgentTests
         Assert.Empty(host.Get<RemoteServices>().All);
         Assert.Empty(LeasedOnHeimdall(host));
     }
+
+    [Fact]
+    public async Task A_service_pinned_to_a_gpu_the_agent_lacks_is_refused_with_its_pin_and_nothing_starts_there()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        await using var host = await CoordinatorOfAsync(agent);
+
+        var none = (await host.PostAsync("/api/services/pinned/allocate", new { node_id = "heimdall", model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        var other = (await host.PostAsync("/api/services/pinned/allocate", new { node_id = "heimdall", gpu_id = 0, model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+
+        Assert.Equal("pinned is pinned to GPU 1, which node 'heimdall' does not have (it has 0).", none);
+        Assert.Equal("pinned is pinned to GPU 1 by its profile", other);
+        Assert.Equal(0, agent.CallsTo("POST /services/pinned/start"));
+        Assert.Empty(LeasedOnHeimdall(host));
+    }
 }

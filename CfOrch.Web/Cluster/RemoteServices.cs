@@ -524,8 +524,21 @@ public sealed partial class RemoteServices(
     private async Task<(int Gpu, string LeaseId)> LeaseAsync(ServiceProfile profile, string nodeId, int? gpuIndex, CancellationToken cancellationToken)
     {
         var accounts = leases.Accounts(nodeId);
+        bool Pinned(int gpu) => profile.Gpus.Count == 0 || profile.Gpus.Contains(gpu);
+
+        // The profile's GPU pins hold on every node, as on this one (GpuPlacer): refused before anything is evicted.
+        if (gpuIndex is { } wanted && accounts.Any(a => a.GpuIndex == wanted) && !Pinned(wanted))
+        {
+            throw new OrchestrationException(OrchestrationError.Invalid, $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)} by its profile");
+        }
+
+        if (gpuIndex is null && accounts.Count > 0 && !accounts.Any(a => Pinned(a.GpuIndex)))
+        {
+            throw new OrchestrationException(OrchestrationError.NoCapacity, $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)}, which node '{nodeId}' does not have (it has {string.Join(", ", accounts.Select(a => a.GpuIndex))}).");
+        }
+
         var candidates = accounts
-            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && (profile.Gpus.Count == 0 || profile.Gpus.Contains(a.GpuIndex)))
+            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && Pinned(a.GpuIndex))
             .OrderByDescending(a => a.AvailableMb)
             .ThenBy(a => a.GpuIndex)
             .Select(a => a.GpuIndex)
@@ -533,7 +546,7 @@ public sealed partial class RemoteServices(
         if (candidates.Count == 0)
         {
             // Let the lease manager name what is wrong (an offline or unknown node, a GPU it lacks).
-            candidates.Add(gpuIndex ?? 0);
+            candidates.Add(gpuIndex ?? (profile.Gpus.Count > 0 ? profile.Gpus[0] : 0));
         }
 
         var refusals = new List<string>();
