@@ -72,6 +72,49 @@ public sealed class AgentProtocolTests
         Assert.Contains("cf-orch agent heimdall", page.Body, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Without_a_cluster_token_the_coordinators_address_controls_the_agent_and_a_stranger_or_a_proxy_does_not()
+    {
+        const string coordinator = "192.0.2.10";
+        var whisper = EngineApp.StandInService("whisper", 1000, 2, EngineApp.FreePort(), "service --port {port}", "/health");
+        await using var host = ApiTestHost.Start(EngineApp.Profile(whisper), new()
+        {
+            ["CfOrch:Role"] = "agent",
+            ["CfOrch:NodeId"] = "heimdall",
+            ["CfOrch:Agent:Coordinator"] = $"http://{coordinator}:7700",
+            ["CfOrch:Auth:TrustedNetworks:0"] = "10.9.0.0/16",
+        });
+
+        // The agent knows its coordinator's address once it starts registering (the coordinator need not answer).
+        await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Jobs.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
+        var start = new { gpu_id = 0, @params = new { } };
+
+        (await host.PostAsync("/services/whisper/start", start, remote: "10.0.0.5")).Is(HttpStatusCode.Unauthorized);
+        (await host.SendAsync(HttpMethod.Post, "/services/whisper/start", start, remote: coordinator, headers: new Dictionary<string, string> { ["X-Forwarded-For"] = "10.0.0.5" })).Is(HttpStatusCode.Unauthorized);
+        Assert.True((await host.PostAsync("/services/whisper/start", start, remote: coordinator)).Is(HttpStatusCode.OK).Json.GetProperty("running").GetBoolean());
+
+        // As on any cf-orch, the agent's own settings give control too: here a trusted network (documented in the README).
+        Assert.True((await host.PostAsync("/services/whisper/stop", null, remote: "10.9.1.2")).Is(HttpStatusCode.OK).Json.GetProperty("stopped").GetBoolean());
+    }
+
+    [Fact]
+    public async Task With_a_cluster_token_the_coordinators_address_alone_does_not_control_the_agent()
+    {
+        const string coordinator = "192.0.2.10";
+        var whisper = EngineApp.StandInService("whisper", 1000, 2, EngineApp.FreePort(), "service --port {port}", "/health");
+        await using var host = ApiTestHost.Start(EngineApp.Profile(whisper), new()
+        {
+            ["CfOrch:Role"] = "agent",
+            ["CfOrch:NodeId"] = "heimdall",
+            ["CfOrch:Agent:Coordinator"] = $"http://{coordinator}:7700",
+            ["CfOrch:Cluster:Token"] = Token,
+        });
+        await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Jobs.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
+
+        (await host.PostAsync("/services/whisper/stop", null, remote: coordinator)).Is(HttpStatusCode.Unauthorized);
+        (await host.PostAsync("/services/whisper/stop", null, remote: coordinator, bearer: Token)).Is(HttpStatusCode.OK);
+    }
+
     /// <summary>Asserts the object has exactly these fields, in this order.</summary>
     private static JsonElement Fields(JsonElement element, params string[] names)
     {

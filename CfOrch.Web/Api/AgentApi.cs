@@ -13,7 +13,8 @@ namespace CfOrch.Web.Api;
 /// The agent protocol, served when <c>CfOrch:Role=agent</c>, with the shapes of the original cf-orch agent: a
 /// coordinator (the original, or cf-orch) reads this node's GPUs and warm services and starts, stops and evicts its
 /// services. Reads are open as the API's are; control needs the cluster token (<c>CfOrch:Cluster:Token</c>), or —
-/// with no token set — a request from the coordinator's own address (or this machine's user).
+/// with no token set — a request from the coordinator's own address, or the control rights the agent's own settings
+/// give (<see cref="Auth.AccessPolicies.AgentControl"/>).
 /// </summary>
 public static class AgentApi
 {

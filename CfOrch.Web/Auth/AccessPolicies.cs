@@ -17,7 +17,8 @@ public static class AccessPolicies
 
     /// <summary>
     /// An agent's control endpoints: the cluster token (the coordinator sends it), or — with no token set — a request
-    /// from the coordinator's address; or control rights (this machine's user, a sign-in, an API token).
+    /// from the coordinator's address, not through a proxy; or control rights as the agent's own settings give them
+    /// (this machine's user, a trusted network, a sign-in, an API token), as on any cf-orch. README: "Who may control an agent".
     /// </summary>
     public const string AgentControl = "cf-orch.agent-control";
     public const string CookieScheme = CookieAuthenticationDefaults.AuthenticationScheme;
