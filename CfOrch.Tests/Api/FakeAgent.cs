@@ -45,6 +45,9 @@ public sealed class FakeAgent : IAsyncDisposable
     /// <summary>The models its Ollama has pulled (<c>/api/tags</c>).</summary>
     public IReadOnlyList<string> Models { get; set; } = ["llama3.1:8b", "qwen2.5:7b"];
 
+    /// <summary>The size of its one GPU (1 GB of it in use by programs nobody leased).</summary>
+    public long TotalMb { get; set; } = 24576;
+
     /// <summary>The calls made with this method and path.</summary>
     public int CallsTo(string call) => Calls.Count(c => c == call);
 
@@ -65,7 +68,7 @@ public sealed class FakeAgent : IAsyncDisposable
         app.MapGet("/gpu-info", () => Results.Json(new
         {
             node_id = "heimdall",
-            gpus = new[] { new { gpu_id = 0, name = "RTX 4090", vram_total_mb = 24576, vram_used_mb = 1024, vram_free_mb = 23552 } },
+            gpus = new[] { new { gpu_id = 0, name = "RTX 4090", vram_total_mb = agent.TotalMb, vram_used_mb = 1024L, vram_free_mb = agent.TotalMb - 1024 } },
             pad = new string('x', padBytes),
         }));
         app.MapGet("/resident-info", () => Results.Json(new { residents = agent.Residents.Select(r => new { service = r.Service, model_name = r.Model }) }));
