@@ -45,13 +45,7 @@ public sealed partial class EngineStartup(
             foreach (var runtime in runtimes.All)
             {
                 // An engine that comes back (or answers for the first time): its runs are taken back without a restart.
-                runtime.StatusChanged += status =>
-                {
-                    if (status.Available)
-                    {
-                        _ = RecoverQuietlyAsync(runtime);
-                    }
-                };
+                runtime.StatusChanged += ServiceRuntimes.WhenAvailableAgain(runtime, status => _ = RecoverQuietlyAsync(runtime));
             }
         }
 

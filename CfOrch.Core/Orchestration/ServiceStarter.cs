@@ -24,10 +24,11 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
             throw new OrchestrationException(OrchestrationError.NotStartable, $"service '{profile.Name}' is type: {profile.Managed.Type}, which cf-orch cannot start here");
         }
 
-        // Before any lease is taken or anything evicted: nothing could start it now.
-        if (!runtime.Status.Available && await runtime.RefreshStatusAsync(cancellationToken) is { Available: false } status)
+        // Before any lease is taken or anything evicted: nothing could start it now (no engine, no image). What was last
+        // known is asked again first: the engine may have come back, the image been pulled since.
+        if (runtime.Status.WhyNot(profile.Managed) is not null && (await runtime.RefreshStatusAsync(cancellationToken)).WhyNot(profile.Managed) is { } why)
         {
-            throw new OrchestrationException(OrchestrationError.NotStartable, $"{profile.Name} cannot start: {status.Problem}");
+            throw new OrchestrationException(OrchestrationError.NotStartable, $"{profile.Name} cannot start: {why}");
         }
 
         var (gpu, leaseId, onGpu) = await placer.LeaseForStartAsync(profile, gpuIndex, cancellationToken);

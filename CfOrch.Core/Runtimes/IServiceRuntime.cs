@@ -7,10 +7,40 @@ namespace CfOrch.Core.Runtimes;
 /// <summary>What a start asks of a runtime: this service, on this GPU (or none), under this lease, with this model.</summary>
 public sealed record RuntimeStart(ServiceProfile Service, int GpuIndex, bool OnGpu, string? LeaseId, string? Model, int RestartNumber = 0);
 
-/// <summary>Whether a runtime can start services now; when not, why, in words a user can act on.</summary>
+/// <summary>
+/// Whether a runtime can start services now; when not, why, in words a user can act on. A container engine that answers
+/// may still lack what one service needs (its image, with <c>pull: never</c>): <see cref="WhyNot"/> says so per spec.
+/// </summary>
 public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
 {
     public static RuntimeStatus Ready(string kind) => new(kind, true, null);
+
+    /// <summary>The profile's container images the engine does not have, as last checked (sorted).</summary>
+    public IReadOnlyList<string> MissingImages { get; init; } = [];
+
+    /// <summary>Why <paramref name="spec"/> cannot be started through this runtime now, or null when it can.</summary>
+    public string? WhyNot(ManagedSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!Available)
+        {
+            return Problem ?? $"the {Kind} runtime cannot start services now";
+        }
+
+        return spec switch
+        {
+            DockerSpec { Pull: PullPolicy.Never } docker when MissingImages.Contains(docker.Image, StringComparer.Ordinal) => NoImage(docker.Image),
+            _ => null,
+        };
+    }
+
+    /// <summary>An image that is not here and may not be pulled: what to do about it.</summary>
+    public static string NoImage(string image) => $"image {image} is not on this machine and pull is never — docker pull {image} or set pull: missing";
+
+    public bool Equals(RuntimeStatus? other) =>
+        other is not null && Kind == other.Kind && Available == other.Available && Problem == other.Problem && MissingImages.SequenceEqual(other.MissingImages, StringComparer.Ordinal);
+
+    public override int GetHashCode() => HashCode.Combine(Kind, Available, Problem, MissingImages.Count);
 }
 
 /// <summary>

@@ -37,6 +37,26 @@ public sealed class ServiceRuntimes
     /// <summary>The output of the instance's latest run, whatever runs it.</summary>
     public LogRing? Logs(InstanceKey key) => Of(key)?.Logs(key);
 
+    /// <summary>
+    /// A handler of <see cref="IServiceRuntime.StatusChanged"/> that calls <paramref name="action"/> only when
+    /// <paramref name="runtime"/> becomes able to start services (an engine that comes back), not when it already was and
+    /// only what it can start changed (an image pulled).
+    /// </summary>
+    public static Action<RuntimeStatus> WhenAvailableAgain(IServiceRuntime runtime, Action<RuntimeStatus> action)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        ArgumentNullException.ThrowIfNull(action);
+        var was = runtime.Status.Available ? 1 : 0;
+        return status =>
+        {
+            var now = status.Available ? 1 : 0;
+            if (Interlocked.Exchange(ref was, now) == 0 && now == 1)
+            {
+                action(status);
+            }
+        };
+    }
+
     /// <summary>A run of any runtime ended without being asked to.</summary>
     public event Action<InstanceSnapshot>? Crashed
     {

@@ -52,6 +52,33 @@ public sealed class StartCheckTests
             StartCheck.WhyNot(Pinned, With(Gpu(0), Gpu(1, "NVML_ERROR_GPU_IS_LOST")), "whisper"));
     }
 
+    private static ServiceProfile Container(string pull) => ProfileParser.Parse($"""
+        schema_version: 1
+        name: containers
+        services:
+          stt:
+            max_mb: 1000
+            priority: 2
+            managed:
+              type: docker
+              image: example/stt:1
+              pull: {pull}
+              port: 8080
+              host_port: 8080
+        """, "containers.yaml").Services["stt"];
+
+    [Fact]
+    public void A_container_whose_image_is_not_here_and_may_not_be_pulled_says_what_to_do_and_one_that_may_be_pulled_can_start()
+    {
+        var state = With(Gpu(0)) with { Runtimes = [new CfOrch.Core.Runtimes.RuntimeStatus("docker", true, null) { MissingImages = ["example/stt:1"] }] };
+
+        Assert.Equal(
+            "stt is a container (type: docker), and image example/stt:1 is not on this machine and pull is never — docker pull example/stt:1 or set pull: missing.",
+            StartCheck.WhyNot(Container("never"), state, "stt"));
+        Assert.Null(StartCheck.WhyNot(Container("missing"), state, "stt"));
+        Assert.Null(StartCheck.WhyNot(Container("never"), With(Gpu(0)) with { Runtimes = [CfOrch.Core.Runtimes.RuntimeStatus.Ready("docker")] }, "stt"));
+    }
+
     [Fact]
     public void A_pinned_service_with_room_on_its_gpu_can_start()
     {

@@ -4,8 +4,11 @@ using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Processes;
 using CfOrch.Core.Orchestration;
+using CfOrch.Core.Profiles;
+using CfOrch.Core.State;
 using CfOrch.Core.Runtimes.Docker;
 using CfOrch.Tests.Engine;
+using CfOrch.Web.Components.Controls;
 using Docker.DotNet.Models;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -205,6 +208,43 @@ public sealed class ContainerRuntimeTests
         Assert.Null(failed.LeaseId);
         Assert.Empty(app.Orchestrator.Leases);
         Assert.Null(await DockerTestEngine.FindAsync($"cf-orch-{name}-gpu0"));
+    }
+
+    [Fact]
+    public async Task An_image_that_is_not_here_with_pull_never_disables_start_with_what_to_do_until_the_image_arrives()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("never");
+        var repository = $"cf-orch-test/{name}";
+        var image = $"{repository}:1";
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), image: image, extra: "      init: true\n").Replace("pull: missing", "pull: never", StringComparison.Ordinal)));
+            var state = app.Factory.Services.GetRequiredService<StateStream>();
+            var service = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services[name];
+            var expected = $"image {image} is not on this machine and pull is never — docker pull {image} or set pull: missing";
+
+            var why = await app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is { } w && w.Contains("pull is never", StringComparison.Ordinal) ? w : null, "Start to be disabled for the missing image");
+
+            Assert.Equal($"{name} is a container (type: docker), and {expected}.", why);
+            var refused = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync(name, null, null, Ct));
+            Assert.Equal(OrchestrationError.NotStartable, refused.Error);
+            Assert.Equal($"{name} cannot start: {expected}", refused.Message);
+            Assert.Empty(app.Orchestrator.Leases);
+
+            // The image arrives (docker pull, docker load, a build): Start is enabled again, without a restart.
+            await DockerTestEngine.Client.Images.TagImageAsync(DockerTestEngine.Image, new ImageTagParameters { RepositoryName = repository, Tag = "1" }, Ct);
+            await app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is null ? "enabled" : null, "Start to be enabled once the image is here");
+            await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+            await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            await app.Orchestrator.StopAsync(name, null, Ct);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+            await DockerTestEngine.UntagAsync(image);
+        }
     }
 
     [Fact]

@@ -110,6 +110,18 @@ public static class DockerTestEngine
         }
     }
 
+    /// <summary>Removes a tag a test gave an image (the image stays under its other tags).</summary>
+    public static async Task UntagAsync(string image)
+    {
+        try
+        {
+            await Client.Images.DeleteImageAsync(image, new ImageDeleteParameters());
+        }
+        catch (DockerImageNotFoundException)
+        {
+        }
+    }
+
     /// <summary>Removes containers a failing test left behind.</summary>
     public static async Task RemoveAsync(params string[] names)
     {

@@ -13,6 +13,7 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
     private readonly SemaphoreSlim _gate = new(1, 1);
     private HashSet<string> _alwaysOn = [];
     private CancellationToken _stopping;
+    private readonly List<(CfOrch.Core.Runtimes.IServiceRuntime Runtime, Action<CfOrch.Core.Runtimes.RuntimeStatus> Handler)> _handlers = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -21,7 +22,13 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         profiles.Changed += OnProfilesChanged;
         foreach (var runtime in runtimes.All)
         {
-            runtime.StatusChanged += OnRuntimeStatusChanged;
+            var handler = CfOrch.Core.Runtimes.ServiceRuntimes.WhenAvailableAgain(runtime, OnRuntimeAvailable);
+            lock (_handlers)
+            {
+                _handlers.Add((runtime, handler));
+            }
+
+            runtime.StatusChanged += handler;
         }
 
         await StartAsync(null);
@@ -31,9 +38,14 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
     {
         // The gate is not disposed: a start triggered by a profile change may still be waiting on it.
         profiles.Changed -= OnProfilesChanged;
-        foreach (var runtime in runtimes.All)
+        lock (_handlers)
         {
-            runtime.StatusChanged -= OnRuntimeStatusChanged;
+            foreach (var (runtime, handler) in _handlers)
+            {
+                runtime.StatusChanged -= handler;
+            }
+
+            _handlers.Clear();
         }
 
         base.Dispose();
@@ -53,9 +65,9 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
     }
 
     /// <summary>An engine that answers again: always_on services it could not start are started now.</summary>
-    private void OnRuntimeStatusChanged(CfOrch.Core.Runtimes.RuntimeStatus status)
+    private void OnRuntimeAvailable(CfOrch.Core.Runtimes.RuntimeStatus status)
     {
-        if (status.Available && !_stopping.IsCancellationRequested)
+        if (!_stopping.IsCancellationRequested)
         {
             _ = Task.Run(() => StartAsync(null));
         }

@@ -56,9 +56,13 @@ public sealed partial class DockerEngine : IDisposable
     /// <summary>The client; throws <see cref="DockerUnavailableException"/> when the endpoint cannot be used at all.</summary>
     public IDockerClient Client => _client ?? throw new DockerUnavailableException(Status.Problem ?? "no Docker endpoint");
 
-    /// <summary>Asks the engine whether it answers (a ping); records the answer and returns it.</summary>
-    public async Task<bool> CheckAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks the engine whether it answers (a ping) and which of <paramref name="images"/> it lacks; records the answer and
+    /// returns whether it answers.
+    /// </summary>
+    public async Task<bool> CheckAsync(IReadOnlyCollection<string> images, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(images);
         if (_client is null)
         {
             return false;
@@ -77,13 +81,84 @@ public sealed partial class DockerEngine : IDisposable
         try
         {
             await _client.System.PingAsync(cts.Token);
-            Set(true, null);
+            var missing = await MissingAsync(_client, images, cts.Token);
+            Set(s => s with { Available = true, Problem = null, MissingImages = missing });
             return true;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex, cts.IsCancellationRequested))
         {
             Failed(ex);
             return false;
+        }
+    }
+
+    /// <summary>Checks again which of <paramref name="images"/> the engine lacks (an image was pulled, loaded, tagged or removed); nothing when it does not answer.</summary>
+    public async Task CheckImagesAsync(IReadOnlyCollection<string> images, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (_client is null || !Status.Available)
+        {
+            return;
+        }
+
+        try
+        {
+            var missing = await MissingAsync(_client, images, cancellationToken);
+            Set(s => s.Available ? s with { MissingImages = missing } : s);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex))
+        {
+            Failed(ex);
+        }
+    }
+
+    /// <summary>What a start just learnt of an image: the engine has it (inspected, pulled) or not.</summary>
+    public void ImageSeen(string image, bool present)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        Set(s =>
+        {
+            var others = s.MissingImages.Where(i => i != image);
+            return s with { MissingImages = (present ? others : others.Append(image)).Order(StringComparer.Ordinal).ToArray() };
+        });
+    }
+
+    /// <summary>The images the engine does not have, sorted; one it cannot tell about (an error other than not found) is not counted as missing.</summary>
+    private static async Task<string[]> MissingAsync(DockerClient client, IReadOnlyCollection<string> images, CancellationToken cancellationToken)
+    {
+        var missing = new List<string>();
+        foreach (var image in images.Distinct(StringComparer.Ordinal))
+        {
+            if (await HasImageAsync(client, image, cancellationToken) is false)
+            {
+                missing.Add(image);
+            }
+        }
+
+        missing.Sort(StringComparer.Ordinal);
+        return [.. missing];
+    }
+
+    /// <summary>Whether the engine has <paramref name="image"/>: null when it answered with another error than not found.</summary>
+    private static async Task<bool?> HasImageAsync(DockerClient client, string image, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        try
+        {
+            await client.Images.InspectImageAsync(image, cancellationToken);
+            return true;
+        }
+        catch (DockerImageNotFoundException)
+        {
+            return false;
+        }
+        catch (DockerApiException ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        catch (DockerApiException)
+        {
+            return null;
         }
     }
 
@@ -148,26 +223,33 @@ public sealed partial class DockerEngine : IDisposable
         return exception.Message;
     }
 
-    private void Set(bool available, string? problem)
+    private void Set(bool available, string? problem) => Set(s => s with { Available = available, Problem = problem });
+
+    private void Set(Func<RuntimeStatus, RuntimeStatus> change)
     {
-        RuntimeStatus next;
+        RuntimeStatus previous, next;
         lock (_lock)
         {
-            if (_status.Available == available && _status.Problem == problem)
+            previous = _status;
+            next = change(previous);
+            if (next.Equals(previous))
             {
                 return;
             }
 
-            next = _status = new RuntimeStatus(DockerSpec.TypeName, available, problem);
+            _status = next;
         }
 
-        if (available)
+        if (next.Available != previous.Available || next.Problem != previous.Problem)
         {
-            LogReachable(Endpoint);
-        }
-        else
-        {
-            LogUnreachable(problem ?? "");
+            if (next.Available)
+            {
+                LogReachable(Endpoint);
+            }
+            else
+            {
+                LogUnreachable(next.Problem ?? "");
+            }
         }
 
         StatusChanged?.Invoke(next);

@@ -28,6 +28,7 @@ public sealed partial class DockerRuntime(
     InstanceRegistry registry,
     InstanceLifecycle lifecycle,
     GpuMonitor gpus,
+    ProfileRegistry profiles,
     IOptions<CfOrchOptions> options,
     TimeProvider time,
     ILogger<DockerRuntime> logger) : IServiceRuntime, IDisposable
@@ -35,6 +36,9 @@ public sealed partial class DockerRuntime(
     private const int RingLines = 2000;
     private const int FailureLogLines = 20;
     private static readonly TimeSpan ProgressEvery = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The engine's image events that change which images it has.</summary>
+    private static readonly string[] ImageEvents = ["pull", "load", "import", "tag", "untag", "delete"];
     private readonly ConcurrentDictionary<InstanceKey, ContainerRun> _runs = new();
     private readonly CancellationTokenSource _disposed = new();
 
@@ -58,9 +62,19 @@ public sealed partial class DockerRuntime(
 
     public async Task<RuntimeStatus> RefreshStatusAsync(CancellationToken cancellationToken)
     {
-        await engine.CheckAsync(cancellationToken);
+        await CheckAsync(cancellationToken);
         return engine.Status;
     }
+
+    /// <summary>Whether the engine answers, and which images of the active profile's containers it lacks.</summary>
+    private Task<bool> CheckAsync(CancellationToken cancellationToken) => engine.CheckAsync(Images(), cancellationToken);
+
+    /// <summary>The images of the active profile's containers.</summary>
+    private string[] Images() =>
+        profiles.Active.Profile.Services.Values.Select(s => s.Managed).OfType<DockerSpec>().Select(d => d.Image).Distinct(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Which images are here may have changed (an image event, another profile): checked again in the background.</summary>
+    private void CheckImagesSoon() => _ = Task.Run(() => engine.CheckImagesAsync(Images(), _disposed.Token), CancellationToken.None);
 
     public bool Runs(ManagedSpec spec) => spec is DockerSpec;
 
@@ -102,7 +116,7 @@ public sealed partial class DockerRuntime(
         string? id = null;
         try
         {
-            if (!engine.Status.Available && !await engine.CheckAsync(cancellationToken))
+            if (!engine.Status.Available && !await CheckAsync(cancellationToken))
             {
                 return Fail(key, registered.Since, engine.Status.Problem ?? "the Docker engine does not answer");
             }
@@ -214,7 +228,7 @@ public sealed partial class DockerRuntime(
     /// </summary>
     public async Task<IReadOnlyList<ManagedInstanceRecord>> RecoverAsync(CancellationToken cancellationToken)
     {
-        if (!await engine.CheckAsync(cancellationToken))
+        if (!await CheckAsync(cancellationToken))
         {
             return [];
         }
@@ -354,11 +368,24 @@ public sealed partial class DockerRuntime(
         var retry = TimeSpan.FromSeconds(options.Value.Docker.RetrySeconds);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
         var token = linked.Token;
+        profiles.Changed += CheckImagesSoon;
+        try
+        {
+            await WatchEngineAsync(retry, token);
+        }
+        finally
+        {
+            profiles.Changed -= CheckImagesSoon;
+        }
+    }
+
+    private async Task WatchEngineAsync(TimeSpan retry, CancellationToken token)
+    {
         while (!token.IsCancellationRequested)
         {
             try
             {
-                if (await engine.CheckAsync(token))
+                if (await CheckAsync(token))
                 {
                     await FollowEventsAsync(token);
                 }
@@ -372,7 +399,7 @@ public sealed partial class DockerRuntime(
                 // The stream broke ("invalid chunk header" when the engine vanished mid-message): the engine itself says
                 // what is wrong better than the broken stream does.
                 LogStreamEnded(ex.Message);
-                await engine.CheckAsync(token);
+                await CheckAsync(token);
             }
 
             try
@@ -392,14 +419,18 @@ public sealed partial class DockerRuntime(
         {
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
-                ["type"] = new Dictionary<string, bool> { ["container"] = true },
-                ["event"] = new Dictionary<string, bool> { ["die"] = true },
-                ["label"] = new Dictionary<string, bool> { [$"{ContainerRequest.OwnerLabel}={Owner}"] = true },
+                // Exits of containers (only this cf-orch's runs are looked at), and whatever changes which images are here.
+                ["type"] = new Dictionary<string, bool> { ["container"] = true, ["image"] = true },
+                ["event"] = ImageEvents.Append("die").ToDictionary(e => e, _ => true),
             },
         };
         var progress = new SynchronousProgress<Message>(m =>
         {
-            if (m.Actor?.ID is { } id && m.Action == "die")
+            if (m.Type == "image")
+            {
+                CheckImagesSoon();
+            }
+            else if (m.Actor?.ID is { } id && m.Action == "die")
             {
                 var code = m.Actor.Attributes?.TryGetValue("exitCode", out var text) == true
                     && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var c) ? c : (int?)null;
@@ -528,9 +559,10 @@ public sealed partial class DockerRuntime(
             present = false;
         }
 
+        engine.ImageSeen(spec.Image, present);
         if (spec.Pull == PullPolicy.Never || (present && spec.Pull == PullPolicy.Missing))
         {
-            return present ? null : $"image {spec.Image} is not on this machine and pull: never forbids pulling it";
+            return present ? null : RuntimeStatus.NoImage(spec.Image);
         }
 
         var (image, tag) = SplitReference(spec.Image);
@@ -569,6 +601,7 @@ public sealed partial class DockerRuntime(
             return present ? null : $"cannot pull {spec.Image}: {error}";
         }
 
+        engine.ImageSeen(spec.Image, true);
         LogPulled(spec.Image);
         return null;
     }

@@ -20,8 +20,8 @@ public static class StartCheck
         {
             case null:
                 return $"{name} has no managed block: cf-orch keeps its budget but cannot start it.";
-            case { } spec when state.Runtime(spec.Type) is { Available: false } runtime:
-                return $"{name} is a container (type: {spec.Type}), and {runtime.Problem}.";
+            case { } spec when state.Runtime(spec.Type)?.WhyNot(spec) is { } why:
+                return $"{name} is a container (type: {spec.Type}), and {why}.";
         }
 
         // An adoptable service may already run outside cf-orch: Start adopts it then, whatever the room.
