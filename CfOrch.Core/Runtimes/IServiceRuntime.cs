@@ -9,7 +9,8 @@ public sealed record RuntimeStart(ServiceProfile Service, int GpuIndex, bool OnG
 
 /// <summary>
 /// Whether a runtime can start services now; when not, why, in words a user can act on. A container engine that answers
-/// may still lack what one service needs (its image, with <c>pull: never</c>): <see cref="WhyNot"/> says so per spec.
+/// may still lack what one service needs (its image, with <c>pull: never</c>; its <c>runtime:</c>): <see cref="WhyNot"/>
+/// says so per spec.
 /// </summary>
 public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
 {
@@ -17,6 +18,9 @@ public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
 
     /// <summary>The profile's container images the engine does not have, as last checked (sorted).</summary>
     public IReadOnlyList<string> MissingImages { get; init; } = [];
+
+    /// <summary>The container runtimes the engine has (<c>runc</c>, <c>nvidia</c>, sorted), or null when not known.</summary>
+    public IReadOnlyList<string>? EngineRuntimes { get; init; }
 
     /// <summary>Why <paramref name="spec"/> cannot be started through this runtime now, or null when it can.</summary>
     public string? WhyNot(ManagedSpec spec)
@@ -29,6 +33,7 @@ public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
 
         return spec switch
         {
+            DockerSpec { Runtime: { Length: > 0 } runtime } when EngineRuntimes is { } known && !known.Contains(runtime, StringComparer.Ordinal) => NoRuntime(runtime, known),
             DockerSpec { Pull: PullPolicy.Never } docker when MissingImages.Contains(docker.Image, StringComparer.Ordinal) => NoImage(docker.Image),
             _ => null,
         };
@@ -37,8 +42,20 @@ public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
     /// <summary>An image that is not here and may not be pulled: what to do about it.</summary>
     public static string NoImage(string image) => $"image {image} is not on this machine and pull is never — docker pull {image} or set pull: missing";
 
+    /// <summary>A <c>runtime:</c> the engine does not have: for <c>nvidia</c>, the toolkit that brings it.</summary>
+    public static string NoRuntime(string runtime, IReadOnlyList<string> known)
+    {
+        ArgumentNullException.ThrowIfNull(known);
+        return runtime == "nvidia"
+            ? "the Docker engine has no 'nvidia' runtime — install the NVIDIA Container Toolkit"
+            : $"the Docker engine has no '{runtime}' runtime (it has {string.Join(", ", known)})";
+    }
+
     public bool Equals(RuntimeStatus? other) =>
-        other is not null && Kind == other.Kind && Available == other.Available && Problem == other.Problem && MissingImages.SequenceEqual(other.MissingImages, StringComparer.Ordinal);
+        other is not null && Kind == other.Kind && Available == other.Available && Problem == other.Problem
+        && Same(MissingImages, other.MissingImages) && Same(EngineRuntimes, other.EngineRuntimes);
+
+    private static bool Same(IReadOnlyList<string>? a, IReadOnlyList<string>? b) => a is null ? b is null : b is not null && a.SequenceEqual(b, StringComparer.Ordinal);
 
     public override int GetHashCode() => HashCode.Combine(Kind, Available, Problem, MissingImages.Count);
 }

@@ -80,6 +80,18 @@ public sealed class StartCheckTests
     }
 
     [Fact]
+    public void A_container_on_an_engine_without_the_nvidia_runtime_says_to_install_the_toolkit_until_the_engine_has_it()
+    {
+        static EngineSnapshot Engine(params string[] runtimes) =>
+            With(Gpu(0)) with { Runtimes = [CfOrch.Core.Runtimes.RuntimeStatus.Ready("docker") with { EngineRuntimes = runtimes }] };
+
+        Assert.Equal(
+            "stt is a container (type: docker), and the Docker engine has no 'nvidia' runtime — install the NVIDIA Container Toolkit.",
+            StartCheck.WhyNot(Container("missing"), Engine("io.containerd.runc.v2", "runc"), "stt"));
+        Assert.Null(StartCheck.WhyNot(Container("missing"), Engine("nvidia", "runc"), "stt"));
+    }
+
+    [Fact]
     public void A_pinned_service_with_room_on_its_gpu_can_start()
     {
         Assert.Null(StartCheck.WhyNot(Pinned, With(Gpu(0), Gpu(1)), "whisper"));

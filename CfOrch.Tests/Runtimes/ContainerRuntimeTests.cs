@@ -248,16 +248,26 @@ public sealed class ContainerRuntimeTests
     }
 
     [Fact]
-    public async Task An_engine_without_the_runtime_refuses_the_container_and_the_start_says_what_it_said()
+    public async Task A_runtime_the_engine_lacks_disables_start_with_the_reason_and_the_nvidia_runtime_it_has_does_not()
     {
         await DockerTestEngine.RequireAsync();
         var name = DockerTestEngine.UniqueName("rt");
-        await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      runtime: no-such-runtime\n")));
+        var gpu = DockerTestEngine.UniqueName("nv");
+        await using var app = EngineApp.Start(EngineApp.Profile(
+            DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      runtime: no-such-runtime\n"),
+            DockerTestEngine.Service(gpu, EngineApp.FreePort(), extra: "      runtime: nvidia\n")));
+        var state = app.Factory.Services.GetRequiredService<StateStream>();
+        var services = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services;
+        var known = (await DockerTestEngine.Client.System.GetSystemInfoAsync(Ct)).Runtimes.Keys.Order(StringComparer.Ordinal).ToList();
+        var expected = $"the Docker engine has no 'no-such-runtime' runtime (it has {string.Join(", ", known)})";
 
+        var why = await app.PollAsync(() => StartCheck.WhyNot(services[name], state.Snapshot(), name) is { } w && w.Contains("no-such-runtime", StringComparison.Ordinal) ? w : null, "Start to be disabled for the runtime");
+
+        Assert.Equal($"{name} is a container (type: docker), and {expected}.", why);
+        Assert.Null(StartCheck.WhyNot(services[gpu], state.Snapshot(), gpu));
         var refused = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync(name, null, null, Ct));
-
-        Assert.Contains("the Docker engine refused it: ", refused.Message, StringComparison.Ordinal);
-        Assert.Contains("no-such-runtime", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(OrchestrationError.NotStartable, refused.Error);
+        Assert.Equal($"{name} cannot start: {expected}", refused.Message);
         Assert.Empty(app.Orchestrator.Leases);
         Assert.Null(await DockerTestEngine.FindAsync($"cf-orch-{name}-gpu0"));
     }

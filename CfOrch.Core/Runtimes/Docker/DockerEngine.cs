@@ -81,8 +81,9 @@ public sealed partial class DockerEngine : IDisposable
         try
         {
             await _client.System.PingAsync(cts.Token);
+            var runtimes = await RuntimesAsync(_client, cts.Token);
             var missing = await MissingAsync(_client, images, cts.Token);
-            Set(s => s with { Available = true, Problem = null, MissingImages = missing });
+            Set(s => s with { Available = true, Problem = null, MissingImages = missing, EngineRuntimes = runtimes });
             return true;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex, cts.IsCancellationRequested))
@@ -121,6 +122,20 @@ public sealed partial class DockerEngine : IDisposable
             var others = s.MissingImages.Where(i => i != image);
             return s with { MissingImages = (present ? others : others.Append(image)).Order(StringComparer.Ordinal).ToArray() };
         });
+    }
+
+    /// <summary>The engine's container runtimes (<c>runc</c>, <c>nvidia</c> with the NVIDIA Container Toolkit), sorted; null when it does not say.</summary>
+    private static async Task<string[]?> RuntimesAsync(DockerClient client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var info = await client.System.GetSystemInfoAsync(cancellationToken);
+            return info.Runtimes is { } runtimes ? [.. runtimes.Keys.Order(StringComparer.Ordinal)] : null;
+        }
+        catch (DockerApiException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The images the engine does not have, sorted; one it cannot tell about (an error other than not found) is not counted as missing.</summary>
