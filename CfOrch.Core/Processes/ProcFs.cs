@@ -140,6 +140,82 @@ public static class ProcFs
     }
 
     /// <summary>
+    /// Every process in the cgroup of <paramref name="pid"/> and the cgroups below it, sorted: a container's processes,
+    /// those started with <c>docker exec</c> too (they are not its init's descendants). Null when that cgroup cannot be
+    /// read here, or is a root (a process in no cgroup of its own: that would be every process).
+    /// </summary>
+    public static IReadOnlyList<int>? CgroupProcesses(int pid) =>
+        TryReadAllText($"/proc/{pid}/cgroup") is { } cgroups ? CgroupProcesses(cgroups, pid, "/sys/fs/cgroup") : null;
+
+    /// <summary>
+    /// <see cref="CgroupProcesses(int)"/> from the text of /proc/{pid}/cgroup and the cgroup file systems under
+    /// <paramref name="root"/>: cgroup v2 first (<c>0::/path</c>, at the root or, on a hybrid machine, under
+    /// <c>unified/</c>), then v1 (<c>N:controllers:/path</c>, under each controller's directory). A directory counts only
+    /// when <paramref name="pid"/> is in it.
+    /// </summary>
+    public static IReadOnlyList<int>? CgroupProcesses(string cgroups, int pid, string root)
+    {
+        ArgumentNullException.ThrowIfNull(cgroups);
+        ArgumentNullException.ThrowIfNull(root);
+        var lines = cgroups.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var line in lines.OrderBy(l => l.StartsWith("0::", StringComparison.Ordinal) ? 0 : 1))
+        {
+            var parts = line.Split(':', 3);
+
+            // "/" is a root; "/.." a cgroup outside this namespace's view.
+            if (parts.Length != 3 || !parts[2].StartsWith('/') || parts[2] == "/" || parts[2].Contains("/..", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var path = parts[2];
+            string[] directories = parts[1].Length == 0
+                ? [root + path, $"{root}/unified{path}"]
+                : [.. parts[1].Split(',').Select(c => $"{root}/{(c.StartsWith("name=", StringComparison.Ordinal) ? c[5..] : c)}{path}"), $"{root}/{parts[1]}{path}"];
+            foreach (var directory in directories)
+            {
+                if (ReadCgroupProcs(directory) is { } pids && pids.Contains(pid))
+                {
+                    pids.Sort();
+                    return pids;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The PIDs in cgroup.procs of <paramref name="directory"/> and of every cgroup below it, or null when it cannot be read.</summary>
+    private static List<int>? ReadCgroupProcs(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            return null;
+        }
+
+        try
+        {
+            var pids = new HashSet<int>();
+            foreach (var file in Directory.EnumerateFiles(directory, "cgroup.procs", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+            {
+                foreach (var line in TryReadAllText(file)?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [])
+                {
+                    if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                    {
+                        pids.Add(pid);
+                    }
+                }
+            }
+
+            return [.. pids];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Field 22 (starttime, clock ticks since boot) of /proc/{pid}/stat, or null when the process does not exist.
     /// With the PID it identifies a process across PID reuse.
     /// </summary>

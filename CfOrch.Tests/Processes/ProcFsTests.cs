@@ -30,6 +30,31 @@ public sealed class ProcFsTests
         """;
 
     [Fact]
+    public void A_containers_processes_are_read_from_its_cgroup_v2_with_the_cgroups_below_it_and_a_root_cgroup_is_none()
+    {
+        using var root = new TempDir();
+        root.Write("system.slice/docker-abc.scope/cgroup.procs", "4100\n4180\n");
+        root.Write("system.slice/docker-abc.scope/inner/cgroup.procs", "4200\n");
+        root.Write("cgroup.procs", "1\n4100\n4180\n4200\n");
+
+        Assert.Equal([4100, 4180, 4200], ProcFs.CgroupProcesses("0::/system.slice/docker-abc.scope\n", 4100, root.Path));
+        Assert.Null(ProcFs.CgroupProcesses("0::/\n", 4100, root.Path));
+        Assert.Null(ProcFs.CgroupProcesses("0::/../docker-abc.scope\n", 4100, root.Path));
+        // A cgroup the PID is not in is not taken for its own.
+        Assert.Null(ProcFs.CgroupProcesses("0::/system.slice/docker-abc.scope\n", 999, root.Path));
+    }
+
+    [Fact]
+    public void On_cgroup_v1_a_containers_processes_are_read_from_a_controllers_hierarchy()
+    {
+        using var root = new TempDir();
+        root.Write("pids/docker/abc/cgroup.procs", "3916\n3969\n");
+        const string cgroups = "9:name=systemd:/docker/abc\n8:pids:/docker/abc\n2:cpu,cpuacct:/docker/abc\n0::/\n";
+
+        Assert.Equal([3916, 3969], ProcFs.CgroupProcesses(cgroups, 3916, root.Path));
+    }
+
+    [Fact]
     public void Tcp_listen_sockets_on_the_port_are_found_on_any_local_address()
     {
         Assert.Equal([123456L, 555555L], ProcNetTcp.ListeningInodes(Tcp, 11434));

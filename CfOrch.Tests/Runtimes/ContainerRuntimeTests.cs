@@ -75,6 +75,39 @@ public sealed class ContainerRuntimeTests
     }
 
     [Fact]
+    public async Task A_process_started_in_the_container_with_docker_exec_is_one_of_its_processes_and_its_vram_is_measured()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("exec");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      init: true\n")));
+            await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+            var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            var id = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID;
+
+            // What a user (or the image's own tooling) runs beside the main process: its parent is the engine's shim, not the container's init.
+            var exec = await DockerTestEngine.Client.Exec.CreateContainerExecAsync(id, new ContainerExecCreateParameters { Cmd = ["/bin/busybox", "sleep", "300"] }, Ct);
+            using var attached = await DockerTestEngine.Client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), Ct);
+
+            var pid = await app.PollAsync(async () => await DockerTestEngine.Client.Exec.InspectContainerExecAsync(exec.ID, Ct) is { Running: true, Pid: > 0 } e ? (object)(int)e.Pid : null, "the exec's process");
+            var execPid = (int)pid;
+            Assert.DoesNotContain(execPid, ProcFs.Descendants(running.Pid!.Value));
+
+            Assert.Contains(execPid, app.Factory.Services.GetRequiredService<DockerRuntime>().ProcessesOf(running));
+            app.Factory.SimulatedGpus.SetProcessUsage(0, execPid, 600, "sleep");
+            app.Factory.Services.GetRequiredService<GpuMonitor>().Refresh();
+            await app.WaitForAsync(name, i => i.MeasuredMb == 600);
+            await app.Orchestrator.StopAsync(name, null, Ct);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+
+    [Fact]
     public async Task A_killed_container_fails_with_its_exit_code_and_restart_on_failure_starts_a_new_one()
     {
         await DockerTestEngine.RequireAsync();

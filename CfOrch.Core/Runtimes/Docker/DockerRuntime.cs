@@ -93,8 +93,15 @@ public sealed partial class DockerRuntime(
     public IReadOnlyList<int> ProcessesOf(InstanceSnapshot instance)
     {
         ArgumentNullException.ThrowIfNull(instance);
-        return _runs.TryGetValue(instance.Key, out var run) && run.Pid is { } pid and > 0 ? ProcFs.ProcessTree(pid) : [];
+        return _runs.TryGetValue(instance.Key, out var run) && run.Pid is { } pid and > 0 ? ContainerProcesses(pid) : [];
     }
+
+    /// <summary>
+    /// The host PIDs of the container whose init is <paramref name="init"/>, the init first: its cgroup's (with those that
+    /// <c>docker exec</c> started, which are not the init's descendants), else — a cgroup not readable here — the init's tree.
+    /// </summary>
+    private static IReadOnlyList<int> ContainerProcesses(int init) =>
+        [init, .. (ProcFs.CgroupProcesses(init) ?? ProcFs.Descendants(init)).Where(p => p != init)];
 
     /// <summary>The container id of an instance's latest run, or null.</summary>
     public string? ContainerOf(InstanceKey key) => _runs.TryGetValue(key, out var run) ? run.Id : null;
@@ -335,7 +342,7 @@ public sealed partial class DockerRuntime(
 
             var ours = found.Labels?.TryGetValue(ContainerRequest.OwnerLabel, out var owner) == true && owner == Owner;
             var inspected = await engine.Client.Containers.InspectContainerAsync(found.ID, cancellationToken);
-            return new OutsideRun(PidOf(inspected) is { } pid ? ProcFs.ProcessTree(pid) : [], $"container {found.Names.FirstOrDefault()?.TrimStart('/')} ({Short(found.ID)})", ours, found.ID);
+            return new OutsideRun(PidOf(inspected) is { } pid ? ContainerProcesses(pid) : [], $"container {found.Names.FirstOrDefault()?.TrimStart('/')} ({Short(found.ID)})", ours, found.ID);
         }
         catch (Exception ex) when (ex is DockerApiException || DockerEngine.IsUnreachable(ex))
         {
