@@ -144,6 +144,7 @@ public sealed partial class AdoptionService(
         var instance = lifecycle.Register(key, InstanceOrigin.Adopted, InstanceState.Running, url, spec.HealthPath, service.MaxMb, service.Priority, i => i with
         {
             Pid = pids.Count > 0 ? pids[0] : null,
+            Container = outside?.Container,
             MeasuredMb = measured,
             LeaseId = leaseId,
             LastProbe = probe,

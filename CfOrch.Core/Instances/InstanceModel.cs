@@ -69,6 +69,9 @@ public sealed record InstanceSnapshot
 
     public int? Pid { get; init; }
 
+    /// <summary>The name of the container it runs as, where cf-orch found one (an adopted container); null otherwise.</summary>
+    public string? Container { get; init; }
+
     /// <summary>True when cf-orch found this process still running after its own restart and attached to it, rather than starting it.</summary>
     public bool Reattached { get; init; }
 

@@ -199,9 +199,9 @@ public sealed class Orchestrator(
     {
         var profile = Service(service);
         var running = registry.ForService(service).Where(i => i.IsActive && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList();
-        if (running.Any(i => i.Origin == InstanceOrigin.Adopted))
+        if (running.FirstOrDefault(i => i.Origin == InstanceOrigin.Adopted) is { } adopted)
         {
-            throw new OrchestrationException(OrchestrationError.Invalid, $"{service} runs outside cf-orch (adopted): restart it with its own service manager (for Ollama: systemctl restart ollama)");
+            throw new OrchestrationException(OrchestrationError.Invalid, OutsideControl.WhyNotRestart(adopted, profile.Managed));
         }
 
         foreach (var instance in running)

@@ -62,10 +62,10 @@ public sealed record RuntimeStatus(string Kind, bool Available, string? Problem)
 
 /// <summary>
 /// A run of a service found running outside cf-orch (adoption): its processes on this machine (for measurement), what
-/// it is in words (<c>container ollama-1 (3f2a…)</c>), and whether cf-orch itself started it (then it is re-attached as
-/// managed, never adopted).
+/// it is in words (<c>container ollama-1 (3f2a…)</c>), whether cf-orch itself started it (then it is re-attached as
+/// managed, never adopted), and the name of its container, if it is one.
 /// </summary>
-public sealed record OutsideRun(IReadOnlyList<int> Processes, string? Description = null, bool StartedByCfOrch = false, string? Id = null);
+public sealed record OutsideRun(IReadOnlyList<int> Processes, string? Description = null, bool StartedByCfOrch = false, string? Id = null, string? Container = null);
 
 /// <summary>
 /// Where a service runs: start, stop, attach again after a restart of cf-orch, watch exits, read output, list the

@@ -361,6 +361,35 @@ public sealed class ServicesPageTests : MudBunitContext
     }
 
     [Fact]
+    public void An_adopted_container_cannot_be_stopped_or_restarted_from_the_dashboard_and_says_to_use_docker_or_its_compose_project()
+    {
+        UseTestProfile();
+        AddInstance("vllm", InstanceState.Running, InstanceOrigin.Adopted, with: i => i with { Container = "vllm-1" });
+
+        var page = RenderAs<Services>();
+
+        var row = Row(page, "vllm");
+        const string why = "vllm runs outside cf-orch (adopted container vllm-1): cf-orch never stops it. Stop it where it was started: docker stop vllm-1, or docker compose stop in its compose project.";
+        Assert.Equal(why, WhyDisabled(row, "stop"));
+        Assert.True(Button(row, "restart").HasAttribute("disabled"));
+        Assert.Equal(why, row.QuerySelector("[data-testid=restart]")!.ParentElement!.GetAttribute("title"));
+        Assert.DoesNotContain("systemctl", why, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_adopted_container_whose_name_is_not_known_is_named_by_the_port_it_publishes()
+    {
+        UseTestProfile();
+        AddInstance("vllm", InstanceState.Running, InstanceOrigin.Adopted);
+
+        var page = RenderAs<Services>();
+
+        Assert.Equal(
+            "vllm runs outside cf-orch (an adopted container): cf-orch never stops it. Stop it where it was started: docker stop the container that publishes port 8000 (docker ps --filter publish=8000 names it), or docker compose stop in its compose project.",
+            WhyDisabled(Row(page, "vllm"), "stop"));
+    }
+
+    [Fact]
     public void A_read_only_visitor_sees_every_action_disabled_with_the_reason()
     {
         UseTestProfile();

@@ -204,6 +204,7 @@ public sealed class ContainerRuntimeTests
             var adopted = await app.WaitForAdoptedAsync(name);
 
             Assert.Contains($"container {theirs}", adopted.Message, StringComparison.Ordinal);
+            Assert.Equal(theirs, adopted.Container);
             var inspected = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(created.ID));
             Assert.Equal((int)inspected.State!.Pid, adopted.Pid);
             using (var answer = await Http.GetAsync(new Uri($"http://127.0.0.1:{port}/index.html"), Ct))
@@ -215,6 +216,8 @@ public sealed class ContainerRuntimeTests
             var ring = await app.PollAsync(() => app.Orchestrator.Logs(adopted.Key), "the adopted container's log");
             await app.PollAsync(() => ring.Tail(50).FirstOrDefault(l => l.Text.Contains("index.html", StringComparison.Ordinal)), "httpd's log line of the request");
 
+            var restart = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.RestartAsync(name, null, Ct));
+            Assert.Equal($"{name} runs outside cf-orch (adopted container {theirs}): restart it where it was started: docker restart {theirs}, or docker compose restart in its compose project", restart.Message);
             var outcome = Assert.Single(await app.Orchestrator.StopAsync(name, null, Ct));
 
             Assert.Contains("keeps running", outcome.Message, StringComparison.Ordinal);

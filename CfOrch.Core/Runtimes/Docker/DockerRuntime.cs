@@ -342,7 +342,8 @@ public sealed partial class DockerRuntime(
 
             var ours = found.Labels?.TryGetValue(ContainerRequest.OwnerLabel, out var owner) == true && owner == Owner;
             var inspected = await engine.Client.Containers.InspectContainerAsync(found.ID, cancellationToken);
-            return new OutsideRun(PidOf(inspected) is { } pid ? ContainerProcesses(pid) : [], $"container {found.Names.FirstOrDefault()?.TrimStart('/')} ({Short(found.ID)})", ours, found.ID);
+            var name = found.Names.FirstOrDefault()?.TrimStart('/');
+            return new OutsideRun(PidOf(inspected) is { } pid ? ContainerProcesses(pid) : [], $"container {name} ({Short(found.ID)})", ours, found.ID, name);
         }
         catch (Exception ex) when (ex is DockerApiException || DockerEngine.IsUnreachable(ex))
         {
