@@ -108,6 +108,49 @@ public sealed class ContainerRuntimeTests
     }
 
     [Fact]
+    public async Task A_named_volume_and_what_the_container_wrote_to_it_survive_a_stop_and_reach_the_next_start()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("vol");
+        var volume = $"cf-orch-test-{name}";
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: $"      init: true\n      volumes:\n        - {volume}:/data\n")));
+            await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+            await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            Assert.Equal(0, await ExecAsync(container, "/bin/busybox", "touch", "/data/kept"));
+
+            await app.Orchestrator.StopAsync(name, null, Ct);
+
+            Assert.Null(await DockerTestEngine.FindAsync(container));
+            Assert.Equal(volume, (await DockerTestEngine.Client.Volumes.InspectAsync(volume, Ct)).Name);
+            await app.Orchestrator.EnsureAsync(name, null, null, Ct);
+            await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            Assert.Equal(0, await ExecAsync(container, "/bin/busybox", "test", "-f", "/data/kept"));
+            Assert.Equal(1, await ExecAsync(container, "/bin/busybox", "test", "-f", "/data/never-written"));
+            await app.Orchestrator.StopAsync(name, null, Ct);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+            await DockerTestEngine.Client.Volumes.RemoveAsync(volume, force: true, Ct);
+        }
+    }
+
+    /// <summary>Runs a command in the container (as docker exec does) to its end; returns its exit code.</summary>
+    private static async Task<long?> ExecAsync(string container, params string[] command)
+    {
+        var exec = await DockerTestEngine.Client.Exec.CreateContainerExecAsync(container, new ContainerExecCreateParameters { Cmd = command, AttachStdout = true, AttachStderr = true }, Ct);
+        using (var stream = await DockerTestEngine.Client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), Ct))
+        {
+            await stream.ReadOutputToEndAsync(Ct);
+        }
+
+        return (await DockerTestEngine.Client.Exec.InspectContainerExecAsync(exec.ID, Ct)).ExitCode;
+    }
+
+    [Fact]
     public async Task A_killed_container_fails_with_its_exit_code_and_restart_on_failure_starts_a_new_one()
     {
         await DockerTestEngine.RequireAsync();
