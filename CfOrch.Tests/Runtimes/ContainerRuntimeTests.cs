@@ -273,6 +273,60 @@ public sealed class ContainerRuntimeTests
     }
 
     [Fact]
+    public async Task A_pull_shows_its_layers_on_the_instance_and_in_the_event_stream_then_the_container_starts_from_the_pulled_image()
+    {
+        await DockerTestEngine.RequireAsync();
+        await using var registry = await TestRegistry.StartAsync();
+        var name = DockerTestEngine.UniqueName("pulled");
+        var image = registry.Reference($"cf-orch-test/{name}");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), image: image, extra: "      init: true\n")));
+            using var http = app.Factory.CreateClient();
+            using var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Get, new Uri("/api/events", UriKind.Relative)), HttpCompletionOption.ResponseHeadersRead, Ct);
+            using var events = new StreamReader(await response.Content.ReadAsStreamAsync(Ct));
+
+            var ensure = app.Orchestrator.EnsureAsync(name, null, null, Ct);
+
+            var pulling = await NextInstanceMessageAsync(events, name, m => m.Contains(" layers", StringComparison.Ordinal));
+            Assert.Matches($"^pulling {System.Text.RegularExpressions.Regex.Escape(image)}: [01] of 1 layers", pulling);
+            Assert.True((await ensure).Started);
+            var running = await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+            var inspected = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container));
+            Assert.Equal(image, inspected.Config!.Image);
+            await app.Orchestrator.StopAsync(name, null, Ct);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+            await DockerTestEngine.UntagAsync(image);
+        }
+    }
+
+    /// <summary>The next <c>instance</c> event of /api/events for <paramref name="service"/> whose message matches.</summary>
+    private static async Task<string> NextInstanceMessageAsync(StreamReader events, string service, Func<string, bool> wanted)
+    {
+        string? name = null;
+        while (true)
+        {
+            var line = await events.ReadLineAsync(Ct).AsTask().WaitAsync(EngineApp.Deadline, Ct) ?? throw new EndOfStreamException();
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                name = line["event: ".Length..];
+            }
+            else if (name == "instance" && line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                using var data = System.Text.Json.JsonDocument.Parse(line["data: ".Length..]);
+                if (data.RootElement.GetProperty("service").GetString() == service && data.RootElement.GetProperty("message").GetString() is { } message && wanted(message))
+                {
+                    return message;
+                }
+            }
+        }
+    }
+
+    [Fact]
     public async Task An_image_that_cannot_be_pulled_fails_the_start_with_the_registrys_message_and_releases_the_lease()
     {
         await DockerTestEngine.RequireAsync();

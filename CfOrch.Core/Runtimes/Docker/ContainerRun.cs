@@ -106,6 +106,9 @@ internal sealed class PullProgress(string image)
 {
     private readonly Dictionary<string, (long Current, long Total, bool Done)> _layers = new(StringComparer.Ordinal);
 
+    /// <summary>How many layers the engine has named so far (none before the manifest is read).</summary>
+    public int Layers => _layers.Count;
+
     public void Apply(JSONMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);

@@ -587,7 +587,9 @@ public sealed partial class DockerRuntime(
 
             pull.Apply(m);
             var now = time.GetUtcNow();
-            if (now - lastShown >= ProgressEvery)
+
+            // Nothing to count before the engine names the layers ("0 of 0 layers" says nothing).
+            if (pull.Layers > 0 && now - lastShown >= ProgressEvery)
             {
                 lastShown = now;
                 registry.Update(key, i => i with { Message = pull.Describe() }, i => i.Since == since && i.State == InstanceState.Starting);
