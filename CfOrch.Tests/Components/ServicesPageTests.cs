@@ -150,6 +150,22 @@ public sealed class ServicesPageTests : MudBunitContext
         Assert.Equal("loading model\nlistening on :9000", page.Find("[data-testid=details-log]").TextContent);
     }
 
+    [Fact]
+    public void A_long_failure_is_cut_on_its_row_and_whole_on_hover_and_in_the_details()
+    {
+        UseTestProfile();
+        var message = "cannot pull ghcr.io/example/whisper:1: Get \"https://ghcr.io/v2/\": dial tcp: lookup ghcr.io on 10.0.0.53:53: no such host " + new string('x', 200);
+        AddInstance("whisper", InstanceState.Failed, with: i => i with { Message = message });
+
+        var page = RenderAs<Services>();
+
+        var failure = Row(page, "whisper").QuerySelector("[data-testid=failure]")!;
+        Assert.Contains("cf-failure", failure.ClassName, StringComparison.Ordinal);
+        Assert.Equal(message, failure.GetAttribute("title"));
+        page.ClickOn("[aria-label='Details of whisper']");
+        page.WaitForAssertion(() => Assert.Equal(message, page.Find("[data-testid=details-failure]").TextContent));
+    }
+
     /// <summary>A history of fixed events, filtered by service as the store filters them.</summary>
     private sealed class FixedHistory(params LeaseEventRecord[] events) : IHistoryReader
     {
