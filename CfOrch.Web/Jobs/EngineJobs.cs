@@ -1,18 +1,45 @@
 using CfOrch.Core.Adoption;
+using CfOrch.Core.Configuration;
 using CfOrch.Core.Health;
 using CfOrch.Core.Orchestration;
-using Quartz;
+using Microsoft.Extensions.Options;
 
 namespace CfOrch.Web.Jobs;
 
-/// <summary>Adopts services that started running outside cf-orch (every <c>CfOrch:Adoption:IntervalSeconds</c>).</summary>
-[DisallowConcurrentExecution]
-public sealed class AdoptionJob(AdoptionService adoption, IHostApplicationLifetime lifetime) : IJob
+/// <summary>
+/// Adopts services that started running outside cf-orch, every <c>CfOrch:Adoption:IntervalSeconds</c> (0.5 s: an
+/// Ollama that appears is adopted within a second). A plain timer, not a Quartz trigger: run twice a second, Quartz's
+/// trigger bookkeeping cost more than the check itself (two system calls per adoptable port nobody listens on).
+/// </summary>
+public sealed partial class AdoptionLoop(AdoptionService adoption, IOptions<CfOrchOptions> options, TimeProvider time, ILogger<AdoptionLoop> logger) : BackgroundService
 {
-    public static readonly JobKey Key = new("adoption", "cf-orch");
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(
+        async () =>
+        {
+            // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.Adoption.IntervalSeconds), time);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stoppingToken))
+                {
+                    try
+                    {
+                        await adoption.CheckAllAsync(stoppingToken);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                    {
+                        LogPassFailed(ex);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+            }
+        },
+        CancellationToken.None);
 
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
-        await JobRun.UntilStoppingAsync(lifetime, adoption.CheckAllAsync);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An adoption pass failed; the next one follows in its interval.")]
+    private partial void LogPassFailed(Exception ex);
 }
 
 /// <summary>

@@ -23,8 +23,6 @@ public static class JobsServiceCollectionExtensions
             q.UseDefaultThreadPool(tp => tp.MaxConcurrency = 8);
 
             Every<GpuPollJob>(q, GpuPollJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
-            // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
-            Every<AdoptionJob>(q, AdoptionJob.Key, o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds), firstAfter: o => TimeSpan.FromSeconds(o.Adoption.IntervalSeconds));
             Every<AgentPollJob>(q, AgentPollJob.Key, o => TimeSpan.FromSeconds(o.Cluster.PollSeconds), firstAfter: o => TimeSpan.FromSeconds(Math.Min(2, o.Cluster.PollSeconds)));
             Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: _ => TimeSpan.FromSeconds(3));
             Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: _ => TimeSpan.FromMinutes(1));
@@ -34,9 +32,9 @@ public static class JobsServiceCollectionExtensions
         services.AddHostedService<RuntimeWatchService>();
         services.AddHostedService<HealthProbeService>();
         services.AddHostedService<SweepService>();
+        services.AddHostedService<AdoptionLoop>();
         services.AddTransient<GpuPollJob>();
         services.AddTransient<AgentPollJob>();
-        services.AddTransient<AdoptionJob>();
         services.AddTransient<GpuSampleJob>();
         services.AddTransient<HistoryHousekeepingJob>();
         return services;
