@@ -36,7 +36,7 @@ public static partial class CoreServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<CfOrchOptions>>().Value;
             var (inventory, explanation) = GpuInventoryFactory.Create(options.Gpus, sp.GetRequiredService<INvmlApi>());
-            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GpuInventoryFactory));
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(GpuInventoryFactory.LogCategory);
             if (inventory.Source == GpuSource.None && options.Gpus.ParsedMode() != GpuMode.None)
             {
                 LogNoGpus(logger, explanation);

@@ -1,3 +1,4 @@
+using CfOrch.Core;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using CfOrch.Core.Gpus.Nvml;

@@ -1,11 +1,18 @@
 using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
 using CfOrch.Core.Gpus.Nvml;
 
-namespace CfOrch.Core.Gpus;
+namespace CfOrch.Core;
 
-/// <summary>Chooses the inventory for <c>CfOrch:Gpus:Mode</c>, and says in one sentence why.</summary>
+/// <summary>
+/// Chooses the inventory for <c>CfOrch:Gpus:Mode</c>, and says in one sentence why. Composition, beside
+/// <see cref="CoreServiceCollectionExtensions"/>: it knows every inventory (NVML, simulated, none), which know only <c>Gpus</c>.
+/// </summary>
 public static class GpuInventoryFactory
 {
+    /// <summary>The category its explanation is logged under (the one it had while it lived in <c>Gpus</c>).</summary>
+    public const string LogCategory = "CfOrch.Core.Gpus.GpuInventoryFactory";
+
     public static (IGpuInventory Inventory, string Explanation) Create(GpuOptions options, INvmlApi nvml)
     {
         ArgumentNullException.ThrowIfNull(options);
