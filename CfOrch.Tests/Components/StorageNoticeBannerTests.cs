@@ -1,6 +1,6 @@
 using Bunit;
+using CfOrch.Core.Storage;
 using CfOrch.Web.Components.Layout;
-using CfOrch.Web.Data;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;

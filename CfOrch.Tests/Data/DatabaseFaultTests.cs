@@ -1,4 +1,5 @@
 using System.Net;
+using CfOrch.Core.Storage;
 using CfOrch.Tests.Api;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Data;

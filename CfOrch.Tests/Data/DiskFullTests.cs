@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using CfOrch.Core.Storage;
 using CfOrch.Tests.Api;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Data;

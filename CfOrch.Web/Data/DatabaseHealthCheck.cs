@@ -1,3 +1,4 @@
+using CfOrch.Core.Storage;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 

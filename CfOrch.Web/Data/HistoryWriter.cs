@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
+using CfOrch.Core.Storage;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,5 +1,6 @@
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Profiles;
+using CfOrch.Core.Storage;
 using CfOrch.Web.Api;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Metrics;

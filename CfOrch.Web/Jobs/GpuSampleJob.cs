@@ -1,6 +1,7 @@
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Gpus;
 using CfOrch.Core.Leases;
+using CfOrch.Core.Storage;
 using CfOrch.Web.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,7 @@
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.State;
+using CfOrch.Core.Storage;
 using Prometheus;
 
 namespace CfOrch.Web.Metrics;
@@ -33,9 +34,9 @@ public sealed class CfOrchMetrics : BackgroundService
     private readonly Counter _historyWriteFailures;
     private readonly Counter _historyDropped;
     private readonly Counter _modelUnloads;
-    private readonly Data.StorageHealth _storage;
+    private readonly StorageHealth _storage;
 
-    public CfOrchMetrics(Orchestrator orchestrator, Data.StorageHealth storage)
+    public CfOrchMetrics(Orchestrator orchestrator, StorageHealth storage)
     {
         _orchestrator = orchestrator;
         _storage = storage;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CfOrch.Core;
 using CfOrch.Core.Orchestration;
+using CfOrch.Core.Storage;
 using CfOrch.Web.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

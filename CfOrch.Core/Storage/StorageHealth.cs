@@ -1,4 +1,4 @@
-namespace CfOrch.Web.Data;
+namespace CfOrch.Core.Storage;
 
 /// <summary>
 /// Whether cf-orch can write its database now. A write that fails (disk full, read-only, I/O error, corruption) makes it

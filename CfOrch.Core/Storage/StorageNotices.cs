@@ -1,4 +1,4 @@
-namespace CfOrch.Web.Data;
+namespace CfOrch.Core.Storage;
 
 /// <summary>Something about cf-orch's storage the user must know (a damaged database that was set aside).</summary>
 public sealed record StorageNotice(string Id, DateTimeOffset At, string Text);
