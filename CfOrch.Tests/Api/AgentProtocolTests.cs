@@ -86,7 +86,7 @@ public sealed class AgentProtocolTests
         });
 
         // The agent knows its coordinator's address once it starts registering (the coordinator need not answer).
-        await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Jobs.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
+        await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Cluster.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
         var start = new { gpu_id = 0, @params = new { } };
 
         (await host.PostAsync("/services/whisper/start", start, remote: "10.0.0.5")).Is(HttpStatusCode.Unauthorized);
@@ -109,7 +109,7 @@ public sealed class AgentProtocolTests
             ["CfOrch:Agent:Coordinator"] = $"http://{coordinator}:7700",
             ["CfOrch:Cluster:Token"] = Token,
         });
-        await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Jobs.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
+        await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Cluster.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
 
         (await host.PostAsync("/services/whisper/stop", null, remote: coordinator)).Is(HttpStatusCode.Unauthorized);
         (await host.PostAsync("/services/whisper/stop", null, remote: coordinator, bearer: Token)).Is(HttpStatusCode.OK);

@@ -1,6 +1,7 @@
 using System.Net;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Api;
+using CfOrch.Web.Cluster;
 
 namespace CfOrch.Tests.Api;
 

@@ -5,6 +5,7 @@ using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Orchestration;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace CfOrch.Web.Api;
@@ -18,16 +19,6 @@ namespace CfOrch.Web.Api;
 /// </summary>
 public static class AgentApi
 {
-    /// <summary>The HttpContext item that marks a request to an agent path: answered as a machine's, never with an HTML page.</summary>
-    public const string Marker = "cf-orch.agent-path";
-
-    public static bool IsAgentPath(PathString path) =>
-        path.StartsWithSegments("/health", StringComparison.Ordinal)
-        || path.StartsWithSegments("/gpu-info", StringComparison.Ordinal)
-        || path.StartsWithSegments("/resident-info", StringComparison.Ordinal)
-        || path.StartsWithSegments("/services", StringComparison.Ordinal)
-        || path.StartsWithSegments("/evict", StringComparison.Ordinal);
-
     public static IEndpointRouteBuilder MapAgentApi(this IEndpointRouteBuilder endpoints)
     {
         var read = endpoints.MapGroup("").WithTags("Agent").RequireAuthorization(AccessPolicies.Read);
@@ -52,7 +43,7 @@ public static class AgentApi
 
         control.MapPost("/services/{service}/start", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<AgentStartBody>(request, ct, allowEmpty: true);
+            var body = await ApiBodies.ReadBodyAsync<AgentStartBody>(request, ct, allowEmpty: true);
             ApiChecks.Gpu(body.GpuId);
             var ensured = await o.EnsureAsync(service, body.GpuId, ApiChecks.ParamsModel(body.Params), ct);
             var instance = ensured.Instance;
@@ -68,7 +59,7 @@ public static class AgentApi
         // Only a process of a service cf-orch started here: an agent never signals a PID it does not own.
         control.MapPost("/evict", async (HttpRequest request, Orchestrator o, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<AgentEvictBody>(request, ct);
+            var body = await ApiBodies.ReadBodyAsync<AgentEvictBody>(request, ct);
             var owner = o.Instances.FirstOrDefault(i => i is { IsActive: true, Origin: InstanceOrigin.Managed, Pid: { } pid } && Core.Processes.ProcFs.ProcessTree(pid).Contains(body.Pid));
             if (owner is null)
             {
@@ -81,7 +72,7 @@ public static class AgentApi
         }).DocumentsBody<AgentEvictBody>("application/json");
 
         // No dashboard on an agent: one page that says what it is.
-        endpoints.MapGet("/", (Orchestrator o, GpuMonitor gpus, IOptions<CfOrchOptions> options, Jobs.AgentRegistration registration) =>
+        endpoints.MapGet("/", (Orchestrator o, GpuMonitor gpus, IOptions<CfOrchOptions> options, Cluster.AgentRegistration registration) =>
         {
             var services = o.Instances.Where(i => i.IsActive).Select(i => $"<li>{WebUtility.HtmlEncode(i.Service)} on GPU {i.Key.GpuIndex}: {i.State.ToString().ToLowerInvariant()}</li>");
             var gpuList = gpus.Current.Gpus.Select(g => string.Create(CultureInfo.InvariantCulture, $"<li>GPU {g.Index} {WebUtility.HtmlEncode(g.Name)}: {g.UsedMb:N0} of {g.TotalMb:N0} MB used</li>"));
@@ -124,11 +115,5 @@ public sealed record AgentResidentRow(string Service, string? ModelName);
 public sealed record AgentResidentsAnswer(IReadOnlyList<AgentResidentRow> Residents);
 
 public sealed record AgentRunningAnswer(IReadOnlyList<string> Running);
-
-public sealed record AgentServiceAnswer(string Service, bool Running, string? Url);
-
-public sealed record AgentStartAnswer(string Service, string Url, bool Running, bool Adopted);
-
-public sealed record AgentStopAnswer(string Service, bool Stopped);
 
 public sealed record AgentEvictAnswer(bool Success, string Method, string Message);

@@ -1,4 +1,5 @@
 using CfOrch.Core.Instances;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Api;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Api;
 

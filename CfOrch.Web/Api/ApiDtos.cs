@@ -157,11 +157,6 @@ public sealed record GpuRow(
     int GpuId, string Name, string Uuid, long TotalMb, long UsedMb, long FreeMb, int? UtilizationPercent, int? TemperatureC,
     string? Error, IReadOnlyList<GpuProcessRow> Processes, IReadOnlyList<LeaseRow> Leases, GpuAccountRow? Account);
 
-public sealed record NodeGpuRow(int GpuId, string Name, long VramTotalMb, long VramUsedMb, long VramFreeMb)
-{
-    public static NodeGpuRow From(GpuInfo g) => new(g.Index, g.Name, g.TotalMb, g.UsedMb, g.FreeMb);
-}
-
 /// <summary>Whether a runtime (<c>process</c>, <c>docker</c>) can start services now, and why not.</summary>
 public sealed record RuntimeRow(string Kind, bool Available, string? Problem)
 {

@@ -1,5 +1,6 @@
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
+using CfOrch.Web.Protocol;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace CfOrch.Web.Api;

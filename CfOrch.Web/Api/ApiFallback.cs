@@ -1,3 +1,4 @@
+using CfOrch.Web.Protocol;
 using Microsoft.AspNetCore.Routing.Template;
 
 namespace CfOrch.Web.Api;

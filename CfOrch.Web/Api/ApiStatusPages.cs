@@ -1,3 +1,4 @@
+using CfOrch.Web.Protocol;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace CfOrch.Web.Api;

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Protocol;
 using CfOrch.Web.Security;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
@@ -38,7 +39,7 @@ public static class AuthApi
             }
             else
             {
-                password = (await ApiJson.ReadBodyAsync<LoginBody>(http.Request, ct)).Password;
+                password = (await ApiBodies.ReadBodyAsync<LoginBody>(http.Request, ct)).Password;
             }
 
             var local = LocalUrl.OrRoot(returnUrl);

@@ -4,6 +4,7 @@ using CfOrch.Core.History;
 using CfOrch.Core.Orchestration;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Cluster;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Api;
 
@@ -21,7 +22,7 @@ public static class LeasesApi
 
         group.MapPost("", async (HttpRequest request, ClusterControl cluster, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<LeaseRequestBody>(request, ct);
+            var body = await ApiBodies.ReadBodyAsync<LeaseRequestBody>(request, ct);
             if (string.IsNullOrWhiteSpace(body.NodeId))
             {
                 throw new ApiException(422, "node_id is required");

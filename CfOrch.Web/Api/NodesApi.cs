@@ -2,6 +2,8 @@ using CfOrch.Core.Gpus;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Cluster;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Api;
 
@@ -32,7 +34,7 @@ public static class NodesApi
 
         group.MapPost("", async (HttpRequest request, NodeDirectory nodes, Orchestrator orchestrator, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<NodeRegisterBody>(request, ct);
+            var body = await ApiBodies.ReadBodyAsync<NodeRegisterBody>(request, ct);
             if (string.IsNullOrWhiteSpace(body.NodeId) || !ProfileParser.IsValidName(body.NodeId))
             {
                 throw new ApiException(422, $"node_id must be letters, digits, '.', '_' or '-' (got '{body.NodeId}')");

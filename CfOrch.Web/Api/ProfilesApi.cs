@@ -1,5 +1,6 @@
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
+using CfOrch.Web.Protocol;
 using CfOrch.Web.Security;
 
 namespace CfOrch.Web.Api;
@@ -63,7 +64,7 @@ public static class ProfilesApi
 
         group.MapPut("/{name}", async (string name, bool? dry_run, HttpRequest request, ProfileEditor editor, CancellationToken ct) =>
         {
-            var yaml = await ApiJson.ReadTextAsync(request, ProfileParser.MaxFileBytes, ct);
+            var yaml = await ApiBodies.ReadTextAsync(request, ProfileParser.MaxFileBytes, ct);
             if (dry_run == true)
             {
                 var preview = editor.Preview(name, yaml);

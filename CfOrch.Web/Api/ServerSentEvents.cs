@@ -7,6 +7,7 @@ using CfOrch.Core.Changes;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
 using CfOrch.Core.Allocations;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Api;
 

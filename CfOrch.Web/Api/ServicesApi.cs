@@ -3,6 +3,7 @@ using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Cluster;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Api;
 
@@ -39,7 +40,7 @@ public static class ServicesApi
 
         control.MapPost("/{service}/allocate", async (string service, HttpRequest request, ClusterControl cluster, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<AllocateBody>(request, ct, allowEmpty: true);
+            var body = await ApiBodies.ReadBodyAsync<AllocateBody>(request, ct, allowEmpty: true);
             cluster.Node(body.NodeId);
             ApiChecks.Gpu(body.GpuId);
             ApiChecks.Ttl(body.TtlS);
@@ -96,7 +97,7 @@ public static class ServicesApi
         // Asks a serving Ollama to unload a model now (it keeps running): allowed for an adopted one, since it stops nothing.
         control.MapPost("/{service}/unload", async (string service, HttpRequest request, Orchestrator o, CancellationToken ct) =>
         {
-            var body = await ApiJson.ReadBodyAsync<UnloadBody>(request, ct);
+            var body = await ApiBodies.ReadBodyAsync<UnloadBody>(request, ct);
             ApiChecks.Gpu(body.GpuId);
             if (string.IsNullOrWhiteSpace(body.Model) || body.Model.Length > 256)
             {
@@ -131,7 +132,7 @@ public static class ServicesApi
     private static async Task<T> ReadTargetAsync<T>(HttpRequest request, ClusterControl cluster, CancellationToken ct)
         where T : class, IServiceTarget, new()
     {
-        var body = await ApiJson.ReadBodyAsync<T>(request, ct, allowEmpty: true);
+        var body = await ApiBodies.ReadBodyAsync<T>(request, ct, allowEmpty: true);
         cluster.Node(body.NodeId);
         ApiChecks.Gpu(body.GpuId);
         return body;

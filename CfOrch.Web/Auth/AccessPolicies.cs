@@ -1,4 +1,4 @@
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
@@ -69,7 +69,7 @@ public static class AccessPolicies
     public static bool IsMachineRequest(HttpContext http, PathString? path = null)
     {
         ArgumentNullException.ThrowIfNull(http);
-        return IsMachinePath(path ?? http.Request.Path) || http.Items.ContainsKey(AgentApi.Marker);
+        return IsMachinePath(path ?? http.Request.Path) || http.Items.ContainsKey(AgentPaths.Marker);
     }
 
     /// <summary>Paths programs call (the API, metrics, the OpenAPI document): refused with a status, never redirected to /login.</summary>
@@ -104,7 +104,7 @@ public sealed class AccessRequirement(bool control, bool clusterAgent = false, b
 }
 
 /// <summary>Evaluates <see cref="AccessEvaluator"/> for the request's user and remote address.</summary>
-public sealed class AccessRequirementHandler(AccessEvaluator evaluator, Jobs.AgentRegistration registration, Microsoft.Extensions.Options.IOptions<Core.Configuration.CfOrchOptions> options) : AuthorizationHandler<AccessRequirement>
+public sealed class AccessRequirementHandler(AccessEvaluator evaluator, Cluster.AgentRegistration registration, Microsoft.Extensions.Options.IOptions<Core.Configuration.CfOrchOptions> options) : AuthorizationHandler<AccessRequirement>
 {
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AccessRequirement requirement)
     {

@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CfOrch.Core.Configuration;
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace CfOrch.Web.Cluster;

@@ -4,7 +4,7 @@ using CfOrch.Core.Leases;
 using CfOrch.Core.Nodes;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Cluster;
 

@@ -1,4 +1,3 @@
-using CfOrch.Web.Api;
 
 namespace CfOrch.Web.Cluster;
 

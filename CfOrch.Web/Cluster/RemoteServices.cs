@@ -7,7 +7,7 @@ using CfOrch.Core.Leases;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Core.State;
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Cluster;
 

@@ -6,6 +6,7 @@ using CfOrch.Web.Auth;
 using CfOrch.Web.Cluster;
 using CfOrch.Web.Components.State;
 using CfOrch.Web.Metrics;
+using CfOrch.Web.Protocol;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;

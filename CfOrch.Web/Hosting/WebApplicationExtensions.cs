@@ -4,6 +4,7 @@ using CfOrch.Core.Storage;
 using CfOrch.Web.Api;
 using CfOrch.Web.Auth;
 using CfOrch.Web.Metrics;
+using CfOrch.Web.Protocol;
 using CfOrch.Web.Security;
 using Prometheus;
 using CfOrch.Web.Components;
@@ -60,9 +61,9 @@ public static partial class WebApplicationExtensions
             // The agent protocol's paths are a program's: errors as JSON, no sign-in page, no HTML.
             app.Use((http, next) =>
             {
-                if (AgentApi.IsAgentPath(http.Request.Path))
+                if (AgentPaths.IsAgentPath(http.Request.Path))
                 {
-                    http.Items[AgentApi.Marker] = true;
+                    http.Items[AgentPaths.Marker] = true;
                 }
 
                 return next(http);

@@ -1,4 +1,4 @@
-using CfOrch.Web.Api;
+using CfOrch.Web.Cluster;
 using Quartz;
 
 namespace CfOrch.Web.Jobs;
@@ -16,7 +16,7 @@ public sealed class AgentPollJob(NodeDirectory nodes) : IJob
 /// Reads the registered nodes from SQLite before the engine starts and the server listens, with the services placed on
 /// them (held again as unknown until their agents answer) and the book of those services following their polls.
 /// </summary>
-public sealed class NodeDirectoryLoader(NodeDirectory nodes, Cluster.RemoteServices placed, Core.Leases.ILeaseStore store) : IHostedService
+public sealed class NodeDirectoryLoader(NodeDirectory nodes, RemoteServices placed, Core.Leases.ILeaseStore store) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {

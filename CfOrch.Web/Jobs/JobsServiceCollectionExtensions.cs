@@ -1,4 +1,5 @@
 using CfOrch.Core.Configuration;
+using CfOrch.Web.Cluster;
 using Microsoft.Extensions.Options;
 using Quartz;
 

@@ -1,4 +1,4 @@
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 using Microsoft.Net.Http.Headers;
 
 namespace CfOrch.Web.Security;

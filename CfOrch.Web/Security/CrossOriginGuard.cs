@@ -1,5 +1,5 @@
 using CfOrch.Core.Configuration;
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace CfOrch.Web.Security;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using CfOrch.Web.Api;
+using CfOrch.Web.Protocol;
 
 namespace CfOrch.Web.Security;
 

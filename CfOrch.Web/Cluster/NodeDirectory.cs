@@ -1,9 +1,10 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using CfOrch.Web.Data;
+using CfOrch.Web.Protocol;
 using Microsoft.EntityFrameworkCore;
 
-namespace CfOrch.Web.Api;
+namespace CfOrch.Web.Cluster;
 
 /// <summary>
 /// The cf-orch agents that registered (<c>POST /api/nodes</c>), as the original coordinator keeps them: each is polled
@@ -12,7 +13,7 @@ namespace CfOrch.Web.Api;
 /// offline, not refused. Nodes are kept in SQLite and come back (offline until they answer) after a restart.
 /// </summary>
 public sealed partial class NodeDirectory(
-    Cluster.AgentClient agents,
+    AgentClient agents,
     IDbContextFactory<CfOrchDb> databases,
     Core.Changes.IStatePublisher publisher,
     TimeProvider time,

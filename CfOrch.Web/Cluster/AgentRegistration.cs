@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 
-namespace CfOrch.Web.Jobs;
+namespace CfOrch.Web.Cluster;
 
 /// <summary>
 /// An agent (<c>CfOrch:Role=agent</c>) registers with its coordinator (<c>POST {coordinator}/api/nodes</c>, with the
@@ -13,7 +13,7 @@ namespace CfOrch.Web.Jobs;
 /// the coordinator's addresses, from which — without a cluster token — control is accepted.
 /// </summary>
 public sealed partial class AgentRegistration(
-    Cluster.AgentClient agents,
+    AgentClient agents,
     IOptions<CfOrchOptions> options,
     IServer server,
     IHostApplicationLifetime lifetime,

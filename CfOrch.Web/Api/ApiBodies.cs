@@ -1,47 +1,14 @@
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.WebUtilities;
+using CfOrch.Web.Protocol;
+using CfOrch.Web.Security;
 
 namespace CfOrch.Web.Api;
 
-/// <summary>cf-orch's JSON: snake_case, enums as snake_case strings, errors as <c>{"detail": "..."}</c>.</summary>
-public static class ApiJson
+/// <summary>Reads a request's body, bounded, checked (<see cref="JsonBodyCheck"/>) and bound with <see cref="ApiJson.Options"/>.</summary>
+public static class ApiBodies
 {
     public const int MaxBodyBytes = 64 * 1024;
-
-    public static JsonSerializerOptions Options { get; } = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));
-
-    public static JsonSerializerOptions Configure(JsonSerializerOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-        options.DictionaryKeyPolicy = null;
-        options.NumberHandling = JsonNumberHandling.Strict;
-        options.MaxDepth = 32;
-        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
-
-        // Answers are JSON for programs, never inlined into HTML: quotes in messages stay readable.
-        options.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
-        return options;
-    }
-
-    public const string ProblemContentType = "application/problem+json";
-
-    /// <summary>An error answer: <c>application/problem+json</c> with <c>detail</c> (what cf-orch's clients read), status and title.</summary>
-    public static IResult Error(int status, string detail) => Results.Json(ErrorBody.Of(status, detail), Options, ProblemContentType, status);
-
-    /// <summary>Writes an error answer straight to the response (middleware, exception handlers).</summary>
-    public static Task WriteErrorAsync(HttpContext http, int status, string detail, object? extra = null)
-    {
-        ArgumentNullException.ThrowIfNull(http);
-        http.Response.StatusCode = status;
-        http.Response.ContentType = ProblemContentType;
-        return extra is null
-            ? http.Response.WriteAsJsonAsync(ErrorBody.Of(status, detail), Options, ProblemContentType, http.RequestAborted)
-            : http.Response.WriteAsJsonAsync(extra, Options, ProblemContentType, http.RequestAborted);
-    }
 
     /// <summary>
     /// Reads a JSON body into <typeparamref name="T"/>: a missing, oversized, malformed or mistyped body becomes an
@@ -62,11 +29,11 @@ public static class ApiJson
             return allowEmpty ? new T() : throw new ApiException(StatusCodes.Status422UnprocessableEntity, "the body is empty; a JSON object is expected");
         }
 
-        Security.JsonBodyCheck.Check(body);
+        JsonBodyCheck.Check(body);
 
         try
         {
-            return JsonSerializer.Deserialize<T>(body, Options)
+            return JsonSerializer.Deserialize<T>(body, ApiJson.Options)
                 ?? throw new ApiException(StatusCodes.Status422UnprocessableEntity, "the body is null; a JSON object is expected");
         }
         catch (JsonException ex)
@@ -123,37 +90,4 @@ public static class ApiJson
             .Replace("System.Boolean", "true or false", StringComparison.Ordinal)
             .TrimEnd('.');
     }
-
-    /// <summary>An RFC 9457 problem: cf-orch's <c>detail</c> plus the status and its title.</summary>
-    public sealed record ErrorBody(string Title, int Status, string Detail)
-    {
-        public static ErrorBody Of(int status, string detail) =>
-            new(ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Error", status, detail);
-    }
-}
-
-/// <summary>A request the API refuses; the status and the detail go to the client as <c>{"detail": ...}</c>.</summary>
-public sealed class ApiException : Exception
-{
-    public ApiException(int status, string detail)
-        : base(detail)
-    {
-        Status = status;
-    }
-
-    public ApiException()
-    {
-    }
-
-    public ApiException(string message)
-        : base(message)
-    {
-    }
-
-    public ApiException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    public int Status { get; } = StatusCodes.Status422UnprocessableEntity;
 }
