@@ -52,7 +52,7 @@ public sealed class TestRegistry : IAsyncDisposable
 
         var config = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
         {
-            ["architecture"] = RuntimeInformation.OSArchitecture == Architecture.Arm64 ? "arm64" : "amd64",
+            ["architecture"] = RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? "arm64" : "amd64",
             ["os"] = "linux",
             ["config"] = new Dictionary<string, object> { ["Cmd"] = new[] { "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www" } },
             ["rootfs"] = new Dictionary<string, object> { ["type"] = "layers", ["diff_ids"] = new[] { diffId } },
