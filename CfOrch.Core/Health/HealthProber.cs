@@ -7,7 +7,7 @@ namespace CfOrch.Core.Health;
 public sealed class HealthProber(IHttpClientFactory httpClients, TimeProvider time, ILoopbackPorts ports)
 {
     /// <summary>The named client: no proxy (probes go to loopback and the LAN), short connect timeout, no redirects.</summary>
-    public const string ClientName = "cf-orch-probe";
+    public const string ClientName = Http.HttpClientNames.Probe;
 
     public async Task<ProbeOutcome> ProbeAsync(string baseUrl, string healthPath, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -22,7 +22,7 @@ public sealed record OllamaPs(long VramMb, IReadOnlyList<OllamaLoadedModel> Mode
 public sealed class OllamaClient(IHttpClientFactory httpClients)
 {
     /// <summary>The named HTTP client: the health prober's (short timeouts, no logging of every call).</summary>
-    public const string ClientName = Health.HealthProber.ClientName;
+    public const string ClientName = Http.HttpClientNames.Probe;
 
     /// <summary>How long a question may take: <c>/api/ps</c> is asked on every measurement pass (every 2 s), so briefly.</summary>
     public static readonly TimeSpan PsTimeout = TimeSpan.FromSeconds(2);
