@@ -21,6 +21,7 @@ namespace CfOrch.Core.Orchestration;
 public sealed class Orchestrator(
     ProfileRegistry profiles,
     InstanceRegistry registry,
+    ServiceLocks locks,
     LeaseManager leases,
     AllocationTable allocations,
     InstanceAllocations allocationCounts,
@@ -86,56 +87,86 @@ public sealed class Orchestrator(
 
     /// <summary>
     /// The claim of an allocation on an instance already ensured (on this node or, placed by the coordinator, on
-    /// another): the model picked from the candidates, the URL handed to the caller, the TTL. Refused after this
-    /// allocation started the instance (an Ollama that did not run could not be asked for its models before), the start
-    /// is undone — stopped (by <paramref name="undoStart"/>, true once stopped, for one on another node), its lease
-    /// released — unless another allocation holds it by then, so that a refused allocation leaves no service behind.
+    /// another: <paramref name="elsewhere"/>): the model picked from the candidates, the URL handed to the caller, the
+    /// TTL. The allocation is added under the instance's lock, and only while the instance still runs the run it was
+    /// ensured as — one stopped meanwhile (the undo of another allocation's start) is refused, never handed out. Refused
+    /// after this allocation started the instance (an Ollama that did not run could not be asked for its models before),
+    /// the start is undone — stopped, its lease released — unless another allocation holds it by then, so that a refused
+    /// allocation leaves no service behind.
     /// </summary>
-    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken, Func<string, Task<bool>>? undoStart = null)
+    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken, Nodes.IRemoteInstances? elsewhere = null)
     {
         ArgumentNullException.ThrowIfNull(ensured);
         ArgumentNullException.ThrowIfNull(modelCandidates);
         var service = ensured.Instance.Service;
-        string? model;
+        Allocation allocation;
+        bool claimed;
         try
         {
-            model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
+            var model = await models.ResolveAsync(ensured.Instance, modelCandidates, cancellationToken);
             if (model is not null)
             {
                 await idleModels.MakeRoomForModelAsync(ensured.Instance, model, string.IsNullOrWhiteSpace(caller) ? "anonymous" : caller, cancellationToken);
             }
+
+            var now = time.GetUtcNow();
+            allocation = new Allocation
+            {
+                AllocationId = "alloc-" + Guid.NewGuid().ToString("N")[..16],
+                Service = service,
+                NodeId = ensured.Instance.Key.NodeId,
+                GpuIndex = ensured.Instance.Key.GpuIndex,
+                Model = model ?? ensured.Instance.Model,
+                Url = ClientUrl(ensured.Instance.Url),
+                Caller = string.IsNullOrWhiteSpace(caller) ? "anonymous" : caller,
+                CreatedAt = now,
+                ExpiresAt = ttlSeconds > 0 ? now + TimeSpan.FromSeconds(ttlSeconds) : null,
+            };
+            void Claim()
+            {
+                allocations.Add(allocation);
+                allocationCounts.Recount(ensured.Instance.Key);
+            }
+
+            claimed = elsewhere is not null
+                ? await elsewhere.ClaimAsync(ensured.Instance, Claim, cancellationToken)
+                : await ClaimHereAsync(ensured.Instance, Claim, cancellationToken);
         }
         catch (OrchestrationException refused) when (ensured.Started)
         {
-            throw await UndoStartAsync(ensured.Instance, refused, undoStart);
+            throw await UndoStartAsync(ensured.Instance, refused, elsewhere);
         }
 
-        var now = time.GetUtcNow();
-        var allocation = new Allocation
+        if (!claimed)
         {
-            AllocationId = "alloc-" + Guid.NewGuid().ToString("N")[..16],
-            Service = service,
-            NodeId = ensured.Instance.Key.NodeId,
-            GpuIndex = ensured.Instance.Key.GpuIndex,
-            Model = model ?? ensured.Instance.Model,
-            Url = ClientUrl(ensured.Instance.Url),
-            Caller = string.IsNullOrWhiteSpace(caller) ? "anonymous" : caller,
-            CreatedAt = now,
-            ExpiresAt = ttlSeconds > 0 ? now + TimeSpan.FromSeconds(ttlSeconds) : null,
-        };
-        allocations.Add(allocation);
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"{service} on {ensured.Instance.Key.NodeId} GPU {ensured.Instance.Key.GpuIndex} stopped while this allocation was made; nothing is allocated, ask again");
+        }
+
         var instance = allocationCounts.Recount(ensured.Instance.Key) ?? ensured.Instance;
         return new AllocationResult(allocation, instance, ensured.Started, ensured.Warm);
     }
 
+    /// <summary>An allocation's claim on an instance of this node: under the service's lock (as its stops are), while the instance still runs that run.</summary>
+    private async Task<bool> ClaimHereAsync(InstanceSnapshot ensured, Action claim, CancellationToken cancellationToken)
+    {
+        using var held = await locks.AcquireAsync(ensured.Key.Service, cancellationToken);
+        if (registry.Get(ensured.Key) is not { IsActive: true } current || current.State == InstanceState.Stopping || current.Since != ensured.Since)
+        {
+            return false;
+        }
+
+        claim();
+        return true;
+    }
+
     /// <summary>Stops an instance an allocation started and then refused; the refusal, saying what became of it.</summary>
-    private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, Func<string, Task<bool>>? undoStart)
+    private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, Nodes.IRemoteInstances? elsewhere)
     {
         var reason = $"started for an allocation that was refused: {refused.Message}";
         try
         {
-            var stopped = undoStart is not null
-                ? await undoStart(reason)
+            var stopped = elsewhere is not null
+                ? await elsewhere.UndoStartAsync(started, reason)
                 : !(await stopper.StopAsync(started.Key, HistoryKind.Stopped, reason, CancellationToken.None, i => i.IsActive && i.Since == started.Since && i.Allocations == 0)).Instance.IsActive;
             if (!stopped)
             {

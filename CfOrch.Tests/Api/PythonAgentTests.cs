@@ -1,6 +1,7 @@
 using System.Net;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
+using CfOrch.Core.Orchestration;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Api;
 using CfOrch.Web.Cluster;
@@ -109,6 +110,29 @@ public sealed class PythonAgentTests
         Assert.Contains("ollama, started for it, is stopped again", refused, StringComparison.Ordinal);
         Assert.Equal((1, 1), (agent.CallsTo("POST /services/ollama/start"), agent.CallsTo("POST /services/ollama/stop")));
         Assert.Empty(host.Get<RemoteServices>().All);
+        Assert.Empty(LeasedOnHeimdall(host));
+    }
+
+    [Fact]
+    public async Task An_allocate_that_found_warm_what_another_allocate_started_and_then_stopped_again_is_refused_not_handed_a_dead_url()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        await using var host = await CoordinatorOfAsync(agent);
+        var remote = host.Get<RemoteServices>();
+        var ollama = host.Orchestrator.Service("ollama");
+
+        // A starts the Ollama there; B finds it warm, and is still asking for its models when A's undo stops it.
+        var a = await remote.EnsureAsync(ollama, "heimdall", null, "mistral:7b", Ct);
+        var b = await remote.EnsureAsync(ollama, "heimdall", null, "qwen2.5:7b", Ct);
+        Assert.Equal((true, true), (a.Started, b.Warm));
+        await Assert.ThrowsAsync<OrchestrationException>(() => host.Orchestrator.AllocateOnAsync(a, ["mistral:7b"], 0, "a", Ct, remote));
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(() => host.Orchestrator.AllocateOnAsync(b, ["qwen2.5:7b"], 0, "b", Ct, remote));
+
+        Assert.Contains("ollama on heimdall GPU 0 stopped while this allocation was made", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(1, agent.CallsTo("POST /services/ollama/stop"));
+        Assert.Empty(host.Orchestrator.Allocations);
+        Assert.Empty(remote.All);
         Assert.Empty(LeasedOnHeimdall(host));
     }
 

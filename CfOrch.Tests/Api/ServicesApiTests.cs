@@ -163,6 +163,25 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task An_allocate_that_found_warm_an_ollama_another_allocate_started_and_then_stopped_again_is_refused_not_handed_a_dead_url()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")));
+        var o = host.Orchestrator;
+
+        // A starts the Ollama; B finds it warm, and is still asking for its models when A's undo stops it.
+        var a = await o.EnsureAsync("ollama", null, "mistral:7b", Ct);
+        var b = await o.EnsureAsync("ollama", null, "llama3.2:3b", Ct);
+        Assert.Equal((true, true), (a.Started, b.Warm));
+        await Assert.ThrowsAsync<Core.Orchestration.OrchestrationException>(() => o.AllocateOnAsync(a, ["mistral:7b"], 0, "a", Ct));
+        var refused = await Assert.ThrowsAsync<Core.Orchestration.OrchestrationException>(() => o.AllocateOnAsync(b, ["llama3.2:3b"], 0, "b", Ct));
+
+        Assert.Contains("ollama on local GPU 0 stopped while this allocation was made", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(o.Allocations);
+        Assert.Empty(o.Leases);
+        Assert.DoesNotContain(o.Instances, i => i.IsActive);
+    }
+
+    [Fact]
     public async Task Resident_lists_warm_services()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);

@@ -59,7 +59,7 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
         // or started; one started to be asked is stopped again when it lacks them.
         await local.PrecheckModelsAsync(profile, candidates, ct => remote.ServingUrlAsync(profile, node, ct), cancellationToken);
         var ensured = await remote.EnsureAsync(profile, node, gpuIndex, candidates.FirstOrDefault(m => !string.IsNullOrWhiteSpace(m)), cancellationToken);
-        return await local.AllocateOnAsync(ensured, candidates, ttlSeconds, caller, cancellationToken, reason => remote.UndoStartAsync(ensured.Instance, reason));
+        return await local.AllocateOnAsync(ensured, candidates, ttlSeconds, caller, cancellationToken, remote);
     }
 
     /// <summary>Stops the service on one node (with a node), or everywhere it runs (without).</summary>

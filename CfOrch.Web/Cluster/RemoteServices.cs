@@ -4,6 +4,7 @@ using CfOrch.Core.Changes;
 using CfOrch.Core.History;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
+using CfOrch.Core.Nodes;
 using CfOrch.Core.Orchestration;
 using CfOrch.Core.Profiles;
 using CfOrch.Core.State;
@@ -18,7 +19,7 @@ namespace CfOrch.Web.Cluster;
 /// and once it answers again they are running if it reports them resident or running, else gone (their leases released).
 /// </summary>
 public sealed partial class RemoteServices(
-    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, AllocationTable allocations, Sweeper sweeper, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, StateStream stream, TimeProvider time, ILogger<RemoteServices> logger)
+    ServiceLocks locks, NodeDirectory nodes, AgentClient agents, LeaseManager leases, AllocationTable allocations, Sweeper sweeper, RoomWaiter room, ProfileRegistry profiles, IStatePublisher publisher, StateStream stream, TimeProvider time, ILogger<RemoteServices> logger) : IRemoteInstances
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
@@ -67,7 +68,7 @@ public sealed partial class RemoteServices(
     {
         ArgumentNullException.ThrowIfNull(profile);
         var node = NodeOf(nodeId);
-        using var held = await locks.AcquireAsync($"{profile.Name}@{nodeId}", cancellationToken);
+        using var held = await locks.AcquireAsync(LockOf(profile.Name, nodeId), cancellationToken);
         var existing = _instances.Values.FirstOrDefault(i => i.Service == profile.Name && i.Key.NodeId == nodeId && (gpuIndex is null || i.Key.GpuIndex == gpuIndex));
         if (existing is { IsServing: true })
         {
@@ -134,21 +135,33 @@ public sealed partial class RemoteServices(
         return new EnsureResult(running, Started: !answer.Adopted, Warm: answer.Adopted);
     }
 
-    /// <summary>
-    /// Stops an instance an allocation started there and then refused (through its agent, its lease released), unless it
-    /// is allocated meanwhile or is another run by now; true once it is stopped.
-    /// </summary>
+    /// <inheritdoc/>
+    public async Task<bool> ClaimAsync(InstanceSnapshot ensured, Action claim, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ensured);
+        ArgumentNullException.ThrowIfNull(claim);
+        using var held = await locks.AcquireAsync(LockOf(ensured.Key), cancellationToken);
+        if (!_instances.TryGetValue(ensured.Key, out var current) || current.State == InstanceState.Stopping || current.Since != ensured.Since)
+        {
+            return false;
+        }
+
+        claim();
+        return true;
+    }
+
+    /// <inheritdoc/>
     public async Task<bool> UndoStartAsync(InstanceSnapshot started, string reason)
     {
         ArgumentNullException.ThrowIfNull(started);
         var node = NodeOf(started.Key.NodeId);
-        using var held = await locks.AcquireAsync($"{started.Service}@{started.Key.NodeId}", CancellationToken.None);
+        using var held = await locks.AcquireAsync(LockOf(started.Key), CancellationToken.None);
         if (!_instances.TryGetValue(started.Key, out var current) || current.Since != started.Since)
         {
             return true;
         }
 
-        if (allocations.All.Any(a => a.Service == started.Service && a.NodeId == started.Key.NodeId && a.GpuIndex == started.Key.GpuIndex))
+        if (Allocated(started.Key))
         {
             return false;
         }
@@ -197,7 +210,7 @@ public sealed partial class RemoteServices(
         }
 
         var node = NodeOf(nodeId);
-        using var held = await locks.AcquireAsync($"{service}@{nodeId}", cancellationToken);
+        using var held = await locks.AcquireAsync(LockOf(service, nodeId), cancellationToken);
         await StoppingAsync(targets, () => TellStopAsync(node, service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not stop {service}: {why}; its lease stays until it answers or you release it"), cancellationToken));
 
         var outcomes = new List<StopOutcome>();
@@ -465,10 +478,10 @@ public sealed partial class RemoteServices(
         try
         {
             var node = NodeOf(instance.Key.NodeId);
-            using var held = await locks.AcquireAsync($"{instance.Service}@{instance.Key.NodeId}", CancellationToken.None);
-            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance)
+            using var held = await locks.AcquireAsync(LockOf(instance.Key), CancellationToken.None);
+            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance || Allocated(instance.Key))
             {
-                // Allocated again, or stopped, meanwhile.
+                // Allocated again (its count follows a moment later), or stopped, meanwhile.
                 return;
             }
 
@@ -592,6 +605,13 @@ public sealed partial class RemoteServices(
     /// <summary>How often the agent is asked again after an eviction there (each ask is an HTTP round trip).</summary>
     private static readonly TimeSpan EvictionPoll = TimeSpan.FromMilliseconds(500);
 
+
+    /// <summary>The lock of a service on a node: its starts, stops and the allocations' claims take it in turn.</summary>
+    private static string LockOf(string service, string nodeId) => $"{service}@{nodeId}";
+
+    private static string LockOf(InstanceKey key) => LockOf(key.Service, key.NodeId);
+
+    private bool Allocated(InstanceKey key) => allocations.All.Any(a => a.Service == key.Service && a.NodeId == key.NodeId && a.GpuIndex == key.GpuIndex);
 
     private void End(InstanceSnapshot instance, HistoryKind kind, string reason)
     {
