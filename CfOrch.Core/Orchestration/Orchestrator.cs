@@ -136,6 +136,21 @@ public sealed class Orchestrator(
         {
             throw await UndoStartAsync(ensured.Instance, refused, elsewhere);
         }
+        catch (OperationCanceledException) when (ensured.Started)
+        {
+            // The caller hung up: what it started is not left running without an allocation (with idle_stop_after_s 0,
+            // nothing would ever stop it). The stop runs to its end whatever the caller's token says.
+            try
+            {
+                await StopStartedAsync(ensured.Instance, "started for an allocation whose caller hung up", elsewhere);
+            }
+            catch (OrchestrationException)
+            {
+                // Not stopped (its agent did not answer): it stays as any running service does, its lease counted.
+            }
+
+            throw;
+        }
 
         if (!claimed)
         {
@@ -162,12 +177,9 @@ public sealed class Orchestrator(
     /// <summary>Stops an instance an allocation started and then refused; the refusal, saying what became of it.</summary>
     private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, Nodes.IRemoteInstances? elsewhere)
     {
-        var reason = $"started for an allocation that was refused: {refused.Message}";
         try
         {
-            var stopped = elsewhere is not null
-                ? await elsewhere.UndoStartAsync(started, reason)
-                : !(await stopper.StopAsync(started.Key, HistoryKind.Stopped, reason, CancellationToken.None, i => i.IsActive && i.Since == started.Since && i.Allocations == 0)).Instance.IsActive;
+            var stopped = await StopStartedAsync(started, $"started for an allocation that was refused: {refused.Message}", elsewhere);
             if (!stopped)
             {
                 return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service} was started for it and is left running, allocated meanwhile");
@@ -180,6 +192,12 @@ public sealed class Orchestrator(
 
         return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service}, started for it, is stopped again");
     }
+
+    /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile or another run by now; true once stopped.</summary>
+    private async Task<bool> StopStartedAsync(InstanceSnapshot started, string reason, Nodes.IRemoteInstances? elsewhere) =>
+        elsewhere is not null
+            ? await elsewhere.UndoStartAsync(started, reason)
+            : !(await stopper.StopAsync(started.Key, HistoryKind.Stopped, reason, CancellationToken.None, i => i.IsActive && i.Since == started.Since && i.Allocations == 0)).Instance.IsActive;
 
     /// <summary>Asks a serving Ollama to unload one model (it keeps running); says what happened.</summary>
     public Task<string> UnloadModelAsync(string service, int? gpuIndex, string model, string by, CancellationToken cancellationToken) =>

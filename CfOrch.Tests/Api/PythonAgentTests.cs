@@ -137,6 +137,25 @@ public sealed class PythonAgentTests
     }
 
     [Fact]
+    public async Task An_ollama_started_on_an_agent_for_an_allocate_whose_caller_hung_up_is_stopped_again_and_its_lease_released()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        await using var host = await CoordinatorOfAsync(agent);
+        var remote = host.Get<RemoteServices>();
+        var started = await remote.EnsureAsync(host.Orchestrator.Service("ollama"), "heimdall", null, "qwen2.5:7b", Ct);
+        using var hungUp = new CancellationTokenSource();
+        await hungUp.CancelAsync();
+
+        // The caller is gone while its models are checked.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => host.Orchestrator.AllocateOnAsync(started, ["qwen2.5:7b"], 0, "t", hungUp.Token, remote));
+
+        Assert.Equal(1, agent.CallsTo("POST /services/ollama/stop"));
+        Assert.Empty(remote.All);
+        Assert.Empty(LeasedOnHeimdall(host));
+    }
+
+    [Fact]
     public async Task A_service_pinned_to_a_gpu_the_agent_lacks_is_refused_with_its_pin_and_nothing_starts_there()
     {
         await using var agent = await FakeAgent.StartAsync();

@@ -182,6 +182,22 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task An_ollama_started_for_an_allocate_whose_caller_hung_up_is_stopped_again_and_its_lease_released()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")));
+        var o = host.Orchestrator;
+        var started = await o.EnsureAsync("ollama", null, "llama3.2:3b", Ct);
+        using var hungUp = new CancellationTokenSource();
+        await hungUp.CancelAsync();
+
+        // The caller is gone while its models are checked.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => o.AllocateOnAsync(started, ["llama3.2:3b"], 0, "t", hungUp.Token));
+
+        Assert.Empty(o.Leases);
+        Assert.DoesNotContain(o.Instances, i => i.IsActive);
+    }
+
+    [Fact]
     public async Task Resident_lists_warm_services()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct);
