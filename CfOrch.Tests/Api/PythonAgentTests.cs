@@ -55,9 +55,34 @@ public sealed class PythonAgentTests
 
         Assert.Equal(["llm", "ollama"], Placed(host, InstanceState.Running));
         Assert.Equal(["llm", "ollama"], LeasedOnHeimdall(host));
-        Assert.True(agent.CallsTo("GET /services/llm") >= 2, "the agent is asked about what it does not list");
+        Assert.True(agent.CallsTo("GET /services") >= 2, "the agent is asked what it runs when it does not list something");
 
         // Ended there (a crash, a stop by hand): lost at the next poll, its lease released.
+        agent.Running.TryRemove("llm", out _);
+        await nodes.PollAllAsync(Ct);
+
+        Assert.Equal(["ollama"], Placed(host, InstanceState.Running));
+        Assert.Equal(["ollama"], LeasedOnHeimdall(host));
+    }
+
+    [Fact]
+    public async Task A_poll_asks_the_agent_once_what_it_runs_however_many_services_it_does_not_list()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        await using var host = await CoordinatorOfAsync(agent);
+        (await host.PostAsync("/api/services/llm/allocate", new { node_id = "heimdall", model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.OK);
+        (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "qwen2.5:7b" }, caller = "t" })).Is(HttpStatusCode.OK);
+        var nodes = host.Get<NodeDirectory>();
+        agent.Calls.Clear();
+
+        await nodes.PollAllAsync(Ct);
+        await nodes.PollAllAsync(Ct);
+
+        Assert.Equal((2, 0), (agent.CallsTo("GET /services"), agent.Calls.Count(c => c.StartsWith("GET /services/", StringComparison.Ordinal))));
+        Assert.Equal(["llm", "ollama"], Placed(host, InstanceState.Running));
+
+        // One it no longer runs is still ended as lost, its lease released; the other keeps running.
         agent.Running.TryRemove("llm", out _);
         await nodes.PollAllAsync(Ct);
 

@@ -344,12 +344,24 @@ public sealed partial class RemoteServices(
         }
     }
 
-    /// <summary>What the agent says of the service (<c>GET /services/{s}</c>): null when it cannot be asked (no answer: the next poll asks again).</summary>
-    private async Task<AgentServiceAnswer?> AskAsync(NodeDirectory.RemoteNode node, string service, CancellationToken cancellationToken)
+    /// <summary>What the agent says of the service (<c>GET /services/{s}</c>: where it answers): null when it cannot be asked.</summary>
+    private Task<AgentServiceAnswer?> AskAsync(NodeDirectory.RemoteNode node, string service, CancellationToken cancellationToken) =>
+        ReadAsync<AgentServiceAnswer>(node, $"services/{Uri.EscapeDataString(service)}", notServed: null, cancellationToken);
+
+    /// <summary>
+    /// A read from the node's agent, bounded by <see cref="AskTimeout"/>: its answer; <paramref name="notServed"/> when
+    /// it does not serve that path (404, 405: an agent without it); null when it does not answer.
+    /// </summary>
+    private async Task<T?> ReadAsync<T>(NodeDirectory.RemoteNode node, string path, T? notServed, CancellationToken cancellationToken)
+        where T : class
     {
         try
         {
-            return await agents.GetAsync<AgentServiceAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(service)}"), cancellationToken, AskTimeout);
+            return await agents.GetAsync<T>(AgentUri(node, path), cancellationToken, AskTimeout);
+        }
+        catch (HttpRequestException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
+        {
+            return notServed;
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
         {
@@ -359,51 +371,6 @@ public sealed partial class RemoteServices(
 
     /// <summary>A question about one service, asked while a poll waits: as long as a poll's own calls may take.</summary>
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
-
-    /// <summary>
-    /// An instance its agent answers for but does not list in <c>/resident-info</c> — the original agent lists only
-    /// containers and what answers on a few well-known ports, so never a process it started — is asked about
-    /// (<c>GET /services/{s}</c>) before it is ended: running there, it follows as a listed one; not running, it
-    /// ended there (stopped by hand, crashed, the agent restarted); no answer, the next poll asks again. An agent
-    /// without <c>/services</c> (404) cannot say, so not being listed is its word.
-    /// </summary>
-    private async Task ConfirmAsync(NodeDirectory.RemoteNode node, InstanceSnapshot instance)
-    {
-        bool running;
-        string? url = null;
-        try
-        {
-            var answer = await agents.GetAsync<AgentServiceAnswer>(AgentUri(node, $"services/{Uri.EscapeDataString(instance.Service)}"), CancellationToken.None, AskTimeout);
-            running = answer is { Running: true };
-            url = answer?.Url;
-        }
-        catch (HttpRequestException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
-        {
-            running = false;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or OperationCanceledException)
-        {
-            return;
-        }
-
-        if (running)
-        {
-            // Unless it changed meanwhile (a stop, an allocation): then the next poll follows what it is now.
-            if (_instances.TryGetValue(instance.Key, out var current) && current == instance)
-            {
-                Reported(node, current, url);
-            }
-        }
-        else if (_instances.TryRemove(KeyValuePair.Create(instance.Key, instance)))
-        {
-            // Only as it was when asked: one being stopped meanwhile is ended by its stop, with its own reason.
-            publisher.Publish(new InstanceRemoved(instance.Key));
-            if (instance.LeaseId is { } leaseId)
-            {
-                leases.Release(leaseId, HistoryKind.Lost, $"node '{node.NodeId}' no longer reports it running");
-            }
-        }
-    }
 
     /// <summary>
     /// An instance its agent reports running (listed, or as <paramref name="url"/> when asked): one starting or unknown
@@ -495,10 +462,24 @@ public sealed partial class RemoteServices(
         }
     }
 
-    /// <summary>After each poll of an agent: its instances follow its state (see the class summary).</summary>
+    /// <summary>
+    /// After each poll of an agent: its instances follow its state (see the class summary). Those it does not list in
+    /// <c>/resident-info</c> — the original agent lists only containers and what answers on a few well-known ports, so
+    /// never a process it started — are looked up in what it says it runs (<c>GET /services</c>, once for all of
+    /// them): listed there, they follow as listed ones; not listed, they ended there (stopped by hand, crashed, the
+    /// agent restarted) and are ended as lost; no answer, the next poll asks again. An agent without <c>/services</c>
+    /// (404) cannot say, so not being listed in <c>/resident-info</c> is its word.
+    /// </summary>
     private async Task FollowAsync(NodeDirectory.RemoteNode node)
     {
-        foreach (var key in _instances.Keys.Where(k => k.NodeId == node.NodeId).ToList())
+        bool Resident(InstanceSnapshot i) => node.Residents.Any(r => r.Is(i.Service));
+
+        // Its agent answers, and /resident-info was asked after the instance got its state without listing it.
+        bool Unlisted(InstanceSnapshot i) => !Resident(i) && i.State is InstanceState.Unknown or InstanceState.Running or InstanceState.Idle && node.ResidentsAt > i.StateSince;
+
+        var placed = _instances.Values.Where(i => i.Key.NodeId == node.NodeId).ToList();
+        var running = node.Online && placed.Any(Unlisted) ? await RunningAsync(node) : null;
+        foreach (var key in placed.Select(i => i.Key))
         {
             if (!_instances.TryGetValue(key, out var instance))
             {
@@ -517,17 +498,24 @@ public sealed partial class RemoteServices(
                     });
                 }
             }
-            else if (node.Residents.Any(r => r.Is(instance.Service)))
+            else if (Resident(instance) || (running is not null && running.Contains(instance.Service)))
             {
                 Reported(node, instance, url: null);
             }
-            else if (instance.State is InstanceState.Unknown or InstanceState.Running or InstanceState.Idle && node.ResidentsAt > instance.StateSince)
+            else if (running is not null && Unlisted(instance))
             {
-                // Its agent answers, was asked after the instance got its state, and does not list it: asked about it.
-                await ConfirmAsync(node, instance);
+                // Only as it was when asked: one being stopped meanwhile is ended by its stop, with its own reason.
+                End(instance, HistoryKind.Lost, $"node '{node.NodeId}' no longer reports it running", asSeen: true);
             }
         }
     }
+
+    /// <summary>
+    /// The services the agent says it runs (<c>GET /services</c>: <c>{running: [...]}</c>, as the original agent and
+    /// this one answer); none for an agent that does not serve it; null when it does not answer.
+    /// </summary>
+    private async Task<IReadOnlySet<string>?> RunningAsync(NodeDirectory.RemoteNode node) =>
+        (await ReadAsync(node, "services", notServed: new AgentRunningAnswer([]), CancellationToken.None))?.Running.ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// A lease for the service on the node's GPU with the most room; when only evicting less important services this
@@ -613,13 +601,27 @@ public sealed partial class RemoteServices(
 
     private bool Allocated(InstanceKey key) => allocations.All.Any(a => a.Service == key.Service && a.NodeId == key.NodeId && a.GpuIndex == key.GpuIndex);
 
-    private void End(InstanceSnapshot instance, HistoryKind kind, string reason)
+    /// <summary>
+    /// Forgets the instance and releases its lease with why. <paramref name="asSeen"/>: only while it is still as
+    /// <paramref name="instance"/> (one that changed meanwhile is left to what changed it); false when nothing ended.
+    /// </summary>
+    private bool End(InstanceSnapshot instance, HistoryKind kind, string reason, bool asSeen = false)
     {
-        Forget(instance.Key);
+        if (asSeen ? _instances.TryRemove(KeyValuePair.Create(instance.Key, instance)) : _instances.TryRemove(instance.Key, out _))
+        {
+            publisher.Publish(new InstanceRemoved(instance.Key));
+        }
+        else if (asSeen)
+        {
+            return false;
+        }
+
         if (instance.LeaseId is { } leaseId)
         {
             leases.Release(leaseId, kind, reason);
         }
+
+        return true;
     }
 
     private void Put(InstanceSnapshot instance)
