@@ -26,7 +26,7 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     public Orchestrator Orchestrator => _app.Orchestrator;
 
-    public static ApiTestHost Start(string profile, Dictionary<string, string?>? settings = null) => new(EngineApp.Start(profile, settings));
+    public static ApiTestHost Start(string profile, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null) => new(EngineApp.Start(profile, settings, services: services));
 
     public T Get<T>()
         where T : notnull => _app.Factory.Services.GetRequiredService<T>();

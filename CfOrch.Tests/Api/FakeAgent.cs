@@ -42,6 +42,9 @@ public sealed class FakeAgent : IAsyncDisposable
     /// <summary>The services it runs (started through it and not stopped since); a test removes one to make it end there.</summary>
     public ConcurrentDictionary<string, bool> Running { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Whether a start runs the service (false: it answers <c>running: false</c> and never lists it, a start that never came up).</summary>
+    public bool StartsRunning { get; set; } = true;
+
     /// <summary>The models its Ollama has pulled (<c>/api/tags</c>).</summary>
     public IReadOnlyList<string> Models { get; set; } = ["llama3.1:8b", "qwen2.5:7b"];
 
@@ -77,8 +80,12 @@ public sealed class FakeAgent : IAsyncDisposable
             Results.Json(new { service, running = agent.Running.ContainsKey(service), url = agent.Running.ContainsKey(service) ? agent.Url : null }));
         app.MapPost("/services/{service}/start", (string service) =>
         {
-            agent.Running[service] = true;
-            return Results.Json(new { service, url = agent.Url, running = true });
+            if (agent.StartsRunning)
+            {
+                agent.Running[service] = true;
+            }
+
+            return Results.Json(new { service, url = agent.Url, running = agent.StartsRunning });
         });
         app.MapPost("/services/{service}/stop", (string service) => Results.Json(new { service, stopped = agent.Running.TryRemove(service, out _) }));
         app.MapGet("/api/tags", () => Results.Json(new { models = agent.Models.Select(m => new { name = m, size = 1_000_000_000L }) }));

@@ -5,6 +5,7 @@ using CfOrch.Core.Orchestration;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Api;
 using CfOrch.Web.Cluster;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Api;
 
@@ -21,9 +22,9 @@ public sealed class PythonAgentTests
         + EngineApp.StandInService("comfyui", 22000, 4, EngineApp.FreePort(), "service --port {port}", "/health")
         + EngineApp.StandInService("pinned", 1000, 3, EngineApp.FreePort(), "service --port {port}", "/health").Replace("    priority: 3\n", "    priority: 3\n    gpus: [1]\n", StringComparison.Ordinal);
 
-    private static async Task<ApiTestHost> CoordinatorOfAsync(FakeAgent agent, Dictionary<string, string?>? settings = null)
+    private static async Task<ApiTestHost> CoordinatorOfAsync(FakeAgent agent, Dictionary<string, string?>? settings = null, TimeProvider? clock = null)
     {
-        var host = ApiTestHost.Start(Profile(), settings);
+        var host = ApiTestHost.Start(Profile(), settings, clock is null ? null : s => s.AddSingleton(clock));
         (await host.PostAsync("/api/nodes", new { node_id = "heimdall", agent_url = agent.Url })).Is(HttpStatusCode.OK);
         return host;
     }
@@ -88,6 +89,30 @@ public sealed class PythonAgentTests
 
         Assert.Equal(["ollama"], Placed(host, InstanceState.Running));
         Assert.Equal(["ollama"], LeasedOnHeimdall(host));
+    }
+
+    [Fact]
+    public async Task A_start_the_agent_answered_not_running_and_never_lists_is_ended_as_lost_once_its_start_timeout_passed()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        agent.StartsRunning = false;
+        var clock = new AheadClock();
+        await using var host = await CoordinatorOfAsync(agent, clock: clock);
+        var nodes = host.Get<NodeDirectory>();
+        var started = await host.Get<RemoteServices>().EnsureAsync(host.Orchestrator.Service("llm"), "heimdall", null, null, Ct);
+        Assert.Equal(InstanceState.Starting, started.Instance.State);
+
+        // Within the agent's start timeout a model may still be loading: it keeps its lease.
+        clock.Ahead = AgentClient.StartTimeout - TimeSpan.FromMinutes(1);
+        await nodes.PollAllAsync(Ct);
+        Assert.Equal(["llm"], Placed(host, InstanceState.Starting));
+
+        clock.Ahead = AgentClient.StartTimeout + TimeSpan.FromSeconds(1);
+        await nodes.PollAllAsync(Ct);
+
+        Assert.Empty(host.Get<RemoteServices>().All);
+        Assert.Empty(LeasedOnHeimdall(host));
     }
 
     [Fact]
@@ -193,5 +218,13 @@ public sealed class PythonAgentTests
         Assert.Equal("pinned is pinned to GPU 1 by its profile", other);
         Assert.Equal(0, agent.CallsTo("POST /services/pinned/start"));
         Assert.Empty(LeasedOnHeimdall(host));
+    }
+
+    /// <summary>The system clock, <see cref="Ahead"/> ahead (its timers run in real time): minutes pass for the app at once.</summary>
+    private sealed class AheadClock : TimeProvider
+    {
+        public TimeSpan Ahead { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Ahead;
     }
 }

@@ -34,7 +34,7 @@ public sealed class EngineApp : IAsyncDisposable
     public string DataDir { get; }
 
     /// <summary>Starts the app (its start-up adoption included) with this profile; extra settings override the defaults.</summary>
-    public static EngineApp Start(string profileYaml, Dictionary<string, string?>? settings = null, string? dataDir = null)
+    public static EngineApp Start(string profileYaml, Dictionary<string, string?>? settings = null, string? dataDir = null, Action<IServiceCollection>? services = null)
     {
         var profileDir = Path.Combine(Path.GetTempPath(), "cf-orch-tests", "profiles-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(profileDir);
@@ -62,7 +62,7 @@ public sealed class EngineApp : IAsyncDisposable
             values[key] = value;
         }
 
-        var app = new EngineApp(new CfOrchAppFactory(values), profilePath, dataDir);
+        var app = new EngineApp(new CfOrchAppFactory(values, services), profilePath, dataDir);
         _ = app.Factory.Services; // starts the host: migrations, re-attachment and start-up adoption run now
         return app;
     }

@@ -3,6 +3,7 @@ using CfOrch.Core.Gpus;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -15,9 +16,12 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
 
-    /// <summary>Settings override the defaults; a null value removes a default.</summary>
-    public CfOrchAppFactory(Dictionary<string, string?>? settings = null)
+    private readonly Action<IServiceCollection>? _services;
+
+    /// <summary>Settings override the defaults; a null value removes a default. <paramref name="services"/> replaces the app's services (a clock).</summary>
+    public CfOrchAppFactory(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
+        _services = services;
         DataDir = new TempDir();
         _settings = new Dictionary<string, string?>
         {
@@ -58,6 +62,10 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
         // Only in this test host: the request's remote address comes from a test header (loopback by default).
         // Production code never reads any header for it.
         builder.ConfigureServices(s => s.AddSingleton<IStartupFilter, RemoteAddressFilter>());
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
+        }
 
         // The app's log goes with the test that started it (shown when it fails), not to the shared console.
         builder.ConfigureLogging(logging => logging.ClearProviders().AddProvider(new TestOutputLoggerProvider()));

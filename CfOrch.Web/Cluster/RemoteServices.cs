@@ -468,14 +468,22 @@ public sealed partial class RemoteServices(
     /// never a process it started — are looked up in what it says it runs (<c>GET /services</c>, once for all of
     /// them): listed there, they follow as listed ones; not listed, they ended there (stopped by hand, crashed, the
     /// agent restarted) and are ended as lost; no answer, the next poll asks again. An agent without <c>/services</c>
-    /// (404) cannot say, so not being listed in <c>/resident-info</c> is its word.
+    /// (404) cannot say, so not being listed in <c>/resident-info</c> is its word. A start it answered with
+    /// <c>running: false</c> runs once it is listed, and is ended as lost when it is not listed by the time
+    /// <see cref="AgentClient.StartTimeout"/> has passed since (its lease is not held forever).
     /// </summary>
     private async Task FollowAsync(NodeDirectory.RemoteNode node)
     {
         bool Resident(InstanceSnapshot i) => node.Residents.Any(r => r.Is(i.Service));
 
-        // Its agent answers, and /resident-info was asked after the instance got its state without listing it.
-        bool Unlisted(InstanceSnapshot i) => !Resident(i) && i.State is InstanceState.Unknown or InstanceState.Running or InstanceState.Idle && node.ResidentsAt > i.StateSince;
+        // Its agent answers, and /resident-info was asked after the instance got its state without listing it — for a
+        // start the agent answered "not running yet", only once its start timeout has passed too (a model may be loading).
+        bool Unlisted(InstanceSnapshot i) => !Resident(i) && i.State switch
+        {
+            InstanceState.Unknown or InstanceState.Running or InstanceState.Idle => node.ResidentsAt > i.StateSince,
+            InstanceState.Starting => i.Url.Length > 0 && node.ResidentsAt > i.StateSince + AgentClient.StartTimeout,
+            _ => false,
+        };
 
         var placed = _instances.Values.Where(i => i.Key.NodeId == node.NodeId).ToList();
         var running = node.Online && placed.Any(Unlisted) ? await RunningAsync(node) : null;
@@ -505,7 +513,9 @@ public sealed partial class RemoteServices(
             else if (running is not null && Unlisted(instance))
             {
                 // Only as it was when asked: one being stopped meanwhile is ended by its stop, with its own reason.
-                End(instance, HistoryKind.Lost, $"node '{node.NodeId}' no longer reports it running", asSeen: true);
+                End(instance, HistoryKind.Lost, instance.State == InstanceState.Starting
+                    ? $"node '{node.NodeId}' did not report it running within {AgentClient.StartTimeout.TotalMinutes:0} min of its start"
+                    : $"node '{node.NodeId}' no longer reports it running", asSeen: true);
             }
         }
     }
