@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using CfOrch.Tests.Engine;
 using CfOrch.Tests.StandIns;
+using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Tests.Api;
 
@@ -87,6 +88,10 @@ public sealed class AgentProtocolTests
 
         // The agent knows its coordinator's address once it starts registering (the coordinator need not answer).
         await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Cluster.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
+
+        // It says at start-up what running without the token allows.
+        Assert.Contains(host.App.Factory.Log.Lines, l => l.Level == LogLevel.Warning && l.Text.StartsWith($"CfOrch:Cluster:Token is not set: anything that connects from the coordinator's address ({coordinator}) may start, stop and evict services on this agent", StringComparison.Ordinal));
+
         var start = new { gpu_id = 0, @params = new { } };
 
         (await host.PostAsync("/services/whisper/start", start, remote: "10.0.0.5")).Is(HttpStatusCode.Unauthorized);
@@ -110,6 +115,7 @@ public sealed class AgentProtocolTests
             ["CfOrch:Cluster:Token"] = Token,
         });
         await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Cluster.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
+        Assert.DoesNotContain(host.App.Factory.Log.Lines, l => l.Text.Contains("CfOrch:Cluster:Token is not set", StringComparison.Ordinal));
 
         (await host.PostAsync("/services/whisper/stop", null, remote: coordinator)).Is(HttpStatusCode.Unauthorized);
         (await host.PostAsync("/services/whisper/stop", null, remote: coordinator, bearer: Token)).Is(HttpStatusCode.OK);

@@ -47,6 +47,9 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
 
     public TempDir DataDir { get; }
 
+    /// <summary>The warnings and errors the app logged.</summary>
+    public LogCapture Log { get; } = new();
+
     public SimulatedGpuInventory SimulatedGpus => (SimulatedGpuInventory)Services.GetRequiredService<IGpuInventory>();
 
     /// <summary>The header a test sets to play a request from another machine (the test server has no real sockets).</summary>
@@ -68,7 +71,7 @@ public sealed class CfOrchAppFactory : WebApplicationFactory<Program>
         }
 
         // The app's log goes with the test that started it (shown when it fails), not to the shared console.
-        builder.ConfigureLogging(logging => logging.ClearProviders().AddProvider(new TestOutputLoggerProvider()));
+        builder.ConfigureLogging(logging => logging.ClearProviders().AddProvider(new TestOutputLoggerProvider()).AddProvider(Log));
     }
 
     private sealed class RemoteAddressFilter : IStartupFilter

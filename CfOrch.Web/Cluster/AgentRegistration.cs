@@ -38,6 +38,11 @@ public sealed partial class AgentRegistration(
             return;
         }
 
+        if (string.IsNullOrWhiteSpace(settings.Cluster.Token))
+        {
+            LogNoToken(coordinator.Host);
+        }
+
         // The URL the coordinator reaches this agent at is known once the server listens.
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
@@ -133,6 +138,9 @@ public sealed partial class AgentRegistration(
             : uri.Host;
         return $"{uri.Scheme}://{host}:{uri.Port}";
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "CfOrch:Cluster:Token is not set: anything that connects from the coordinator's address ({Coordinator}) may start, stop and evict services on this agent; set the same token (16 characters or more) on the coordinator and on every agent")]
+    private partial void LogNoToken(string coordinator);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Registered with the coordinator at {Coordinator} as node {NodeId} ({AgentUrl})")]
     private partial void LogRegistered(Uri coordinator, string nodeId, string agentUrl);
