@@ -75,6 +75,42 @@ public sealed class ContainerRuntimeTests
     }
 
     [Fact]
+    public async Task An_agent_evicts_a_container_service_for_a_process_started_in_it_with_docker_exec()
+    {
+        await DockerTestEngine.RequireAsync();
+        const string token = "cluster-secret-0123456789abcdef";
+        var name = DockerTestEngine.UniqueName("evict");
+        var container = $"cf-orch-{name}-gpu0";
+        try
+        {
+            await using var host = Api.ApiTestHost.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort(), extra: "      init: true\n")), new()
+            {
+                ["CfOrch:Role"] = "agent",
+                ["CfOrch:NodeId"] = "heimdall",
+                ["CfOrch:Agent:Coordinator"] = $"http://127.0.0.1:{EngineApp.FreePort()}",
+                ["CfOrch:Cluster:Token"] = token,
+            });
+            await host.Orchestrator.EnsureAsync(name, null, null, Ct);
+            var running = await host.App.WaitForAsync(name, i => i.State == InstanceState.Running);
+            var id = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container)).ID;
+            var exec = await DockerTestEngine.Client.Exec.CreateContainerExecAsync(id, new ContainerExecCreateParameters { Cmd = ["/bin/busybox", "sleep", "300"] }, Ct);
+            using var attached = await DockerTestEngine.Client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), Ct);
+            var execPid = (int)await host.App.PollAsync(async () => await DockerTestEngine.Client.Exec.InspectContainerExecAsync(exec.ID, Ct) is { Running: true, Pid: > 0 } e ? (object)(int)e.Pid : null, "the exec's process");
+            Assert.DoesNotContain(execPid, ProcFs.Descendants(running.Pid!.Value));
+
+            // The coordinator measured that process as the service's (its VRAM) and asks for it to be evicted.
+            var evicted = (await host.PostAsync("/evict", new { pid = execPid, grace_period_s = 1.0 }, bearer: token)).Is(HttpStatusCode.OK).Json;
+
+            Assert.True(evicted.GetProperty("success").GetBoolean(), evicted.GetProperty("message").GetString());
+            Assert.Null(await DockerTestEngine.FindAsync(container));
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(container);
+        }
+    }
+
+    [Fact]
     public async Task A_process_started_in_the_container_with_docker_exec_is_one_of_its_processes_and_its_vram_is_measured()
     {
         await DockerTestEngine.RequireAsync();

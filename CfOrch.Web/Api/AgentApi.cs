@@ -56,11 +56,12 @@ public static class AgentApi
             return TypedResults.Ok(new AgentStopAnswer(service, outcomes.Any(x => x.Instance.State == InstanceState.Stopped)));
         });
 
-        // Only a process of a service cf-orch started here: an agent never signals a PID it does not own.
-        control.MapPost("/evict", async (HttpRequest request, Orchestrator o, CancellationToken ct) =>
+        // Only a process of a service cf-orch started here: an agent never signals a PID it does not own. Its processes
+        // are those its VRAM is measured by (a container's: every process in its cgroup, docker exec's too).
+        control.MapPost("/evict", async (HttpRequest request, Orchestrator o, Core.Measurement.UsageMeter meter, CancellationToken ct) =>
         {
             var body = await ApiBodies.ReadBodyAsync<AgentEvictBody>(request, ct);
-            var owner = o.Instances.FirstOrDefault(i => i is { IsActive: true, Origin: InstanceOrigin.Managed, Pid: { } pid } && Core.Processes.ProcFs.ProcessTree(pid).Contains(body.Pid));
+            var owner = o.Instances.FirstOrDefault(i => i is { IsActive: true, Origin: InstanceOrigin.Managed } && meter.ProcessesOf(i).Contains(body.Pid));
             if (owner is null)
             {
                 return TypedResults.Ok(new AgentEvictAnswer(false, "none",
