@@ -49,9 +49,9 @@ public sealed class GpuPlacer(
                 throw new OrchestrationException(OrchestrationError.NotFound, $"node '{options.Value.NodeId}' has no GPU {wanted} (it has {string.Join(", ", inventory.Select(g => g.Index))})");
             }
 
-            if (allowed.All(g => g.Index != wanted))
+            if (Placement.PinRefusal(profile, inventory.Select(g => g.Index).ToList(), wanted, "this node") is { } pinned)
             {
-                throw new OrchestrationException(OrchestrationError.Invalid, $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)} by its profile");
+                throw pinned;
             }
 
             allowed = allowed.Where(g => g.Index == wanted).ToList();

@@ -128,7 +128,7 @@ public sealed class AdoptionAndAllocationTests : IDisposable
         var refused = await Assert.ThrowsAsync<OrchestrationException>(() => engine.Get<Orchestrator>().EnsureAsync("whisper", null, null, TestContext.Current.CancellationToken));
 
         Assert.Equal(OrchestrationError.NoCapacity, refused.Error);
-        Assert.Equal("whisper is pinned to GPU 1, which this node does not have.", refused.Message);
+        Assert.Equal("whisper is pinned to GPU 1, which this node does not have (it has 0).", refused.Message);
         Assert.Empty(engine.Get<Orchestrator>().Leases);
     }
 

@@ -41,7 +41,7 @@ public sealed class StartCheckTests
     [Fact]
     public void A_service_pinned_to_a_gpu_the_node_lacks_says_so()
     {
-        Assert.Equal("whisper is pinned to GPU 1, which this node does not have.", StartCheck.WhyNot(Pinned, With(Gpu(0)), "whisper"));
+        Assert.Equal("whisper is pinned to GPU 1, which this node does not have (it has 0).", StartCheck.WhyNot(Pinned, With(Gpu(0)), "whisper"));
     }
 
     [Fact]

@@ -142,7 +142,7 @@ public sealed class ClusterControl(Orchestrator local, RemoteServices remote, No
         }
 
         long Room(IEnumerable<GpuAccount> accounts) => accounts
-            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && (profile.Gpus.Count == 0 || profile.Gpus.Contains(a.GpuIndex)))
+            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && Placement.Allows(profile, a.GpuIndex))
             .Select(a => a.AvailableMb)
             .DefaultIfEmpty(-1)
             .Max();

@@ -535,21 +535,15 @@ public sealed partial class RemoteServices(
     private async Task<(int Gpu, string LeaseId)> LeaseAsync(ServiceProfile profile, string nodeId, int? gpuIndex, CancellationToken cancellationToken)
     {
         var accounts = leases.Accounts(nodeId);
-        bool Pinned(int gpu) => profile.Gpus.Count == 0 || profile.Gpus.Contains(gpu);
 
         // The profile's GPU pins hold on every node, as on this one (GpuPlacer): refused before anything is evicted.
-        if (gpuIndex is { } wanted && accounts.Any(a => a.GpuIndex == wanted) && !Pinned(wanted))
+        if (Placement.PinRefusal(profile, accounts.Select(a => a.GpuIndex).ToList(), gpuIndex, $"node '{nodeId}'") is { } pinned)
         {
-            throw new OrchestrationException(OrchestrationError.Invalid, $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)} by its profile");
-        }
-
-        if (gpuIndex is null && accounts.Count > 0 && !accounts.Any(a => Pinned(a.GpuIndex)))
-        {
-            throw new OrchestrationException(OrchestrationError.NoCapacity, $"{profile.Name} is pinned to GPU {string.Join(", ", profile.Gpus)}, which node '{nodeId}' does not have (it has {string.Join(", ", accounts.Select(a => a.GpuIndex))}).");
+            throw pinned;
         }
 
         var candidates = accounts
-            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && Pinned(a.GpuIndex))
+            .Where(a => (gpuIndex is null || a.GpuIndex == gpuIndex) && Placement.Allows(profile, a.GpuIndex))
             .OrderByDescending(a => a.AvailableMb)
             .ThenBy(a => a.GpuIndex)
             .Select(a => a.GpuIndex)

@@ -31,7 +31,7 @@ public static class StartCheck
         }
 
         // Another node with a GPU that has the room free: the coordinator places it there.
-        if (state.Nodes.Any(n => n.Online && n.Gpus.Any(g => g.FreeMb >= service.MaxMb && (service.Gpus.Count == 0 || service.Gpus.Contains(g.GpuId)))))
+        if (state.Nodes.Any(n => n.Online && n.Gpus.Any(g => g.FreeMb >= service.MaxMb && Placement.Allows(service, g.GpuId))))
         {
             return null;
         }
