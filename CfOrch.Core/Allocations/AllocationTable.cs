@@ -35,6 +35,15 @@ public sealed class AllocationTable(IStatePublisher stream)
         }
     }
 
+    /// <summary>Whether an allocation holds the instance <paramref name="key"/> (its service, node and GPU).</summary>
+    public bool Holds(Instances.InstanceKey key)
+    {
+        lock (_lock)
+        {
+            return _allocations.Values.Any(a => a.Service == key.Service && a.NodeId == key.NodeId && a.GpuIndex == key.GpuIndex);
+        }
+    }
+
     public void Add(Allocation allocation)
     {
         ArgumentNullException.ThrowIfNull(allocation);

@@ -58,7 +58,7 @@ public interface IRemoteInstances
 
     /// <summary>
     /// Stops an instance an allocation started there and then refused (through its agent, its lease released), unless
-    /// it is allocated meanwhile or is another run by now; true once it is stopped.
+    /// it is allocated meanwhile, ended meanwhile or is another run by now; says which.
     /// </summary>
-    Task<bool> UndoStartAsync(Instances.InstanceSnapshot started, string reason);
+    Task<Orchestration.UndoOutcome> UndoStartAsync(Instances.InstanceSnapshot started, string reason);
 }

@@ -177,27 +177,54 @@ public sealed class Orchestrator(
     /// <summary>Stops an instance an allocation started and then refused; the refusal, saying what became of it.</summary>
     private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, Nodes.IRemoteInstances? elsewhere)
     {
+        string what;
         try
         {
-            var stopped = await StopStartedAsync(started, $"started for an allocation that was refused: {refused.Message}", elsewhere);
-            if (!stopped)
+            what = await StopStartedAsync(started, $"started for an allocation that was refused: {refused.Message}", elsewhere) switch
             {
-                return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service} was started for it and is left running, allocated meanwhile");
-            }
+                UndoOutcome.Stopped => $"{started.Service}, started for it, is stopped again",
+                UndoOutcome.Allocated => $"{started.Service} was started for it and is left running, allocated meanwhile",
+                UndoOutcome.Replaced => $"{started.Service} was started for it and ended meanwhile; the one running now was started since and is left as it is",
+                _ => $"{started.Service} was started for it and ended meanwhile",
+            };
         }
         catch (OrchestrationException ex)
         {
-            return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service} was started for it and could not be stopped again: {ex.Message}");
+            what = $"{started.Service} was started for it and could not be stopped again: {ex.Message}";
         }
 
-        return new OrchestrationException(refused.Error, $"{refused.Message}; {started.Service}, started for it, is stopped again");
+        return new OrchestrationException(refused.Error, $"{refused.Message}; {what}");
     }
 
-    /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile or another run by now; true once stopped.</summary>
-    private async Task<bool> StopStartedAsync(InstanceSnapshot started, string reason, Nodes.IRemoteInstances? elsewhere) =>
-        elsewhere is not null
-            ? await elsewhere.UndoStartAsync(started, reason)
-            : !(await stopper.StopAsync(started.Key, HistoryKind.Stopped, reason, CancellationToken.None, i => i.IsActive && i.Since == started.Since && i.Allocations == 0)).Instance.IsActive;
+    /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile, ended meanwhile or another run by now; says which.</summary>
+    private Task<UndoOutcome> StopStartedAsync(InstanceSnapshot started, string reason, Nodes.IRemoteInstances? elsewhere) =>
+        elsewhere is not null ? elsewhere.UndoStartAsync(started, reason) : StopStartedHereAsync(started, reason);
+
+    private async Task<UndoOutcome> StopStartedHereAsync(InstanceSnapshot started, string reason)
+    {
+        var outcome = UndoOutcome.Ended;
+
+        // Checked under the service's lock, as an allocation's claim is made (ClaimHereAsync).
+        bool Unclaimed(InstanceSnapshot i)
+        {
+            outcome = i.Since != started.Since ? (i.IsActive ? UndoOutcome.Replaced : UndoOutcome.Ended)
+                : !i.IsActive || i.State == InstanceState.Stopping ? UndoOutcome.Ended
+                : allocations.Holds(i.Key) ? UndoOutcome.Allocated
+                : UndoOutcome.Stopped;
+            return outcome == UndoOutcome.Stopped;
+        }
+
+        try
+        {
+            await stopper.StopAsync(started.Key, HistoryKind.Stopped, reason, CancellationToken.None, Unclaimed);
+        }
+        catch (OrchestrationException ex) when (ex.Error == OrchestrationError.NotFound)
+        {
+            return UndoOutcome.Ended;
+        }
+
+        return outcome;
+    }
 
     /// <summary>Asks a serving Ollama to unload one model (it keeps running); says what happened.</summary>
     public Task<string> UnloadModelAsync(string service, int? gpuIndex, string model, string by, CancellationToken cancellationToken) =>

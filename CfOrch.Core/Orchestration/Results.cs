@@ -11,3 +11,19 @@ public sealed record AllocationResult(Allocation Allocation, InstanceSnapshot In
 
 /// <summary>What stopping did to one instance, in words (an adopted one is only released from tracking).</summary>
 public sealed record StopOutcome(InstanceSnapshot Instance, string Message);
+
+/// <summary>What undoing a start an allocation made and then refused did.</summary>
+public enum UndoOutcome
+{
+    /// <summary>Stopped again, its lease released.</summary>
+    Stopped,
+
+    /// <summary>Left running: another allocation holds it by now.</summary>
+    Allocated,
+
+    /// <summary>Nothing to stop: it ended (or is being stopped) meanwhile, by something else.</summary>
+    Ended,
+
+    /// <summary>Nothing to stop: it ended meanwhile, and what runs now is a later start, left as it is.</summary>
+    Replaced,
+}

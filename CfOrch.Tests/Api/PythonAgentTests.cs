@@ -187,6 +187,23 @@ public sealed class PythonAgentTests
     }
 
     [Fact]
+    public async Task A_refused_allocate_whose_started_ollama_was_stopped_meanwhile_says_so_instead_of_stopped_again()
+    {
+        await using var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        await using var host = await CoordinatorOfAsync(agent);
+        var remote = host.Get<RemoteServices>();
+        var started = await remote.EnsureAsync(host.Orchestrator.Service("ollama"), "heimdall", null, "mistral:7b", Ct);
+
+        // Stopped by an operator while the allocate that started it was asking for its models.
+        await remote.StopAsync("ollama", "heimdall", null, Ct);
+        var refused = await Assert.ThrowsAsync<OrchestrationException>(() => host.Orchestrator.AllocateOnAsync(started, ["mistral:7b"], 0, "t", Ct, remote));
+
+        Assert.EndsWith("; ollama was started for it and ended meanwhile", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(1, agent.CallsTo("POST /services/ollama/stop"));
+    }
+
+    [Fact]
     public async Task An_ollama_started_on_an_agent_for_an_allocate_whose_caller_hung_up_is_stopped_again_and_its_lease_released()
     {
         await using var agent = await FakeAgent.StartAsync();

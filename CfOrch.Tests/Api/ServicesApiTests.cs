@@ -182,6 +182,21 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task A_refused_allocate_whose_started_ollama_was_restarted_meanwhile_leaves_the_new_run_and_says_so()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")));
+        var o = host.Orchestrator;
+        var started = await o.EnsureAsync("ollama", null, "mistral:7b", Ct);
+
+        // Restarted (a new run) while the allocate that started it was asking for its models.
+        var again = await o.RestartAsync("ollama", null, Ct);
+        var refused = await Assert.ThrowsAsync<Core.Orchestration.OrchestrationException>(() => o.AllocateOnAsync(started, ["mistral:7b"], 0, "t", Ct));
+
+        Assert.EndsWith("; ollama was started for it and ended meanwhile; the one running now was started since and is left as it is", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(o.Instances, i => i is { Service: "ollama", IsServing: true } && i.Since == again.Instance.Since);
+    }
+
+    [Fact]
     public async Task An_ollama_started_for_an_allocate_whose_caller_hung_up_is_stopped_again_and_its_lease_released()
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")));

@@ -151,24 +151,29 @@ public sealed partial class RemoteServices(
     }
 
     /// <inheritdoc/>
-    public async Task<bool> UndoStartAsync(InstanceSnapshot started, string reason)
+    public async Task<UndoOutcome> UndoStartAsync(InstanceSnapshot started, string reason)
     {
         ArgumentNullException.ThrowIfNull(started);
         var node = NodeOf(started.Key.NodeId);
         using var held = await locks.AcquireAsync(LockOf(started.Key), CancellationToken.None);
-        if (!_instances.TryGetValue(started.Key, out var current) || current.Since != started.Since)
+        if (!_instances.TryGetValue(started.Key, out var current) || current.State == InstanceState.Stopping)
         {
-            return true;
+            return UndoOutcome.Ended;
         }
 
-        if (Allocated(started.Key))
+        if (current.Since != started.Since)
         {
-            return false;
+            return UndoOutcome.Replaced;
+        }
+
+        if (allocations.Holds(started.Key))
+        {
+            return UndoOutcome.Allocated;
         }
 
         await StoppingAsync([current], () => TellStopAsync(node, started.Service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{started.Key.NodeId}' did not stop {started.Service}: {why}; its lease stays until it answers or you release it"), CancellationToken.None));
         End(current, HistoryKind.Stopped, reason);
-        return true;
+        return UndoOutcome.Stopped;
     }
 
     /// <summary>
@@ -446,7 +451,7 @@ public sealed partial class RemoteServices(
         {
             var node = NodeOf(instance.Key.NodeId);
             using var held = await locks.AcquireAsync(LockOf(instance.Key), CancellationToken.None);
-            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance || Allocated(instance.Key))
+            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance || allocations.Holds(instance.Key))
             {
                 // Allocated again (its count follows a moment later), or stopped, meanwhile.
                 return;
@@ -602,8 +607,6 @@ public sealed partial class RemoteServices(
     private static string LockOf(string service, string nodeId) => $"{service}@{nodeId}";
 
     private static string LockOf(InstanceKey key) => LockOf(key.Service, key.NodeId);
-
-    private bool Allocated(InstanceKey key) => allocations.All.Any(a => a.Service == key.Service && a.NodeId == key.NodeId && a.GpuIndex == key.GpuIndex);
 
     /// <summary>
     /// Forgets the instance and releases its lease with why. <paramref name="asSeen"/>: only while it is still as
