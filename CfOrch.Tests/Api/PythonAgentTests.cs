@@ -29,6 +29,36 @@ public sealed class PythonAgentTests
         return host;
     }
 
+    /// <summary>An agent whose <c>/resident-info</c> lists nothing (no Ollama answers on its well-known port).</summary>
+    private static async Task<FakeAgent> AgentListingNoResidentsAsync()
+    {
+        var agent = await FakeAgent.StartAsync();
+        agent.Residents = [];
+        return agent;
+    }
+
+    /// <summary>An allocate of <paramref name="service"/> on heimdall for <paramref name="model"/>.</summary>
+    private static Task<ApiTestHost.Answer> AllocateThereAsync(ApiTestHost host, string service, string model) =>
+        host.PostAsync($"/api/services/{service}/allocate", new { node_id = "heimdall", model_candidates = new[] { model }, caller = "t" });
+
+    /// <summary>A coordinator of an agent that lists no residents, with the Ollama there just started for an allocate of <paramref name="model"/> (not claimed yet).</summary>
+    private static async Task<StartedThere> OllamaStartedThereAsync(string model)
+    {
+        var agent = await AgentListingNoResidentsAsync();
+        var host = await CoordinatorOfAsync(agent);
+        var remote = host.Get<RemoteServices>();
+        return new(agent, host, remote, await remote.EnsureAsync(host.Orchestrator.Service("ollama"), "heimdall", null, model, Ct));
+    }
+
+    private sealed record StartedThere(FakeAgent Agent, ApiTestHost Host, RemoteServices Remote, EnsureResult Started) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Host.DisposeAsync();
+            await Agent.DisposeAsync();
+        }
+    }
+
     private static List<string> Placed(ApiTestHost host, InstanceState state) =>
         host.Get<RemoteServices>().All.Where(i => i.State == state).Select(i => i.Service).Order(StringComparer.Ordinal).ToList();
 
@@ -43,9 +73,9 @@ public sealed class PythonAgentTests
         agent.Residents = [("ollama/0", "llama3.1:8b"), ("ollama/1", "qwen2.5:7b")];
         await using var host = await CoordinatorOfAsync(agent);
 
-        var llm = (await host.PostAsync("/api/services/llm/allocate", new { node_id = "heimdall", model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.OK).Json;
+        var llm = (await AllocateThereAsync(host, "llm", "m")).Is(HttpStatusCode.OK).Json;
         Assert.Equal(("heimdall", true), (llm.GetProperty("node_id").GetString(), llm.GetProperty("started").GetBoolean()));
-        (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "qwen2.5:7b" }, caller = "t" })).Is(HttpStatusCode.OK);
+        (await AllocateThereAsync(host, "ollama", "qwen2.5:7b")).Is(HttpStatusCode.OK);
 
         // The Python agent's own start of an Ollama that already ran there (a system service) exits at once: only its
         // ollama/0, ollama/1 residents say that it runs.
@@ -69,33 +99,25 @@ public sealed class PythonAgentTests
     [Fact]
     public async Task A_poll_asks_the_agent_once_what_it_runs_however_many_services_it_does_not_list()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
+        await using var agent = await AgentListingNoResidentsAsync();
         await using var host = await CoordinatorOfAsync(agent);
-        (await host.PostAsync("/api/services/llm/allocate", new { node_id = "heimdall", model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.OK);
-        (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "qwen2.5:7b" }, caller = "t" })).Is(HttpStatusCode.OK);
+        (await AllocateThereAsync(host, "llm", "m")).Is(HttpStatusCode.OK);
+        (await AllocateThereAsync(host, "ollama", "qwen2.5:7b")).Is(HttpStatusCode.OK);
         var nodes = host.Get<NodeDirectory>();
         agent.Calls.Clear();
 
         await nodes.PollAllAsync(Ct);
         await nodes.PollAllAsync(Ct);
 
+        // What it then no longer runs is ended as lost (the test above).
         Assert.Equal((2, 0), (agent.CallsTo("GET /services"), agent.Calls.Count(c => c.StartsWith("GET /services/", StringComparison.Ordinal))));
         Assert.Equal(["llm", "ollama"], Placed(host, InstanceState.Running));
-
-        // One it no longer runs is still ended as lost, its lease released; the other keeps running.
-        agent.Running.TryRemove("llm", out _);
-        await nodes.PollAllAsync(Ct);
-
-        Assert.Equal(["ollama"], Placed(host, InstanceState.Running));
-        Assert.Equal(["ollama"], LeasedOnHeimdall(host));
     }
 
     [Fact]
     public async Task A_start_the_agent_answered_not_running_and_never_lists_is_ended_as_lost_once_its_start_timeout_passed()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
+        await using var agent = await AgentListingNoResidentsAsync();
         agent.StartsRunning = false;
         var clock = new AheadClock();
         await using var host = await CoordinatorOfAsync(agent, clock: clock);
@@ -131,14 +153,13 @@ public sealed class PythonAgentTests
     [Fact]
     public async Task An_allocate_on_an_agent_for_a_model_its_ollama_lacks_is_422_and_leaves_what_runs_there_as_it_was()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
+        await using var agent = await AgentListingNoResidentsAsync();
         await using var host = await CoordinatorOfAsync(agent);
-        (await host.PostAsync("/api/services/comfyui/allocate", new { node_id = "heimdall", model_candidates = new[] { "sdxl" }, caller = "t" })).Is(HttpStatusCode.OK);
+        (await AllocateThereAsync(host, "comfyui", "sdxl")).Is(HttpStatusCode.OK);
 
         // Its Ollama runs there (the agent says where): asked first, nothing is evicted for it and nothing started.
         agent.Running["ollama"] = true;
-        var refused = (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "mistral:7b" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+        var refused = (await AllocateThereAsync(host, "ollama", "mistral:7b")).Is(HttpStatusCode.UnprocessableEntity).Detail;
 
         Assert.Contains("none of the model candidates (mistral:7b) is available on ollama; it has llama3.1:8b, qwen2.5:7b", refused, StringComparison.Ordinal);
         Assert.Equal(["comfyui"], Placed(host, InstanceState.Running));
@@ -150,11 +171,10 @@ public sealed class PythonAgentTests
     [Fact]
     public async Task An_ollama_started_on_an_agent_to_be_asked_for_a_model_it_lacks_is_stopped_again_and_its_lease_released()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
+        await using var agent = await AgentListingNoResidentsAsync();
         await using var host = await CoordinatorOfAsync(agent);
 
-        var refused = (await host.PostAsync("/api/services/ollama/allocate", new { node_id = "heimdall", model_candidates = new[] { "mistral:7b" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+        var refused = (await AllocateThereAsync(host, "ollama", "mistral:7b")).Is(HttpStatusCode.UnprocessableEntity).Detail;
 
         Assert.Contains("none of the model candidates (mistral:7b) is available on ollama", refused, StringComparison.Ordinal);
         Assert.Contains("ollama, started for it, is stopped again", refused, StringComparison.Ordinal);
@@ -166,15 +186,10 @@ public sealed class PythonAgentTests
     [Fact]
     public async Task An_allocate_that_found_warm_what_another_allocate_started_and_then_stopped_again_is_refused_not_handed_a_dead_url()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
-        await using var host = await CoordinatorOfAsync(agent);
-        var remote = host.Get<RemoteServices>();
-        var ollama = host.Orchestrator.Service("ollama");
-
         // A starts the Ollama there; B finds it warm, and is still asking for its models when A's undo stops it.
-        var a = await remote.EnsureAsync(ollama, "heimdall", null, "mistral:7b", Ct);
-        var b = await remote.EnsureAsync(ollama, "heimdall", null, "qwen2.5:7b", Ct);
+        await using var there = await OllamaStartedThereAsync("mistral:7b");
+        var (agent, host, remote, a) = there;
+        var b = await remote.EnsureAsync(host.Orchestrator.Service("ollama"), "heimdall", null, "qwen2.5:7b", Ct);
         Assert.Equal((true, true), (a.Started, b.Warm));
         await Assert.ThrowsAsync<OrchestrationException>(() => host.Orchestrator.AllocateOnAsync(a, ["mistral:7b"], 0, "a", Ct, remote));
         var refused = await Assert.ThrowsAsync<OrchestrationException>(() => host.Orchestrator.AllocateOnAsync(b, ["qwen2.5:7b"], 0, "b", Ct, remote));
@@ -189,11 +204,8 @@ public sealed class PythonAgentTests
     [Fact]
     public async Task A_refused_allocate_whose_started_ollama_was_stopped_meanwhile_says_so_instead_of_stopped_again()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
-        await using var host = await CoordinatorOfAsync(agent);
-        var remote = host.Get<RemoteServices>();
-        var started = await remote.EnsureAsync(host.Orchestrator.Service("ollama"), "heimdall", null, "mistral:7b", Ct);
+        await using var there = await OllamaStartedThereAsync("mistral:7b");
+        var (agent, host, remote, started) = there;
 
         // Stopped by an operator while the allocate that started it was asking for its models.
         await remote.StopAsync("ollama", "heimdall", null, Ct);
@@ -206,11 +218,8 @@ public sealed class PythonAgentTests
     [Fact]
     public async Task An_ollama_started_on_an_agent_for_an_allocate_whose_caller_hung_up_is_stopped_again_and_its_lease_released()
     {
-        await using var agent = await FakeAgent.StartAsync();
-        agent.Residents = [];
-        await using var host = await CoordinatorOfAsync(agent);
-        var remote = host.Get<RemoteServices>();
-        var started = await remote.EnsureAsync(host.Orchestrator.Service("ollama"), "heimdall", null, "qwen2.5:7b", Ct);
+        await using var there = await OllamaStartedThereAsync("qwen2.5:7b");
+        var (agent, host, remote, started) = there;
         using var hungUp = new CancellationTokenSource();
         await hungUp.CancelAsync();
 
@@ -228,7 +237,7 @@ public sealed class PythonAgentTests
         await using var agent = await FakeAgent.StartAsync();
         await using var host = await CoordinatorOfAsync(agent);
 
-        var none = (await host.PostAsync("/api/services/pinned/allocate", new { node_id = "heimdall", model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+        var none = (await AllocateThereAsync(host, "pinned", "m")).Is(HttpStatusCode.ServiceUnavailable).Detail;
         var other = (await host.PostAsync("/api/services/pinned/allocate", new { node_id = "heimdall", gpu_id = 0, model_candidates = new[] { "m" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
 
         Assert.Equal("pinned is pinned to GPU 1, which node 'heimdall' does not have (it has 0).", none);
