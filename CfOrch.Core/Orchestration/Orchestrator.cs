@@ -94,7 +94,7 @@ public sealed class Orchestrator(
     /// the start is undone — stopped, its lease released — unless another allocation holds it by then, so that a refused
     /// allocation leaves no service behind.
     /// </summary>
-    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken, Nodes.IRemoteInstances? elsewhere = null)
+    public async Task<AllocationResult> AllocateOnAsync(EnsureResult ensured, IReadOnlyList<string> modelCandidates, double ttlSeconds, string caller, CancellationToken cancellationToken, IRemoteInstances? elsewhere = null)
     {
         ArgumentNullException.ThrowIfNull(ensured);
         ArgumentNullException.ThrowIfNull(modelCandidates);
@@ -175,7 +175,7 @@ public sealed class Orchestrator(
     }
 
     /// <summary>Stops an instance an allocation started and then refused; the refusal, saying what became of it.</summary>
-    private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, Nodes.IRemoteInstances? elsewhere)
+    private async Task<OrchestrationException> UndoStartAsync(InstanceSnapshot started, OrchestrationException refused, IRemoteInstances? elsewhere)
     {
         string what;
         try
@@ -197,7 +197,7 @@ public sealed class Orchestrator(
     }
 
     /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile, ended meanwhile or another run by now; says which.</summary>
-    private Task<UndoOutcome> StopStartedAsync(InstanceSnapshot started, string reason, Nodes.IRemoteInstances? elsewhere) =>
+    private Task<UndoOutcome> StopStartedAsync(InstanceSnapshot started, string reason, IRemoteInstances? elsewhere) =>
         elsewhere is not null ? elsewhere.UndoStartAsync(started, reason) : StopStartedHereAsync(started, reason);
 
     private async Task<UndoOutcome> StopStartedHereAsync(InstanceSnapshot started, string reason)

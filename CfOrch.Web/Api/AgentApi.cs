@@ -115,6 +115,4 @@ public sealed record AgentResidentRow(string Service, string? ModelName);
 
 public sealed record AgentResidentsAnswer(IReadOnlyList<AgentResidentRow> Residents);
 
-public sealed record AgentRunningAnswer(IReadOnlyList<string> Running);
-
 public sealed record AgentEvictAnswer(bool Success, string Method, string Message);

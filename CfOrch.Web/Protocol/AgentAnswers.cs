@@ -8,6 +8,9 @@ namespace CfOrch.Web.Protocol;
 /// <summary><c>GET /services/{service}</c> on an agent.</summary>
 public sealed record AgentServiceAnswer(string Service, bool Running, string? Url);
 
+/// <summary><c>GET /services</c> on an agent: the services it runs (the Python agent answers the same).</summary>
+public sealed record AgentRunningAnswer(IReadOnlyList<string> Running);
+
 /// <summary><c>POST /services/{service}/start</c> on an agent.</summary>
 public sealed record AgentStartAnswer(string Service, string Url, bool Running, bool Adopted);
 
