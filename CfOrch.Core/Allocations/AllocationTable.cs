@@ -35,12 +35,12 @@ public sealed class AllocationTable(IStatePublisher stream)
         }
     }
 
-    /// <summary>Whether an allocation holds the instance <paramref name="key"/> (its service, node and GPU).</summary>
-    public bool Holds(Instances.InstanceKey key)
+    /// <summary>Whether an allocation holds the instance of <paramref name="service"/> on that node and GPU.</summary>
+    public bool Holds(string service, string nodeId, int gpuIndex)
     {
         lock (_lock)
         {
-            return _allocations.Values.Any(a => a.Service == key.Service && a.NodeId == key.NodeId && a.GpuIndex == key.GpuIndex);
+            return _allocations.Values.Any(a => a.Service == service && a.NodeId == nodeId && a.GpuIndex == gpuIndex);
         }
     }
 

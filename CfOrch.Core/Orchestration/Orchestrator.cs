@@ -209,7 +209,7 @@ public sealed class Orchestrator(
         {
             outcome = i.Since != started.Since ? (i.IsActive ? UndoOutcome.Replaced : UndoOutcome.Ended)
                 : !i.IsActive || i.State == InstanceState.Stopping ? UndoOutcome.Ended
-                : allocations.Holds(i.Key) ? UndoOutcome.Allocated
+                : allocations.Holds(i.Key.Service, i.Key.NodeId, i.Key.GpuIndex) ? UndoOutcome.Allocated
                 : UndoOutcome.Stopped;
             return outcome == UndoOutcome.Stopped;
         }

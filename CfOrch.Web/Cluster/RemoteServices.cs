@@ -166,7 +166,7 @@ public sealed partial class RemoteServices(
             return UndoOutcome.Replaced;
         }
 
-        if (allocations.Holds(started.Key))
+        if (allocations.Holds(started.Key.Service, started.Key.NodeId, started.Key.GpuIndex))
         {
             return UndoOutcome.Allocated;
         }
@@ -451,7 +451,7 @@ public sealed partial class RemoteServices(
         {
             var node = NodeOf(instance.Key.NodeId);
             using var held = await locks.AcquireAsync(LockOf(instance.Key), CancellationToken.None);
-            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance || allocations.Holds(instance.Key))
+            if (!_instances.TryGetValue(instance.Key, out var current) || current != instance || allocations.Holds(instance.Key.Service, instance.Key.NodeId, instance.Key.GpuIndex))
             {
                 // Allocated again (its count follows a moment later), or stopped, meanwhile.
                 return;
