@@ -144,34 +144,48 @@ public static class ProcFs
     /// those started with <c>docker exec</c> too (they are not its init's descendants). Null when that cgroup cannot be
     /// read here, or is a root (a process in no cgroup of its own: that would be every process).
     /// </summary>
-    public static IReadOnlyList<int>? CgroupProcesses(int pid) =>
-        TryReadAllText($"/proc/{pid}/cgroup") is { } cgroups ? CgroupProcesses(cgroups, pid, "/sys/fs/cgroup") : null;
+    public static IReadOnlyList<int>? CgroupProcesses(int pid) => CgroupProcesses(pid, Root, "/sys/fs/cgroup");
+
+    /// <summary>
+    /// <see cref="CgroupProcesses(int)"/> with /proc at <paramref name="procRoot"/> and the cgroup file systems at
+    /// <paramref name="cgroupRoot"/> (instead of /proc and /sys/fs/cgroup).
+    /// </summary>
+    public static IReadOnlyList<int>? CgroupProcesses(int pid, string procRoot, string cgroupRoot)
+    {
+        ArgumentNullException.ThrowIfNull(procRoot);
+        return TryReadAllText($"{procRoot}/{pid}/cgroup") is { } cgroups ? CgroupProcesses(cgroups, pid, cgroupRoot) : null;
+    }
 
     /// <summary>
     /// <see cref="CgroupProcesses(int)"/> from the text of /proc/{pid}/cgroup and the cgroup file systems under
-    /// <paramref name="root"/>: cgroup v2 first (<c>0::/path</c>, at the root or, on a hybrid machine, under
-    /// <c>unified/</c>), then v1 (<c>N:controllers:/path</c>, under each controller's directory). A directory counts only
-    /// when <paramref name="pid"/> is in it.
+    /// <paramref name="root"/>. Where v1 controllers are mounted (<c>N:controllers:/path</c> lines: pure v1, or a hybrid
+    /// machine), their hierarchies come first, each under its controller's directory; the v2 line (<c>0::/path</c>) is
+    /// then used only when it names the same cgroup as a v1 line — on a hybrid machine whose Docker uses cgroupfs, it is
+    /// the shim's service cgroup (<c>0::/system.slice/containerd.service</c>), which holds every container's init. On pure
+    /// v2 the <c>0::</c> line is the cgroup, at the root. A directory counts only when <paramref name="pid"/> is in it.
     /// </summary>
     public static IReadOnlyList<int>? CgroupProcesses(string cgroups, int pid, string root)
     {
         ArgumentNullException.ThrowIfNull(cgroups);
         ArgumentNullException.ThrowIfNull(root);
-        var lines = cgroups.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        foreach (var line in lines.OrderBy(l => l.StartsWith("0::", StringComparison.Ordinal) ? 0 : 1))
+        var lines = cgroups.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.Split(':', 3))
+            .Where(parts => parts.Length == 3)
+            .Select(parts => (Controllers: parts[1], Path: parts[2]))
+            .ToList();
+        var v1 = lines.Where(l => l.Controllers.Length > 0).ToList();
+        var v2 = lines.Where(l => l.Controllers.Length == 0 && (v1.Count == 0 || v1.Any(c => c.Path == l.Path)));
+        foreach (var (controllers, path) in v1.Concat(v2))
         {
-            var parts = line.Split(':', 3);
-
             // "/" is a root; "/.." a cgroup outside this namespace's view.
-            if (parts.Length != 3 || !parts[2].StartsWith('/') || parts[2] == "/" || parts[2].Contains("/..", StringComparison.Ordinal))
+            if (!path.StartsWith('/') || path == "/" || path.Contains("/..", StringComparison.Ordinal))
             {
                 continue;
             }
 
-            var path = parts[2];
-            string[] directories = parts[1].Length == 0
-                ? [root + path, $"{root}/unified{path}"]
-                : [.. parts[1].Split(',').Select(c => $"{root}/{(c.StartsWith("name=", StringComparison.Ordinal) ? c[5..] : c)}{path}"), $"{root}/{parts[1]}{path}"];
+            string[] directories = controllers.Length == 0
+                ? [v1.Count == 0 ? root + path : $"{root}/unified{path}"]
+                : [.. controllers.Split(',').Select(c => $"{root}/{(c.StartsWith("name=", StringComparison.Ordinal) ? c[5..] : c)}{path}"), $"{root}/{controllers}{path}"];
             foreach (var directory in directories)
             {
                 if (ReadCgroupProcs(directory) is { } pids && pids.Contains(pid))

@@ -55,6 +55,52 @@ public sealed class ProcFsTests
     }
 
     [Fact]
+    public void On_a_hybrid_machine_whose_docker_uses_cgroupfs_a_containers_processes_are_its_v1_cgroups_not_the_shims_service_cgroup()
+    {
+        using var root = new TempDir();
+        // Two containers' inits (4100, 5100), each in its own v1 cgroup; in the unified hierarchy both sit in
+        // containerd's service cgroup, with containerd and its shims.
+        const string Id = "27820f52d94c";
+        root.Write("proc/4100/cgroup", $"9:name=systemd:/docker/{Id}\n8:pids:/docker/{Id}\n2:cpu,cpuacct:/docker/{Id}\n0::/system.slice/containerd.service\n");
+        root.Write($"sys/fs/cgroup/pids/docker/{Id}/cgroup.procs", "4100\n4180\n");
+        root.Write("sys/fs/cgroup/pids/docker/other/cgroup.procs", "5100\n");
+        root.Write("sys/fs/cgroup/unified/system.slice/containerd.service/cgroup.procs", "800\n4000\n4100\n4180\n5000\n5100\n");
+        var proc = System.IO.Path.Combine(root.Path, "proc");
+        var sys = System.IO.Path.Combine(root.Path, "sys/fs/cgroup");
+
+        Assert.Equal([4100, 4180], ProcFs.CgroupProcesses(4100, proc, sys));
+
+        // Where no v1 hierarchy can be read, the service cgroup is not taken for the container's either: none (the init's
+        // tree is the fallback).
+        Directory.Delete(System.IO.Path.Combine(sys, "pids"), recursive: true);
+        Assert.Null(ProcFs.CgroupProcesses(4100, proc, sys));
+
+        // With the systemd driver the unified line names the container's own cgroup, the same as its v1 lines: used.
+        root.Write("proc/4100/cgroup", $"8:pids:/system.slice/docker-{Id}.scope\n0::/system.slice/docker-{Id}.scope\n");
+        root.Write($"sys/fs/cgroup/unified/system.slice/docker-{Id}.scope/cgroup.procs", "4100\n4190\n");
+        Assert.Equal([4100, 4190], ProcFs.CgroupProcesses(4100, proc, sys));
+    }
+
+    [Fact]
+    public void On_pure_cgroup_v2_and_pure_v1_a_containers_processes_are_read_from_a_proc_and_sys_tree()
+    {
+        using var v2 = new TempDir();
+        v2.Write("proc/4100/cgroup", "0::/system.slice/docker-abc.scope\n");
+        v2.Write("sys/fs/cgroup/system.slice/docker-abc.scope/cgroup.procs", "4100\n");
+        v2.Write("sys/fs/cgroup/system.slice/docker-abc.scope/exec/cgroup.procs", "4300\n");
+        v2.Write("sys/fs/cgroup/system.slice/containerd.service/cgroup.procs", "800\n");
+        Assert.Equal([4100, 4300], ProcFs.CgroupProcesses(4100, System.IO.Path.Combine(v2.Path, "proc"), System.IO.Path.Combine(v2.Path, "sys/fs/cgroup")));
+
+        using var v1 = new TempDir();
+        v1.Write("proc/3916/cgroup", "9:name=systemd:/docker/abc\n4:memory:/docker/abc\n");
+        v1.Write("sys/fs/cgroup/systemd/docker/abc/cgroup.procs", "3916\n3969\n");
+        Assert.Equal([3916, 3969], ProcFs.CgroupProcesses(3916, System.IO.Path.Combine(v1.Path, "proc"), System.IO.Path.Combine(v1.Path, "sys/fs/cgroup")));
+
+        // No /proc entry (the process is gone): none.
+        Assert.Null(ProcFs.CgroupProcesses(4242, System.IO.Path.Combine(v1.Path, "proc"), System.IO.Path.Combine(v1.Path, "sys/fs/cgroup")));
+    }
+
+    [Fact]
     public void Tcp_listen_sockets_on_the_port_are_found_on_any_local_address()
     {
         Assert.Equal([123456L, 555555L], ProcNetTcp.ListeningInodes(Tcp, 11434));
