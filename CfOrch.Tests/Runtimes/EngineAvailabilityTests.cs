@@ -6,6 +6,7 @@ using CfOrch.Core.Runtimes.Docker;
 using CfOrch.Tests.Engine;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace CfOrch.Tests.Runtimes;
 
@@ -56,9 +57,39 @@ public sealed class EngineAvailabilityTests
     }
 
     [Fact]
+    public async Task A_slow_system_info_or_image_inspection_leaves_the_engine_answering_with_what_was_known_of_them()
+    {
+        await using var fake = await FakeDockerEngine.StartAsync();
+        var time = new FakeTimeProvider();
+        using var engine = Engine(fake, time);
+        fake.Images["vllm/vllm-openai:v1"] = true;
+        Assert.True(await engine.CheckAsync(["vllm/vllm-openai:v1", "cf-stt:1"], Ct));
+        var known = engine.Status;
+        Assert.Equal(["nvidia", "runc"], known.EngineRuntimes);
+        Assert.Equal(["cf-stt:1"], known.MissingImages);
+
+        // /info and the inspections hang (a busy engine); the ping still answers at once.
+        fake.Hold(FakeDockerEngine.Info);
+        fake.Hold(FakeDockerEngine.Image);
+        fake.Images.Clear();
+        var check = engine.CheckAsync(["vllm/vllm-openai:v1", "cf-stt:1"], Ct);
+        await Eventually.TrueAsync(() => fake.Waiting(FakeDockerEngine.Info) == 1, "the check to ask for the engine's info");
+        time.Advance(DockerEngine.QueryTimeout);
+        await Eventually.TrueAsync(() => fake.Waiting(FakeDockerEngine.Image) == 1, "the check to inspect an image");
+        time.Advance(DockerEngine.QueryTimeout);
+
+        Assert.True(await check);
+        Assert.Equal(known, engine.Status);
+        Assert.True(engine.Status.Available);
+    }
+
+    private static DockerEngine Engine(FakeDockerEngine fake, TimeProvider time) =>
+        new(Options.Create(new CfOrchOptions { Docker = new DockerOptions { Endpoint = fake.Endpoint } }), NullLogger<DockerEngine>.Instance, time);
+
+    [Fact]
     public void A_socket_it_may_not_use_is_explained_with_what_to_do()
     {
-        var engine = new DockerEngine(Options.Create(new CfOrchOptions { Docker = new DockerOptions { Endpoint = "unix:///var/run/docker.sock" } }), NullLogger<DockerEngine>.Instance);
+        var engine = new DockerEngine(Options.Create(new CfOrchOptions { Docker = new DockerOptions { Endpoint = "unix:///var/run/docker.sock" } }), NullLogger<DockerEngine>.Instance, TimeProvider.System);
 
         Assert.Equal(
             "Docker engine not reachable at unix:///var/run/docker.sock: permission denied on /var/run/docker.sock — add the user to the docker group or mount the socket",

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using CfOrch.Core.Configuration;
 using CfOrch.Core.Profiles;
 using Docker.DotNet;
@@ -15,16 +16,26 @@ namespace CfOrch.Core.Runtimes.Docker;
 public sealed partial class DockerEngine : IDisposable
 {
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long the engine's system info, and the inspection of the profile's images, may each take. Only the ping says
+    /// whether the engine answers: a slower answer to these keeps what was known of them.
+    /// </summary>
+    internal static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(30);
+
     private readonly ILogger<DockerEngine> _logger;
+    private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private DockerClient? _client;
     private RuntimeStatus _status;
     private readonly string? _socketPath;
 
-    public DockerEngine(IOptions<CfOrchOptions> options, ILogger<DockerEngine> logger)
+    public DockerEngine(IOptions<CfOrchOptions> options, ILogger<DockerEngine> logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
         _logger = logger;
+        _time = time;
         Endpoint = options.Value.Docker.ResolvedEndpoint();
         _socketPath = Endpoint.StartsWith("unix://", StringComparison.Ordinal) && Uri.TryCreate(Endpoint, UriKind.Absolute, out var socket) ? socket.LocalPath : null;
         var problem = DockerOptions.EndpointProblem(Endpoint);
@@ -57,8 +68,9 @@ public sealed partial class DockerEngine : IDisposable
     public IDockerClient Client => _client ?? throw new DockerUnavailableException(Status.Problem ?? "no Docker endpoint");
 
     /// <summary>
-    /// Asks the engine whether it answers (a ping) and which of <paramref name="images"/> it lacks; records the answer and
-    /// returns whether it answers.
+    /// Asks the engine whether it answers (a ping, within <see cref="PingTimeout"/>), then which container runtimes it has
+    /// and which of <paramref name="images"/> it lacks (each within <see cref="QueryTimeout"/>; when either fails, what was
+    /// known of it stays); records the answer and returns whether it answers.
     /// </summary>
     public async Task<bool> CheckAsync(IReadOnlyCollection<string> images, CancellationToken cancellationToken)
     {
@@ -76,21 +88,24 @@ public sealed partial class DockerEngine : IDisposable
             return false;
         }
 
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(PingTimeout);
-        try
+        using (var timeout = new CancellationTokenSource(PingTimeout, _time))
+        using (var ping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token))
         {
-            await _client.System.PingAsync(cts.Token);
-            var runtimes = await RuntimesAsync(_client, cts.Token);
-            var missing = await MissingAsync(_client, images, cts.Token);
-            Set(s => s with { Available = true, Problem = null, MissingImages = missing, EngineRuntimes = runtimes });
-            return true;
+            try
+            {
+                await _client.System.PingAsync(ping.Token);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex, timeout.IsCancellationRequested))
+            {
+                Failed(ex);
+                return false;
+            }
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex, cts.IsCancellationRequested))
-        {
-            Failed(ex);
-            return false;
-        }
+
+        var runtimes = await QueryAsync("the engine's system info", c => RuntimesAsync(_client, c), cancellationToken);
+        var missing = await QueryAsync("which images the engine has", c => MissingAsync(_client, images, c), cancellationToken);
+        Set(s => s with { Available = true, Problem = null, EngineRuntimes = runtimes is { } r ? r.Value : s.EngineRuntimes, MissingImages = missing is { Value: { } m } ? m : s.MissingImages });
+        return true;
     }
 
     /// <summary>Checks again which of <paramref name="images"/> the engine lacks (an image was pulled, loaded, tagged or removed); nothing when it does not answer.</summary>
@@ -113,6 +128,25 @@ public sealed partial class DockerEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// One query of the engine within <see cref="QueryTimeout"/>: its answer, or null when it failed (slow, refused, cut
+    /// off) — what was known stays. Cancelled with <paramref name="cancellationToken"/>.
+    /// </summary>
+    private async Task<StrongBox<T>?> QueryAsync<T>(string what, Func<CancellationToken, Task<T>> query, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(QueryTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            return new StrongBox<T>(await query(linked.Token));
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is DockerApiException || IsUnreachable(ex, timeout.IsCancellationRequested)))
+        {
+            LogQueryFailed(what, timeout.IsCancellationRequested ? $"no answer within {QueryTimeout.TotalSeconds:0} s" : ex.Message);
+            return null;
+        }
+    }
+
     /// <summary>What a start just learnt of an image: the engine has it (inspected, pulled) or not.</summary>
     public void ImageSeen(string image, bool present)
     {
@@ -127,15 +161,8 @@ public sealed partial class DockerEngine : IDisposable
     /// <summary>The engine's container runtimes (<c>runc</c>, <c>nvidia</c> with the NVIDIA Container Toolkit), sorted; null when it does not say.</summary>
     private static async Task<string[]?> RuntimesAsync(DockerClient client, CancellationToken cancellationToken)
     {
-        try
-        {
-            var info = await client.System.GetSystemInfoAsync(cancellationToken);
-            return info.Runtimes is { } runtimes ? [.. runtimes.Keys.Order(StringComparer.Ordinal)] : null;
-        }
-        catch (DockerApiException)
-        {
-            return null;
-        }
+        var info = await client.System.GetSystemInfoAsync(cancellationToken);
+        return info.Runtimes is { } runtimes ? [.. runtimes.Keys.Order(StringComparer.Ordinal)] : null;
     }
 
     /// <summary>The images the engine does not have, sorted; one it cannot tell about (an error other than not found) is not counted as missing.</summary>
@@ -296,6 +323,9 @@ public sealed partial class DockerEngine : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Problem}; containers cannot be started until it answers")]
     private partial void LogUnreachable(string problem);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Asking the Docker engine {What} failed ({Message}); what was known of it stays")]
+    private partial void LogQueryFailed(string what, string message);
 }
 
 /// <summary>The Docker engine cannot be used (no endpoint, not reachable); the message says why.</summary>
