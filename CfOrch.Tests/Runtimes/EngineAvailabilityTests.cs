@@ -81,6 +81,60 @@ public sealed class EngineAvailabilityTests
         Assert.True(await check);
         Assert.Equal(known, engine.Status);
         Assert.True(engine.Status.Available);
+
+        // A background check of the images gives up the same way, and keeps what was known.
+        var background = engine.CheckImagesAsync(["cf-stt:1"], Ct);
+        await Eventually.TrueAsync(() => fake.Waiting(FakeDockerEngine.Image) == 1, "the background check to inspect an image");
+        time.Advance(DockerEngine.QueryTimeout);
+        await background;
+        Assert.Equal(known, engine.Status);
+    }
+
+    [Fact]
+    public async Task Image_checks_asked_for_while_one_runs_are_one_more_check_after_it_and_an_older_answer_never_overwrites_a_newer()
+    {
+        await using var fake = await FakeDockerEngine.StartAsync();
+        using var engine = Engine(fake, TimeProvider.System);
+        const string image = "cf-tts:1";
+        Assert.True(await engine.CheckAsync([image], Ct));
+        Assert.Equal([image], engine.Status.MissingImages);
+
+        // Five image events while a check is held: it runs alone, then once more.
+        fake.Hold(FakeDockerEngine.Image);
+        for (var i = 0; i < 5; i++)
+        {
+            engine.CheckImagesSoon(() => [image], Ct);
+        }
+
+        await Eventually.TrueAsync(() => fake.Waiting(FakeDockerEngine.Image) == 1, "the first check to inspect the image");
+        Assert.Equal(2, fake.Requests(FakeDockerEngine.Image));
+        fake.Images[image] = true;
+        fake.ReleaseAll();
+        await Eventually.TrueAsync(() => fake.Requests(FakeDockerEngine.Image) >= 3 && fake.Waiting(FakeDockerEngine.Image) == 1, "the one check asked for meanwhile");
+        Assert.Equal(3, fake.Requests(FakeDockerEngine.Image));
+        fake.ReleaseAll();
+        await Eventually.TrueAsync(() => engine.Status.MissingImages.Count == 0, "the image to be seen");
+
+        // Once done, the next event starts a check again.
+        fake.Images.Clear();
+        engine.CheckImagesSoon(() => [image], Ct);
+        await Eventually.TrueAsync(() => fake.Requests(FakeDockerEngine.Image) >= 4 && fake.Waiting(FakeDockerEngine.Image) == 1, "a new check");
+        Assert.Equal(4, fake.Requests(FakeDockerEngine.Image));
+        fake.ReleaseAll();
+        await Eventually.TrueAsync(() => engine.Status.MissingImages.Count == 1, "the image to be missed");
+
+        // An older check (image gone) that answers after a newer one (image back) does not overwrite it.
+        var older = engine.CheckImagesAsync([image], Ct);
+        await Eventually.TrueAsync(() => fake.Requests(FakeDockerEngine.Image) == 5 && fake.Waiting(FakeDockerEngine.Image) == 1, "the older check");
+        fake.Images[image] = true;
+        var newer = engine.CheckImagesAsync([image], Ct);
+        await Eventually.TrueAsync(() => fake.Waiting(FakeDockerEngine.Image) == 2, "the newer check");
+        fake.ReleaseNewest();
+        await newer;
+        Assert.Empty(engine.Status.MissingImages);
+        fake.ReleaseAll();
+        await older;
+        Assert.Empty(engine.Status.MissingImages);
     }
 
     private static DockerEngine Engine(FakeDockerEngine fake, TimeProvider time) =>

@@ -30,6 +30,14 @@ public sealed partial class DockerEngine : IDisposable
     private RuntimeStatus _status;
     private readonly string? _socketPath;
 
+    // Checks of the images: each is numbered as it starts, and only a check newer than the one MissingImages holds is
+    // recorded (an older one that ends later does not overwrite it). Background checks run one at a time (_imagesRunning);
+    // asked for meanwhile, one more runs after it (_imagesAgain).
+    private long _imageChecks;
+    private long _imagesFrom;
+    private bool _imagesRunning;
+    private bool _imagesAgain;
+
     public DockerEngine(IOptions<CfOrchOptions> options, ILogger<DockerEngine> logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -103,12 +111,62 @@ public sealed partial class DockerEngine : IDisposable
         }
 
         var runtimes = await QueryAsync("the engine's system info", c => RuntimesAsync(_client, c), cancellationToken);
+        var check = Interlocked.Increment(ref _imageChecks);
         var missing = await QueryAsync("which images the engine has", c => MissingAsync(_client, images, c), cancellationToken);
-        Set(s => s with { Available = true, Problem = null, EngineRuntimes = runtimes is { } r ? r.Value : s.EngineRuntimes, MissingImages = missing is { Value: { } m } ? m : s.MissingImages });
+        Set(s => WithImages(s with { Available = true, Problem = null, EngineRuntimes = runtimes is { } r ? r.Value : s.EngineRuntimes }, check, missing));
         return true;
     }
 
-    /// <summary>Checks again which of <paramref name="images"/> the engine lacks (an image was pulled, loaded, tagged or removed); nothing when it does not answer.</summary>
+    /// <summary>
+    /// Checks again, in the background, which images the engine lacks (an image was pulled, loaded, tagged or removed;
+    /// another profile): one check at a time, within <see cref="QueryTimeout"/>; asked for while one runs, one more runs
+    /// after it, with <paramref name="images"/> as they are then. Nothing when the engine does not answer.
+    /// </summary>
+    public void CheckImagesSoon(Func<IReadOnlyCollection<string>> images, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        lock (_lock)
+        {
+            if (_imagesRunning)
+            {
+                _imagesAgain = true;
+                return;
+            }
+
+            _imagesRunning = true;
+        }
+
+        _ = Task.Run(() => CheckImagesUntilAskedNoMoreAsync(images, cancellationToken), CancellationToken.None);
+    }
+
+    private async Task CheckImagesUntilAskedNoMoreAsync(Func<IReadOnlyCollection<string>> images, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await CheckImagesAsync(images(), cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                // cf-orch is stopping, or the profile could not be read: the next check of the engine reads the images again.
+                LogQueryFailed("which images the engine has", ex.Message);
+            }
+
+            lock (_lock)
+            {
+                if (!_imagesAgain || cancellationToken.IsCancellationRequested)
+                {
+                    _imagesRunning = false;
+                    return;
+                }
+
+                _imagesAgain = false;
+            }
+        }
+    }
+
+    /// <summary>Checks again which of <paramref name="images"/> the engine lacks; nothing when it does not answer, and what was known stays when the check fails.</summary>
     public async Task CheckImagesAsync(IReadOnlyCollection<string> images, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(images);
@@ -117,15 +175,21 @@ public sealed partial class DockerEngine : IDisposable
             return;
         }
 
-        try
+        var check = Interlocked.Increment(ref _imageChecks);
+        var missing = await QueryAsync("which images the engine has", c => MissingAsync(_client, images, c), cancellationToken);
+        Set(s => s.Available ? WithImages(s, check, missing) : s);
+    }
+
+    /// <summary><paramref name="status"/> with the images check <paramref name="check"/> found missing, unless it failed or a newer check is recorded.</summary>
+    private RuntimeStatus WithImages(RuntimeStatus status, long check, StrongBox<string[]>? missing)
+    {
+        if (missing is not { Value: { } found } || check < _imagesFrom)
         {
-            var missing = await MissingAsync(_client, images, cancellationToken);
-            Set(s => s.Available ? s with { MissingImages = missing } : s);
+            return status;
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnreachable(ex))
-        {
-            Failed(ex);
-        }
+
+        _imagesFrom = check;
+        return status with { MissingImages = found };
     }
 
     /// <summary>

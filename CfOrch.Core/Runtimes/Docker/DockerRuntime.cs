@@ -73,21 +73,8 @@ public sealed partial class DockerRuntime(
     private string[] Images() =>
         profiles.Active.Profile.Services.Values.Select(s => s.Managed).OfType<DockerSpec>().Select(d => d.Image).Distinct(StringComparer.Ordinal).ToArray();
 
-    /// <summary>Which images are here may have changed (an image event, another profile): checked again in the background.</summary>
-    private void CheckImagesSoon() => _ = Task.Run(CheckImagesQuietlyAsync, CancellationToken.None);
-
-    private async Task CheckImagesQuietlyAsync()
-    {
-        try
-        {
-            await engine.CheckImagesAsync(Images(), _disposed.Token);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or DockerApiException)
-        {
-            // cf-orch is stopping, or the engine answered oddly: the next check of the engine reads the images again.
-            LogImageCheckFailed(ex.Message);
-        }
-    }
+    /// <summary>Which images are here may have changed (an image event, another profile): checked again in the background, one check at a time.</summary>
+    private void CheckImagesSoon() => engine.CheckImagesSoon(Images, _disposed.Token);
 
     public bool Runs(ManagedSpec spec) => spec is DockerSpec;
 
@@ -775,9 +762,6 @@ public sealed partial class DockerRuntime(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "The Docker engine's event stream ended: {Message}")]
     private partial void LogStreamEnded(string message);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Checking which images the engine has failed: {Message}")]
-    private partial void LogImageCheckFailed(string message);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pulled {Image}")]
     private partial void LogPulled(string image);
