@@ -162,7 +162,10 @@ public static class ProcFs
     /// machine), their hierarchies come first, each under its controller's directory; the v2 line (<c>0::/path</c>) is
     /// then used only when it names the same cgroup as a v1 line — on a hybrid machine whose Docker uses cgroupfs, it is
     /// the shim's service cgroup (<c>0::/system.slice/containerd.service</c>), which holds every container's init. On pure
-    /// v2 the <c>0::</c> line is the cgroup, at the root. A directory counts only when <paramref name="pid"/> is in it.
+    /// v2 the <c>0::</c> line is the cgroup, at the root. A path outside this process's cgroup namespace
+    /// (<c>0::/../docker-abc.scope</c>: cf-orch in a container with a private cgroup namespace, the default on v2, and the
+    /// host's <c>/sys/fs/cgroup</c> mounted) is found in the hierarchy by what follows its last <c>..</c>. A directory counts
+    /// only when <paramref name="pid"/> is in it.
     /// </summary>
     public static IReadOnlyList<int>? CgroupProcesses(string cgroups, int pid, string root)
     {
@@ -177,15 +180,21 @@ public static class ProcFs
         var v2 = lines.Where(l => l.Controllers.Length == 0 && (v1.Count == 0 || v1.Any(c => c.Path == l.Path)));
         foreach (var (controllers, path) in v1.Concat(v2))
         {
-            // "/" is a root; "/.." a cgroup outside this namespace's view.
-            if (!path.StartsWith('/') || path == "/" || path.Contains("/..", StringComparison.Ordinal))
+            // "/" is a root (a process in no cgroup of its own); so is "/.." with nothing after it, seen from a namespace.
+            var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            var up = Array.LastIndexOf(segments, "..");
+            if (!path.StartsWith('/') || segments.Length == up + 1)
             {
                 continue;
             }
 
-            string[] directories = controllers.Length == 0
-                ? [v1.Count == 0 ? root + path : $"{root}/unified{path}"]
-                : [.. controllers.Split(',').Select(c => $"{root}/{(c.StartsWith("name=", StringComparison.Ordinal) ? c[5..] : c)}{path}"), $"{root}/{controllers}{path}"];
+            string[] hierarchies = controllers.Length == 0
+                ? [v1.Count == 0 ? root : $"{root}/unified"]
+                : [.. controllers.Split(',').Select(c => $"{root}/{(c.StartsWith("name=", StringComparison.Ordinal) ? c[5..] : c)}"), $"{root}/{controllers}"];
+            var below = "/" + string.Join('/', segments[(up + 1)..]);
+            var directories = up < 0
+                ? hierarchies.Select(h => h + below)
+                : hierarchies.SelectMany(h => CgroupsEndingWith(h, below));
             foreach (var directory in directories)
             {
                 if (ReadCgroupProcs(directory) is { } pids && pids.Contains(pid))
@@ -197,6 +206,26 @@ public static class ProcFs
         }
 
         return null;
+    }
+
+    /// <summary>The cgroups of <paramref name="hierarchy"/> whose path ends with <paramref name="below"/> (<c>/docker-abc.scope</c>); none when it cannot be read.</summary>
+    private static List<string> CgroupsEndingWith(string hierarchy, string below)
+    {
+        if (!Directory.Exists(hierarchy))
+        {
+            return [];
+        }
+
+        try
+        {
+            return Directory.EnumerateDirectories(hierarchy, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.None })
+                .Where(d => d.EndsWith(below, StringComparison.Ordinal))
+                .ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
     }
 
     /// <summary>The PIDs in cgroup.procs of <paramref name="directory"/> and of every cgroup below it, or null when it cannot be read.</summary>

@@ -39,7 +39,7 @@ public sealed class ProcFsTests
 
         Assert.Equal([4100, 4180, 4200], ProcFs.CgroupProcesses("0::/system.slice/docker-abc.scope\n", 4100, root.Path));
         Assert.Null(ProcFs.CgroupProcesses("0::/\n", 4100, root.Path));
-        Assert.Null(ProcFs.CgroupProcesses("0::/../docker-abc.scope\n", 4100, root.Path));
+        Assert.Null(ProcFs.CgroupProcesses("0::/..\n", 4100, root.Path));
         // A cgroup the PID is not in is not taken for its own.
         Assert.Null(ProcFs.CgroupProcesses("0::/system.slice/docker-abc.scope\n", 999, root.Path));
     }
@@ -79,6 +79,31 @@ public sealed class ProcFsTests
         root.Write("proc/4100/cgroup", $"8:pids:/system.slice/docker-{Id}.scope\n0::/system.slice/docker-{Id}.scope\n");
         root.Write($"sys/fs/cgroup/unified/system.slice/docker-{Id}.scope/cgroup.procs", "4100\n4190\n");
         Assert.Equal([4100, 4190], ProcFs.CgroupProcesses(4100, proc, sys));
+    }
+
+    [Fact]
+    public void From_a_private_cgroup_namespace_with_the_hosts_hierarchy_mounted_a_cgroup_outside_it_is_found_by_its_path_below_the_dots()
+    {
+        // cf-orch under compose.yaml on cgroup v2: its own cgroup namespace (Docker's default there), so another
+        // container's cgroup reads relative to cf-orch's own; /sys/fs/cgroup is the host's, mounted read-only.
+        using var root = new TempDir();
+        root.Write("proc/4100/cgroup", "0::/../docker-abc.scope\n");
+        root.Write("proc/5100/cgroup", "0::/..\n");
+        root.Write("sys/fs/cgroup/system.slice/docker-cforch.scope/cgroup.procs", "900\n");
+        root.Write("sys/fs/cgroup/system.slice/docker-abc.scope/cgroup.procs", "4100\n");
+        root.Write("sys/fs/cgroup/system.slice/docker-abc.scope/exec/cgroup.procs", "4300\n");
+        root.Write("sys/fs/cgroup/system.slice/cgroup.procs", "5100\n");
+        var proc = System.IO.Path.Combine(root.Path, "proc");
+        var sys = System.IO.Path.Combine(root.Path, "sys/fs/cgroup");
+
+        Assert.Equal([4100, 4300], ProcFs.CgroupProcesses(4100, proc, sys));
+        // The parent of cf-orch's namespace (system.slice) is no container's own cgroup.
+        Assert.Null(ProcFs.CgroupProcesses(5100, proc, sys));
+
+        // On a hybrid machine (cgroupfs) each v1 hierarchy is found the same way.
+        root.Write("proc/6100/cgroup", "8:pids:/../0123abcd\n0::/../0123abcd\n");
+        root.Write("sys/fs/cgroup/pids/docker/0123abcd/cgroup.procs", "6100\n6150\n");
+        Assert.Equal([6100, 6150], ProcFs.CgroupProcesses(6100, proc, sys));
     }
 
     [Fact]
