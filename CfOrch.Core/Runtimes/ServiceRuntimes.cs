@@ -57,6 +57,33 @@ public sealed class ServiceRuntimes
         };
     }
 
+    /// <summary>
+    /// A handler for <see cref="IServiceRuntime.StatusChanged"/> that calls <paramref name="action"/> with the images that
+    /// arrived (missing before, here now: a docker pull, load or tag) while <paramref name="runtime"/> answered before and
+    /// after; an engine that comes back is <see cref="WhenAvailableAgain"/>'s.
+    /// </summary>
+    public static Action<RuntimeStatus> WhenImagesArrive(IServiceRuntime runtime, Action<IReadOnlyList<string>> action)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        ArgumentNullException.ThrowIfNull(action);
+        var last = runtime.Status;
+        var gate = new Lock();
+        return status =>
+        {
+            RuntimeStatus before;
+            lock (gate)
+            {
+                before = last;
+                last = status;
+            }
+
+            if (before.Available && status.Available && before.MissingImages.Except(status.MissingImages, StringComparer.Ordinal).ToList() is { Count: > 0 } arrived)
+            {
+                action(arrived);
+            }
+        };
+    }
+
     /// <summary>A run of any runtime ended without being asked to.</summary>
     public event Action<InstanceSnapshot>? Crashed
     {

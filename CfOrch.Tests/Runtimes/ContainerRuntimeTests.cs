@@ -510,4 +510,43 @@ public sealed class ContainerRuntimeTests
             await DockerTestEngine.RemoveAsync(container);
         }
     }
+
+    [Fact]
+    public async Task An_always_on_container_with_pull_never_starts_when_its_image_arrives_and_no_stopped_service_is_started_with_it()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("waits");
+        var other = DockerTestEngine.UniqueName("stays");
+        var repository = $"cf-orch-test/{name}";
+        var image = $"{repository}:1";
+        string[] containers = [$"cf-orch-{name}-gpu0", $"cf-orch-{other}-gpu0"];
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(
+                DockerTestEngine.Service(name, EngineApp.FreePort(), maxMb: 1000, image: image, alwaysOn: true, extra: "      init: true\n").Replace("pull: missing", "pull: never", StringComparison.Ordinal),
+                DockerTestEngine.Service(other, EngineApp.FreePort(), maxMb: 1000, alwaysOn: true, extra: "      init: true\n")));
+            var state = app.Factory.Services.GetRequiredService<StateStream>();
+            var service = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services[name];
+
+            // The other always_on container starts with cf-orch; the user stops it, and it stays stopped (it would come first in
+        // a pass over every always_on service).
+            await app.WaitForAsync(other, i => i.State == InstanceState.Running);
+            await app.Orchestrator.StopAsync(other, null, Ct);
+            await app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is { } w && w.Contains("pull is never", StringComparison.Ordinal) ? w : null, "Start to be disabled for the missing image");
+            Assert.DoesNotContain(app.Orchestrator.Instances, i => i.Service == name && i.IsActive);
+
+            // The image arrives: the always_on container that waited for it starts, without a restart of cf-orch.
+            await DockerTestEngine.Client.Images.TagImageAsync(DockerTestEngine.Image, new ImageTagParameters { RepositoryName = repository, Tag = "1" }, Ct);
+            await app.WaitForAsync(name, i => i.State == InstanceState.Running);
+
+            Assert.DoesNotContain(app.Orchestrator.Instances, i => i.Service == other && i.IsActive);
+            Assert.Null(await DockerTestEngine.FindAsync(containers[1]));
+            await app.Orchestrator.StopAsync(name, null, Ct);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(containers);
+            await DockerTestEngine.UntagAsync(image);
+        }
+    }
 }

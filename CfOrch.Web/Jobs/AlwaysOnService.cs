@@ -5,8 +5,9 @@ namespace CfOrch.Web.Jobs;
 
 /// <summary>
 /// Starts the profile's <c>always_on</c> services once cf-orch is up (after re-attachment and adoption, without holding
-/// up the server), and a service that becomes <c>always_on</c> when a profile is applied. A service the user stops
-/// later stays stopped: this is a start at boot, not a restart policy.
+/// up the server), a service that becomes <c>always_on</c> when a profile is applied, those of an engine that answers
+/// again, and a <c>pull: never</c> container whose image arrives (that one only). A service the user stops later stays
+/// stopped: this is a start at boot, not a restart policy.
 /// </summary>
 public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRegistry profiles, CfOrch.Core.Runtimes.ServiceRuntimes runtimes, ILogger<AlwaysOnService> logger) : BackgroundService
 {
@@ -22,13 +23,19 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         profiles.Changed += OnProfilesChanged;
         foreach (var runtime in runtimes.All)
         {
-            var handler = CfOrch.Core.Runtimes.ServiceRuntimes.WhenAvailableAgain(runtime, OnRuntimeAvailable);
-            lock (_handlers)
+            foreach (var handler in new[]
             {
-                _handlers.Add((runtime, handler));
-            }
+                CfOrch.Core.Runtimes.ServiceRuntimes.WhenAvailableAgain(runtime, OnRuntimeAvailable),
+                CfOrch.Core.Runtimes.ServiceRuntimes.WhenImagesArrive(runtime, OnImagesArrived),
+            })
+            {
+                lock (_handlers)
+                {
+                    _handlers.Add((runtime, handler));
+                }
 
-            runtime.StatusChanged += handler;
+                runtime.StatusChanged += handler;
+            }
         }
 
         await StartAsync(null);
@@ -70,6 +77,22 @@ public sealed partial class AlwaysOnService(Orchestrator orchestrator, ProfileRe
         if (!_stopping.IsCancellationRequested)
         {
             _ = Task.Run(() => StartAsync(null));
+        }
+    }
+
+    /// <summary>
+    /// Images arrived (a docker pull or load): the always_on containers with <c>pull: never</c> that lacked one of them
+    /// could not start until now, and are started; no other service is.
+    /// </summary>
+    private void OnImagesArrived(IReadOnlyList<string> images)
+    {
+        var waiting = profiles.Active.Profile.Services.Values
+            .Where(s => s.AlwaysOn && s.Managed is DockerSpec { Pull: PullPolicy.Never } d && images.Contains(d.Image, StringComparer.Ordinal))
+            .Select(s => s.Name)
+            .ToList();
+        if (waiting.Count > 0 && !_stopping.IsCancellationRequested)
+        {
+            _ = Task.Run(() => StartAsync(waiting));
         }
     }
 
