@@ -57,28 +57,26 @@ public sealed class ProcFsTests
     [Fact]
     public void On_a_hybrid_machine_whose_docker_uses_cgroupfs_a_containers_processes_are_its_v1_cgroups_not_the_shims_service_cgroup()
     {
-        using var root = new TempDir();
         // Two containers' inits (4100, 5100), each in its own v1 cgroup; in the unified hierarchy both sit in
         // containerd's service cgroup, with containerd and its shims.
         const string Id = "27820f52d94c";
-        root.Write("proc/4100/cgroup", $"9:name=systemd:/docker/{Id}\n8:pids:/docker/{Id}\n2:cpu,cpuacct:/docker/{Id}\n0::/system.slice/containerd.service\n");
-        root.Write($"sys/fs/cgroup/pids/docker/{Id}/cgroup.procs", "4100\n4180\n");
-        root.Write("sys/fs/cgroup/pids/docker/other/cgroup.procs", "5100\n");
-        root.Write("sys/fs/cgroup/unified/system.slice/containerd.service/cgroup.procs", "800\n4000\n4100\n4180\n5000\n5100\n");
-        var proc = System.IO.Path.Combine(root.Path, "proc");
-        var sys = System.IO.Path.Combine(root.Path, "sys/fs/cgroup");
+        using var machine = new CgroupMachine()
+            .Process(4100, $"9:name=systemd:/docker/{Id}", $"8:pids:/docker/{Id}", $"2:cpu,cpuacct:/docker/{Id}", "0::/system.slice/containerd.service")
+            .Cgroup($"pids/docker/{Id}", 4100, 4180)
+            .Cgroup("pids/docker/other", 5100)
+            .Cgroup("unified/system.slice/containerd.service", 800, 4000, 4100, 4180, 5000, 5100);
 
-        Assert.Equal([4100, 4180], ProcFs.CgroupProcesses(4100, proc, sys));
+        Assert.Equal([4100, 4180], machine.ProcessesOf(4100));
 
         // Where no v1 hierarchy can be read, the service cgroup is not taken for the container's either: none (the init's
         // tree is the fallback).
-        Directory.Delete(System.IO.Path.Combine(sys, "pids"), recursive: true);
-        Assert.Null(ProcFs.CgroupProcesses(4100, proc, sys));
+        machine.Remove("pids");
+        Assert.Null(machine.ProcessesOf(4100));
 
         // With the systemd driver the unified line names the container's own cgroup, the same as its v1 lines: used.
-        root.Write("proc/4100/cgroup", $"8:pids:/system.slice/docker-{Id}.scope\n0::/system.slice/docker-{Id}.scope\n");
-        root.Write($"sys/fs/cgroup/unified/system.slice/docker-{Id}.scope/cgroup.procs", "4100\n4190\n");
-        Assert.Equal([4100, 4190], ProcFs.CgroupProcesses(4100, proc, sys));
+        machine.Process(4100, $"8:pids:/system.slice/docker-{Id}.scope", $"0::/system.slice/docker-{Id}.scope")
+            .Cgroup($"unified/system.slice/docker-{Id}.scope", 4100, 4190);
+        Assert.Equal([4100, 4190], machine.ProcessesOf(4100));
     }
 
     [Fact]
@@ -86,43 +84,65 @@ public sealed class ProcFsTests
     {
         // cf-orch under compose.yaml on cgroup v2: its own cgroup namespace (Docker's default there), so another
         // container's cgroup reads relative to cf-orch's own; /sys/fs/cgroup is the host's, mounted read-only.
-        using var root = new TempDir();
-        root.Write("proc/4100/cgroup", "0::/../docker-abc.scope\n");
-        root.Write("proc/5100/cgroup", "0::/..\n");
-        root.Write("sys/fs/cgroup/system.slice/docker-cforch.scope/cgroup.procs", "900\n");
-        root.Write("sys/fs/cgroup/system.slice/docker-abc.scope/cgroup.procs", "4100\n");
-        root.Write("sys/fs/cgroup/system.slice/docker-abc.scope/exec/cgroup.procs", "4300\n");
-        root.Write("sys/fs/cgroup/system.slice/cgroup.procs", "5100\n");
-        var proc = System.IO.Path.Combine(root.Path, "proc");
-        var sys = System.IO.Path.Combine(root.Path, "sys/fs/cgroup");
+        using var machine = new CgroupMachine()
+            .Process(4100, "0::/../docker-abc.scope")
+            .Process(5100, "0::/..")
+            .Cgroup("system.slice/docker-cforch.scope", 900)
+            .Cgroup("system.slice/docker-abc.scope", 4100)
+            .Cgroup("system.slice/docker-abc.scope/exec", 4300)
+            .Cgroup("system.slice", 5100);
 
-        Assert.Equal([4100, 4300], ProcFs.CgroupProcesses(4100, proc, sys));
+        Assert.Equal([4100, 4300], machine.ProcessesOf(4100));
         // The parent of cf-orch's namespace (system.slice) is no container's own cgroup.
-        Assert.Null(ProcFs.CgroupProcesses(5100, proc, sys));
+        Assert.Null(machine.ProcessesOf(5100));
 
         // On a hybrid machine (cgroupfs) each v1 hierarchy is found the same way.
-        root.Write("proc/6100/cgroup", "8:pids:/../0123abcd\n0::/../0123abcd\n");
-        root.Write("sys/fs/cgroup/pids/docker/0123abcd/cgroup.procs", "6100\n6150\n");
-        Assert.Equal([6100, 6150], ProcFs.CgroupProcesses(6100, proc, sys));
+        machine.Process(6100, "8:pids:/../0123abcd", "0::/../0123abcd").Cgroup("pids/docker/0123abcd", 6100, 6150);
+        Assert.Equal([6100, 6150], machine.ProcessesOf(6100));
     }
 
     [Fact]
     public void On_pure_cgroup_v2_and_pure_v1_a_containers_processes_are_read_from_a_proc_and_sys_tree()
     {
-        using var v2 = new TempDir();
-        v2.Write("proc/4100/cgroup", "0::/system.slice/docker-abc.scope\n");
-        v2.Write("sys/fs/cgroup/system.slice/docker-abc.scope/cgroup.procs", "4100\n");
-        v2.Write("sys/fs/cgroup/system.slice/docker-abc.scope/exec/cgroup.procs", "4300\n");
-        v2.Write("sys/fs/cgroup/system.slice/containerd.service/cgroup.procs", "800\n");
-        Assert.Equal([4100, 4300], ProcFs.CgroupProcesses(4100, System.IO.Path.Combine(v2.Path, "proc"), System.IO.Path.Combine(v2.Path, "sys/fs/cgroup")));
+        using var v2 = new CgroupMachine()
+            .Process(4100, "0::/system.slice/docker-abc.scope")
+            .Cgroup("system.slice/docker-abc.scope", 4100)
+            .Cgroup("system.slice/docker-abc.scope/exec", 4300)
+            .Cgroup("system.slice/containerd.service", 800);
+        Assert.Equal([4100, 4300], v2.ProcessesOf(4100));
 
-        using var v1 = new TempDir();
-        v1.Write("proc/3916/cgroup", "9:name=systemd:/docker/abc\n4:memory:/docker/abc\n");
-        v1.Write("sys/fs/cgroup/systemd/docker/abc/cgroup.procs", "3916\n3969\n");
-        Assert.Equal([3916, 3969], ProcFs.CgroupProcesses(3916, System.IO.Path.Combine(v1.Path, "proc"), System.IO.Path.Combine(v1.Path, "sys/fs/cgroup")));
+        using var v1 = new CgroupMachine()
+            .Process(3916, "9:name=systemd:/docker/abc", "4:memory:/docker/abc")
+            .Cgroup("systemd/docker/abc", 3916, 3969);
+        Assert.Equal([3916, 3969], v1.ProcessesOf(3916));
 
         // No /proc entry (the process is gone): none.
-        Assert.Null(ProcFs.CgroupProcesses(4242, System.IO.Path.Combine(v1.Path, "proc"), System.IO.Path.Combine(v1.Path, "sys/fs/cgroup")));
+        Assert.Null(v1.ProcessesOf(4242));
+    }
+
+    /// <summary>A /proc and a /sys/fs/cgroup of a test's own: which cgroups each process is in, and each cgroup's processes.</summary>
+    private sealed class CgroupMachine : IDisposable
+    {
+        private readonly TempDir _root = new();
+
+        public CgroupMachine Process(int pid, params string[] cgroups)
+        {
+            _root.Write($"proc/{pid}/cgroup", string.Join('\n', cgroups) + "\n");
+            return this;
+        }
+
+        public CgroupMachine Cgroup(string path, params int[] pids)
+        {
+            _root.Write($"sys/fs/cgroup/{path}/cgroup.procs", string.Concat(pids.Select(p => $"{p}\n")));
+            return this;
+        }
+
+        public void Remove(string path) => Directory.Delete(System.IO.Path.Combine(_root.Path, "sys/fs/cgroup", path), recursive: true);
+
+        public IReadOnlyList<int>? ProcessesOf(int pid) =>
+            ProcFs.CgroupProcesses(pid, System.IO.Path.Combine(_root.Path, "proc"), System.IO.Path.Combine(_root.Path, "sys/fs/cgroup"));
+
+        public void Dispose() => _root.Dispose();
     }
 
     [Fact]
