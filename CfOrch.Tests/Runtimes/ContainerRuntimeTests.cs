@@ -549,4 +549,34 @@ public sealed class ContainerRuntimeTests
             await DockerTestEngine.UntagAsync(image);
         }
     }
+
+    [Fact]
+    public async Task A_container_a_start_has_created_but_not_taken_on_yet_is_left_to_it_by_a_recovery_of_the_engines_containers()
+    {
+        await DockerTestEngine.RequireAsync();
+        var name = DockerTestEngine.UniqueName("racing");
+        string? id = null;
+        try
+        {
+            await using var app = EngineApp.Start(EngineApp.Profile(DockerTestEngine.Service(name, EngineApp.FreePort())));
+            var runtime = app.Factory.Services.GetRequiredService<DockerRuntime>();
+            var service = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services[name];
+            var spec = Assert.IsType<DockerSpec>(service.Managed);
+            var key = new InstanceKey(name, "local", 0);
+
+            // Where a start stands just after the engine created its container (an always_on start at boot, while the engine's
+            // containers are recovered because it answered): the instance is starting, the container "created".
+            var starting = app.Factory.Services.GetRequiredService<InstanceLifecycle>()
+                .Register(key, InstanceOrigin.Managed, InstanceState.Starting, spec.LocalUrl, spec.HealthPath, service.MaxMb, service.Priority);
+            id = (await DockerTestEngine.Client.Containers.CreateContainerAsync(ContainerRequest.Build(spec, key, null, null, runtime.Owner, starting.Since, service.MaxMb), Ct)).ID;
+
+            await runtime.RecoverAsync(Ct);
+
+            Assert.Equal("created", (await DockerTestEngine.FindAsync(id))?.State?.Status);
+        }
+        finally
+        {
+            await DockerTestEngine.RemoveAsync(id ?? $"cf-orch-{name}-gpu0");
+        }
+    }
 }

@@ -277,6 +277,12 @@ public sealed partial class DockerRuntime(
                 continue;
             }
 
+            if (tracked is { IsActive: true } && tracked.Since == since)
+            {
+                // The container of a start under way (created, not tracked yet): the start takes it on.
+                continue;
+            }
+
             if (!running)
             {
                 // It ended while nobody watched: nothing to take back.
