@@ -205,7 +205,8 @@ public sealed class ContainerRuntimeTests
             Assert.Equal(137, failed.ExitCode);
             Assert.Contains("the container exited with code 137", failed.Message, StringComparison.Ordinal);
             Assert.Contains(failed.LastLogLines, l => l.Contains("/health", StringComparison.Ordinal));
-            var restarted = await app.WaitForAsync(name, i => i.RestartNumber == 1 && i.State == InstanceState.Running);
+            // Its health probe may answer before the start has read the new container's PID: both are waited for.
+            var restarted = await app.WaitForAsync(name, i => i.RestartNumber == 1 && i.State == InstanceState.Running && i.Pid is not null);
             var second = Assert.IsType<ContainerInspectResponse>(await DockerTestEngine.FindAsync(container));
             Assert.NotEqual(firstId, second.ID);
             Assert.Equal((int)second.State!.Pid, restarted.Pid);
