@@ -395,7 +395,7 @@ public sealed class ContainerRuntimeTests
             var service = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services[name];
             var expected = $"image {image} is not on this machine and pull is never — docker pull {image} or set pull: missing";
 
-            var why = await app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is { } w && w.Contains("pull is never", StringComparison.Ordinal) ? w : null, "Start to be disabled for the missing image");
+            var why = await NoImageAsync(app, name);
 
             Assert.Equal($"{name} is a container (type: docker), and {expected}.", why);
             var refused = await Assert.ThrowsAsync<OrchestrationException>(() => app.Orchestrator.EnsureAsync(name, null, null, Ct));
@@ -404,7 +404,7 @@ public sealed class ContainerRuntimeTests
             Assert.Empty(app.Orchestrator.Leases);
 
             // The image arrives (docker pull, docker load, a build): Start is enabled again, without a restart.
-            await DockerTestEngine.Client.Images.TagImageAsync(DockerTestEngine.Image, new ImageTagParameters { RepositoryName = repository, Tag = "1" }, Ct);
+            await DockerTestEngine.TagAsync(image);
             await app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is null ? "enabled" : null, "Start to be enabled once the image is here");
             await app.Orchestrator.EnsureAsync(name, null, null, Ct);
             await app.WaitForAsync(name, i => i.State == InstanceState.Running);
@@ -518,26 +518,23 @@ public sealed class ContainerRuntimeTests
         await DockerTestEngine.RequireAsync();
         var name = DockerTestEngine.UniqueName("waits");
         var other = DockerTestEngine.UniqueName("stays");
-        var repository = $"cf-orch-test/{name}";
-        var image = $"{repository}:1";
+        var image = $"cf-orch-test/{name}:1";
         string[] containers = [$"cf-orch-{name}-gpu0", $"cf-orch-{other}-gpu0"];
         try
         {
             await using var app = EngineApp.Start(EngineApp.Profile(
                 DockerTestEngine.Service(name, EngineApp.FreePort(), maxMb: 1000, image: image, alwaysOn: true, extra: "      init: true\n").Replace("pull: missing", "pull: never", StringComparison.Ordinal),
                 DockerTestEngine.Service(other, EngineApp.FreePort(), maxMb: 1000, alwaysOn: true, extra: "      init: true\n")));
-            var state = app.Factory.Services.GetRequiredService<StateStream>();
-            var service = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services[name];
 
-            // The other always_on container starts with cf-orch; the user stops it, and it stays stopped (it would come first in
-        // a pass over every always_on service).
+            // The other always_on container starts with cf-orch; the user stops it, and it stays stopped (it would come first
+            // in a pass over every always_on service).
             await app.WaitForAsync(other, i => i.State == InstanceState.Running);
             await app.Orchestrator.StopAsync(other, null, Ct);
-            await app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is { } w && w.Contains("pull is never", StringComparison.Ordinal) ? w : null, "Start to be disabled for the missing image");
+            await NoImageAsync(app, name);
             Assert.DoesNotContain(app.Orchestrator.Instances, i => i.Service == name && i.IsActive);
 
             // The image arrives: the always_on container that waited for it starts, without a restart of cf-orch.
-            await DockerTestEngine.Client.Images.TagImageAsync(DockerTestEngine.Image, new ImageTagParameters { RepositoryName = repository, Tag = "1" }, Ct);
+            await DockerTestEngine.TagAsync(image);
             await app.WaitForAsync(name, i => i.State == InstanceState.Running);
 
             Assert.DoesNotContain(app.Orchestrator.Instances, i => i.Service == other && i.IsActive);
@@ -579,5 +576,13 @@ public sealed class ContainerRuntimeTests
         {
             await DockerTestEngine.RemoveAsync(id ?? $"cf-orch-{name}-gpu0");
         }
+    }
+
+    /// <summary>Waits until Start of <paramref name="name"/> is disabled for its missing image (pull: never), and returns why.</summary>
+    private static Task<string> NoImageAsync(EngineApp app, string name)
+    {
+        var state = app.Factory.Services.GetRequiredService<StateStream>();
+        var service = app.Factory.Services.GetRequiredService<ProfileRegistry>().Active.Profile.Services[name];
+        return app.PollAsync(() => StartCheck.WhyNot(service, state.Snapshot(), name) is { } w && w.Contains("pull is never", StringComparison.Ordinal) ? w : null, "Start to be disabled for the missing image");
     }
 }

@@ -110,6 +110,13 @@ public static class DockerTestEngine
         }
     }
 
+    /// <summary>Gives the test image another name (<c>repository:tag</c>): an image that arrives, as a docker pull or load would bring it.</summary>
+    public static Task TagAsync(string image)
+    {
+        var colon = image.LastIndexOf(':');
+        return Client.Images.TagImageAsync(Image, new ImageTagParameters { RepositoryName = image[..colon], Tag = image[(colon + 1)..] });
+    }
+
     /// <summary>Removes a tag a test gave an image (the image stays under its other tags).</summary>
     public static async Task UntagAsync(string image)
     {
