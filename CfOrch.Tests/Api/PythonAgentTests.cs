@@ -115,20 +115,50 @@ public sealed class PythonAgentTests
     }
 
     [Fact]
-    public async Task A_start_the_agent_answered_not_running_and_never_lists_is_ended_as_lost_once_its_start_timeout_passed()
+    public async Task A_start_the_agent_answered_running_but_does_not_list_yet_keeps_its_lease_while_it_loads_then_follows_what_the_agent_lists()
     {
+        // The Python agent answers a start "running" at once and lists the service only once its port answers.
         await using var agent = await AgentListingNoResidentsAsync();
-        agent.StartsRunning = false;
         var clock = new AheadClock();
         await using var host = await CoordinatorOfAsync(agent, clock: clock);
         var nodes = host.Get<NodeDirectory>();
-        var started = await host.Get<RemoteServices>().EnsureAsync(host.Orchestrator.Service("llm"), "heimdall", null, null, Ct);
-        Assert.Equal(InstanceState.Starting, started.Instance.State);
+        Assert.Equal(InstanceState.Running, (await host.Get<RemoteServices>().EnsureAsync(host.Orchestrator.Service("llm"), "heimdall", null, null, Ct)).Instance.State);
+        agent.Running.TryRemove("llm", out _);
+
+        // Still loading: not listed, not lost.
+        clock.Ahead = TimeSpan.FromMinutes(2);
+        await nodes.PollAllAsync(Ct);
+        Assert.Equal(["llm"], Placed(host, InstanceState.Running));
+        Assert.Equal(["llm"], LeasedOnHeimdall(host));
+
+        // Listed once it answers; from then on, no longer listed means it ended there.
+        agent.Running["llm"] = true;
+        await nodes.PollAllAsync(Ct);
+        agent.Running.TryRemove("llm", out _);
+        await nodes.PollAllAsync(Ct);
+        Assert.Empty(host.Get<RemoteServices>().All);
+        Assert.Empty(LeasedOnHeimdall(host));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_start_the_agent_never_lists_keeps_its_lease_until_its_start_timeout_then_is_ended_as_lost(bool answeredRunning)
+    {
+        // Answered "not running yet", or "running" at once as the Python agent does before the service's port answers.
+        await using var agent = await AgentListingNoResidentsAsync();
+        agent.StartsRunning = answeredRunning;
+        var clock = new AheadClock();
+        await using var host = await CoordinatorOfAsync(agent, clock: clock);
+        var nodes = host.Get<NodeDirectory>();
+        var state = answeredRunning ? InstanceState.Running : InstanceState.Starting;
+        Assert.Equal(state, (await host.Get<RemoteServices>().EnsureAsync(host.Orchestrator.Service("llm"), "heimdall", null, null, Ct)).Instance.State);
+        agent.Running.TryRemove("llm", out _);
 
         // Within the agent's start timeout a model may still be loading: it keeps its lease.
         clock.Ahead = AgentClient.StartTimeout - TimeSpan.FromMinutes(1);
         await nodes.PollAllAsync(Ct);
-        Assert.Equal(["llm"], Placed(host, InstanceState.Starting));
+        Assert.Equal(["llm"], Placed(host, state));
 
         clock.Ahead = AgentClient.StartTimeout + TimeSpan.FromSeconds(1);
         await nodes.PollAllAsync(Ct);

@@ -23,6 +23,13 @@ public sealed partial class RemoteServices(
 {
     private readonly ConcurrentDictionary<InstanceKey, InstanceSnapshot> _instances = new();
 
+    /// <summary>
+    /// The runs (by their start) each agent has listed at least once: the Python agent answers a start with
+    /// <c>running: true</c> at once but lists the service only once its port answers, so a run not listed yet may still be
+    /// loading, not gone.
+    /// </summary>
+    private readonly ConcurrentDictionary<InstanceKey, DateTimeOffset> _listed = new();
+
     /// <summary>From now on, the instances on each node follow its polls (once, at start-up).</summary>
     public void FollowPolls()
     {
@@ -483,15 +490,21 @@ public sealed partial class RemoteServices(
 
         // Its agent answers, and /resident-info was asked after the instance got its state without listing it — for a
         // start the agent answered "not running yet", only once its start timeout has passed too (a model may be loading).
+        // A run that was never listed since its start (its agent said "running" at once, as the Python agent does while
+        // the service still loads) gets the same start timeout as one the agent answered "not running yet".
+        bool Listed(InstanceSnapshot i) => _listed.TryGetValue(i.Key, out var since) && since == i.Since;
         bool Unlisted(InstanceSnapshot i) => !Resident(i) && i.State switch
         {
-            InstanceState.Unknown or InstanceState.Running or InstanceState.Idle => node.ResidentsAt > i.StateSince,
+            InstanceState.Unknown => node.ResidentsAt > i.StateSince,
+            InstanceState.Running or InstanceState.Idle => node.ResidentsAt > i.StateSince && (Listed(i) || node.ResidentsAt > i.Since + AgentClient.StartTimeout),
             InstanceState.Starting => i.Url.Length > 0 && node.ResidentsAt > i.StateSince + AgentClient.StartTimeout,
             _ => false,
         };
 
         var placed = _instances.Values.Where(i => i.Key.NodeId == node.NodeId).ToList();
-        var running = node.Online && placed.Any(Unlisted) ? await RunningAsync(node) : null;
+        // Asked once for all: what is not resident and either looks gone or was never listed since its start.
+        bool Unconfirmed(InstanceSnapshot i) => Unlisted(i) || (!Resident(i) && i.State is InstanceState.Running or InstanceState.Idle && !Listed(i));
+        var running = node.Online && placed.Any(Unconfirmed) ? await RunningAsync(node) : null;
         foreach (var key in placed.Select(i => i.Key))
         {
             if (!_instances.TryGetValue(key, out var instance))
@@ -513,15 +526,21 @@ public sealed partial class RemoteServices(
             }
             else if (Resident(instance) || (running is not null && running.Contains(instance.Service)))
             {
+                _listed[instance.Key] = instance.Since;
                 Reported(node, instance, url: null);
             }
             else if (running is not null && Unlisted(instance))
             {
                 // Only as it was when asked: one being stopped meanwhile is ended by its stop, with its own reason.
-                End(instance, HistoryKind.Lost, instance.State == InstanceState.Starting
+                End(instance, HistoryKind.Lost, instance.State == InstanceState.Starting || !Listed(instance) && instance.State != InstanceState.Unknown
                     ? $"node '{node.NodeId}' did not report it running within {AgentClient.StartTimeout.TotalMinutes:0} min of its start"
                     : $"node '{node.NodeId}' no longer reports it running", asSeen: true);
             }
+        }
+
+        foreach (var key in _listed.Keys.Where(k => k.NodeId == node.NodeId && !_instances.ContainsKey(k)))
+        {
+            _listed.TryRemove(key, out _);
         }
     }
 
