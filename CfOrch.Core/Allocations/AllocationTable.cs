@@ -27,11 +27,12 @@ public sealed class AllocationTable(IStatePublisher stream)
         }
     }
 
-    public int CountFor(string service, int gpuIndex)
+    /// <summary>How many allocations hold the instance of <paramref name="service"/> on that node and GPU.</summary>
+    public int CountFor(string service, string nodeId, int gpuIndex)
     {
         lock (_lock)
         {
-            return _allocations.Values.Count(a => a.Service == service && a.GpuIndex == gpuIndex);
+            return _allocations.Values.Count(a => a.Service == service && a.NodeId == nodeId && a.GpuIndex == gpuIndex);
         }
     }
 

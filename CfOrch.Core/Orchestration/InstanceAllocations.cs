@@ -9,7 +9,7 @@ public sealed class InstanceAllocations(AllocationTable allocations, InstanceReg
     /// <summary>Counts the instance's allocations again: the first makes an idle instance running, the last a running one idle.</summary>
     public InstanceSnapshot? Recount(InstanceKey key)
     {
-        var count = allocations.CountFor(key.Service, key.GpuIndex);
+        var count = allocations.CountFor(key.Service, key.NodeId, key.GpuIndex);
         return registry.Get(key)?.State switch
         {
             InstanceState.Idle when count > 0 => lifecycle.Transition(key, InstanceState.Running, i => i with { Allocations = count }),
