@@ -24,6 +24,9 @@ public sealed class EventsApiTests
         Assert.Equal("snapshot", name);
         Assert.Equal("before", data.GetProperty("leases")[0].GetProperty("holder_service").GetString());
         Assert.Equal(8192, data.GetProperty("gpus")[0].GetProperty("vram_total_mb").GetInt64());
+        var process = data.GetProperty("runtimes").EnumerateArray().Single(r => r.GetProperty("kind").GetString() == "process");
+        Assert.True(process.GetProperty("available").GetBoolean());
+        Assert.Equal(0, process.GetProperty("missing_images").GetArrayLength());
 
         (await host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 500, service = "after" })).Is(HttpStatusCode.OK);
 
@@ -60,5 +63,16 @@ public sealed class EventsApiTests
                 return (name, JsonDocument.Parse(line["data: ".Length..]).RootElement.Clone());
             }
         }
+    }
+
+    [Fact]
+    public void A_runtime_row_carries_the_images_the_engine_lacks_and_the_runtimes_it_has()
+    {
+        var status = CfOrch.Core.Runtimes.RuntimeStatus.Ready("docker") with { MissingImages = ["vllm/vllm-openai:v0.6"], EngineRuntimes = ["nvidia", "runc"] };
+
+        var json = JsonSerializer.SerializeToElement(CfOrch.Web.Api.RuntimeRow.From(status), CfOrch.Web.Protocol.ApiJson.Options);
+
+        Assert.Equal("vllm/vllm-openai:v0.6", json.GetProperty("missing_images")[0].GetString());
+        Assert.Equal(["nvidia", "runc"], json.GetProperty("engine_runtimes").EnumerateArray().Select(r => r.GetString()));
     }
 }

@@ -157,10 +157,13 @@ public sealed record GpuRow(
     int GpuId, string Name, string Uuid, long TotalMb, long UsedMb, long FreeMb, int? UtilizationPercent, int? TemperatureC,
     string? Error, IReadOnlyList<GpuProcessRow> Processes, IReadOnlyList<LeaseRow> Leases, GpuAccountRow? Account);
 
-/// <summary>Whether a runtime (<c>process</c>, <c>docker</c>) can start services now, and why not.</summary>
-public sealed record RuntimeRow(string Kind, bool Available, string? Problem)
+/// <summary>
+/// Whether a runtime (<c>process</c>, <c>docker</c>) can start services now, and why not; for the Docker engine also the
+/// profile's images it does not have and the container runtimes it has (null: not known), which disable some starts.
+/// </summary>
+public sealed record RuntimeRow(string Kind, bool Available, string? Problem, IReadOnlyList<string> MissingImages, IReadOnlyList<string>? EngineRuntimes)
 {
-    public static RuntimeRow From(Core.Runtimes.RuntimeStatus s) => new(s.Kind, s.Available, s.Problem);
+    public static RuntimeRow From(Core.Runtimes.RuntimeStatus s) => new(s.Kind, s.Available, s.Problem, s.MissingImages, s.EngineRuntimes);
 }
 
 public sealed class UnloadBody
