@@ -102,6 +102,7 @@ public static partial class CoreServiceCollectionExtensions
         services.TryAddSingleton<AlwaysOnStarter>();
         services.TryAddSingleton<InstanceAllocations>();
         services.TryAddSingleton<Sweeper>();
+        services.TryAddSingleton<Allocator>();
         services.TryAddSingleton<Orchestrator>();
         services.TryAddSingleton<CrashRestarter>();
         services.TryAddSingleton<EngineStartup>();

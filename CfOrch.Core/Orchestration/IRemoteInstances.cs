@@ -2,7 +2,7 @@ namespace CfOrch.Core.Orchestration;
 
 /// <summary>
 /// The instances the coordinator placed on other nodes, as an allocation claims one (see
-/// <see cref="Orchestrator.AllocateOnAsync"/>): a claim and the undo of a start exclude each other per
+/// <see cref="Allocator.AllocateOnAsync"/>): a claim and the undo of a start exclude each other per
 /// instance, so an undo never stops what a claim made meanwhile holds, and a claim never lands on what an undo stopped.
 /// </summary>
 public interface IRemoteInstances
