@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class DashboardTests : MudBunitContext
+public sealed class DashboardTests : EngineBunitContext
 {
     [Fact]
     public void Shows_one_card_per_gpu_and_the_profile_in_use()

@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace CfOrch.Tests.Components;
 
 /// <summary>The History page over a real SQLite file with the app's schema.</summary>
-public sealed class HistoryPageTests : MudBunitContext
+public sealed class HistoryPageTests : EngineBunitContext
 {
     private void UseHistory(int events, int samples)
     {

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class LeasesPageTests : MudBunitContext
+public sealed class LeasesPageTests : EngineBunitContext
 {
     [Fact]
     public void Without_leases_it_says_how_one_is_granted_and_still_shows_the_capacity()

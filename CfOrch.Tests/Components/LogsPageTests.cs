@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace CfOrch.Tests.Components;
 
 /// <summary>The Logs page: the live tail of a managed instance, and where there is no log (end to end with a real process too).</summary>
-public sealed class LogsPageTests : MudBunitContext
+public sealed class LogsPageTests : EngineBunitContext
 {
     private IRenderedComponent<Logs> Open(string service) =>
         RenderAs<Logs>(parameters: p => p.Add(c => c.Service, service));

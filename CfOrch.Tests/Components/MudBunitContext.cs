@@ -1,38 +1,21 @@
 using Bunit;
-using CfOrch.Core;
-using CfOrch.Core.Configuration;
-using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
-using CfOrch.Core.Leases;
-using CfOrch.Core.Profiles;
 using CfOrch.Web.Auth;
-using CfOrch.Web.Cluster;
-using CfOrch.Web.Components.State;
 using Microsoft.AspNetCore.Components;
-using Microsoft.Extensions.Configuration;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using MudBlazor.Services;
 
 namespace CfOrch.Tests.Components;
 
 /// <summary>
-/// bunit with MudBlazor's services, loose JS interop and cf-orch's whole engine (Core) over simulated GPUs and a fake
-/// clock, plus the dashboard's per-circuit services. Components render as <see cref="Access"/> says (full control
-/// unless a test renders them read-only).
+/// bunit with MudBlazor's services, loose JS interop, a fake clock and a data folder. Components render as
+/// <see cref="Access"/> says (full control unless a test renders them read-only). What feeds the pages is chosen by the
+/// context a test class derives from: <see cref="StateBunitContext"/> (a state stream only the test publishes to) or
+/// <see cref="EngineBunitContext"/> (cf-orch's whole engine, for the tests of real actions).
 /// </summary>
 public abstract class MudBunitContext : BunitContext
 {
     public static readonly Access ReadOnly = new(true, false, null, "Read-only: test visitor from the LAN.");
-
-    static MudBunitContext()
-    {
-        // What a page waits for arrives through the thread pool (the state stream's watcher, a command's continuation):
-        // on a loaded CI machine that can take longer than bunit's default of 1 s, so waits allow 10 s (a passing wait
-        // returns as soon as its assertion holds).
-        DefaultWaitTimeout = TimeSpan.FromSeconds(10);
-    }
 
     protected MudBunitContext()
     {
@@ -88,86 +71,6 @@ public abstract class MudBunitContext : BunitContext
 
     protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero));
 
-    /// <summary>Registers the engine over the given simulated GPUs (none: no GPU) and returns the inventory.</summary>
-    protected SimulatedGpuInventory? UseGpus(string? profile = null, params SimulatedGpuOptions[] gpus) =>
-        UseEngine(new Dictionary<string, string?> { ["CfOrch:Profile"] = profile }, null, gpus);
-
-    protected SimulatedGpuInventory? UseEngine(Dictionary<string, string?> settings, Action<IServiceCollection>? configure, params SimulatedGpuOptions[] gpus)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        var values = new Dictionary<string, string?>
-        {
-            ["CfOrch:DataDir"] = Data.Path,
-            ["CfOrch:Gpus:Mode"] = gpus.Length == 0 ? "none" : "simulated",
-        };
-        for (var i = 0; i < gpus.Length; i++)
-        {
-            values[$"CfOrch:Gpus:Simulated:{i}:Name"] = gpus[i].Name;
-            values[$"CfOrch:Gpus:Simulated:{i}:TotalMb"] = gpus[i].TotalMb.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        foreach (var (key, value) in settings)
-        {
-            values[key] = value;
-        }
-
-        Services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
-        Services.AddLogging();
-        Services.AddSingleton<TimeProvider>(Time);
-        Services.AddCfOrchCore();
-        Services.AddScoped<LiveState>();
-        Services.AddScoped<CommandExecutor>();
-        Services.AddScoped<BrowserClock>();
-        Services.AddSingleton<CfOrch.Web.Auth.SignedOutSessions>();
-        Services.AddCfOrchCluster();
-        configure?.Invoke(Services);
-        if (Services.All(d => d.ServiceType != typeof(IDbContextFactory<CfOrch.Web.Data.CfOrchDb>)))
-        {
-            // Only the registered nodes are kept there; a page never reads it.
-            Services.AddDbContextFactory<CfOrch.Web.Data.CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "nodes.db")}"));
-        }
-
-        // The lease manager publishes the GPUs' books to the state stream, the runtimes their status; the poll job would read the GPUs.
-        Services.GetRequiredService<LeaseManager>();
-        Services.GetRequiredService<CfOrch.Core.Runtimes.ServiceRuntimes>();
-        Services.GetRequiredService<GpuMonitor>().Refresh();
-        return Services.GetRequiredService<IGpuInventory>() as SimulatedGpuInventory;
-    }
-
-    /// <summary>The engine over one simulated 8 GB GPU with <see cref="TestProfile"/> (or <paramref name="yaml"/>) in use.</summary>
-    protected void UseTestProfile(string? yaml = null, long totalMb = 8192, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? configure = null)
-    {
-        Data.Write("profiles/test.yaml", yaml ?? TestProfile);
-        var values = new Dictionary<string, string?>(settings ?? []) { ["CfOrch:Profile"] = "test" };
-        UseEngine(values, configure, new SimulatedGpuOptions { Name = "Test GPU", TotalMb = totalMb });
-        var active = Services.GetRequiredService<ProfileRegistry>().Active;
-        Assert.True(active.Profile.Name == "test", active.Reason + " " + string.Join("; ", Services.GetRequiredService<ProfileRegistry>().Problems.SelectMany(p => p.Errors).Select(e => e.ToString())));
-    }
-
-    protected InstanceRegistry Instances => Services.GetRequiredService<InstanceRegistry>();
-
-    protected LeaseManager LeaseBook => Services.GetRequiredService<LeaseManager>();
-
-    /// <summary>A lease granted by the lease manager (the test fails when it is not).</summary>
-    protected Lease Grant(string holder, long mb, int priority = 1, HolderOrigin origin = HolderOrigin.Managed, long? measuredMb = null, TimeSpan? ttl = null)
-    {
-        var admission = LeaseBook.Request(new LeaseRequest(holder, origin == HolderOrigin.Client ? null : holder, 0, mb, priority, origin, ttl) { AlreadyRunning = origin == HolderOrigin.Adopted });
-        var lease = Assert.IsType<Admission.Granted>(admission).Lease;
-        if (measuredMb is not null)
-        {
-            LeaseBook.UpdateMeasured(lease.LeaseId, measuredMb);
-        }
-
-        return LeaseBook.Get(lease.LeaseId)!;
-    }
-
-    /// <summary>Changes simulated usage and reads the GPUs again, as the poll job would.</summary>
-    protected void SetUsage(int gpu, int pid, long mb, string? name = null)
-    {
-        ((SimulatedGpuInventory)Services.GetRequiredService<IGpuInventory>()).SetProcessUsage(gpu, pid, mb, name);
-        Services.GetRequiredService<GpuMonitor>().Refresh();
-    }
-
     /// <summary>Renders <typeparamref name="T"/> as a caller with <paramref name="access"/> (default: full control).</summary>
     protected IRenderedComponent<T> RenderAs<T>(Access? access = null, Action<ComponentParameterCollectionBuilder<T>>? parameters = null)
         where T : IComponent
@@ -180,8 +83,8 @@ public abstract class MudBunitContext : BunitContext
         return host.FindComponent<T>();
     }
 
-    /// <summary>An instance in the registry (as the engine would have put it there).</summary>
-    protected InstanceSnapshot AddInstance(string service, InstanceState state, InstanceOrigin origin = InstanceOrigin.Managed, int gpu = 0, long budgetMb = 4096,
+    /// <summary>An instance as the engine would have registered it, started now.</summary>
+    protected InstanceSnapshot NewInstance(string service, InstanceState state, InstanceOrigin origin = InstanceOrigin.Managed, int gpu = 0, long budgetMb = 4096,
         Func<InstanceSnapshot, InstanceSnapshot>? with = null)
     {
         var now = Time.GetUtcNow();
@@ -198,7 +101,7 @@ public abstract class MudBunitContext : BunitContext
             StateSince = now,
             ReadyAt = state is InstanceState.Running or InstanceState.Idle ? now : null,
         };
-        return Instances.Set(with?.Invoke(instance) ?? instance);
+        return with?.Invoke(instance) ?? instance;
     }
 
     protected override async ValueTask DisposeAsyncCore()

@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class ProfileProblemsTests : MudBunitContext
+public sealed class ProfileProblemsTests : EngineBunitContext
 {
     [Fact]
     public void Nothing_is_shown_when_every_profile_loaded()

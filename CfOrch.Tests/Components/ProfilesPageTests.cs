@@ -8,7 +8,7 @@ using ProfilesPage = CfOrch.Web.Components.Pages.Profiles;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class ProfilesPageTests : MudBunitContext
+public sealed class ProfilesPageTests : EngineBunitContext
 {
     /// <summary>Types <paramref name="yaml"/> into the editor and lets the pause pass until <paramref name="validated"/> holds.</summary>
     private void Type(IRenderedComponent<ProfilesPage> page, string yaml, Action validated)

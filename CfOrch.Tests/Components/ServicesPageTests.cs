@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class ServicesPageTests : MudBunitContext
+public sealed class ServicesPageTests : EngineBunitContext
 {
     private static IElement Row(IRenderedComponent<Services> page, string service) =>
         page.Find($"[data-testid=services-table] td[data-service='{service}']").ParentElement!;
