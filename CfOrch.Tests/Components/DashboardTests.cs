@@ -1,44 +1,30 @@
 using Bunit;
-using CfOrch.Core.Configuration;
+using CfOrch.Core.Gpus;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Leases;
-using CfOrch.Web.Components.Controls;
+using CfOrch.Core.Nodes;
 using CfOrch.Web.Components.Pages;
-using CfOrch.Core.Gpus;
-using CfOrch.Web.Components.State;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class DashboardTests : EngineBunitContext
+/// <summary>What the dashboard shows for the state it is given (what the engine says itself: <see cref="DashboardEngineTests"/>).</summary>
+public sealed class DashboardTests : StateBunitContext
 {
-    [Fact]
-    public void Shows_one_card_per_gpu_and_the_profile_in_use()
-    {
-        UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 }, new SimulatedGpuOptions { Name = "RTX 3060", TotalMb = 12288 });
-
-        var page = RenderAs<Dashboard>();
-
-        Assert.Equal(2, page.FindAll("[data-testid=gpu-card]").Count);
-        Assert.Contains("single-gpu-24gb", page.Find("[data-testid=active-profile]").TextContent, StringComparison.Ordinal);
-        Assert.Contains("GPUs on local", page.Find("h1").TextContent, StringComparison.Ordinal);
-    }
-
     [Fact]
     public void Other_nodes_are_shown_with_their_state_heartbeat_and_gpus_and_an_offline_one_is_greyed_with_why()
     {
-        UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 });
+        UseProfile();
+        SetGpus(Gpu("RTX 4090", 24576));
         var page = RenderAs<Dashboard>();
         Assert.Empty(page.FindAll("[data-testid=node-card]"));
 
-        Services.GetRequiredService<CfOrch.Core.State.StateStream>().Publish(new CfOrch.Core.Nodes.NodesChanged(
+        Publish(new NodesChanged(
         [
             new("heimdall", "http://10.0.0.7:7701", true, Time.GetUtcNow().AddSeconds(-4), null, [new(0, "RTX 3090", 24576, 6144, 18432)]),
             new("loki", "http://10.0.0.8:7701", false, null, "Connection refused (10.0.0.8:7701)", []),
         ]));
 
-        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=node-card]").Count));
+        Assert.Equal(2, page.FindAll("[data-testid=node-card]").Count);
         var heimdall = page.Find("[data-node=heimdall]");
         Assert.Equal("online", heimdall.QuerySelector("[data-testid=node-state]")!.TextContent.Trim());
         Assert.Equal("4 s ago", heimdall.QuerySelector("[data-testid=node-seen]")!.TextContent);
@@ -55,7 +41,7 @@ public sealed class DashboardTests : EngineBunitContext
     [Fact]
     public void Each_service_chip_links_to_its_row_on_the_services_page()
     {
-        UseTestProfile();
+        UseProfile();
 
         var page = RenderAs<Dashboard>();
 
@@ -64,34 +50,22 @@ public sealed class DashboardTests : EngineBunitContext
     }
 
     [Fact]
-    public void Without_gpus_it_says_why_and_how_to_simulate_some()
-    {
-        UseGpus();
-
-        var page = RenderAs<Dashboard>();
-
-        var alert = page.Find("[data-testid=no-gpus]").TextContent;
-        Assert.Contains("CfOrch:Gpus:Mode is 'none'", alert, StringComparison.Ordinal);
-        Assert.Contains("CfOrch__Gpus__Mode=simulated", alert, StringComparison.Ordinal);
-        Assert.Contains("cpu-16gb", page.Find("[data-testid=active-profile]").TextContent, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void A_new_gpu_reading_is_pushed_to_the_open_page()
     {
-        UseGpus(null, new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576 });
+        UseProfile();
+        SetGpus(Gpu("RTX 4090", 24576));
         var page = RenderAs<Dashboard>();
         Assert.Contains("0 MB of 24,576 MB used", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal);
 
-        SetUsage(0, 999, 12288, "vllm");
+        SetGpus(Gpu("RTX 4090", 24576, processes: new GpuProcess(999, 12288, "vllm")));
 
-        page.WaitForAssertion(() => Assert.Contains("12,288 MB of 24,576 MB used (50%)", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal), TimeSpan.FromSeconds(5));
+        Assert.Contains("12,288 MB of 24,576 MB used (50%)", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal);
     }
 
     [Fact]
     public void The_service_strip_shows_every_service_of_the_profile_in_the_state_of_its_instance()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
         AddInstance("whisper", InstanceState.Failed, with: i => i with { Message = "exited with code 3" });
 
@@ -109,8 +83,10 @@ public sealed class DashboardTests : EngineBunitContext
     [Fact]
     public void A_lease_is_a_segment_of_the_vram_bar_with_its_holder_budget_and_measured_use()
     {
-        UseTestProfile();
-        Grant("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 1500);
+        UseProfile();
+        var gpu = Gpu();
+        SetGpus([gpu], [Books(gpu, leasedMb: 4096, measuredMb: 1500, heldMb: 4096)]);
+        AddLease("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 1500);
 
         var page = RenderAs<Dashboard>();
 
@@ -126,11 +102,12 @@ public sealed class DashboardTests : EngineBunitContext
     [Fact]
     public void An_over_committed_gpu_is_red_and_says_by_how_much()
     {
-        UseTestProfile();
-        Grant("whisper", 6000, priority: 2);
+        UseProfile();
 
-        // A program cf-orch does not track takes 4 GB after the lease was granted.
-        SetUsage(0, 31337, 4000, "blender");
+        // A program cf-orch does not track takes 4 GB after whisper's lease of 6,000 MB was granted.
+        var gpu = Gpu(processes: new GpuProcess(31337, 4000, "blender"));
+        SetGpus([gpu], [Books(gpu, leasedMb: 6000, heldMb: 6000, externalMb: 4000)]);
+        AddLease("whisper", 6000, priority: 2);
         var page = RenderAs<Dashboard>();
 
         var card = page.Find("[data-testid=gpu-card]");
@@ -143,62 +120,15 @@ public sealed class DashboardTests : EngineBunitContext
     [Fact]
     public void The_processes_of_a_tracked_instance_are_named_by_its_service_not_counted_as_outside_use()
     {
-        UseTestProfile();
+        UseProfile();
         var pid = Environment.ProcessId;
         AddInstance("whisper", InstanceState.Running, with: i => i with { Pid = pid });
-        SetUsage(0, pid, 2500, "whisper-server");
+        SetGpus(Gpu(processes: new GpuProcess(pid, 2500, "whisper-server")));
 
         var page = RenderAs<Dashboard>();
 
         var row = page.FindAll(".cf-process-table tbody tr").Single();
         Assert.Equal($"whisper-server | {pid} | whisper | 2,500 MB", string.Join(" | ", row.QuerySelectorAll("td").Select(td => td.TextContent.Trim())));
         Assert.Empty(page.FindAll("[data-kind=External]"));
-    }
-
-    [Fact]
-    public void A_failed_gpu_reading_keeps_the_last_figures_and_says_they_are_getting_old()
-    {
-        var flaky = new FlakyInventory(new SimulatedGpuInventory([new SimulatedGpuOptions { Name = "RTX 4090", TotalMb = 24576, UsedMb = 1000 }]));
-        UseTestProfile(configure: s => s.Replace(ServiceDescriptor.Singleton<IGpuInventory>(flaky)));
-        var page = RenderAs<Dashboard>();
-        Assert.Equal("just now", page.Find("[data-testid=read-ago]").TextContent);
-        Assert.Empty(page.FindAll("[data-testid=gpu-read-error]"));
-
-        Time.Advance(TimeSpan.FromSeconds(30));
-        flaky.Failure = "NVML_ERROR_GPU_IS_LOST";
-        Services.GetRequiredService<GpuMonitor>().Refresh();
-
-        page.WaitForAssertion(() =>
-        {
-            Time.Advance(LiveState.BatchWindow);
-            Assert.Contains("Reading the GPUs failed", page.Find("[data-testid=gpu-read-error]").TextContent, StringComparison.Ordinal);
-        });
-        Assert.Contains("NVML_ERROR_GPU_IS_LOST", page.Find("[data-testid=gpu-read-error]").TextContent, StringComparison.Ordinal);
-        Assert.Matches(@"^3\d s ago$", page.Find("[data-testid=read-ago]").TextContent);
-        Assert.Contains("1,000 MB of 24,576 MB used", page.Find("[data-testid=vram-used]").TextContent, StringComparison.Ordinal);
-
-        flaky.Failure = null;
-        Services.GetRequiredService<GpuMonitor>().Refresh();
-        page.WaitForAssertion(() =>
-        {
-            // The page takes changes in batches, on its clock.
-            Time.Advance(LiveState.BatchWindow);
-            Assert.Empty(page.FindAll("[data-testid=gpu-read-error]"));
-        });
-        Assert.Equal("just now", page.Find("[data-testid=read-ago]").TextContent);
-    }
-
-    /// <summary>An inventory whose reading fails on demand (a driver that lost its GPU).</summary>
-    private sealed class FlakyInventory(SimulatedGpuInventory inner) : IGpuInventory
-    {
-        public string? Failure { get; set; }
-
-        public GpuSource Source => inner.Source;
-
-        public string Detail => inner.Detail;
-
-        public IReadOnlyList<GpuInfo> Read() => Failure is { } failure ? throw new InvalidOperationException(failure) : inner.Read();
-
-        public void Dispose() => inner.Dispose();
     }
 }

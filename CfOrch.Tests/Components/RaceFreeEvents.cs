@@ -8,6 +8,8 @@ namespace CfOrch.Tests.Components;
 /// Finds an element and fires its event on the renderer's dispatcher in one step. A component that re-renders from a
 /// background change (the state stream, a timer, a dialog closing) between a separate Find and Click drops the handler
 /// the test found, and the click fails with "no event handler with ID …" (bunit's advice: do both in InvokeAsync).
+/// For the tests on the engine or the database; on <see cref="StateBunitContext"/> nothing re-renders between a test's
+/// own steps, so a plain Find and Click is safe there.
 /// </summary>
 public static class RaceFreeEvents
 {

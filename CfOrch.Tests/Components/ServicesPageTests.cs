@@ -10,55 +10,38 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
-public sealed class ServicesPageTests : EngineBunitContext
+/// <summary>What the Services page shows for the state it is given (the engine's own word and real actions: <see cref="ServicesPageEngineTests"/>).</summary>
+public sealed class ServicesPageTests : StateBunitContext
 {
-    private static IElement Row(IRenderedComponent<Services> page, string service) =>
+    internal static IElement Row(IRenderedComponent<Services> page, string service) =>
         page.Find($"[data-testid=services-table] td[data-service='{service}']").ParentElement!;
 
-    private static IElement Button(IElement row, string testId) => row.QuerySelector($"[data-testid={testId}]")!;
+    internal static IElement Button(IElement row, string testId) => row.QuerySelector($"[data-testid={testId}]")!;
 
-    private static string? WhyDisabled(IElement row, string testId) =>
+    internal static string? WhyDisabled(IElement row, string testId) =>
         Button(row, testId).HasAttribute("disabled") ? row.QuerySelector($"[data-testid={testId}-wrapper]")!.GetAttribute("title") : null;
-
-    [Fact]
-    public void Every_service_of_the_profile_is_listed_and_those_not_running_can_be_started_when_they_fit()
-    {
-        UseTestProfile();
-
-        var page = RenderAs<Services>();
-
-        Assert.Equal("none of 4 services up", page.Find("[data-testid=services-summary]").TextContent);
-        var whisper = Row(page, "whisper");
-        Assert.Equal("not running", whisper.QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
-        Assert.Null(WhyDisabled(whisper, "start"));
-        Assert.Null(WhyDisabled(Row(page, "ollama"), "start"));
-        // Nothing has asked the engine yet (no watch runs here): until it answers, a container cannot be started.
-        Assert.Equal("vllm is a container (type: docker), and the Docker engine at unix:///var/run/docker.sock has not been reached yet.", WhyDisabled(Row(page, "vllm"), "start"));
-        Assert.Equal("embeddings has no managed block: cf-orch keeps its budget but cannot start it.", WhyDisabled(Row(page, "embeddings"), "start"));
-    }
 
     [Fact]
     public void A_container_cannot_be_started_while_its_engine_does_not_answer_and_can_once_it_does()
     {
-        UseTestProfile();
-        var state = Services.GetRequiredService<CfOrch.Core.State.StateStream>();
+        UseProfile();
         const string why = "Docker engine not reachable at unix:///var/run/docker.sock: connection refused";
-        state.Publish(new CfOrch.Core.Runtimes.RuntimeStatusChanged(new CfOrch.Core.Runtimes.RuntimeStatus("docker", false, why)));
+        Publish(new CfOrch.Core.Runtimes.RuntimeStatusChanged(new CfOrch.Core.Runtimes.RuntimeStatus("docker", false, why)));
 
         var page = RenderAs<Services>();
 
         Assert.Equal($"vllm is a container (type: docker), and {why}.", WhyDisabled(Row(page, "vllm"), "start"));
         Assert.Null(WhyDisabled(Row(page, "whisper"), "start"));
 
-        state.Publish(new CfOrch.Core.Runtimes.RuntimeStatusChanged(CfOrch.Core.Runtimes.RuntimeStatus.Ready("docker")));
+        Publish(new CfOrch.Core.Runtimes.RuntimeStatusChanged(CfOrch.Core.Runtimes.RuntimeStatus.Ready("docker")));
 
-        page.WaitForAssertion(() => Assert.Null(WhyDisabled(Row(page, "vllm"), "start")));
+        Assert.Null(WhyDisabled(Row(page, "vllm"), "start"));
     }
 
     [Fact]
     public void A_probe_is_shown_for_what_runs_neutrally_while_starting_and_not_at_all_once_stopped()
     {
-        UseTestProfile();
+        UseProfile();
         var now = Time.GetUtcNow();
         AddInstance("whisper", InstanceState.Starting, with: i => i with { ProbeAttempts = 3, LastProbe = new ProbeOutcome(now, false, null, 0.5, "connection refused") });
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted, with: i => i with { LastProbe = new ProbeOutcome(now, true, 200, 4.2, null) });
@@ -81,7 +64,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void The_models_an_ollama_has_loaded_are_on_its_row_with_the_time_until_they_unload_and_an_unload_action()
     {
-        UseTestProfile();
+        UseProfile();
         var now = Time.GetUtcNow();
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted, with: i => i with
         {
@@ -97,8 +80,8 @@ public sealed class ServicesPageTests : EngineBunitContext
         Assert.Contains("unloads in 4 min", models[0], StringComparison.Ordinal);
         Assert.Contains("nomic-embed-text · 300 MB · stays loaded", models[1], StringComparison.Ordinal);
 
-        page.ClickOn("[aria-label='Unload llama3.1:8b from ollama']");
-        dialogs.WaitForAssertion(() => Assert.Contains("Unload llama3.1:8b (4,915 MB) from ollama? It keeps running", dialogs.Markup, StringComparison.Ordinal));
+        page.Find("[aria-label='Unload llama3.1:8b from ollama']").Click();
+        Assert.Contains("Unload llama3.1:8b (4,915 MB) from ollama? It keeps running", dialogs.Markup, StringComparison.Ordinal);
 
         var readOnly = RenderAs<Services>(ReadOnly);
         Assert.All(Row(readOnly, "ollama").QuerySelectorAll("[data-testid=unload]"), b => Assert.True(b.HasAttribute("disabled")));
@@ -107,7 +90,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_row_a_link_points_at_is_marked_and_scrolled_to()
     {
-        UseTestProfile();
+        UseProfile();
         var scrolled = JSInterop.SetupVoid("cfOrch.scrollIntoView", _ => true);
         var navigation = Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
         navigation.NavigateTo("services?focus=whisper");
@@ -125,15 +108,15 @@ public sealed class ServicesPageTests : EngineBunitContext
         var history = new FixedHistory(
             new LeaseEventRecord(1_764_400_000_000, "granted", "l1", "local", 0, "whisper", "whisper", "managed", 3000, null, "3,000 MB for whisper", null),
             new LeaseEventRecord(1_764_400_000_000, "granted", "l2", "local", 0, "comfyui", "comfyui", "managed", 6000, null, "6,000 MB for comfyui", null));
-        UseTestProfile(
+        UseProfile(
             TestProfile.Replace("      health_path: /health\n", "      health_path: /health\n      env:\n        HF_TOKEN: hf_abcdefghijklmnop\n        LOG_LEVEL: debug\n", StringComparison.Ordinal),
             configure: services => services.AddSingleton<IHistoryReader>(history));
         var instance = AddInstance("whisper", InstanceState.Running, with: i => i with { LastLogLines = ["loading model", "listening on :9000"] });
 
         var page = RenderAs<Services>();
-        page.ClickOn("[aria-label='Details of whisper']");
+        page.Find("[aria-label='Details of whisper']").Click();
 
-        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=service-details]")));
+        Assert.NotEmpty(page.FindAll("[data-testid=service-details]"));
         var details = page.Find("[data-testid=service-details]");
         Assert.Contains("/usr/local/bin/whisper-server", details.QuerySelector("[data-testid=details-spec]")!.TextContent, StringComparison.Ordinal);
         Assert.Contains("http://127.0.0.1:9000/health", details.QuerySelector("[data-testid=details-spec]")!.TextContent, StringComparison.Ordinal);
@@ -145,7 +128,7 @@ public sealed class ServicesPageTests : EngineBunitContext
         Assert.Equal(instance.Service, details.GetAttribute("data-service"));
 
         // Its recent lease events (its own, not another service's) and its last lines of output.
-        page.WaitForAssertion(() => Assert.Contains("3,000 MB for whisper", page.Find("[data-testid=details-events]").TextContent, StringComparison.Ordinal));
+        Assert.Contains("3,000 MB for whisper", page.Find("[data-testid=details-events]").TextContent, StringComparison.Ordinal);
         Assert.DoesNotContain("comfyui", page.Find("[data-testid=details-events]").TextContent, StringComparison.Ordinal);
         Assert.Equal("loading model\nlistening on :9000", page.Find("[data-testid=details-log]").TextContent);
     }
@@ -153,7 +136,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_long_failure_is_cut_on_its_row_and_whole_on_hover_and_in_the_details()
     {
-        UseTestProfile();
+        UseProfile();
         var message = "cannot pull ghcr.io/example/whisper:1: Get \"https://ghcr.io/v2/\": dial tcp: lookup ghcr.io on 10.0.0.53:53: no such host " + new string('x', 200);
         AddInstance("whisper", InstanceState.Failed, with: i => i with { Message = message });
 
@@ -162,8 +145,8 @@ public sealed class ServicesPageTests : EngineBunitContext
         var failure = Row(page, "whisper").QuerySelector("[data-testid=failure]")!;
         Assert.Contains("cf-failure", failure.ClassName, StringComparison.Ordinal);
         Assert.Equal(message, failure.GetAttribute("title"));
-        page.ClickOn("[aria-label='Details of whisper']");
-        page.WaitForAssertion(() => Assert.Equal(message, page.Find("[data-testid=details-failure]").TextContent));
+        page.Find("[aria-label='Details of whisper']").Click();
+        Assert.Equal(message, page.Find("[data-testid=details-failure]").TextContent);
     }
 
     /// <summary>A history of fixed events, filtered by service as the store filters them.</summary>
@@ -187,7 +170,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_url_is_kept_on_one_line_with_a_copy_button()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
 
         var page = RenderAs<Services>();
@@ -201,7 +184,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_container_whose_image_is_being_pulled_shows_the_pull_on_its_row()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("vllm", InstanceState.Starting, with: i => i with { Message = "pulling vllm/vllm-openai:latest: 3 of 7 layers, 1200 MB of 8400 MB" });
 
         var page = RenderAs<Services>();
@@ -213,9 +196,11 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_service_that_does_not_fit_says_what_holds_the_gpu()
     {
-        UseTestProfile();
-        Grant("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 3900);
-        Grant("notebook", 2000, priority: 1, origin: HolderOrigin.Client);
+        UseProfile();
+        var gpu = Gpu();
+        SetGpus([gpu], [Books(gpu, leasedMb: 6096, measuredMb: 3900, heldMb: 6096)]);
+        AddLease("ollama", 4096, origin: HolderOrigin.Adopted, measuredMb: 3900);
+        AddLease("notebook", 2000, priority: 1, origin: HolderOrigin.Client);
 
         var page = RenderAs<Services>();
 
@@ -227,7 +212,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_starting_instance_shows_for_how_long_and_how_many_probes()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Starting, with: i => i with { ProbeAttempts = 3 });
         Time.Advance(TimeSpan.FromSeconds(12));
 
@@ -243,7 +228,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_running_instance_shows_its_url_probe_measured_memory_and_uptime()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Running, budgetMb: 3000, with: i => i with
         {
             Url = "http://127.0.0.1:9000",
@@ -267,7 +252,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void An_unhealthy_instance_shows_the_failed_probe()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Unhealthy, with: i => i with
         {
             Message = "3 probes failed in a row",
@@ -288,7 +273,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_failed_instance_shows_its_exit_code_and_last_output_and_can_be_started_again()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Failed, with: i => i with
         {
             ExitCode = 2,
@@ -306,37 +291,9 @@ public sealed class ServicesPageTests : EngineBunitContext
     }
 
     [Fact]
-    public void A_crashed_instance_waiting_for_its_restart_counts_down_and_stop_cancels_the_restart()
-    {
-        UseTestProfile();
-        var dialogs = Render<MudDialogProvider>();
-        AddInstance("whisper", InstanceState.Failed, with: i => i with
-        {
-            ExitCode = 3,
-            Message = "the process exited with code 3",
-            PendingRestart = new PendingRestart(i.StateSince.AddSeconds(4), 2, 3),
-        });
-        var page = RenderAs<Services>();
-
-        Assert.Equal("restart 2 of 3 in 4 s (restart: on-failure)", Row(page, "whisper").QuerySelector("[data-testid=pending-restart]")!.TextContent.Trim());
-        Assert.Null(WhyDisabled(Row(page, "whisper"), "stop"));
-        Assert.Null(Row(page, "whisper").QuerySelector("[data-testid=start]"));
-
-        page.ClickOn($"[data-service=whisper] ~ td [data-testid=stop]");
-        dialogs.WaitForAssertion(() => Assert.Contains("stopping cancels the restart", dialogs.Markup, StringComparison.Ordinal));
-        dialogs.ClickOn("button", b => b.TextContent.Trim() == "Stop");
-
-        page.WaitForAssertion(() => Assert.Null(Row(page, "whisper").QuerySelector("[data-testid=pending-restart]")));
-        var row = Row(page, "whisper");
-        Assert.Null(Instances.Get(new InstanceKey("whisper", "local", 0))!.PendingRestart);
-        Assert.Contains("its restart was cancelled (stopped on request)", row.QuerySelector("[data-testid=failure]")!.TextContent, StringComparison.Ordinal);
-        Assert.Null(WhyDisabled(row, "start"));
-    }
-
-    [Fact]
     public void A_service_restarted_after_a_crash_says_so()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Running, with: i => i with { RestartNumber = 2 });
 
         var page = RenderAs<Services>();
@@ -348,7 +305,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_stopped_instance_can_be_started_again()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Stopped, with: i => i with { Message = "stopped on request", Pid = 5151 });
 
         var page = RenderAs<Services>();
@@ -365,7 +322,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void An_adopted_instance_is_marked_as_running_outside_and_cannot_be_stopped_from_the_dashboard()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
 
         var page = RenderAs<Services>();
@@ -379,7 +336,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void An_adopted_container_cannot_be_stopped_or_restarted_from_the_dashboard_and_says_to_use_docker_or_its_compose_project()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("vllm", InstanceState.Running, InstanceOrigin.Adopted, with: i => i with { Container = "vllm-1" });
 
         var page = RenderAs<Services>();
@@ -395,7 +352,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void An_adopted_container_whose_name_is_not_known_is_named_by_the_port_it_publishes()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("vllm", InstanceState.Running, InstanceOrigin.Adopted);
 
         var page = RenderAs<Services>();
@@ -408,7 +365,7 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_read_only_visitor_sees_every_action_disabled_with_the_reason()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("whisper", InstanceState.Running);
 
         var page = RenderAs<Services>(ReadOnly);
@@ -423,23 +380,23 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void The_filter_narrows_the_rows_and_says_when_nothing_matches()
     {
-        UseTestProfile();
+        UseProfile();
         AddInstance("ollama", InstanceState.Running, InstanceOrigin.Adopted);
 
         var page = RenderAs<Services>();
-        page.InputOn("input[data-testid=services-filter]", "adopted");
+        page.Find("input[data-testid=services-filter]").Input("adopted");
 
-        page.WaitForAssertion(() => Assert.Equal(["ollama"], page.FindAll("td[data-service]").Select(td => td.GetAttribute("data-service"))));
+        Assert.Equal(["ollama"], page.FindAll("td[data-service]").Select(td => td.GetAttribute("data-service")));
 
-        page.InputOn("input[data-testid=services-filter]", "nothing-like-this");
-        page.WaitForAssertion(() => Assert.Empty(page.FindAll("td[data-service]")));
+        page.Find("input[data-testid=services-filter]").Input("nothing-like-this");
+        Assert.Empty(page.FindAll("td[data-service]"));
         Assert.Contains("Nothing matches “nothing-like-this”.", page.Markup, StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_profile_without_services_says_so()
     {
-        UseTestProfile("schema_version: 1\nname: test\nvram_total_mb: 8192\nservices: {}\n");
+        UseProfile("schema_version: 1\nname: test\nvram_total_mb: 8192\nservices: {}\n");
 
         var page = RenderAs<Services>();
 
@@ -450,16 +407,15 @@ public sealed class ServicesPageTests : EngineBunitContext
     [Fact]
     public void A_state_change_reaches_the_open_page()
     {
-        UseTestProfile();
+        UseProfile();
         var instance = AddInstance("whisper", InstanceState.Starting);
         var page = RenderAs<Services>();
         Assert.Equal("starting", Row(page, "whisper").QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
         var actions = Actions(page, "whisper");
 
-        Instances.Update(instance.Key, i => i with { State = InstanceState.Running, ReadyAt = Time.GetUtcNow() });
-        Time.Advance(TimeSpan.FromMilliseconds(100));
+        Publish(new InstanceChanged(instance with { State = InstanceState.Running, ReadyAt = Time.GetUtcNow() }));
 
-        page.WaitForAssertion(() => Assert.Equal("running", Row(page, "whisper").QuerySelector(".cf-state-chip")!.GetAttribute("data-state")), TimeSpan.FromSeconds(5));
+        Assert.Equal("running", Row(page, "whisper").QuerySelector(".cf-state-chip")!.GetAttribute("data-state"));
 
         // The row is updated in place, not replaced (a click on it while it changes is not lost).
         Assert.Same(actions, Actions(page, "whisper"));
