@@ -8,17 +8,20 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CfOrch.Tests.Components;
 
-/// <summary>The History page over a real SQLite file with the app's schema.</summary>
-public sealed class HistoryPageTests : EngineBunitContext
+/// <summary>The History page over a real SQLite file with the app's schema (no engine: the page takes only the GPUs' names from the state).</summary>
+public sealed class HistoryPageTests : StateBunitContext
 {
+    /// <summary>
+    /// How long a wait for the page's queries may take: they run on SQLite through EF Core, off the renderer, and on a
+    /// loaded machine the first one (EF Core's start-up, the migration) takes seconds.
+    /// </summary>
+    private static readonly TimeSpan Query = TimeSpan.FromSeconds(10);
+
     private void UseHistory(int events, int samples)
     {
-        UseTestProfile(configure: services =>
-        {
-            services.AddDbContextFactory<CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "history.db")}"));
-            services.AddSingleton<HistoryChanges>();
-            services.AddSingleton<Core.History.IHistoryReader, HistoryQueries>();
-        });
+        Services.AddDbContextFactory<CfOrchDb>(o => o.UseSqlite($"Data Source={Path.Combine(Data.Path, "history.db")}"));
+        Services.AddSingleton<HistoryChanges>();
+        Services.AddSingleton<Core.History.IHistoryReader, HistoryQueries>();
         using var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext();
         db.Database.Migrate();
         var now = Time.GetUtcNow();
@@ -63,7 +66,7 @@ public sealed class HistoryPageTests : EngineBunitContext
 
         var page = RenderAs<History>();
 
-        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-history]")));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=no-history]")), Query);
         Assert.Contains("one is written every 15 seconds", page.Find("[data-testid=no-samples]").TextContent, StringComparison.Ordinal);
         Assert.Empty(page.FindAll("[data-testid=timeline] .mud-timeline-item"));
     }
@@ -75,7 +78,7 @@ public sealed class HistoryPageTests : EngineBunitContext
 
         var page = RenderAs<History>();
 
-        page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count), Query);
         Assert.Contains("holder-29", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
         Assert.Contains("Page 1 of 2", page.Markup, StringComparison.Ordinal);
         Assert.Equal(12, page.FindAll("[data-testid=timeline] .mud-timeline-item").Count);
@@ -84,7 +87,7 @@ public sealed class HistoryPageTests : EngineBunitContext
 
         page.ClickOn("[data-testid=next]");
 
-        page.WaitForAssertion(() => Assert.Equal(5, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        page.WaitForAssertion(() => Assert.Equal(5, page.FindAll("[data-testid=history-table] tbody tr").Count), Query);
         Assert.Contains("holder-04", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
         Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal);
         Assert.True(page.Find("[data-testid=next]").HasAttribute("disabled"));
@@ -95,7 +98,7 @@ public sealed class HistoryPageTests : EngineBunitContext
     {
         UseHistory(1, 0);
         var page = RenderAs<History>();
-        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=history-table] tbody tr")));
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=history-table] tbody tr")), Query);
 
         using (var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext())
         {
@@ -117,7 +120,7 @@ public sealed class HistoryPageTests : EngineBunitContext
         Assert.Single(page.FindAll("[data-testid=history-table] tbody tr"));
         Services.GetRequiredService<HistoryChanges>().Notify();
 
-        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=history-table] tbody tr").Count), Query);
         Assert.Contains("evicted for vllm (priority 1)", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
     }
 
@@ -126,9 +129,9 @@ public sealed class HistoryPageTests : EngineBunitContext
     {
         UseHistory(30, 0);
         var page = RenderAs<History>();
-        page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count));
+        page.WaitForAssertion(() => Assert.Equal(25, page.FindAll("[data-testid=history-table] tbody tr").Count), Query);
         page.ClickOn("[data-testid=next]");
-        page.WaitForAssertion(() => Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal));
+        page.WaitForAssertion(() => Assert.Contains("Page 2 of 2", page.Markup, StringComparison.Ordinal), Query);
 
         // Housekeeping deleted old events while the page was open.
         using (var db = Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContext())
@@ -138,7 +141,7 @@ public sealed class HistoryPageTests : EngineBunitContext
 
         Services.GetRequiredService<HistoryChanges>().Notify();
 
-        page.WaitForAssertion(() => Assert.Contains("Page 1 of 1", page.Markup, StringComparison.Ordinal));
+        page.WaitForAssertion(() => Assert.Contains("Page 1 of 1", page.Markup, StringComparison.Ordinal), Query);
         Assert.Equal(10, page.FindAll("[data-testid=history-table] tbody tr").Count);
     }
 
@@ -148,12 +151,12 @@ public sealed class HistoryPageTests : EngineBunitContext
         UseHistory(1, 0);
         var page = RenderAs<History>();
         var at = Time.GetUtcNow() - TimeSpan.FromMinutes(1);
-        page.WaitForAssertion(() => Assert.Contains(at.ToString("MMM d HH:mm:ss", CultureInfo.InvariantCulture) + " UTC", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal));
+        page.WaitForAssertion(() => Assert.Contains(at.ToString("MMM d HH:mm:ss", CultureInfo.InvariantCulture) + " UTC", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal), Query);
 
         // A browser in UTC+05:30 reports its offset (the layout asks once the circuit is up).
         Services.GetRequiredService<BrowserClock>().SetOffsetMinutes(330);
 
-        page.WaitForAssertion(() => Assert.Contains(at.ToOffset(TimeSpan.FromMinutes(330)).ToString("MMM d HH:mm:ss", CultureInfo.InvariantCulture), page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal));
+        page.WaitForAssertion(() => Assert.Contains(at.ToOffset(TimeSpan.FromMinutes(330)).ToString("MMM d HH:mm:ss", CultureInfo.InvariantCulture), page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal), Query);
         Assert.DoesNotContain(" UTC", page.Find("[data-testid=history-table] tbody tr").TextContent, StringComparison.Ordinal);
     }
 }
