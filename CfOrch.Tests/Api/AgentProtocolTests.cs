@@ -73,18 +73,26 @@ public sealed class AgentProtocolTests
         Assert.Contains("cf-orch agent heimdall", page.Body, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Without_a_cluster_token_the_coordinators_address_controls_the_agent_and_a_stranger_or_a_proxy_does_not()
+    private const string Coordinator = "192.0.2.10";
+
+    /// <summary>An agent named heimdall, with a whisper service, whose coordinator is at <paramref name="coordinator"/>, and one more setting.</summary>
+    private static ApiTestHost AgentOf(string coordinator, string key, string value)
     {
-        const string coordinator = "192.0.2.10";
         var whisper = EngineApp.StandInService("whisper", 1000, 2, EngineApp.FreePort(), "service --port {port}", "/health");
-        await using var host = ApiTestHost.Start(EngineApp.Profile(whisper), new()
+        return ApiTestHost.Start(EngineApp.Profile(whisper), new()
         {
             ["CfOrch:Role"] = "agent",
             ["CfOrch:NodeId"] = "heimdall",
             ["CfOrch:Agent:Coordinator"] = $"http://{coordinator}:7700",
-            ["CfOrch:Auth:TrustedNetworks:0"] = "10.9.0.0/16",
+            [key] = value,
         });
+    }
+
+    [Fact]
+    public async Task Without_a_cluster_token_the_coordinators_address_controls_the_agent_and_a_stranger_or_a_proxy_does_not()
+    {
+        await using var host = AgentOf(Coordinator, "CfOrch:Auth:TrustedNetworks:0", "10.9.0.0/16");
+        const string coordinator = Coordinator;
 
         // The agent knows its coordinator's address once it starts registering (the coordinator need not answer).
         await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Cluster.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
@@ -105,15 +113,8 @@ public sealed class AgentProtocolTests
     [Fact]
     public async Task With_a_cluster_token_the_coordinators_address_alone_does_not_control_the_agent()
     {
-        const string coordinator = "192.0.2.10";
-        var whisper = EngineApp.StandInService("whisper", 1000, 2, EngineApp.FreePort(), "service --port {port}", "/health");
-        await using var host = ApiTestHost.Start(EngineApp.Profile(whisper), new()
-        {
-            ["CfOrch:Role"] = "agent",
-            ["CfOrch:NodeId"] = "heimdall",
-            ["CfOrch:Agent:Coordinator"] = $"http://{coordinator}:7700",
-            ["CfOrch:Cluster:Token"] = Token,
-        });
+        await using var host = AgentOf(Coordinator, "CfOrch:Cluster:Token", Token);
+        const string coordinator = Coordinator;
         await Eventually.TrueAsync(() => host.Get<CfOrch.Web.Cluster.AgentRegistration>().IsCoordinator(IPAddress.Parse(coordinator)), "the agent to resolve its coordinator");
         Assert.DoesNotContain(host.App.Factory.Log.Lines, l => l.Text.Contains("CfOrch:Cluster:Token is not set", StringComparison.Ordinal));
 
