@@ -235,9 +235,16 @@ public sealed partial class DockerEngine : IDisposable
         var missing = new List<string>();
         foreach (var image in images.Distinct(StringComparer.Ordinal))
         {
-            if (await HasImageAsync(client, image, cancellationToken) is false)
+            try
             {
-                missing.Add(image);
+                if (!await HasImageAsync(client, image, cancellationToken))
+                {
+                    missing.Add(image);
+                }
+            }
+            catch (DockerApiException)
+            {
+                // Not known either way: not counted as missing.
             }
         }
 
@@ -245,8 +252,10 @@ public sealed partial class DockerEngine : IDisposable
         return [.. missing];
     }
 
-    /// <summary>Whether the engine has <paramref name="image"/>: null when it answered with another error than not found.</summary>
-    private static async Task<bool?> HasImageAsync(DockerClient client, string image, CancellationToken cancellationToken)
+    /// <summary>Whether the engine has <paramref name="image"/> (inspected); any other error of the engine is thrown.</summary>
+    public Task<bool> HasImageAsync(string image, CancellationToken cancellationToken) => HasImageAsync(Client, image, cancellationToken);
+
+    private static async Task<bool> HasImageAsync(IDockerClient client, string image, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(client);
         try
@@ -261,10 +270,6 @@ public sealed partial class DockerEngine : IDisposable
         catch (DockerApiException ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
             return false;
-        }
-        catch (DockerApiException)
-        {
-            return null;
         }
     }
 

@@ -559,20 +559,7 @@ public sealed partial class DockerRuntime(
     /// <summary>Makes the image available as the pull policy says, showing a pull's progress on the instance; returns why not, or null.</summary>
     private async Task<string?> PrepareImageAsync(InstanceKey key, DateTimeOffset since, DockerSpec spec, CancellationToken cancellationToken)
     {
-        var present = true;
-        try
-        {
-            await engine.Client.Images.InspectImageAsync(spec.Image, cancellationToken);
-        }
-        catch (DockerImageNotFoundException)
-        {
-            present = false;
-        }
-        catch (DockerApiException ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            present = false;
-        }
-
+        var present = await engine.HasImageAsync(spec.Image, cancellationToken);
         engine.ImageSeen(spec.Image, present);
         if (spec.Pull == PullPolicy.Never || (present && spec.Pull == PullPolicy.Missing))
         {
