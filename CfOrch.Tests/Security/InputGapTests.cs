@@ -42,6 +42,23 @@ public sealed class InputGapTests
         Assert.Empty(host.Orchestrator.Leases);
     }
 
+    [Theory]
+    [InlineData("\u007f", "U+007F")]
+    [InlineData("\u009b", "U+009B")]
+    [InlineData("\u0085", "U+0085")]
+    public async Task A_control_character_sent_unescaped_is_refused_where_it_stands(string character, string named)
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile());
+
+        // DEL and the C1 range may stand in JSON unescaped (as UTF-8), unlike C0: the check still finds them, and says
+        // on which line.
+        var refused = (await host.SendAsync(HttpMethod.Post, "/api/leases", "{\"node_id\": \"local\",\n \"gpu_id\": 0, \"mb\": 10,\n \"service\": \"ab" + character + "c\"}")).Is(HttpStatusCode.BadRequest);
+
+        Assert.Equal($"the value of 'service' holds the control character {named} at position 3 (line 3, position 13); names, holders and callers are printable text", refused.Detail);
+        Assert.Empty(host.Orchestrator.Leases);
+        (await host.SendAsync(HttpMethod.Post, "/api/leases", "{\"node_id\": \"local\", \"gpu_id\": 0, \"mb\": 10, \"service\": \"caf\u00e9 \u2013 ok\"}")).Is(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task A_caller_with_an_ansi_escape_is_refused_but_a_password_may_hold_any_character()
     {

@@ -44,7 +44,7 @@ public static class JsonBodyCheck
                         break;
                     case JsonTokenType.PropertyName:
                         property = reader.GetString()!;
-                        CheckText(property, "the key", Where(path, property), Locate(body, reader.TokenStartIndex));
+                        CheckText(property, "the key", path, property, body, reader.TokenStartIndex);
                         if (!keys.Peek().Add(property))
                         {
                             throw new ApiException(StatusCodes.Status400BadRequest,
@@ -52,8 +52,8 @@ public static class JsonBodyCheck
                         }
 
                         continue;
-                    case JsonTokenType.String when !string.Equals(property, "password", StringComparison.OrdinalIgnoreCase):
-                        CheckText(reader.GetString()!, "the value of", Where(path, property ?? "[]"), Locate(body, reader.TokenStartIndex));
+                    case JsonTokenType.String when MayHoldControlCharacter(reader) && !string.Equals(property, "password", StringComparison.OrdinalIgnoreCase):
+                        CheckText(reader.GetString()!, "the value of", path, property ?? "[]", body, reader.TokenStartIndex);
                         break;
                     default:
                         break;
@@ -75,12 +75,21 @@ public static class JsonBodyCheck
         }
     }
 
-    private static void CheckText(string text, string what, string where, string at)
+    /// <summary>
+    /// Whether a string value can hold a control character at all: JSON carries C0 characters only escaped, and DEL and
+    /// the C1 range are a byte 0x7F or non-ASCII. Plain printable ASCII (nearly every value) is passed without decoding.
+    /// </summary>
+    private static bool MayHoldControlCharacter(in Utf8JsonReader reader) =>
+        reader.ValueIsEscaped || reader.HasValueSequence || !System.Text.Ascii.IsValid(reader.ValueSpan) || reader.ValueSpan.Contains((byte)0x7F);
+
+    // Where and at are worked out only for a refusal: for every key and value of a 64 KiB body they would cost
+    // quadratic time (each line count starts at the body's first byte).
+    private static void CheckText(string text, string what, Stack<string> path, string key, ReadOnlySpan<byte> body, long offset)
     {
         if (ControlCharacters.IndexIn(text) is var i and >= 0)
         {
             throw new ApiException(StatusCodes.Status400BadRequest,
-                $"{what} '{where}' holds {ControlCharacters.Describe(text, i)} ({at}); names, holders and callers are printable text");
+                $"{what} '{Where(path, key)}' holds {ControlCharacters.Describe(text, i)} ({Locate(body, offset)}); names, holders and callers are printable text");
         }
     }
 
