@@ -6,6 +6,7 @@ using System.Text.Json;
 using CfOrch.Bench;
 
 // Usage: dotnet run --project bench/CfOrch.Bench -c Release [-- --seconds 10 --concurrency 16]
+//        (--load TEXT runs only the loads whose name contains TEXT, without the event-delay and in-process figures)
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --editor [--iterations 20]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --refusal-storm [--requests 40000 --seconds 40]
@@ -56,8 +57,11 @@ var root = FindRoot();
 var configuration = ChildProcess.Configuration;
 var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-" + Guid.NewGuid().ToString("N"));
 var ollamaPort = ChildProcess.FreePort();
-var profile = Path.Combine(data, "bench.yaml");
-Directory.CreateDirectory(data);
+// The profile sits in a folder of its own, as a user's profiles do ({DataDir}/profiles): cf-orch watches the folder of
+// a profile named by its path, and SQLite's writes in the data folder would otherwise wake that watcher for every
+// history batch.
+var profile = Path.Combine(data, "profiles", "bench.yaml");
+Directory.CreateDirectory(Path.GetDirectoryName(profile)!);
 await File.WriteAllTextAsync(profile, $"""
     schema_version: 1
     name: bench
@@ -90,64 +94,82 @@ await using var app = await ChildProcess.StartAppAsync(
         ["CfOrch__Gpus__Simulated__0__TotalMb"] = "1048576",
         ["Logging__LogLevel__Default"] = "Warning",
         ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-    });
+    }.Concat(AppEnvironment()).ToDictionary());
 
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = app.Url };
-var results = new List<LoadResult>
+// A lease request is sent the way the original's Python client (httpx, json=) sends it: a JSON body with its length
+// declared, not chunked. The body bytes and the parse of the answer cost the client (which shares the server's cores)
+// as little as a lean load generator would, so the figure is the server's.
+var leaseBodies = Enumerable.Range(0, concurrency).Select(w => JsonSerializer.SerializeToUtf8Bytes(new { node_id = "local", gpu_id = 0, mb = 64, service = $"bench-{w}" })).ToArray();
+var allocateBody = JsonSerializer.SerializeToUtf8Bytes(new { @params = new { model = "llama3.2:3b" }, ttl_s = 60, caller = "bench" });
+var loads = new (string Name, int Clients, Func<int, Task> Operation)[]
 {
-    await Load.RunAsync("GET /api/health (baseline)", concurrency, duration, async _ =>
+    ("GET /api/health (baseline)", concurrency, async _ =>
     {
         using var response = await http.GetAsync(new Uri("api/health", UriKind.Relative));
         response.EnsureSuccessStatusCode();
         await response.Content.ReadAsByteArrayAsync();
     }),
-    await Load.RunAsync("GET /api/services", concurrency, duration, async _ =>
+    ("GET /api/services", concurrency, async _ =>
     {
         using var response = await http.GetAsync(new Uri("api/services", UriKind.Relative));
         response.EnsureSuccessStatusCode();
         await response.Content.ReadAsByteArrayAsync();
     }),
-    await Load.RunAsync("GET /api/services (1 client)", 1, duration, async _ =>
+    ("GET /api/services (1 client)", 1, async _ =>
     {
         using var response = await http.GetAsync(new Uri("api/services", UriKind.Relative));
         response.EnsureSuccessStatusCode();
         await response.Content.ReadAsByteArrayAsync();
     }),
-    await Load.RunAsync("lease grant + release (history on)", concurrency, duration, async w =>
+    ("lease grant + release (history on)", concurrency, async w =>
     {
-        using var granted = await http.PostAsJsonAsync(new Uri("api/leases", UriKind.Relative), new { node_id = "local", gpu_id = 0, mb = 64, service = $"bench-{w}" });
+        using var granted = await http.PostAsync(new Uri("api/leases", UriKind.Relative), JsonBody(leaseBodies[w]));
         granted.EnsureSuccessStatusCode();
-        var id = (await granted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("lease").GetProperty("lease_id").GetString();
+        var id = StringProperty(await granted.Content.ReadAsByteArrayAsync(), "lease_id");
         using var released = await http.DeleteAsync(new Uri($"api/leases/{id}", UriKind.Relative));
         released.EnsureSuccessStatusCode();
     }),
-    await Load.RunAsync("warm allocate + release", concurrency, duration, async _ =>
+    ("warm allocate + release", concurrency, async _ =>
     {
-        using var allocated = await http.PostAsJsonAsync(new Uri("api/services/ollama/allocate", UriKind.Relative), new { @params = new { model = "llama3.2:3b" }, ttl_s = 60, caller = "bench" });
+        using var allocated = await http.PostAsync(new Uri("api/services/ollama/allocate", UriKind.Relative), JsonBody(allocateBody));
         allocated.EnsureSuccessStatusCode();
-        var id = (await allocated.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("allocation_id").GetString();
+        var id = StringProperty(await allocated.Content.ReadAsByteArrayAsync(), "allocation_id");
         using var released = await http.DeleteAsync(new Uri($"api/services/ollama/allocations/{id}", UriKind.Relative));
         released.EnsureSuccessStatusCode();
     }),
 };
+var onlyLoad = Array.IndexOf(args, "--load") is var loadAt and >= 0 && loadAt + 1 < args.Length ? args[loadAt + 1] : null;
+var results = new List<LoadResult>();
+foreach (var (name, clients, operation) in loads.Where(l => onlyLoad is null || l.Name.Contains(onlyLoad, StringComparison.OrdinalIgnoreCase)))
+{
+    results.Add(await Load.RunAsync(name, clients, duration, operation, app.Pid));
+}
 
-var eventDelays = await EventDelay.MeasureAsync(http, samples: 300);
-var (engine, drain, written, dropped) = await EngineLoad.RunAsync(Environment.ProcessorCount, duration);
-results.Add(engine);
+var eventDelays = onlyLoad is null ? await EventDelay.MeasureAsync(http, samples: 300) : [];
+var (engine, drain, written, dropped) = onlyLoad is null ? await EngineLoad.RunAsync(Environment.ProcessorCount, duration) : default;
+if (onlyLoad is null)
+{
+    results.Add(engine);
+}
 
 Console.WriteLine();
 Console.WriteLine($"cf-orch benchmark — {Environment.ProcessorCount} cores, {seconds} s per load, {DateTime.UtcNow:yyyy-MM-dd}");
 Console.WriteLine();
-Console.WriteLine("| load | clients | ops/s | p50 ms | p99 ms | errors |");
-Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+Console.WriteLine("| load | clients | ops/s | p50 ms | p99 ms | errors | app CPU µs/op | client CPU µs/op |");
+Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 foreach (var r in results)
 {
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Concurrency} | {r.PerSecond:N0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.Errors} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Concurrency} | {r.PerSecond:N0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.Errors} | {Us(r.AppCpuUs)} | {Us(r.ClientCpuUs)} |"));
 }
 
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| /api/events delay, change → event ({eventDelays.Length} changes) | 1 | — | {Load.Percentile(eventDelays, 0.5):0.00} | {Load.Percentile(eventDelays, 0.99):0.00} | 0 |"));
-Console.WriteLine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"In process: {written:N0} history rows written to SQLite, {dropped:N0} dropped (the queue holds {CfOrch.Web.Data.HistoryWriter.MaxPendingEvents:N0}); the writer caught up {drain.TotalMilliseconds:N0} ms after the load ended."));
+if (onlyLoad is null)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| /api/events delay, change → event ({eventDelays.Length} changes) | 1 | — | {Load.Percentile(eventDelays, 0.5):0.00} | {Load.Percentile(eventDelays, 0.99):0.00} | 0 | — | — |"));
+    Console.WriteLine();
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"In process: {written:N0} history rows written to SQLite, {dropped:N0} dropped (the queue holds {CfOrch.Web.Data.HistoryWriter.MaxPendingEvents:N0}); the writer caught up {drain.TotalMilliseconds:N0} ms after the load ended."));
+}
+
 try
 {
     Directory.Delete(data, recursive: true);
@@ -162,6 +184,36 @@ int ArgValue(string name, int fallback)
 {
     var index = Array.IndexOf(args, name);
     return index >= 0 && index + 1 < args.Length && int.TryParse(args[index + 1], CultureInfo.InvariantCulture, out var value) ? value : fallback;
+}
+
+// CFORCH_BENCH_ENV_X=V in the benchmark's environment sets X=V for the app alone (a runtime setting to compare).
+static IEnumerable<KeyValuePair<string, string>> AppEnvironment() =>
+    Environment.GetEnvironmentVariables().Keys.Cast<string>()
+        .Where(k => k.StartsWith("CFORCH_BENCH_ENV_", StringComparison.Ordinal))
+        .Select(k => KeyValuePair.Create(k["CFORCH_BENCH_ENV_".Length..], Environment.GetEnvironmentVariable(k) ?? ""));
+
+static string Us(double us) => double.IsNaN(us) ? "—" : us.ToString("N0", CultureInfo.InvariantCulture);
+
+static ByteArrayContent JsonBody(byte[] body)
+{
+    var content = new ByteArrayContent(body);
+    content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+    return content;
+}
+
+// The first string property of that name anywhere in a JSON answer.
+static string? StringProperty(byte[] json, string name)
+{
+    var reader = new Utf8JsonReader(json);
+    while (reader.Read())
+    {
+        if (reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals(name) && reader.Read() && reader.TokenType == JsonTokenType.String)
+        {
+            return reader.GetString();
+        }
+    }
+
+    return null;
 }
 
 static string FindRoot()
