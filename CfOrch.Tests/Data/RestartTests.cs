@@ -1,5 +1,6 @@
 using System.Net;
 using CfOrch.Tests.Api;
+using CfOrch.Core.History;
 using CfOrch.Tests.Engine;
 using CfOrch.Web.Data;
 using Microsoft.Data.Sqlite;
@@ -93,6 +94,35 @@ public sealed class RestartTests : IDisposable
         Assert.Equal("cf-orch stopped while it was held; it ended then", closing.GetProperty("reason").GetString());
         Assert.Equal(crashedAt / 1000.0, closing.GetProperty("at").GetDouble(), 3);
         Assert.Equal(0L, await ScalarAsync("SELECT COUNT(*) FROM lease_events g WHERE g.Kind = 'granted' AND NOT EXISTS (SELECT 1 FROM lease_events c WHERE c.LeaseId = g.LeaseId AND c.Kind <> 'granted')"));
+    }
+
+    [Fact]
+    public async Task Clients_leases_kept_on_disk_are_what_their_events_leave_however_a_batch_mixes_them()
+    {
+        await using (var host = ApiTestHost.Start(EngineApp.Profile(), Settings))
+        {
+            var writer = host.Get<HistoryWriter>();
+            var at = DateTimeOffset.UtcNow;
+            HistoryEvent Event(HistoryKind kind, string id) =>
+                new() { At = at, Kind = kind, LeaseId = id, NodeId = "local", GpuIndex = 0, Holder = "client-" + id, Origin = "client", BudgetMb = 100, Priority = 2, Reason = kind.ToString() };
+
+            // A granted in an earlier batch; released in the next one, beside B (granted and released there) and C
+            // (granted there): only C is left, and all seven events are history.
+            writer.Record(Event(HistoryKind.Granted, "lease-a"));
+            await writer.FlushAsync(Ct);
+            writer.Record(Event(HistoryKind.Granted, "lease-b"));
+            writer.Record(Event(HistoryKind.Released, "lease-a"));
+            writer.Record(Event(HistoryKind.Granted, "lease-c"));
+            writer.Record(Event(HistoryKind.Released, "lease-b"));
+            writer.Record(Event(HistoryKind.Expired, "lease-d"));
+            writer.Record(Event(HistoryKind.Granted, "lease-d"));
+            await writer.FlushAsync(Ct);
+        }
+
+        Assert.Equal(2L, await ScalarAsync("SELECT COUNT(*) FROM client_leases WHERE LeaseId IN ('lease-c', 'lease-d')"));
+        Assert.Equal(2L, await ScalarAsync("SELECT COUNT(*) FROM client_leases"));
+        Assert.Equal(7L, await ScalarAsync("SELECT COUNT(*) FROM lease_events WHERE LeaseId LIKE 'lease-_'"));
+        Assert.Equal(1L, await ScalarAsync("SELECT COUNT(*) FROM lease_events WHERE LeaseId = 'lease-d' AND Kind = 'expired' AND Holder = 'client-lease-d' AND BudgetMb = 100 AND Reason = 'Expired' AND MeasuredMb IS NULL AND Service IS NULL"));
     }
 
     private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)

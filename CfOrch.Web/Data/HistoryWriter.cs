@@ -5,6 +5,7 @@ using CfOrch.Core.Leases;
 using CfOrch.Core.Storage;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using SQLitePCL;
 
 namespace CfOrch.Web.Data;
 
@@ -32,7 +33,6 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     /// <summary>How long the writer lets records gather before it writes them (one transaction per batch).</summary>
     private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(50);
     private static readonly string[] ClientLeaseColumns = ["$lease", "$node", "$gpu", "$holder", "$mb", "$priority", "$granted", "$expires"];
-    private static readonly string[] EventColumns = ["$at", "$kind", "$lease", "$node", "$gpu", "$service", "$holder", "$origin", "$budget", "$measured", "$reason", "$granted"];
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private long _written;
     private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -258,34 +258,28 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         var events = batch.OfType<Work.Event>().ToList();
         if (events.Count > 0)
         {
-            await using var insert = connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = """
-                INSERT INTO lease_events (AtUnixMs, Kind, LeaseId, NodeId, GpuIndex, Service, Holder, Origin, BudgetMb, MeasuredMb, Reason, GrantedAtUnixMs)
-                VALUES ($at, $kind, $lease, $node, $gpu, $service, $holder, $origin, $budget, $measured, $reason, $granted)
-                """;
-            var p = EventColumns.Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
-            insert.Prepare();
-            foreach (var e in events.Select(w => ToRow(w.HistoryEvent)))
-            {
-                p[0].Value = e.AtUnixMs;
-                p[1].Value = e.Kind;
-                p[2].Value = (object?)e.LeaseId ?? DBNull.Value;
-                p[3].Value = e.NodeId;
-                p[4].Value = e.GpuIndex;
-                p[5].Value = (object?)e.Service ?? DBNull.Value;
-                p[6].Value = e.Holder;
-                p[7].Value = e.Origin;
-                p[8].Value = e.BudgetMb;
-                p[9].Value = (object?)e.MeasuredMb ?? DBNull.Value;
-                p[10].Value = e.Reason;
-                p[11].Value = (object?)e.GrantedAtUnixMs ?? DBNull.Value;
-                insert.ExecuteNonQuery();
-            }
+            InsertEvents(connection, events);
         }
 
         // A client's lease is kept while it is held, in the same transaction as its history: after a crash the two agree.
-        var clientLeases = events.Select(w => w.HistoryEvent).Where(e => e.Origin == "client" && e.LeaseId is not null).ToList();
+        // Only each lease's last event in the batch counts (what applying them in order would leave). A lease granted and
+        // released within one batch was never written (a grant is recorded once, for a new id; a lease restored at start-up
+        // records none), so it costs nothing here.
+        var lastOfLease = new Dictionary<string, HistoryEvent>(StringComparer.Ordinal);
+        var grantedHere = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var w in events)
+        {
+            if (w.HistoryEvent is { Origin: "client", LeaseId: { } id } e)
+            {
+                lastOfLease[id] = e;
+                if (e.Kind == HistoryKind.Granted)
+                {
+                    grantedHere.Add(id);
+                }
+            }
+        }
+
+        var clientLeases = lastOfLease.Values.Where(e => e.Kind == HistoryKind.Granted || !grantedHere.Contains(e.LeaseId!)).ToList();
         if (clientLeases.Count > 0)
         {
             await using var keep = connection.CreateCommand();
@@ -361,6 +355,72 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         }
     }
 
+    /// <summary>
+    /// The batch's lease events, through SQLite's own statement API on the transaction's connection: one prepared
+    /// statement, values bound by position. ADO.NET's command would look each parameter up by name, box each number and
+    /// create a data reader for every row (about a third of the writer's time, measured with <c>bench --history</c>).
+    /// </summary>
+    private static void InsertEvents(SqliteConnection connection, List<Work.Event> events)
+    {
+        var db = connection.Handle!;
+        Check(raw.sqlite3_prepare_v2(db, """
+            INSERT INTO lease_events (AtUnixMs, Kind, LeaseId, NodeId, GpuIndex, Service, Holder, Origin, BudgetMb, MeasuredMb, Reason, GrantedAtUnixMs)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            """, out var insert), db);
+        using (insert)
+        {
+            foreach (var work in events)
+            {
+                var e = work.HistoryEvent;
+                raw.sqlite3_bind_int64(insert, 1, e.At.ToUnixTimeMilliseconds());
+                raw.sqlite3_bind_text(insert, 2, KindNames[(int)e.Kind]);
+                BindText(insert, 3, e.LeaseId);
+                raw.sqlite3_bind_text(insert, 4, e.NodeId);
+                raw.sqlite3_bind_int64(insert, 5, e.GpuIndex);
+                BindText(insert, 6, e.Service);
+                raw.sqlite3_bind_text(insert, 7, e.Holder);
+                raw.sqlite3_bind_text(insert, 8, e.Origin);
+                raw.sqlite3_bind_int64(insert, 9, e.BudgetMb);
+                BindInt64(insert, 10, e.MeasuredMb);
+                raw.sqlite3_bind_text(insert, 11, e.Reason.Length > MaxReasonLength ? e.Reason[..MaxReasonLength] : e.Reason);
+                BindInt64(insert, 12, e.GrantedAt?.ToUnixTimeMilliseconds());
+                var rc = raw.sqlite3_step(insert);
+                raw.sqlite3_reset(insert);
+                if (rc != raw.SQLITE_DONE)
+                {
+                    Check(rc, db);
+                }
+            }
+        }
+
+        static void BindText(sqlite3_stmt statement, int index, string? value)
+        {
+            if (value is null)
+            {
+                raw.sqlite3_bind_null(statement, index);
+            }
+            else
+            {
+                raw.sqlite3_bind_text(statement, index, value);
+            }
+        }
+
+        static void BindInt64(sqlite3_stmt statement, int index, long? value)
+        {
+            if (value is { } v)
+            {
+                raw.sqlite3_bind_int64(statement, index, v);
+            }
+            else
+            {
+                raw.sqlite3_bind_null(statement, index);
+            }
+        }
+
+        // An error (a full disk, a read-only or corrupt file) as the exception Microsoft.Data.Sqlite would throw.
+        static void Check(int rc, sqlite3 db) => SqliteException.ThrowExceptionForRC(rc, db);
+    }
+
     private void Enqueue(Work work)
     {
         if (!_queue.Writer.TryWrite(work))
@@ -369,21 +429,9 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         }
     }
 
-    private static LeaseEventRow ToRow(HistoryEvent e) => new()
-    {
-        AtUnixMs = e.At.ToUnixTimeMilliseconds(),
-        Kind = e.Kind.ToString().ToLowerInvariant(),
-        LeaseId = e.LeaseId,
-        NodeId = e.NodeId,
-        GpuIndex = e.GpuIndex,
-        Service = e.Service,
-        Holder = e.Holder,
-        Origin = e.Origin,
-        BudgetMb = e.BudgetMb,
-        MeasuredMb = e.MeasuredMb,
-        Reason = e.Reason.Length > 2000 ? e.Reason[..2000] : e.Reason,
-        GrantedAtUnixMs = e.GrantedAt?.ToUnixTimeMilliseconds(),
-    };
+    private const int MaxReasonLength = 2000;
+
+    private static readonly string[] KindNames = Enum.GetValues<HistoryKind>().Select(k => k.ToString().ToLowerInvariant()).ToArray();
 
     private static ManagedInstanceRow ToRow(ManagedInstanceRecord r) => new()
     {

@@ -9,6 +9,7 @@ using CfOrch.Bench;
 //        (--load TEXT runs only the loads whose name contains TEXT, without the event-delay and in-process figures)
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --yaml-bombs [--iterations 20]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --editor [--iterations 20]
+//        dotnet run --project bench/CfOrch.Bench -c Release -- --history [--pairs 200000 --rounds 5]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --refusal-storm [--requests 40000 --seconds 40]
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --container-start [--runs 10]   (needs a Docker engine)
 //        dotnet run --project bench/CfOrch.Bench -c Release -- --agent-poll [--agents 100 --seconds 60]
@@ -22,6 +23,11 @@ if (args.Contains("--yaml-bombs"))
 if (args.Contains("--editor"))
 {
     return await EditorRun.RunAsync(ArgValue("--iterations", 20));
+}
+
+if (args.Contains("--history"))
+{
+    return await HistoryWrite.RunAsync(ArgValue("--pairs", 200_000), ArgValue("--rounds", 5));
 }
 
 if (args.Contains("--refusal-storm"))
