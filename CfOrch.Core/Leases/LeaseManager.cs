@@ -437,9 +437,25 @@ public sealed class LeaseManager
 
     private GpuAccount Account(string node, GpuInfo gpu, IReadOnlyCollection<Lease>? without = null, Func<Lease, Lease>? asIf = null)
     {
-        var here = _leases.Values.Where(l => l.NodeId == node && l.GpuIndex == gpu.Index && (without is null || !without.Contains(l)));
-        var leases = (asIf is null ? here : here.Select(asIf)).ToList();
-        var measured = leases.Sum(l => l.MeasuredMb ?? 0);
+        // One pass over the leases, without LINQ: this runs twice for every lease granted or released.
+        var remote = node != _options.NodeId;
+        long measured = 0, clientBudgets = 0, leased = 0, held = 0;
+        foreach (var each in _leases.Values)
+        {
+            if (each.NodeId != node || each.GpuIndex != gpu.Index || (without is not null && without.Contains(each)))
+            {
+                continue;
+            }
+
+            var l = asIf is null ? each : asIf(each);
+            measured += l.MeasuredMb ?? 0;
+            leased += l.Mb - l.LentMb;
+            held += l.HeldMb;
+            if (l.MeasuredMb is null && (remote || l.Origin == HolderOrigin.Client))
+            {
+                clientBudgets += l.Mb;
+            }
+        }
 
         // A client's lease (the Python client, a script) covers processes cf-orch cannot know, so it is never measured:
         // memory no measured holder accounts for is presumed to be those clients' first, up to their budgets, and only
@@ -447,8 +463,6 @@ public sealed class LeaseManager
         // external. A program hiding behind such a budget still cannot be over-committed: admission also checks the
         // live free memory. Services cf-orch tracks absorb nothing: their processes are known.
         // On another node nothing is measured from here: every lease there is presumed to hold its memory, as a client's.
-        var remote = node != _options.NodeId;
-        var clientBudgets = leases.Where(l => l.MeasuredMb is null && (remote || l.Origin == HolderOrigin.Client)).Sum(l => l.Mb);
         var clientsPresumed = Math.Min(clientBudgets, Math.Max(0, gpu.UsedMb - measured));
         return new GpuAccount
         {
@@ -457,9 +471,9 @@ public sealed class LeaseManager
             UsedMb = gpu.UsedMb,
             FreeMb = gpu.FreeMb,
             ReserveMb = _options.Gpus.ReserveMb,
-            LeasedMb = leases.Sum(l => l.Mb - l.LentMb),
+            LeasedMb = leased,
             MeasuredMb = measured,
-            HeldMb = leases.Sum(l => l.HeldMb),
+            HeldMb = held,
             ClientsPresumedMb = clientsPresumed,
             ExternalMb = Math.Max(0, gpu.UsedMb - measured - clientsPresumed),
         };

@@ -36,9 +36,17 @@ public sealed class CfOrchMetrics : BackgroundService
     private readonly Counter _modelUnloads;
     private readonly StorageHealth _storage;
 
-    public CfOrchMetrics(Orchestrator orchestrator, StorageHealth storage)
+    private readonly StateStream _stream;
+
+    // Only the changes the counters count (an instance's, a model unloaded) reach the loop: a lease granted or released
+    // (four changes per lease pair) costs the metrics nothing.
+    private readonly System.Threading.Channels.Channel<Core.Changes.StateChange> _counted =
+        System.Threading.Channels.Channel.CreateUnbounded<Core.Changes.StateChange>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true });
+
+    public CfOrchMetrics(Orchestrator orchestrator, StateStream stream, StorageHealth storage)
     {
         _orchestrator = orchestrator;
+        _stream = stream;
         _storage = storage;
 
         // A registry per app (not prometheus-net's static default), with the .NET process metrics in it.
@@ -119,15 +127,30 @@ public sealed class CfOrchMetrics : BackgroundService
         _allocations.Set(snapshot.Allocations.Count);
     }
 
+    private void Count(Core.Changes.StateChange change)
+    {
+        if (change is InstanceChanged or ModelUnloaded)
+        {
+            _counted.Writer.TryWrite(change);
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var subscription = _orchestrator.Subscribe(stoppingToken);
+        _stream.Published += Count;
         var lastProbe = new Dictionary<InstanceKey, DateTimeOffset>();
         var lastRun = new Dictionary<InstanceKey, (DateTimeOffset Since, InstanceState State, int? Pid, int RestartNumber)>();
+        var batch = new List<Core.Changes.StateChange>();
         try
         {
-            await foreach (var batch in subscription.Changes.WithCancellation(stoppingToken))
+            while (await _counted.Reader.WaitToReadAsync(stoppingToken))
             {
+                batch.Clear();
+                while (_counted.Reader.TryRead(out var change))
+                {
+                    batch.Add(change);
+                }
+
                 foreach (var unloaded in batch.OfType<ModelUnloaded>())
                 {
                     _modelUnloads.WithLabels(unloaded.Key.Service, unloaded.Model).Inc();
@@ -164,6 +187,10 @@ public sealed class CfOrchMetrics : BackgroundService
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            _stream.Published -= Count;
         }
     }
 }
