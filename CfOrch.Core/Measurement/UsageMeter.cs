@@ -30,6 +30,39 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
             : ProcFs.ServiceProcesses(instance.Pid, instance.Url);
     }
 
+    private static int FirstOrNone(IReadOnlyList<int> pids) => pids.Count > 0 ? pids[0] : 0;
+
+    /// <summary>The processes the GPUs report (what this meter put into a simulated inventory aside).</summary>
+    private HashSet<int> GpuProcessPids()
+    {
+        var reflected = Volatile.Read(ref _reflection);
+        return gpus.Current.Gpus
+            .SelectMany(g => g.Processes.Where(p => !reflected.Any(r => r.GpuIndex == g.Index && r.Pid == p.Pid)).Select(p => p.Pid))
+            .ToHashSet();
+    }
+
+    /// <summary>
+    /// Those of an instance's processes that matter for what its GPUs hold: none when the GPUs report no process (no
+    /// GPU, or an idle one); for a process on this machine, its root and the reported processes that descend from it,
+    /// read up from each of those (a few reads, where the whole tree would read every process on the machine every poll).
+    /// </summary>
+    private IReadOnlyList<int> ProcessesOnGpus(InstanceSnapshot instance, HashSet<int> onGpus)
+    {
+        if (onGpus.Count == 0)
+        {
+            return [];
+        }
+
+        if (runtimes.Of(instance.Key) is { } runtime and not LocalProcessRuntime)
+        {
+            return runtime.ProcessesOf(instance);
+        }
+
+        return instance.Pid is { } pid && ProcFs.IsRunning(pid)
+            ? [pid, .. onGpus.Where(p => p != pid && ProcFs.DescendsFrom(p, pid)).Order()]
+            : ProcessesOf(instance);
+    }
+
     /// <summary>
     /// What these processes hold per GPU, from the latest NVML reading: (GPU, MB) sorted by MB, largest first; empty when
     /// the driver reports nothing for them.
@@ -97,9 +130,10 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
     public async Task MeasureAllAsync(CancellationToken cancellationToken)
     {
         var active = registry.All.Where(i => i.State is InstanceState.Running or InstanceState.Idle or InstanceState.Unhealthy or InstanceState.Starting).ToList();
+        var onGpus = GpuProcessPids();
         var results = await Task.WhenAll(active.Select(async i =>
         {
-            var pids = ProcessesOf(i);
+            var pids = ProcessesOnGpus(i, onGpus);
             var usage = GpuUsage(pids);
             var (mb, models) = await MeasureWithModelsAsync(i.Service, i.HealthPath, i.Url, usage, i.Key.GpuIndex, cancellationToken);
             return (Instance: i, Mb: mb, Pids: pids, SeenByGpu: usage.Any(u => u.GpuIndex == i.Key.GpuIndex), Models: models);
@@ -109,8 +143,9 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
             // A simulated GPU cannot see the memory a service really holds: show what the service says it holds
             // (Ollama's size_vram) as used by its process, as NVML would on a real GPU.
             var reflect = results
-                .Where(r => r is { Mb: > 0, SeenByGpu: false, Pids.Count: > 0 })
-                .Select(r => (r.Instance.Key.GpuIndex, Pid: r.Instance.Pid is { } pid && r.Pids.Contains(pid) ? pid : r.Pids[0], UsedMb: r.Mb!.Value, Name: r.Instance.Service))
+                .Where(r => r is { Mb: > 0, SeenByGpu: false })
+                .Select(r => (r.Instance.Key.GpuIndex, Pid: r.Instance.Pid is { } pid && (r.Pids.Contains(pid) || ProcFs.IsRunning(pid)) ? pid : FirstOrNone(ProcessesOf(r.Instance)), UsedMb: r.Mb!.Value, Name: r.Instance.Service))
+                .Where(r => r.Pid > 0)
                 .Order()
                 .ToArray();
             lock (_reflectLock)

@@ -131,6 +131,25 @@ public static class ProcFs
         return found;
     }
 
+    /// <summary>
+    /// Whether <paramref name="pid"/> descends from <paramref name="ancestor"/>, read up its parents (PPid of
+    /// /proc/{pid}/stat): a few reads, where <see cref="Descendants"/> reads every process on the machine.
+    /// </summary>
+    public static bool DescendsFrom(int pid, int ancestor)
+    {
+        // Bounded: a PID reused mid-walk could close a cycle.
+        for (var (current, steps) = (pid, 0); current > 1 && steps < 256; steps++)
+        {
+            if (ReadStat(current) is not { } stat)
+                return false;
+            if (stat.ParentPid == ancestor)
+                return true;
+            current = stat.ParentPid;
+        }
+
+        return false;
+    }
+
     /// <summary><paramref name="pid"/> and its descendants, sorted. <paramref name="pid"/> is included even when it has exited.</summary>
     public static IReadOnlyList<int> ProcessTree(int pid)
     {

@@ -323,6 +323,13 @@ public sealed class ProcFsTests
             var ours = ProcFs.Descendants(Environment.ProcessId);
             Assert.Contains(sh.Id, ours);
             Assert.Contains(sleeps[0], ours);
+
+            // Read up the parents, the same answers.
+            Assert.All(sleeps, pid => Assert.True(ProcFs.DescendsFrom(pid, sh.Id)));
+            Assert.True(ProcFs.DescendsFrom(sleeps[1], Environment.ProcessId));
+            Assert.False(ProcFs.DescendsFrom(sh.Id, sleeps[0]));
+            Assert.False(ProcFs.DescendsFrom(sleeps[0], sleeps[1]));
+            Assert.False(ProcFs.DescendsFrom(sh.Id, sh.Id));
         }
         finally
         {
