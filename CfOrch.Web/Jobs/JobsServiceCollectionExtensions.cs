@@ -23,6 +23,7 @@ public static class JobsServiceCollectionExtensions
             q.UseInMemoryStore();
             q.UseDefaultThreadPool(tp => tp.MaxConcurrency = 8);
 
+            Every<GpuPollJob>(q, GpuPollJob.Key, o => TimeSpan.FromSeconds(o.Gpus.PollIntervalSeconds));
             Every<AgentPollJob>(q, AgentPollJob.Key, o => TimeSpan.FromSeconds(o.Cluster.PollSeconds), firstAfter: o => TimeSpan.FromSeconds(Math.Min(2, o.Cluster.PollSeconds)));
             Every<GpuSampleJob>(q, GpuSampleJob.Key, _ => GpuSampleJob.Interval, firstAfter: _ => TimeSpan.FromSeconds(3));
             Every<HistoryHousekeepingJob>(q, HistoryHousekeepingJob.Key, _ => HistoryHousekeepingJob.Interval, firstAfter: _ => TimeSpan.FromMinutes(1));
@@ -33,7 +34,7 @@ public static class JobsServiceCollectionExtensions
         services.AddHostedService<HealthProbeService>();
         services.AddHostedService<SweepService>();
         services.AddHostedService<AdoptionLoop>();
-        services.AddHostedService<GpuPollLoop>();
+        services.AddTransient<GpuPollJob>();
         services.AddTransient<AgentPollJob>();
         services.AddTransient<GpuSampleJob>();
         services.AddTransient<HistoryHousekeepingJob>();
