@@ -37,15 +37,21 @@ internal sealed class LogFileTail(string path, LogStream stream, Action<LogStrea
         }
     }
 
-    /// <summary>Reads what was appended since the last call; with <paramref name="final"/>, a last line without newline too.</summary>
-    public void Poll(bool final = false)
+    /// <summary>
+    /// Reads what was appended since the last call; with <paramref name="final"/>, a last line without newline too.
+    /// True when something was read.
+    /// </summary>
+    public bool Poll(bool final = false)
     {
+        var before = _offset;
+        var truncated = false;
         try
         {
             using var file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             if (file.Length < _offset)
             {
                 _offset = 0;
+                truncated = true;
             }
 
             file.Position = _offset;
@@ -77,6 +83,8 @@ internal sealed class LogFileTail(string path, LogStream stream, Action<LogStrea
         {
             Emit();
         }
+
+        return truncated || _offset != before;
     }
 
     private void Split(ReadOnlySpan<char> chars)

@@ -3,12 +3,18 @@ using Microsoft.Extensions.Logging;
 namespace CfOrch.Core.Supervision;
 
 /// <summary>
-/// Follows a process's two log files (<c>{logPath}.out.log</c>, <c>{logPath}.err.log</c>) into its output ring every
-/// 100 ms of real time — output arrives whatever a test's fake clock does.
+/// Follows a process's two log files (<c>{logPath}.out.log</c>, <c>{logPath}.err.log</c>) into its output ring, in real
+/// time (output arrives whatever a test's fake clock does): every 100 ms while output flows; a quiet process is looked
+/// at less often, the interval doubling up to <see cref="QuietInterval"/>, and the first new line brings it back to
+/// 100 ms. A process's last output is read in full when it exits (<see cref="Drain"/>).
 /// </summary>
 internal sealed class OutputFollower : IAsyncDisposable
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How often a process that writes nothing is looked at, at most (ten reads of two files a second, all day,
+    /// for every running service that says nothing, were most of what an idle cf-orch did for it).</summary>
+    public static readonly TimeSpan QuietInterval = TimeSpan.FromMilliseconds(800);
 
     private readonly LogFileTail _stdout;
     private readonly LogFileTail _stderr;
@@ -70,10 +76,16 @@ internal sealed class OutputFollower : IAsyncDisposable
         {
             do
             {
+                bool read;
                 lock (_lock)
                 {
-                    _stdout.Poll();
-                    _stderr.Poll();
+                    read = _stdout.Poll() | _stderr.Poll();
+                }
+
+                var next = NextInterval(timer.Period, read);
+                if (next != timer.Period)
+                {
+                    timer.Period = next;
                 }
             }
             while (await timer.WaitForNextTickAsync(stop));
@@ -82,6 +94,10 @@ internal sealed class OutputFollower : IAsyncDisposable
         {
         }
     }
+
+    /// <summary>The interval after a look that read something (100 ms), or nothing (twice the last, at most <see cref="QuietInterval"/>).</summary>
+    public static TimeSpan NextInterval(TimeSpan last, bool read) =>
+        read ? Interval : TimeSpan.FromTicks(Math.Min(last.Ticks * 2, QuietInterval.Ticks));
 
     private void OnLine(LogStream stream, string text)
     {

@@ -33,6 +33,34 @@ public sealed class ProcessLauncherTests : IAsyncDisposable
     }
 
     [Fact]
+    public void A_quiet_process_is_looked_at_less_often_and_new_output_brings_the_100_ms_back()
+    {
+        var quiet = new List<TimeSpan>();
+        var interval = TimeSpan.FromMilliseconds(100);
+        for (var i = 0; i < 6; i++)
+        {
+            interval = OutputFollower.NextInterval(interval, read: false);
+            quiet.Add(interval);
+        }
+
+        Assert.Equal([200, 400, 800, 800, 800, 800], quiet.Select(t => t.TotalMilliseconds));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), OutputFollower.NextInterval(OutputFollower.QuietInterval, read: true));
+    }
+
+    [Fact]
+    public async Task Output_after_a_quiet_spell_still_arrives_while_the_process_runs()
+    {
+        // Quiet long enough for the follower to slow down to its longest interval, then one line, then still running.
+        var process = _processes.Sh("echo first; sleep 2; echo after-the-quiet; sleep 30");
+
+        await TestProcesses.WaitForLineAsync(process, "first");
+        await TestProcesses.WaitForLineAsync(process, "after-the-quiet");
+
+        Assert.False(process.Exited.IsCompleted);
+        Assert.Equal(["first", "after-the-quiet"], process.Output.Tail(10).Select(l => l.Text));
+    }
+
+    [Fact]
     public async Task The_exit_code_is_captured_when_the_process_exits()
     {
         var process = _processes.Sh("echo bye >&2; exit 3");
