@@ -164,6 +164,33 @@ public sealed partial class AdoptionService(
         return instance;
     }
 
+    /// <summary>
+    /// True when a pass could do nothing: every adoptable service has a live instance (none is released by the user, who
+    /// is watched until it stops answering) and every adopted instance holds its lease. The periodic pass then sleeps
+    /// until an instance or the profile changes (see <see cref="Changed"/>).
+    /// </summary>
+    public bool NothingToCheck =>
+        profiles.Active.Profile.Services.Values
+            .Where(s => s.Managed is { Adopt: true, EffectivePort: > 0 })
+            .All(s => !_released.ContainsKey(s.Name) && registry.ForService(s.Name).Any(i => i.IsActive))
+        && !registry.All.Any(i => i is { Origin: InstanceOrigin.Adopted, LeaseId: null } && i.IsServing);
+
+    /// <summary>Raised when what <see cref="NothingToCheck"/> depends on may have changed (an instance, the profile).</summary>
+    public event Action? Changed
+    {
+        add
+        {
+            registry.Changed += value;
+            profiles.Changed += value;
+        }
+
+        remove
+        {
+            registry.Changed -= value;
+            profiles.Changed -= value;
+        }
+    }
+
     /// <summary>Adopted instances that got no lease (the GPU was full) try again on every pass.</summary>
     private void RetryLeases()
     {

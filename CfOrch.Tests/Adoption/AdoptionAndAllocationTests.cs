@@ -213,9 +213,40 @@ public sealed class AdoptionAndAllocationTests : IDisposable
         Assert.Contains("adopted without a lease", ollama.Message, StringComparison.Ordinal);
         Assert.Contains("batch-job 6000 MB", ollama.Message, StringComparison.Ordinal);
 
+        // Tracked but without its lease: the periodic pass keeps trying, it does not sleep.
+        Assert.False(_engine.Get<AdoptionService>().NothingToCheck);
+
         Orchestrator.ReleaseLease(client.LeaseId);
         await _engine.Get<AdoptionService>().CheckAllAsync(TestContext.Current.CancellationToken);
         Assert.NotNull(Orchestrator.Instances.Single().LeaseId);
+        Assert.True(_engine.Get<AdoptionService>().NothingToCheck);
+    }
+
+    [Fact]
+    public async Task The_periodic_pass_sleeps_while_every_adoptable_service_is_tracked_and_is_told_when_that_changes()
+    {
+        var adoption = _engine.Get<AdoptionService>();
+        var told = 0;
+        adoption.Changed += () => Interlocked.Increment(ref told);
+
+        // Not tracked yet: passes must look for it.
+        Assert.False(adoption.NothingToCheck);
+
+        _http.Answer(Tags, HttpStatusCode.OK);
+        Assert.Equal(1, await adoption.CheckAllAsync(TestContext.Current.CancellationToken));
+        Assert.True(adoption.NothingToCheck);
+        Assert.True(told > 0);
+
+        // Released by the user: watched again, until it stops answering.
+        adoption.Release("ollama");
+        Assert.False(adoption.NothingToCheck);
+        adoption.Unrelease("ollama");
+
+        // Gone (its instance ends): told, and looked for again.
+        var before = told;
+        await Orchestrator.StopAsync("ollama", null, TestContext.Current.CancellationToken);
+        Assert.True(told > before);
+        Assert.False(adoption.NothingToCheck);
     }
 
     [Fact]

@@ -322,6 +322,32 @@ public sealed class EngineIntegrationTests
     }
 
     [Fact]
+    public async Task The_adoption_loop_adopts_an_ollama_that_appears_sleeps_while_it_runs_and_adopts_it_again_after_it_was_lost()
+    {
+        var port = EngineApp.FreePort();
+        await using var app = EngineApp.Start(
+            EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, port, "ollama --port {port}", "/api/tags", adopt: true)),
+            new() { ["CfOrch:Probes:IntervalSeconds"] = "0.2", ["CfOrch:Adoption:LostAfter"] = "2" });
+        var adoption = app.Factory.Services.GetRequiredService<Core.Adoption.AdoptionService>();
+        Assert.Empty(app.Orchestrator.Instances);
+
+        // It appears: the periodic pass (not a call of the test's) adopts it, and then has nothing to do.
+        var first = await StandInProcess.StartOllamaAsync(port, 1000, Ct);
+        var adopted = await app.PollAsync(() => app.Orchestrator.Instances.FirstOrDefault(i => i is { Origin: InstanceOrigin.Adopted, IsActive: true }), "the ollama that appeared to be adopted");
+        Assert.Equal(first.Pid, adopted.Pid);
+        Assert.True(adoption.NothingToCheck);
+        var loop = app.Factory.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<CfOrch.Web.Jobs.AdoptionLoop>().Single();
+        await app.PollAsync(() => loop.Asleep ? "asleep" : null, "the adoption loop to sleep while the ollama runs");
+
+        // It goes away: the health probes end it, which wakes the pass; it comes back and is adopted again.
+        await first.DisposeAsync();
+        await app.PollAsync(() => app.Orchestrator.Instances.Any(i => i.IsActive) ? null : "gone", "the lost ollama to end");
+        await using var second = await StandInProcess.StartOllamaAsync(port, 1000, Ct);
+        var again = await app.PollAsync(() => app.Orchestrator.Instances.FirstOrDefault(i => i is { Origin: InstanceOrigin.Adopted, IsActive: true }), "the ollama that came back to be adopted again");
+        Assert.Equal(second.Pid, again.Pid);
+    }
+
+    [Fact]
     public async Task An_adopted_service_is_registered_on_the_gpu_where_its_processes_hold_memory()
     {
         await using var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct, "--child");

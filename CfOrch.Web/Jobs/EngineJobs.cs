@@ -9,19 +9,38 @@ namespace CfOrch.Web.Jobs;
 /// <summary>
 /// Adopts services that started running outside cf-orch, every <c>CfOrch:Adoption:IntervalSeconds</c> (0.5 s: an
 /// Ollama that appears is adopted within a second). A plain timer, not a Quartz trigger: run twice a second, Quartz's
-/// trigger bookkeeping cost more than the check itself (two system calls per adoptable port nobody listens on).
+/// trigger bookkeeping cost more than the check itself (two system calls per adoptable port nobody listens on). While
+/// there is nothing a pass could do (every adoptable service is tracked and holds its lease: the usual adopted Ollama)
+/// it sleeps, and an instance or profile change wakes it; the next pass follows at once.
 /// </summary>
 public sealed partial class AdoptionLoop(AdoptionService adoption, IOptions<CfOrchOptions> options, TimeProvider time, ILogger<AdoptionLoop> logger) : BackgroundService
 {
+    private readonly Core.Changes.Wakeup _wakeup = new(time);
+
+    /// <summary>Whether the loop sleeps until a change (nothing a pass could do), rather than waiting for its next pass.</summary>
+    public bool Asleep => _wakeup.SleepingUntil == DateTimeOffset.MaxValue;
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(
         async () =>
         {
-            // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.Adoption.IntervalSeconds), time);
+            var interval = TimeSpan.FromSeconds(options.Value.Adoption.IntervalSeconds);
+            var wakeup = _wakeup;
+            Action wake = wakeup.Wake;
+            adoption.Changed += wake;
             try
             {
-                while (await timer.WaitForNextTickAsync(stoppingToken))
+                // Start-up has just adopted what runs (EngineStartup), so the first periodic pass comes one interval later.
+                await Task.Delay(interval, time, stoppingToken);
+                while (true)
                 {
+                    var armed = wakeup.Arm();
+                    if (adoption.NothingToCheck)
+                    {
+                        await wakeup.SleepAsync(armed, null, stoppingToken);
+                        stoppingToken.ThrowIfCancellationRequested();
+                        continue;
+                    }
+
                     try
                     {
                         await adoption.CheckAllAsync(stoppingToken);
@@ -30,10 +49,16 @@ public sealed partial class AdoptionLoop(AdoptionService adoption, IOptions<CfOr
                     {
                         LogPassFailed(ex);
                     }
+
+                    await Task.Delay(interval, time, stoppingToken);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
+            }
+            finally
+            {
+                adoption.Changed -= wake;
             }
         },
         CancellationToken.None);
