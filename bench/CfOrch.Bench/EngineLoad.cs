@@ -15,25 +15,31 @@ namespace CfOrch.Bench;
 /// </summary>
 internal static class EngineLoad
 {
-    public static async Task<(LoadResult Result, TimeSpan DrainTime, long Written, long Dropped)> RunAsync(int threads, TimeSpan duration)
+    /// <summary>The engine and its SQLite history in process (no web host), the database migrated, the history writer started.</summary>
+    public static async Task<ServiceProvider> StartAsync(Dictionary<string, string?> settings)
     {
-        var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-engine-" + Guid.NewGuid().ToString("N"));
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["CfOrch:DataDir"] = data,
-            ["CfOrch:Gpus:Mode"] = "simulated",
-            ["CfOrch:Gpus:Simulated:0:Name"] = "Bench GPU",
-            ["CfOrch:Gpus:Simulated:0:TotalMb"] = "1048576",
-        }).Build();
-        await using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(configuration)
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
             .AddLogging(l => l.SetMinimumLevel(LogLevel.Warning))
             .AddCfOrchCore()
             .AddCfOrchData()
             .BuildServiceProvider();
         await services.MigrateDatabaseAsync(CancellationToken.None);
+        await services.GetRequiredService<HistoryWriter>().StartAsync(CancellationToken.None);
+        return services;
+    }
+
+    public static async Task<(LoadResult Result, TimeSpan DrainTime, long Written, long Dropped)> RunAsync(int threads, TimeSpan duration)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-engine-" + Guid.NewGuid().ToString("N"));
+        await using var services = await StartAsync(new Dictionary<string, string?>
+        {
+            ["CfOrch:DataDir"] = data,
+            ["CfOrch:Gpus:Mode"] = "simulated",
+            ["CfOrch:Gpus:Simulated:0:Name"] = "Bench GPU",
+            ["CfOrch:Gpus:Simulated:0:TotalMb"] = "1048576",
+        });
         var writer = services.GetRequiredService<HistoryWriter>();
-        await writer.StartAsync(CancellationToken.None);
         var orchestrator = services.GetRequiredService<Orchestrator>();
 
         var result = await Load.RunAsync("lease grant + release, in process (history on)", threads, duration, async w =>

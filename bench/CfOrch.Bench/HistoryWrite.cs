@@ -1,11 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using CfOrch.Core;
 using CfOrch.Core.History;
 using CfOrch.Web.Data;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace CfOrch.Bench;
 
@@ -19,16 +16,8 @@ internal static class HistoryWrite
     public static async Task<int> RunAsync(int pairs, int rounds)
     {
         var data = Path.Combine(Path.GetTempPath(), "cf-orch-bench-history-" + Guid.NewGuid().ToString("N"));
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["CfOrch:DataDir"] = data }).Build();
-        await using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(configuration)
-            .AddLogging(l => l.SetMinimumLevel(LogLevel.Warning))
-            .AddCfOrchCore()
-            .AddCfOrchData()
-            .BuildServiceProvider();
-        await services.MigrateDatabaseAsync(CancellationToken.None);
+        await using var services = await EngineLoad.StartAsync(new Dictionary<string, string?> { ["CfOrch:DataDir"] = data });
         var writer = services.GetRequiredService<HistoryWriter>();
-        await writer.StartAsync(CancellationToken.None);
 
         Console.WriteLine($"History writer — {pairs:N0} lease pairs (grant + release, a client's) per round, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine();
