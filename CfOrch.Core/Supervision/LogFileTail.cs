@@ -43,21 +43,20 @@ internal sealed class LogFileTail(string path, LogStream stream, Action<LogStrea
     /// </summary>
     public bool Poll(bool final = false)
     {
-        var before = _offset;
-        var truncated = false;
+        var readAny = false;
         try
         {
             using var file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             if (file.Length < _offset)
             {
                 _offset = 0;
-                truncated = true;
             }
 
             file.Position = _offset;
             int read;
             while ((read = file.Read(_buffer, 0, _buffer.Length)) > 0)
             {
+                readAny = true;
                 _offset += read;
                 var count = _decoder.GetChars(_buffer, 0, read, _chars, 0);
                 Split(_chars.AsSpan(0, count));
@@ -84,7 +83,7 @@ internal sealed class LogFileTail(string path, LogStream stream, Action<LogStrea
             Emit();
         }
 
-        return truncated || _offset != before;
+        return readAny;
     }
 
     private void Split(ReadOnlySpan<char> chars)
