@@ -53,9 +53,7 @@ public sealed partial class AdoptionService(
 
         try
         {
-            var candidates = profiles.Active.Profile.Services.Values
-                .Where(s => s.Managed is { Adopt: true, EffectivePort: > 0 })
-                .ToList();
+            var candidates = Adoptable().ToList();
             var adopted = await Task.WhenAll(candidates.Select(s => CheckAsync(s, cancellationToken)));
             RetryLeases();
             return adopted.Count(a => a is not null);
@@ -170,10 +168,16 @@ public sealed partial class AdoptionService(
     /// until an instance or the profile changes (see <see cref="Changed"/>).
     /// </summary>
     public bool NothingToCheck =>
-        profiles.Active.Profile.Services.Values
-            .Where(s => s.Managed is { Adopt: true, EffectivePort: > 0 })
-            .All(s => !_released.ContainsKey(s.Name) && registry.ForService(s.Name).Any(i => i.IsActive))
-        && !registry.All.Any(i => i is { Origin: InstanceOrigin.Adopted, LeaseId: null } && i.IsServing);
+        Adoptable().All(s => !_released.ContainsKey(s.Name) && registry.ForService(s.Name).Any(i => i.IsActive))
+        && !AdoptedWithoutLease().Any();
+
+    /// <summary>The services of the active profile a pass looks for.</summary>
+    private IEnumerable<ServiceProfile> Adoptable() =>
+        profiles.Active.Profile.Services.Values.Where(s => s.Managed is { Adopt: true, EffectivePort: > 0 });
+
+    /// <summary>Adopted instances that serve without a lease (the GPU was full when they were adopted).</summary>
+    private IEnumerable<InstanceSnapshot> AdoptedWithoutLease() =>
+        registry.All.Where(i => i is { Origin: InstanceOrigin.Adopted, LeaseId: null } && i.IsServing);
 
     /// <summary>Raised when what <see cref="NothingToCheck"/> depends on may have changed (an instance, the profile).</summary>
     public event Action? Changed
@@ -194,7 +198,7 @@ public sealed partial class AdoptionService(
     /// <summary>Adopted instances that got no lease (the GPU was full) try again on every pass.</summary>
     private void RetryLeases()
     {
-        foreach (var instance in registry.All.Where(i => i is { Origin: InstanceOrigin.Adopted, LeaseId: null } && i.IsServing))
+        foreach (var instance in AdoptedWithoutLease())
         {
             if (profiles.Active.Profile.Services.GetValueOrDefault(instance.Service) is not { } service)
             {

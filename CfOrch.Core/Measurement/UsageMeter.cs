@@ -30,6 +30,10 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
             : ProcFs.ServiceProcesses(instance.Pid, instance.Url);
     }
 
+    /// <summary>Whether a process on a GPU is one this meter put into a simulated inventory (never read back as a measurement).</summary>
+    private static bool IsReflection((int GpuIndex, int Pid, long UsedMb, string Name)[] reflected, int gpu, int pid) =>
+        reflected.Any(r => r.GpuIndex == gpu && r.Pid == pid);
+
     private static int FirstOrNone(IReadOnlyList<int> pids) => pids.Count > 0 ? pids[0] : 0;
 
     /// <summary>The processes the GPUs report (what this meter put into a simulated inventory aside).</summary>
@@ -37,7 +41,7 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
     {
         var reflected = Volatile.Read(ref _reflection);
         return gpus.Current.Gpus
-            .SelectMany(g => g.Processes.Where(p => !reflected.Any(r => r.GpuIndex == g.Index && r.Pid == p.Pid)).Select(p => p.Pid))
+            .SelectMany(g => g.Processes.Where(p => !IsReflection(reflected, g.Index, p.Pid)).Select(p => p.Pid))
             .ToHashSet();
     }
 
@@ -77,7 +81,7 @@ public sealed class UsageMeter(OllamaClient ollama, GpuMonitor gpus, InstanceReg
 
         var set = pids as ISet<int> ?? pids.ToHashSet();
         var reflected = Volatile.Read(ref _reflection);
-        bool Counts(int gpu, GpuProcess p) => set.Contains(p.Pid) && p.UsedMb is not null && !reflected.Any(r => r.GpuIndex == gpu && r.Pid == p.Pid);
+        bool Counts(int gpu, GpuProcess p) => set.Contains(p.Pid) && p.UsedMb is not null && !IsReflection(reflected, gpu, p.Pid);
         return gpus.Current.Gpus
             .Select(g => (g.Index, Mb: g.Processes.Where(p => Counts(g.Index, p)).Sum(p => p.UsedMb!.Value), Known: g.Processes.Any(p => Counts(g.Index, p))))
             .Where(x => x.Known)

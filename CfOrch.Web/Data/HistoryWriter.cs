@@ -105,7 +105,7 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
     public async Task<IReadOnlyList<OpenLease>> OpenLeasesAsync(CancellationToken cancellationToken)
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        var granted = HistoryKind.Granted.ToString().ToLowerInvariant();
+        var granted = KindNames[(int)HistoryKind.Granted];
         var rows = await db.LeaseEvents.AsNoTracking()
             .Where(g => g.Kind == granted && g.LeaseId != null && !db.LeaseEvents.Any(c => c.LeaseId == g.LeaseId && c.Kind != granted))
             .ToListAsync(cancellationToken);

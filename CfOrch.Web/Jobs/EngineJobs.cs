@@ -24,8 +24,7 @@ public sealed partial class AdoptionLoop(AdoptionService adoption, IOptions<CfOr
         async () =>
         {
             var interval = TimeSpan.FromSeconds(options.Value.Adoption.IntervalSeconds);
-            var wakeup = _wakeup;
-            Action wake = wakeup.Wake;
+            Action wake = _wakeup.Wake;
             adoption.Changed += wake;
             try
             {
@@ -33,10 +32,10 @@ public sealed partial class AdoptionLoop(AdoptionService adoption, IOptions<CfOr
                 await Task.Delay(interval, time, stoppingToken);
                 while (true)
                 {
-                    var armed = wakeup.Arm();
+                    var armed = _wakeup.Arm();
                     if (adoption.NothingToCheck)
                     {
-                        await wakeup.SleepAsync(armed, null, stoppingToken);
+                        await _wakeup.SleepAsync(armed, null, stoppingToken);
                         stoppingToken.ThrowIfCancellationRequested();
                         continue;
                     }
