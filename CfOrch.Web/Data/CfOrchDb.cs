@@ -37,7 +37,7 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
             e.Property(x => x.Service).HasMaxLength(64);
             e.Property(x => x.Holder).HasMaxLength(256).IsRequired();
             e.Property(x => x.Origin).HasMaxLength(16).IsRequired();
-            e.Property(x => x.Reason).HasMaxLength(2000).IsRequired();
+            e.Property(x => x.Reason).HasMaxLength(LeaseEventRow.MaxReasonLength).IsRequired();
             e.HasIndex(x => x.AtUnixMs);
             e.HasIndex(x => new { x.Service, x.AtUnixMs });
             e.HasIndex(x => new { x.GpuIndex, x.AtUnixMs });
@@ -115,6 +115,9 @@ public sealed class GpuSample
 /// <summary>One lease history event (grant, release, expiry, eviction, service stopped or lost).</summary>
 public sealed class LeaseEventRow
 {
+    /// <summary>The longest reason kept (the column's length; the history writer cuts longer ones).</summary>
+    public const int MaxReasonLength = 2000;
+
     public long Id { get; set; }
 
     public long AtUnixMs { get; set; }

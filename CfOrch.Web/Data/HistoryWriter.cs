@@ -382,7 +382,7 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
                 raw.sqlite3_bind_text(insert, 8, e.Origin);
                 raw.sqlite3_bind_int64(insert, 9, e.BudgetMb);
                 BindInt64(insert, 10, e.MeasuredMb);
-                raw.sqlite3_bind_text(insert, 11, e.Reason.Length > MaxReasonLength ? e.Reason[..MaxReasonLength] : e.Reason);
+                raw.sqlite3_bind_text(insert, 11, e.Reason.Length > LeaseEventRow.MaxReasonLength ? e.Reason[..LeaseEventRow.MaxReasonLength] : e.Reason);
                 BindInt64(insert, 12, e.GrantedAt?.ToUnixTimeMilliseconds());
                 var rc = raw.sqlite3_step(insert);
                 raw.sqlite3_reset(insert);
@@ -428,8 +428,6 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
             LogDroppedAfterShutdown();
         }
     }
-
-    private const int MaxReasonLength = 2000;
 
     private static readonly string[] KindNames = Enum.GetValues<HistoryKind>().Select(k => k.ToString().ToLowerInvariant()).ToArray();
 
