@@ -48,7 +48,7 @@ public sealed class ClusterTests(BrowserFixture browser)
             using (var local = await http.PostAsJsonAsync(new Uri(agent.BaseAddress, "services/whisper/start"), new { gpu_id = 0, @params = new { } }, ct))
             {
                 // From loopback this machine's user would control it; through a proxy header it is a stranger.
-                Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+                Assert.True(local.StatusCode == HttpStatusCode.OK, $"{(int)local.StatusCode}: {await local.Content.ReadAsStringAsync(ct)}");
             }
 
             using (var stop = await Send(http, HttpMethod.Post, new Uri(agent.BaseAddress, "services/whisper/stop"), null, forwarded: true, ct))
