@@ -185,9 +185,10 @@ public sealed partial class LocalProcessRuntime(
             var message = $"its start could not be recorded in cf-orch's database ({why}); the process was stopped, so that no process runs that a restarted cf-orch could not find again";
 
             // Stopping first: the exit that follows is not a crash (no restart policy applies to it). A process that
-            // already exited meanwhile has already ended this run.
+            // already exited meanwhile has already ended this run. One the health monitor found ready meanwhile (its
+            // probes do not wait for the record) is stopped all the same: it has no record either.
             var pid = process.Pid;
-            if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message }, i => i.State == InstanceState.Starting && i.Pid == pid) is null)
+            if (lifecycle.Transition(key, InstanceState.Stopping, i => i with { Message = message }, i => i.State is InstanceState.Starting or InstanceState.Running or InstanceState.Idle or InstanceState.Unhealthy && i.Pid == pid) is null)
             {
                 return registry.Get(key)!;
             }
