@@ -11,6 +11,7 @@ public sealed class LogRing
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private long _total;
+    private Action? _catchUp;
 
     public LogRing(int capacity, TimeProvider time)
     {
@@ -54,15 +55,23 @@ public sealed class LogRing
         Appended?.Invoke(line);
     }
 
-    /// <summary>The newest <paramref name="count"/> lines still in the ring, oldest first.</summary>
+    /// <summary>
+    /// The newest <paramref name="count"/> lines still in the ring, oldest first: with a follower behind the ring, up to
+    /// what the process has written by now, not only up to the follower's last look (which may be most of a second ago
+    /// for a quiet process).
+    /// </summary>
     public IReadOnlyList<LogLine> Tail(int count)
     {
+        _catchUp?.Invoke();
         lock (_lock)
         {
             var held = (int)Math.Min(_total, _lines.Length);
             return Copy(_total - Math.Clamp(count, 0, held) + 1);
         }
     }
+
+    /// <summary>What fills this ring from files (the process's <see cref="OutputFollower"/>) reads them now when <see cref="Tail"/> is asked.</summary>
+    internal void CatchUpWith(Action catchUp) => _catchUp = catchUp;
 
     /// <summary>The lines with <see cref="LogLine.Sequence"/> greater than <paramref name="sequence"/> still in the ring, oldest first.</summary>
     public IReadOnlyList<LogLine> Since(long sequence)

@@ -6,7 +6,8 @@ namespace CfOrch.Core.Supervision;
 /// Follows a process's two log files (<c>{logPath}.out.log</c>, <c>{logPath}.err.log</c>) into its output ring, in real
 /// time (output arrives whatever a test's fake clock does): every 100 ms while output flows; a quiet process is looked
 /// at less often, the interval doubling up to <see cref="QuietInterval"/>, and the first new line brings it back to
-/// 100 ms. A process's last output is read in full when it exits (<see cref="Drain"/>).
+/// 100 ms. A reader of the ring's tail has the files read at once (<see cref="LogRing.Tail"/>), so what it gets does not
+/// depend on the interval. A process's last output is read in full when it exits (<see cref="Drain"/>).
 /// </summary>
 internal sealed class OutputFollower : IAsyncDisposable
 {
@@ -25,6 +26,7 @@ internal sealed class OutputFollower : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private int _readForReader;
 
     public OutputFollower(string logPath, LogRing ring, string name, int pid, ILogger logger, long? startFromLastBytes = null)
     {
@@ -40,6 +42,7 @@ internal sealed class OutputFollower : IAsyncDisposable
             _stderr.SkipToLast(bytes);
         }
 
+        ring.CatchUpWith(CatchUp);
         _loop = FollowAsync(_stop.Token);
     }
 
@@ -54,6 +57,23 @@ internal sealed class OutputFollower : IAsyncDisposable
         {
             _stdout.Poll(final: true);
             _stderr.Poll(final: true);
+        }
+    }
+
+    /// <summary>Reads what was written since the last look, for a reader of the ring; output found counts as output for the interval.</summary>
+    private void CatchUp()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_stdout.Poll() | _stderr.Poll())
+            {
+                Volatile.Write(ref _readForReader, 1);
+            }
         }
     }
 
@@ -79,7 +99,7 @@ internal sealed class OutputFollower : IAsyncDisposable
                 bool read;
                 lock (_lock)
                 {
-                    read = _stdout.Poll() | _stderr.Poll();
+                    read = _stdout.Poll() | _stderr.Poll() | Interlocked.Exchange(ref _readForReader, 0) == 1;
                 }
 
                 var next = NextInterval(timer.Period, read);

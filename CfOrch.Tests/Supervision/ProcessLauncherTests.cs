@@ -61,6 +61,22 @@ public sealed class ProcessLauncherTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task The_tail_holds_what_a_quiet_process_wrote_before_it_was_asked_whatever_the_followers_interval()
+    {
+        // After two quiet seconds the follower looks every 800 ms; the marker file is made just after the line is written.
+        var marker = Path.Combine(_dir.Path, "written");
+        var process = _processes.Sh($"echo first; sleep 2; echo after-the-quiet; touch '{marker}'; sleep 30");
+        await TestProcesses.WaitForLineAsync(process, "first");
+        using var written = new CancellationTokenSource(Deadline);
+        while (!File.Exists(marker))
+        {
+            await Task.Delay(10, written.Token);
+        }
+
+        Assert.Equal(["first", "after-the-quiet"], process.Output.Tail(10).Select(l => l.Text));
+    }
+
+    [Fact]
     public async Task The_exit_code_is_captured_when_the_process_exits()
     {
         var process = _processes.Sh("echo bye >&2; exit 3");
