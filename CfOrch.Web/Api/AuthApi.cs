@@ -4,14 +4,11 @@ using CfOrch.Web.Protocol;
 using CfOrch.Web.Security;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.RateLimiting;
 
 namespace CfOrch.Web.Api;
 
 public static class AuthApi
 {
-    public const string LoginRateLimit = "login";
-
     /// <summary>Sign-in and sign-out take JSON (programs) or the dashboard's forms (with an anti-forgery token).</summary>
     private static readonly BodyMediaTypes JsonOrForm = new("application/json", "application/x-www-form-urlencoded");
 
@@ -60,7 +57,21 @@ public static class AuthApi
             var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin"), SignedOutSessions.NewSessionClaim()], AccessPolicies.CookieScheme);
             await http.SignInAsync(AccessPolicies.CookieScheme, new ClaimsPrincipal(identity));
             return isForm ? Results.Redirect(local) : Results.Json(new { signed_in = true, user = "admin" }, ApiJson.Options);
-        }).RequireRateLimiting(LoginRateLimit).DisableAntiforgery().WithMetadata(JsonOrForm);
+        }).AddEndpointFilter(async (context, next) =>
+        {
+            // Before the password is looked at: a guesser is slowed down whether it guesses right or not.
+            var http = context.HttpContext;
+            if (http.RequestServices.GetRequiredService<LoginThrottle>().Attempt(http.Connection.RemoteIpAddress) is not { } wait)
+            {
+                return await next(context);
+            }
+
+            var seconds = (int)Math.Ceiling(wait.TotalSeconds);
+            http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return http.Request.HasFormContentType
+                ? Results.Redirect($"/login?error=toomany&returnUrl={Uri.EscapeDataString(LocalUrl.OrRoot((await http.Request.ReadFormAsync(http.RequestAborted))["returnUrl"]))}")
+                : ApiJson.Error(StatusCodes.Status429TooManyRequests, $"too many sign-in attempts from this address ({LoginThrottle.Limit} a minute); try again in {seconds} s");
+        }).DisableAntiforgery().WithMetadata(JsonOrForm);
 
         group.MapPost("/logout", async (HttpContext http, SignedOutSessions sessions, IAntiforgery antiforgery) =>
         {

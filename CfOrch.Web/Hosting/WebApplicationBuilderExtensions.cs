@@ -1,4 +1,3 @@
-using System.Threading.RateLimiting;
 using CfOrch.Core;
 using CfOrch.Core.Configuration;
 using CfOrch.Web.Api;
@@ -51,14 +50,7 @@ public static class WebApplicationBuilderExtensions
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<CfOrchOptions>>((forwarded, cfOrch) => TrustedProxies.Configure(forwarded, cfOrch.Value.Auth));
         services.AddExceptionHandler<ApiErrors>();
         services.AddCfOrchAuth();
-        services.AddRateLimiter(o =>
-        {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.AddPolicy(AuthApi.LoginRateLimit, http => RateLimitPartition.GetFixedWindowLimiter(
-                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
-            o.OnRejected = (context, ct) => new ValueTask(ApiJson.Error(StatusCodes.Status429TooManyRequests, "too many sign-in attempts from this address; wait a minute").ExecuteAsync(context.HttpContext));
-        });
+        services.AddSingleton<LoginThrottle>();
         services.AddCfOrchCluster();
         services.AddSingleton<CfOrchMetrics>();
         services.AddHostedService(sp => sp.GetRequiredService<CfOrchMetrics>());

@@ -108,7 +108,6 @@ public static partial class WebApplicationExtensions
         ControlCharacters.UseControlCharacterCheck(app);
         BodyMediaTypes.UseBodyMediaTypes(app);
         app.UseWhen(http => !AccessPolicies.IsMachineRequest(http), branch => branch.UseOwnAssets());
-        app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
