@@ -69,7 +69,7 @@ public static class AuthApi
             var seconds = (int)Math.Ceiling(wait.TotalSeconds);
             http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return http.Request.HasFormContentType
-                ? Results.Redirect($"/login?error=toomany&returnUrl={Uri.EscapeDataString(LocalUrl.OrRoot((await http.Request.ReadFormAsync(http.RequestAborted))["returnUrl"]))}")
+                ? Results.Redirect($"/login?error=toomany&returnUrl={Uri.EscapeDataString(await ReturnUrlAsync(http.Request))}")
                 : ApiJson.Error(StatusCodes.Status429TooManyRequests, $"too many sign-in attempts from this address ({LoginThrottle.Limit} a minute); try again in {seconds} s");
         }).DisableAntiforgery().WithMetadata(JsonOrForm);
 
@@ -110,5 +110,18 @@ public static class AuthApi
     public sealed class LoginBody
     {
         public string? Password { get; set; }
+    }
+
+    /// <summary>The sign-in form's page to go back to, a path of this site; the root when the form cannot be read.</summary>
+    private static async Task<string> ReturnUrlAsync(HttpRequest request)
+    {
+        try
+        {
+            return LocalUrl.OrRoot((await request.ReadFormAsync(request.HttpContext.RequestAborted))["returnUrl"]);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or BadHttpRequestException)
+        {
+            return "/";
+        }
     }
 }
