@@ -69,13 +69,13 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
         Assert.NotNull(saved);
         await _page.ReloadAsync();
         await _page.Locator("[data-interactive=true]").WaitForAsync(new() { Timeout = PageExtensions.Timeout });
-        var background = await _page.EvaluateAsync<string>("() => getComputedStyle(document.querySelector('.mud-main-content')).backgroundColor || getComputedStyle(document.body).backgroundColor");
-        Assert.NotEqual("rgb(245, 247, 251)", background);
+        await UntilDarkAsync();
         await _page.ScreenshotToAsync("dashboard-dark.png");
 
         // The other pages in the dark theme: the filter's placeholder is drawn in the theme's secondary text colour at
         // full opacity (MudBlazor's own rule dims it to 42 %, unreadable on the dark background).
         await _page.GotoInteractiveAsync(new Uri(app.App.BaseAddress, "services"));
+        await UntilDarkAsync();
         var filter = _page.Locator("input[placeholder]").First;
         Assert.Equal("1", await filter.EvaluateAsync<string>("e => getComputedStyle(e, '::placeholder').opacity"));
         Assert.Equal(
@@ -85,4 +85,16 @@ public sealed class DashboardTests(BrowserFixture browser, SimulatedAppFixture a
         await _page.GotoInteractiveAsync(new Uri(app.App.BaseAddress, "history"));
         await _page.ScreenshotToAsync("history-dark.png");
     }
+
+    /// <summary>
+    /// Waits until the page is drawn in the dark theme (the page's background, rgb(245, 247, 251) in the light one): the
+    /// saved choice is read once the page is interactive, and the first render after that applies it, so a page can be
+    /// interactive and still light for a moment. (The main content's own background is transparent in both themes: the
+    /// body's is the one that changes.)
+    /// </summary>
+    private async Task UntilDarkAsync() =>
+        Assert.NotNull(await _page.WaitForFunctionAsync(
+            "() => getComputedStyle(document.body).backgroundColor === 'rgb(17, 24, 39)'",
+            null,
+            new() { Timeout = PageExtensions.Timeout }));
 }
