@@ -38,6 +38,27 @@ public sealed class LoginThrottleTests
     }
 
     [Fact]
+    public void An_ipv6_client_is_counted_by_its_64_network_and_a_mapped_ipv4_one_as_itself()
+    {
+        var throttle = new LoginThrottle(new FakeTimeProvider());
+        for (var i = 0; i < LoginThrottle.Limit; i++)
+        {
+            // Any address of one /64: the same client.
+            Assert.Null(throttle.Attempt(IPAddress.Parse($"2001:db8:1:2::{i + 1:x}")));
+        }
+
+        Assert.NotNull(throttle.Attempt(IPAddress.Parse("2001:db8:1:2:ffff:ffff:ffff:ffff")));
+        Assert.Null(throttle.Attempt(IPAddress.Parse("2001:db8:1:3::1")));
+
+        for (var i = 0; i < LoginThrottle.Limit; i++)
+        {
+            Assert.Null(throttle.Attempt(i % 2 == 0 ? Guesser : Guesser.MapToIPv6()));
+        }
+
+        Assert.NotNull(throttle.Attempt(Guesser.MapToIPv6()));
+    }
+
+    [Fact]
     public void Past_the_bound_on_addresses_ended_windows_are_forgotten_and_new_addresses_share_one_window()
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T12:00:00Z", CultureInfo.InvariantCulture));

@@ -3,7 +3,7 @@ using System.Net;
 namespace CfOrch.Web.Auth;
 
 /// <summary>
-/// Sign-in attempts per client address: at most <see cref="Limit"/> in a <see cref="Window"/> that starts with the
+/// Sign-in attempts per client address (an IPv6 one by its /64): at most <see cref="Limit"/> in a <see cref="Window"/> that starts with the
 /// address's first attempt. Nothing runs on a timer (ASP.NET's partitioned rate limiter ticks ten times a second all
 /// day, for an endpoint used a few times a month): a window is looked at, and renewed, when an attempt arrives. At most
 /// <see cref="MaxAddresses"/> addresses are remembered: when that many hold a window, the ones that ended are forgotten,
@@ -26,7 +26,7 @@ public sealed class LoginThrottle(TimeProvider time)
         var now = time.GetUtcNow();
         lock (_lock)
         {
-            var attempts = Of(address ?? IPAddress.None, now);
+            var attempts = Of(Source(address), now);
             if (now - attempts.Since >= Window)
             {
                 attempts.Since = now;
@@ -41,6 +41,32 @@ public sealed class LoginThrottle(TimeProvider time)
             attempts.Count++;
             return null;
         }
+    }
+
+    /// <summary>
+    /// Whose attempt it is: the address, an IPv4 one as itself whether or not it came mapped into IPv6, and an IPv6 one
+    /// by its /64 network (one machine may use any address of its /64, and change it at will).
+    /// </summary>
+    internal static IPAddress Source(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return IPAddress.None;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4();
+        }
+
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address;
+        }
+
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes);
     }
 
     private Attempts Of(IPAddress address, DateTimeOffset now)
