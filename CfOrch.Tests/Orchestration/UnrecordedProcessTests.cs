@@ -24,7 +24,7 @@ public sealed class UnrecordedProcessTests
     {
         var port = EngineApp.FreePort();
         using var data = new TempDir();
-        using var orphan = StartStandIn(port, marker: "local/worker/0", dataDir: data.Path);
+        using var orphan = await StartStandInAsync(port, marker: "local/worker/0", dataDir: data.Path);
         try
         {
             await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")), dataDir: data.Path);
@@ -48,7 +48,7 @@ public sealed class UnrecordedProcessTests
     public async Task A_process_on_the_port_without_cf_orchs_marker_is_not_taken_for_the_service()
     {
         var port = EngineApp.FreePort();
-        using var stranger = StartStandIn(port, marker: null);
+        using var stranger = await StartStandInAsync(port, marker: null);
         try
         {
             await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
@@ -68,7 +68,7 @@ public sealed class UnrecordedProcessTests
     {
         var port = EngineApp.FreePort();
         using var theirs = new TempDir();
-        using var other = StartStandIn(port, marker: "local/worker/0", dataDir: theirs.Path);
+        using var other = await StartStandInAsync(port, marker: "local/worker/0", dataDir: theirs.Path);
         using var cleanup = new GroupKiller(other.Id);
 
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
@@ -84,8 +84,11 @@ public sealed class UnrecordedProcessTests
         public void Dispose() => EngineApp.KillGroup(pid);
     }
 
-    /// <summary>The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the marker.</summary>
-    private static Process StartStandIn(int port, string? marker, string? dataDir = null)
+    /// <summary>
+    /// The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the
+    /// marker; returns once it says it listens (its first line).
+    /// </summary>
+    private static async Task<Process> StartStandInAsync(int port, string? marker, string? dataDir = null)
     {
         var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(StandInProcess.ExecutablePath);
@@ -100,16 +103,22 @@ public sealed class UnrecordedProcessTests
             start.Environment[LocalProcessRuntime.DataDirMarker] = dataDir;
         }
 
-        var process = Process.Start(start)!;
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data?.StartsWith("STANDIN LISTENING", StringComparison.Ordinal) == true)
+            {
+                listening.TrySetResult();
+            }
+        };
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the stand-in exited before it listened"));
+        process.EnableRaisingEvents = true;
+        process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var until = DateTime.UtcNow + EngineApp.Deadline;
-        while (ProcFs.ListeningPids(port).Count == 0)
-        {
-            Assert.True(DateTime.UtcNow < until, "the stand-in did not listen");
-            Thread.Sleep(20);
-        }
-
+        await listening.Task.WaitAsync(EngineApp.Deadline, TestContext.Current.CancellationToken);
+        Assert.NotEmpty(ProcFs.ListeningPids(port));
         return process;
     }
 }
