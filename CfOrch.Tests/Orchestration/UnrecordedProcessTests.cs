@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CfOrch.Core.Instances;
 using CfOrch.Core.Processes;
 using CfOrch.Core.Runtimes;
@@ -24,23 +23,23 @@ public sealed class UnrecordedProcessTests
     {
         var port = EngineApp.FreePort();
         using var data = new TempDir();
-        using var orphan = await StartStandInAsync(port, marker: "local/worker/0", dataDir: data.Path);
+        await using var orphan = await StartStandInAsync(port, marker: "local/worker/0", dataDir: data.Path);
         try
         {
             await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")), dataDir: data.Path);
 
             var worker = await app.WaitForAsync("worker", i => i.State == InstanceState.Running);
-            Assert.Equal((InstanceOrigin.Managed, true, orphan.Id), (worker.Origin, worker.Reattached, worker.Pid));
+            Assert.Equal((InstanceOrigin.Managed, true, orphan.Pid), (worker.Origin, worker.Reattached, worker.Pid));
             Assert.Single(app.Orchestrator.Leases);
 
             // Recorded now: a further restart re-attaches it from its record.
             await app.Factory.Services.GetRequiredService<HistoryWriter>().FlushAsync(Ct);
             await using var db = await app.Factory.Services.GetRequiredService<IDbContextFactory<CfOrchDb>>().CreateDbContextAsync(Ct);
-            Assert.Equal(orphan.Id, (await db.ManagedInstances.SingleAsync(Ct)).Pid);
+            Assert.Equal(orphan.Pid, (await db.ManagedInstances.SingleAsync(Ct)).Pid);
         }
         finally
         {
-            EngineApp.KillGroup(orphan.Id);
+            EngineApp.KillGroup(orphan.Pid);
         }
     }
 
@@ -48,7 +47,7 @@ public sealed class UnrecordedProcessTests
     public async Task A_process_on_the_port_without_cf_orchs_marker_is_not_taken_for_the_service()
     {
         var port = EngineApp.FreePort();
-        using var stranger = await StartStandInAsync(port, marker: null);
+        await using var stranger = await StartStandInAsync(port, marker: null);
         try
         {
             await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
@@ -59,7 +58,7 @@ public sealed class UnrecordedProcessTests
         }
         finally
         {
-            EngineApp.KillGroup(stranger.Id);
+            EngineApp.KillGroup(stranger.Pid);
         }
     }
 
@@ -68,14 +67,14 @@ public sealed class UnrecordedProcessTests
     {
         var port = EngineApp.FreePort();
         using var theirs = new TempDir();
-        using var other = await StartStandInAsync(port, marker: "local/worker/0", dataDir: theirs.Path);
-        using var cleanup = new GroupKiller(other.Id);
+        await using var other = await StartStandInAsync(port, marker: "local/worker/0", dataDir: theirs.Path);
+        using var cleanup = new GroupKiller(other.Pid);
 
         await using var app = EngineApp.Start(EngineApp.Profile(EngineApp.StandInService("worker", 1000, 1, port, "service --port {port}", "/health")));
 
         // Same node id, service, executable and user — but started by the cf-orch of another data directory.
         Assert.Empty(app.Orchestrator.Instances);
-        Assert.True(ProcFs.IsRunning(other.Id));
+        Assert.True(ProcFs.IsRunning(other.Pid));
     }
 
     /// <summary>Kills a stand-in's process group when the test ends, passed or not.</summary>
@@ -84,41 +83,11 @@ public sealed class UnrecordedProcessTests
         public void Dispose() => EngineApp.KillGroup(pid);
     }
 
-    /// <summary>
-    /// The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the
-    /// marker; returns once it says it listens (its first line).
-    /// </summary>
-    private static async Task<Process> StartStandInAsync(int port, string? marker, string? dataDir = null)
-    {
-        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(StandInProcess.ExecutablePath);
-        foreach (var argument in new[] { "service", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        if (marker is not null)
-        {
-            start.Environment[LocalProcessRuntime.InstanceMarker] = marker;
-            start.Environment[LocalProcessRuntime.DataDirMarker] = dataDir;
-        }
-
-        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, line) =>
-        {
-            if (line.Data?.StartsWith("STANDIN LISTENING", StringComparison.Ordinal) == true)
-            {
-                listening.TrySetResult();
-            }
-        };
-        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the stand-in exited before it listened"));
-        process.EnableRaisingEvents = true;
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await listening.Task.WaitAsync(EngineApp.Deadline, TestContext.Current.CancellationToken);
-        Assert.NotEmpty(ProcFs.ListeningPids(port));
-        return process;
-    }
+    /// <summary>The stand-in service as cf-orch would have spawned it (own process group through setsid), with or without the marker.</summary>
+    private static Task<StandInProcess> StartStandInAsync(int port, string? marker, string? dataDir = null) =>
+        StandInProcess.StartAsync(
+            ["service", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            Ct,
+            marker is null ? null : new Dictionary<string, string?> { [LocalProcessRuntime.InstanceMarker] = marker, [LocalProcessRuntime.DataDirMarker] = dataDir },
+            ownSession: true);
 }

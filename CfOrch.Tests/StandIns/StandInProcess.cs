@@ -71,18 +71,24 @@ public sealed class StandInProcess : IAsyncDisposable
     public static Task<StandInProcess> StartServiceAsync(int port = 0, string healthPath = "/health", CancellationToken ct = default, params string[] extraArgs) =>
         StartAsync(["service", "--port", Invariant(port), "--health-path", healthPath, .. extraArgs], ct);
 
-    /// <summary>Starts the stand-in with these arguments and waits (30 s at most) until it listens.</summary>
-    public static async Task<StandInProcess> StartAsync(IReadOnlyList<string> args, CancellationToken ct)
+    /// <summary>
+    /// Starts the stand-in with these arguments and waits (30 s at most) until it listens; with
+    /// <paramref name="environment"/> on top of the test's, and with <paramref name="ownSession"/> through <c>setsid</c>
+    /// (its own session and process group, as cf-orch spawns a service).
+    /// </summary>
+    public static async Task<StandInProcess> StartAsync(IReadOnlyList<string> args, CancellationToken ct, IReadOnlyDictionary<string, string?>? environment = null, bool ownSession = false)
     {
         var path = ExecutablePath;
         if (!File.Exists(path))
             throw new FileNotFoundException($"The stand-in is not built: {path} does not exist (dotnet build CfOrch.StandIns, or set {PathVariable}).", path);
-        var start = new ProcessStartInfo(path, args)
+        var start = new ProcessStartInfo(ownSession ? "setsid" : path, ownSession ? [path, .. args] : args)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+            start.Environment[name] = value;
         var standIn = new StandInProcess(new Process { StartInfo = start });
         standIn._process.OutputDataReceived += (_, e) => standIn.OnLine(e.Data);
         standIn._process.ErrorDataReceived += (_, e) => standIn.OnLine(e.Data);
