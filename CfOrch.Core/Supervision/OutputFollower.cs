@@ -26,7 +26,7 @@ internal sealed class OutputFollower : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
-    private int _readForReader;
+    private int _readSinceLook;
 
     public OutputFollower(string logPath, LogRing ring, string name, int pid, ILogger logger, long? startFromLastBytes = null)
     {
@@ -51,28 +51,25 @@ internal sealed class OutputFollower : IAsyncDisposable
     public static string StderrPath(string logPath) => logPath + ".err.log";
 
     /// <summary>Reads everything written so far, including a last line without a newline.</summary>
-    public void Drain()
+    public void Drain() => Poll(final: true);
+
+    /// <summary>Reads what was written since the last look, for a reader of the ring.</summary>
+    private void CatchUp()
     {
-        lock (_lock)
+        if (!_stop.IsCancellationRequested)
         {
-            _stdout.Poll(final: true);
-            _stderr.Poll(final: true);
+            Poll(final: false);
         }
     }
 
-    /// <summary>Reads what was written since the last look, for a reader of the ring; output found counts as output for the interval.</summary>
-    private void CatchUp()
+    /// <summary>Reads both files (the loop, a reader, the exit alike); output found is noted for the loop's interval.</summary>
+    private void Poll(bool final)
     {
-        if (_stop.IsCancellationRequested)
-        {
-            return;
-        }
-
         lock (_lock)
         {
-            if (_stdout.Poll() | _stderr.Poll())
+            if (_stdout.Poll(final) | _stderr.Poll(final))
             {
-                Volatile.Write(ref _readForReader, 1);
+                Volatile.Write(ref _readSinceLook, 1);
             }
         }
     }
@@ -96,13 +93,8 @@ internal sealed class OutputFollower : IAsyncDisposable
         {
             do
             {
-                bool read;
-                lock (_lock)
-                {
-                    read = _stdout.Poll() | _stderr.Poll() | Interlocked.Exchange(ref _readForReader, 0) == 1;
-                }
-
-                var next = NextInterval(timer.Period, read);
+                Poll(final: false);
+                var next = NextInterval(timer.Period, read: Interlocked.Exchange(ref _readSinceLook, 0) == 1);
                 if (next != timer.Period)
                 {
                     timer.Period = next;
