@@ -24,11 +24,23 @@ public sealed class LeaseManager
     private readonly TimeProvider _time;
     private readonly CfOrchOptions _options;
     private readonly IRemoteNodes _remote;
+    private readonly ILeaseStore _store;
 
-    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options, IRemoteNodes? remote = null)
+    /// <summary>
+    /// Loans kept from before — a restart of cf-orch, or their lender's lease ending while the lease they were made for
+    /// still holds the memory — that wait for their lender (or, at start-up, the lease they were made for) to hold a
+    /// lease again. Guarded by <see cref="_lock"/>.
+    /// </summary>
+    private readonly List<KeptLoan> _expectedLoans = [];
+
+    /// <summary>What the store was last given to keep (under <see cref="_lock"/>).</summary>
+    private KeptLoan[] _keptLoans = [];
+
+    public LeaseManager(GpuMonitor gpus, IStatePublisher stream, IHistorySink history, TimeProvider time, IOptions<CfOrchOptions> options, IRemoteNodes? remote = null, ILeaseStore? store = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _remote = remote ?? new NoRemoteNodes();
+        _store = store ?? new NullLeaseStore();
         _gpus = gpus;
         _stream = stream;
         _history = history;
@@ -134,21 +146,26 @@ public sealed class LeaseManager
         List<Lease> revoked;
         lock (_lock)
         {
-            var account = Account(node, gpu);
-            if (!Fits(request, account))
+            // A loan kept from before that this lease completes: as the lender it asks for its budget less what it lent;
+            // as the lease the loan was made for, its lender already holds that much less.
+            var (lending, borrowing, lent) = ExpectedLoansOf(request, node);
+            var asked = lent == 0 ? request : request with { Mb = request.Mb - lent };
+            var account = borrowing.Count == 0 ? Account(node, gpu) : Account(node, gpu, asIf: l => Borrowed(l, borrowing));
+            if (!Fits(asked, account))
             {
                 // Less important clients' leases give way when that alone makes room — never when their memory is really
                 // in use (live free memory must suffice too), so a revocation is never made for nothing.
-                revoked = RevocableFor(request, node, gpu);
+                revoked = RevocableFor(asked, node, gpu);
                 if (revoked.Count == 0)
                 {
-                    return Decline(request, account, node, gpu);
+                    return Decline(asked, account, node, gpu);
                 }
 
                 foreach (var victim in revoked)
                 {
                     _leases.Remove(victim.LeaseId);
                     _stream.Publish(new LeaseReleased(victim, HistoryKind.Evicted, RevokedReason(request)));
+                    SettleLoansOf(victim);
                 }
             }
             else
@@ -170,7 +187,15 @@ public sealed class LeaseManager
                 GrantedAt = now,
                 ExpiresAt = request.Ttl is { } ttl ? now + ttl : null,
             };
-            _leases.Add(lease.LeaseId, lease);
+            if (lending.Count > 0 || borrowing.Count > 0)
+            {
+                lease = CompleteExpectedLoans(request, lease, lending, borrowing);
+            }
+            else
+            {
+                _leases.Add(lease.LeaseId, lease);
+            }
+
             _stream.Publish(new LeaseGranted(lease));
         }
 
@@ -211,19 +236,41 @@ public sealed class LeaseManager
             }
 
             _stream.Publish(new LeaseReleased(lease, kind, reason));
-
-            // Leases that lent memory to this one take it back.
-            foreach (var lender in _leases.Values.Where(l => l.Loans.Any(loan => loan.ForLeaseId == leaseId)).ToList())
-            {
-                var restored = lender.WithoutLoans(loan => loan.ForLeaseId == leaseId);
-                _leases[lender.LeaseId] = restored;
-                _stream.Publish(new LeaseUpdated(restored));
-            }
+            SettleLoansOf(lease);
         }
 
         _history.Record(lease.ToHistory(kind, _time.GetUtcNow(), reason));
         PublishAccounts();
         return true;
+    }
+
+    /// <summary>
+    /// The loans of a lease that is gone (already removed): leases that lent it memory take it back, and a loan kept for
+    /// it ends. A lender that goes (an Ollama stopped or lost) while what it lent is still held leaves its loans waiting
+    /// for its next lease, so that its coming back does not over-commit the GPU. Called under the lock.
+    /// </summary>
+    private void SettleLoansOf(Lease gone)
+    {
+        var changed = false;
+        foreach (var lender in _leases.Values.Where(l => l.Loans.Any(loan => loan.ForLeaseId == gone.LeaseId)).ToList())
+        {
+            var restored = lender.WithoutLoans(loan => loan.ForLeaseId == gone.LeaseId);
+            _leases[lender.LeaseId] = restored;
+            _stream.Publish(new LeaseUpdated(restored));
+            changed = true;
+        }
+
+        if (gone.Loans.Count > 0 || _expectedLoans.Count > 0)
+        {
+            _expectedLoans.RemoveAll(k => k.ForLeaseId == gone.LeaseId);
+            _expectedLoans.AddRange(gone.Loans.Select(loan => Kept(gone, loan)).OfType<KeptLoan>());
+            changed = true;
+        }
+
+        if (changed)
+        {
+            KeepLoans();
+        }
     }
 
     /// <summary>
@@ -280,7 +327,7 @@ public sealed class LeaseManager
                 return null;
             }
 
-            token = Guid.NewGuid().ToString("N");
+            token = NewToken();
             var updated = lender with { Loans = [.. lender.Loans, new LeaseLoan(token, request.Holder, null, lend)] };
             _leases[leaseId] = updated;
             _stream.Publish(new LeaseUpdated(updated));
@@ -317,10 +364,186 @@ public sealed class LeaseManager
 
             _leases[leaseId] = updated;
             _stream.Publish(new LeaseUpdated(updated));
+            KeepLoans();
         }
 
         PublishAccounts();
     }
+
+    /// <summary>
+    /// The loans kept when cf-orch last stopped (<see cref="ILeaseStore.LoadLoansAsync"/>), before anything is re-attached,
+    /// restored or adopted: each is made again as soon as its lender and the lease it was made for both hold leases — in
+    /// whichever order they come back — so that neither is refused, and the GPU not over-committed, for memory that was
+    /// lent. <see cref="SettleExpectedLoans"/> ends, once start-up is done, those whose lease did not come back.
+    /// </summary>
+    public void ExpectLoans(IEnumerable<KeptLoan> kept)
+    {
+        ArgumentNullException.ThrowIfNull(kept);
+        lock (_lock)
+        {
+            foreach (var loan in kept)
+            {
+                if (loan.Mb > 0 && !_expectedLoans.Contains(loan))
+                {
+                    _expectedLoans.Add(loan);
+                }
+            }
+
+            // What the store holds now: any change from here on replaces it.
+            _keptLoans = AllLoans();
+        }
+    }
+
+    /// <summary>
+    /// Ends the kept loans whose lease did not come back at start-up (a service that exited, a client's lease that ran
+    /// out); those whose lender is still away wait for it. Returns the loans ended.
+    /// </summary>
+    public IReadOnlyList<KeptLoan> SettleExpectedLoans()
+    {
+        lock (_lock)
+        {
+            var ended = _expectedLoans.Where(k => !_leases.ContainsKey(k.ForLeaseId)).ToList();
+            _expectedLoans.RemoveAll(k => !_leases.ContainsKey(k.ForLeaseId));
+            KeepLoans();
+            return ended;
+        }
+    }
+
+    /// <summary>The kept loans that wait (for tests and the log).</summary>
+    public IReadOnlyList<KeptLoan> ExpectedLoans
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _expectedLoans];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The kept loans a lease for <paramref name="request"/> would complete: those it lends (it is their lender, and their
+    /// lease holds), those made for it (its lender holds a lease), and what it lends in all. Called under the lock.
+    /// </summary>
+    private (IReadOnlyList<(KeptLoan Kept, long Mb)> Lending, IReadOnlyList<KeptLoan> Borrowing, long Lent) ExpectedLoansOf(LeaseRequest request, string node)
+    {
+        if (_expectedLoans.Count == 0 || node != _options.NodeId)
+        {
+            // The lease path's usual case: nothing allocated.
+            return ([], [], 0);
+        }
+
+        List<(KeptLoan, long)> lending = [];
+        List<KeptLoan> borrowing = [];
+        var lent = 0L;
+        foreach (var kept in _expectedLoans)
+        {
+            if (kept.NodeId != node || kept.GpuIndex != request.GpuIndex)
+            {
+                continue;
+            }
+
+            if (request.Origin != HolderOrigin.Client && kept.Lender == request.Holder && _leases.ContainsKey(kept.ForLeaseId))
+            {
+                // Never more than its budget, should the profile have lowered it meanwhile.
+                var mb = Math.Min(kept.Mb, request.Mb - lent);
+                if (mb > 0)
+                {
+                    lending.Add((kept, mb));
+                    lent += mb;
+                }
+            }
+            else if (IsFor(kept, request))
+            {
+                borrowing.Add(kept);
+            }
+        }
+
+        return (lending, borrowing, lent);
+    }
+
+    /// <summary>Whether <paramref name="kept"/> was made for the lease <paramref name="request"/> asks for: the same client lease, or the same service's.</summary>
+    private static bool IsFor(KeptLoan kept, LeaseRequest request) => request.Restoring is { } held
+        ? held.LeaseId == kept.ForLeaseId
+        : request.Origin != HolderOrigin.Client && kept.ForOrigin == request.Origin && kept.ForHolder == request.Holder && kept.ForService == request.Service;
+
+    /// <summary>The lender's lease of <paramref name="kept"/> on its GPU (null while it holds none). Called under the lock.</summary>
+    private Lease? LenderOf(KeptLoan kept)
+    {
+        foreach (var lease in _leases.Values)
+        {
+            if (lease.NodeId == kept.NodeId && lease.GpuIndex == kept.GpuIndex && lease.Holder == kept.Lender && lease.Origin != HolderOrigin.Client)
+            {
+                return lease;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary><paramref name="lease"/> as it would be with the kept loans in <paramref name="borrowing"/> whose lender it is made again.</summary>
+    private Lease Borrowed(Lease lease, IReadOnlyList<KeptLoan> borrowing)
+    {
+        var mine = borrowing.Where(k => LenderOf(k)?.LeaseId == lease.LeaseId).ToList();
+        return mine.Count == 0 ? lease : lease with { Loans = [.. lease.Loans, .. mine.Select(k => new LeaseLoan(NewToken(), k.ForHolder, null, k.Mb))] };
+    }
+
+    /// <summary>Adds <paramref name="lease"/> with the kept loans it completes made again, on it and on its lenders. Called under the lock.</summary>
+    private Lease CompleteExpectedLoans(LeaseRequest request, Lease lease, IReadOnlyList<(KeptLoan Kept, long Mb)> lending, IReadOnlyList<KeptLoan> borrowing)
+    {
+        foreach (var (kept, mb) in lending)
+        {
+            lease = lease with { Loans = [.. lease.Loans, new LeaseLoan(NewToken(), kept.ForHolder, kept.ForLeaseId, mb)] };
+            _expectedLoans.Remove(kept);
+        }
+
+        _leases.Add(lease.LeaseId, lease);
+        foreach (var kept in borrowing)
+        {
+            _expectedLoans.Remove(kept);
+            if (LenderOf(kept) is { } lender && Math.Min(kept.Mb, lender.Mb - lender.LentMb) > 0)
+            {
+                var updated = lender with { Loans = [.. lender.Loans, new LeaseLoan(NewToken(), request.Holder, lease.LeaseId, Math.Min(kept.Mb, lender.Mb - lender.LentMb))] };
+                _leases[lender.LeaseId] = updated;
+                _stream.Publish(new LeaseUpdated(updated));
+            }
+            else
+            {
+                // Its lender is still away: the loan now waits for it, made for this lease.
+                _expectedLoans.Add(kept with { ForLeaseId = lease.LeaseId });
+            }
+        }
+
+        KeepLoans();
+        return lease;
+    }
+
+    /// <summary>A confirmed loan of <paramref name="lender"/> as the store keeps it; null while it is not for a lease that holds.</summary>
+    private KeptLoan? Kept(Lease lender, LeaseLoan loan) =>
+        loan.ForLeaseId is { } id && _leases.TryGetValue(id, out var borrower)
+            ? new KeptLoan(lender.NodeId, lender.GpuIndex, lender.Holder, id, borrower.Holder, borrower.Service, borrower.Origin, loan.Mb)
+            : null;
+
+    /// <summary>Gives the store every loan — made, and waiting — when they changed since it was last given them. Called under the lock.</summary>
+    private void KeepLoans()
+    {
+        var now = AllLoans();
+        if (!now.SequenceEqual(_keptLoans))
+        {
+            _keptLoans = now;
+            _store.KeepLoans(now);
+        }
+    }
+
+    /// <summary>Every loan made and confirmed, and every one that waits, in a stable order. Called under the lock.</summary>
+    private KeptLoan[] AllLoans() => _leases.Values.Where(l => l.Loans.Count > 0)
+        .SelectMany(l => l.Loans.Select(loan => Kept(l, loan)))
+        .OfType<KeptLoan>()
+        .Concat(_expectedLoans)
+        .OrderBy(k => k.ForLeaseId, StringComparer.Ordinal).ThenBy(k => k.Lender, StringComparer.Ordinal)
+        .ToArray();
+
+    private static string NewToken() => Guid.NewGuid().ToString("N");
 
     /// <summary>Records what a lease's holder really uses now.</summary>
     public void UpdateMeasured(string leaseId, long? measuredMb)

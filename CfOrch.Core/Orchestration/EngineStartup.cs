@@ -49,6 +49,8 @@ public sealed partial class EngineStartup(
             }
         }
 
+        // Memory an Ollama lent is lent again as its leases come back, whichever comes back first.
+        leases.ExpectLoans(await leaseStore.LoadLoansAsync(cancellationToken));
         await ReattachAsync(cancellationToken);
         foreach (var runtime in runtimes.All)
         {
@@ -59,6 +61,10 @@ public sealed partial class EngineStartup(
         var settled = await RestoreClientLeasesAsync(cancellationToken);
         await CloseLeasesThatEndedAsync(settled, cancellationToken);
         await adoption.CheckAllAsync(cancellationToken);
+        foreach (var ended in leases.SettleExpectedLoans())
+        {
+            LogLoanEnded(ended.Lender, ended.Mb, ended.ForHolder, ended.GpuIndex);
+        }
     }
 
     /// <summary>
@@ -389,4 +395,7 @@ public sealed partial class EngineStartup(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: PID {Pid} is gone; it exited while cf-orch was not running")]
     private partial void LogGone(InstanceKey key, int pid);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Lender} takes back the {Mb} MB it lent to {Holder} on GPU {Gpu}: that lease did not come back after the restart")]
+    private partial void LogLoanEnded(string lender, long mb, string holder, int gpu);
 }

@@ -9,10 +9,13 @@ namespace CfOrch.Tests.Leases;
 public sealed class LeaseManagerTests : IDisposable
 {
     private readonly RecordingHistory _history = new();
+    private readonly RecordingStore _store = new();
     private readonly EngineHarness _engine;
 
     public LeaseManagerTests() =>
-        _engine = new EngineHarness(configure: s => s.Replace(ServiceDescriptor.Singleton<IHistorySink>(_history)));
+        _engine = new EngineHarness(configure: s => s
+            .Replace(ServiceDescriptor.Singleton<IHistorySink>(_history))
+            .Replace(ServiceDescriptor.Singleton<ILeaseStore>(_store)));
 
     public void Dispose() => _engine.Dispose();
 
@@ -284,6 +287,145 @@ public sealed class LeaseManagerTests : IDisposable
         Assert.Null(Leases.Lend(ollama.LeaseId, Client("c", 1000, 1)));
     }
 
+    // A loan outlives its lender's lease: it is kept across a restart of cf-orch and across the lender's own stop or loss,
+    // made again whichever side comes back first, and ends with the lease it was made for — never left behind, never
+    // over-committing the GPU.
+
+    [Fact]
+    public void An_ollama_lost_while_what_it_lent_is_held_comes_back_lending_it_again_and_takes_it_back_when_that_lease_ends()
+    {
+        var (ollama, batch) = Lent();
+        Assert.Equal([new KeptLoan(Leases.NodeId, 0, "ollama", batch.LeaseId, "batch", null, HolderOrigin.Client, 2808)], _store.Kept);
+
+        // Ollama stops answering: its lease ends, the loan waits for its next one (and is still kept).
+        Assert.True(Leases.Release(ollama.LeaseId, HistoryKind.Lost, "gone"));
+        Assert.Equal([batch.LeaseId], Leases.ExpectedLoans.Select(k => k.ForLeaseId));
+        Assert.Single(_store.Kept);
+
+        // Adopted again at its 6,000 MB budget: only 3,192 MB are left beside the batch job, which it gets by lending the
+        // 2,808 MB again — instead of a refusal, or a GPU over-committed by 2,808 MB.
+        var back = Granted(Adopted("ollama", 6000, 2));
+        Assert.Equal((batch.LeaseId, 2808L), (back.Loans.Single().ForLeaseId, back.Loans.Single().Mb));
+        Assert.Equal(3192, back.HeldMb);
+        Assert.False(Leases.Account(0)!.Overcommitted);
+        Assert.Empty(Leases.ExpectedLoans);
+
+        Assert.True(Leases.Release(batch.LeaseId, HistoryKind.Released, "done"));
+        Assert.Equal((0L, 6000L), (Leases.Get(back.LeaseId)!.LentMb, Leases.Get(back.LeaseId)!.HeldMb));
+        Assert.Empty(_store.Kept);
+    }
+
+    [Fact]
+    public void Without_the_kept_loan_the_same_ollama_would_come_back_without_a_lease()
+    {
+        // The control for the test above: the same books with the loan forgotten refuse the Ollama.
+        var (ollama, _) = Lent();
+        Leases.Release(ollama.LeaseId, HistoryKind.Lost, "gone");
+        Leases.SettleExpectedLoans();
+        Assert.Single(Leases.ExpectedLoans);
+
+        using var other = new EngineHarness();
+        var leases = other.Get<LeaseManager>();
+        leases.Request(Client("batch", 5000, 1));
+        Assert.IsType<Admission.Refused>(leases.Request(Adopted("ollama", 6000, 2)));
+    }
+
+    [Fact]
+    public void After_a_restart_the_service_it_was_made_for_comes_back_first_and_the_adopted_ollama_lends_to_its_new_lease()
+    {
+        // Kept before the restart: lent to the managed 'worker', whose lease gets a new id when it is re-attached.
+        Leases.ExpectLoans([new KeptLoan(Leases.NodeId, 0, "ollama", "lease-before", "worker", "worker", HolderOrigin.Managed, 2808)]);
+
+        var worker = Granted(new LeaseRequest("worker", "worker", 0, 5000, 1, HolderOrigin.Managed) { AlreadyRunning = true });
+        Assert.Equal([worker.LeaseId], Leases.ExpectedLoans.Select(k => k.ForLeaseId));
+
+        var ollama = Granted(Adopted("ollama", 6000, 2));
+        Assert.Equal(("worker", worker.LeaseId, 2808L), (ollama.Loans.Single().ForHolder, ollama.Loans.Single().ForLeaseId, ollama.Loans.Single().Mb));
+        Assert.Empty(Leases.SettleExpectedLoans());
+        Assert.Equal([new KeptLoan(Leases.NodeId, 0, "ollama", worker.LeaseId, "worker", "worker", HolderOrigin.Managed, 2808)], _store.Kept);
+
+        Leases.Release(worker.LeaseId, HistoryKind.Stopped, "stopped");
+        Assert.Equal(0, Leases.Get(ollama.LeaseId)!.LentMb);
+    }
+
+    [Fact]
+    public void After_a_restart_the_lender_comes_back_first_and_the_clients_lease_is_held_again_in_what_it_lent()
+    {
+        var before = new Lease
+        {
+            LeaseId = "lease-batch",
+            NodeId = Leases.NodeId,
+            GpuIndex = 0,
+            Holder = "batch",
+            Mb = 5000,
+            Priority = 1,
+            Origin = HolderOrigin.Client,
+            GrantedAt = _engine.Time.GetUtcNow(),
+        };
+        Leases.ExpectLoans([new KeptLoan(Leases.NodeId, 0, "ollama", "lease-batch", "batch", null, HolderOrigin.Client, 2808)]);
+
+        // A managed Ollama re-attached first holds its whole budget: the client's lease would not fit beside it…
+        var ollama = Granted(new LeaseRequest("ollama", "ollama", 0, 6000, 2, HolderOrigin.Managed) { AlreadyRunning = true });
+        Assert.Empty(ollama.Loans);
+
+        // …but what Ollama lent it is counted: it is held again, with the loan made again.
+        var batch = Granted(new LeaseRequest("batch", null, 0, 5000, 1, HolderOrigin.Client) { Restoring = before, AlreadyRunning = true });
+        Assert.Equal("lease-batch", batch.LeaseId);
+        var lender = Leases.Get(ollama.LeaseId)!;
+        Assert.Equal(("lease-batch", 2808L, 3192L), (lender.Loans.Single().ForLeaseId, lender.LentMb, lender.HeldMb));
+        Assert.False(Leases.Account(0)!.Overcommitted);
+        Assert.Empty(Leases.ExpectedLoans);
+    }
+
+    [Fact]
+    public void A_kept_loan_whose_lease_did_not_come_back_ends_once_start_up_is_done_and_is_forgotten_by_the_store()
+    {
+        var gone = new KeptLoan(Leases.NodeId, 0, "ollama", "lease-gone", "worker", "worker", HolderOrigin.Managed, 2808);
+        Leases.ExpectLoans([gone]);
+        var ollama = Granted(Adopted("ollama", 6000, 2));
+        Assert.Empty(ollama.Loans);
+
+        Assert.Equal([gone], Leases.SettleExpectedLoans());
+        Assert.Empty(Leases.ExpectedLoans);
+
+        // What the store held from before is replaced by nothing.
+        Assert.Equal(1, _store.Writes);
+        Assert.Empty(_store.Kept);
+
+        // A service of that name started later borrows nothing.
+        var worker = Granted(Managed("worker", 2000, 1));
+        Assert.Equal(0, Leases.Get(ollama.LeaseId)!.LentMb);
+        Assert.Empty(Leases.Get(worker.LeaseId)!.Loans);
+    }
+
+    [Fact]
+    public void A_lease_revoked_for_a_more_important_one_ends_the_loan_it_was_given()
+    {
+        var (ollama, batch) = Lent();
+
+        // A priority-0 client needs room: the less important batch job's lease is revoked, and Ollama takes back what it lent it.
+        var urgent = Granted(Client("urgent", 2000, 0));
+
+        Assert.Null(Leases.Get(batch.LeaseId));
+        Assert.NotNull(Leases.Get(urgent.LeaseId));
+        Assert.Equal((0L, 6000L), (Leases.Get(ollama.LeaseId)!.LentMb, Leases.Get(ollama.LeaseId)!.HeldMb));
+        Assert.Empty(_store.Kept);
+    }
+
+    /// <summary>An adopted Ollama (6,000 MB budget, priority 2) that lent 2,808 MB to a 5,000 MB client lease, as <see cref="Core.Orchestration.IdleModelEviction"/> does.</summary>
+    private (Lease Ollama, Lease Batch) Lent()
+    {
+        var ollama = Granted(Adopted("ollama", 6000, 2));
+        Measure(ollama, 6391);
+        var request = Client("batch", 5000, 1);
+        var token = Leases.Lend(ollama.LeaseId, request)!;
+        Assert.Empty(_store.Kept);
+        Measure(ollama, 1925);
+        var batch = Granted(request);
+        Leases.ConfirmLoan(ollama.LeaseId, token, batch.LeaseId);
+        return (Leases.Get(ollama.LeaseId)!, batch);
+    }
+
     /// <summary>What a measurement records: the holder's use on its lease and on the GPU.</summary>
     private void Measure(Lease lease, long mb)
     {
@@ -321,5 +463,42 @@ public sealed class LeaseManagerTests : IDisposable
                 _events.Add(historyEvent);
             }
         }
+    }
+
+    /// <summary>Keeps what it is given, as the database would.</summary>
+    private sealed class RecordingStore : ILeaseStore
+    {
+        private readonly Lock _lock = new();
+        private IReadOnlyList<KeptLoan> _kept = [];
+
+        public IReadOnlyList<KeptLoan> Kept
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _kept;
+                }
+            }
+        }
+
+        public int Writes { get; private set; }
+
+        public void KeepLoans(IReadOnlyList<KeptLoan> loans)
+        {
+            lock (_lock)
+            {
+                _kept = loans;
+                Writes++;
+            }
+        }
+
+        public Task<IReadOnlyList<KeptLoan>> LoadLoansAsync(CancellationToken cancellationToken) => Task.FromResult(Kept);
+
+        public Task<IReadOnlyList<Lease>> LoadClientLeasesAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<Lease>>([]);
+
+        public Task<IReadOnlyList<OpenLease>> OpenLeasesAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<OpenLease>>([]);
+
+        public Task<DateTimeOffset?> LastEventAtAsync(CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
     }
 }

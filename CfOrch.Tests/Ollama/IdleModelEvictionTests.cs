@@ -135,9 +135,48 @@ public sealed class IdleModelEvictionTests
         Assert.Equal(0, (await host.GetAsync("/api/leases/history?kind=unloaded")).Json.GetProperty("total").GetInt32());
     }
 
-    /// <summary>The stand-in Ollama and cf-orch with it adopted; disposed in that order, cf-orch first.</summary>
-    private sealed record Rig(StandInProcess Ollama, ApiTestHost Host) : IAsyncDisposable
+    [Fact]
+    public async Task A_loan_is_kept_across_a_restart_of_cf_orch_so_the_gpu_is_not_over_committed_and_it_ends_with_its_lease()
     {
+        using var data = new TempDir();
+        await using var rig = await IdleRigAsync(settings: new() { ["CfOrch:DataDir"] = data.Path });
+        var leaseId = (await rig.Host.PostAsync("/api/leases", new { node_id = "local", gpu_id = 0, mb = 5000, service = "batch", priority = 1, ttl_s = 3600 }))
+            .Is(HttpStatusCode.OK).Json.GetProperty("lease").GetProperty("lease_id").GetString();
+        Assert.Equal(2808L, OllamaLease(await rig.Host.GetAsync("/api/leases")).GetProperty("lent_mb").GetInt64());
+
+        // cf-orch stops and starts again; Ollama (adopted, outside cf-orch) keeps running with llama loaded.
+        await rig.RestartAsync();
+
+        // The batch job's lease is held again, and Ollama, adopted again, lends it the same 2,808 MB: it holds
+        // max(1,925 measured, 6,000 − 2,808) = 3,192 MB, and the GPU's books add up to its 8,192 MB.
+        var leases = (await rig.Host.GetAsync("/api/leases")).Is(HttpStatusCode.OK).Json.GetProperty("leases");
+        Assert.Contains(leases.EnumerateArray(), l => l.GetProperty("lease_id").GetString() == leaseId);
+        var ollamaLease = OllamaLease(await rig.Host.GetAsync("/api/leases"));
+        Assert.Equal(("batch", 2808L), (ollamaLease.GetProperty("yielded_to").GetString(), ollamaLease.GetProperty("lent_mb").GetInt64()));
+        var account = (await rig.Host.GetAsync("/api/gpus")).Json.GetProperty("gpus")[0].GetProperty("account");
+        Assert.False(account.GetProperty("overcommitted").GetBoolean(), account.ToString());
+
+        // The batch job ends: Ollama's budget is whole again, and nothing is kept for the next start.
+        (await rig.Host.DeleteAsync($"/api/leases/{leaseId}")).Is(HttpStatusCode.OK);
+        Assert.Equal(JsonValueKind.Null, OllamaLease(await rig.Host.GetAsync("/api/leases")).GetProperty("yielded_to").ValueKind);
+        await rig.RestartAsync();
+        Assert.Equal(JsonValueKind.Null, OllamaLease(await rig.Host.GetAsync("/api/leases")).GetProperty("yielded_to").ValueKind);
+    }
+
+    /// <summary>The stand-in Ollama and cf-orch with it adopted; disposed in that order, cf-orch first.</summary>
+    private sealed class Rig(StandInProcess ollama, string profile, Dictionary<string, string?> settings) : IAsyncDisposable
+    {
+        public StandInProcess Ollama { get; } = ollama;
+
+        public ApiTestHost Host { get; private set; } = ApiTestHost.Start(profile, settings);
+
+        /// <summary>Stops cf-orch and starts it again with the same profile and settings (and data directory, when they name one).</summary>
+        public async Task RestartAsync()
+        {
+            await Host.DisposeAsync();
+            Host = ApiTestHost.Start(profile, settings);
+        }
+
         public async ValueTask DisposeAsync()
         {
             await Host.DisposeAsync();
@@ -150,17 +189,26 @@ public sealed class IdleModelEvictionTests
     /// <paramref name="otherServices"/>, measured every 0.2 s, a model unused for 1 s being idle; qwen2.5:7b (4,466 MB)
     /// and llama3.2:3b (1,925 MB) loaded by a client and idle by the time it returns.
     /// </summary>
-    private static async Task<Rig> IdleRigAsync(string otherServices = "", int budgetMb = 6000, string pulled = "llama3.2:3b,qwen2.5:7b")
+    private static async Task<Rig> IdleRigAsync(string otherServices = "", int budgetMb = 6000, string pulled = "llama3.2:3b,qwen2.5:7b", Dictionary<string, string?>? settings = null)
     {
         var ollama = await StandInProcess.StartOllamaAsync(EngineApp.FreePort(), 0, Ct, "--models", pulled);
-        var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", budgetMb, 2, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true), otherServices),
-            new() { ["CfOrch:Gpus:PollIntervalSeconds"] = "0.2", ["CfOrch:Ollama:IdleModelSeconds"] = "1" });
-        var rig = new Rig(ollama, host);
+        var all = new Dictionary<string, string?>(settings ?? []) { ["CfOrch:Gpus:PollIntervalSeconds"] = "0.2", ["CfOrch:Ollama:IdleModelSeconds"] = "1" };
+        Rig rig;
+        try
+        {
+            rig = new Rig(ollama, EngineApp.Profile(EngineApp.StandInService("ollama", budgetMb, 2, ollama.Port, "ollama --port {port}", "/api/tags", adopt: true), otherServices), all);
+        }
+        catch
+        {
+            await ollama.DisposeAsync();
+            throw;
+        }
+
         try
         {
             await LoadAsync(ollama, "qwen2.5:7b");
             await LoadAsync(ollama, "llama3.2:3b");
-            await WaitUntilIdleAsync(host, "qwen2.5:7b", "llama3.2:3b");
+            await WaitUntilIdleAsync(rig.Host, "qwen2.5:7b", "llama3.2:3b");
             return rig;
         }
         catch

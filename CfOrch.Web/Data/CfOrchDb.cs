@@ -15,6 +15,8 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
 
     public DbSet<RegisteredNodeRow> Nodes => Set<RegisteredNodeRow>();
 
+    public DbSet<LeaseLoanRow> LeaseLoans => Set<LeaseLoanRow>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
@@ -43,6 +45,12 @@ public sealed class CfOrchDb(DbContextOptions<CfOrchDb> options) : DbContext(opt
             e.HasIndex(x => new { x.GpuIndex, x.AtUnixMs });
             e.HasIndex(x => x.LeaseId);
         });
+        modelBuilder.Entity<LeaseLoanRow>(e =>
+        {
+            e.ToTable("lease_loans");
+            e.HasKey(x => x.Id);
+        });
+
         modelBuilder.Entity<ClientLeaseRow>(e =>
         {
             e.ToTable("client_leases");
@@ -187,4 +195,31 @@ public sealed class ClientLeaseRow
     public long GrantedAtUnixMs { get; set; }
 
     public long? ExpiresAtUnixMs { get; set; }
+}
+
+/// <summary>
+/// Memory an Ollama's lease lent to a more important lease, while that lease holds it (<see cref="Core.Leases.KeptLoan"/>),
+/// so that after a restart the two come back with the loan and the GPU is not shown over-committed.
+/// </summary>
+public sealed class LeaseLoanRow
+{
+    public long Id { get; set; }
+
+    public required string NodeId { get; set; }
+
+    public int GpuIndex { get; set; }
+
+    /// <summary>The lender's holder (its service).</summary>
+    public required string Lender { get; set; }
+
+    public required string ForLeaseId { get; set; }
+
+    public required string ForHolder { get; set; }
+
+    public string? ForService { get; set; }
+
+    /// <summary><c>managed</c>, <c>adopted</c> or <c>client</c>.</summary>
+    public required string ForOrigin { get; set; }
+
+    public long Mb { get; set; }
 }

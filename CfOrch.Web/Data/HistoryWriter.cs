@@ -123,6 +123,24 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         return last == long.MinValue ? null : DateTimeOffset.FromUnixTimeMilliseconds(last);
     }
 
+    public async Task<IReadOnlyList<KeptLoan>> LoadLoansAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var rows = await db.LeaseLoans.AsNoTracking().OrderBy(r => r.Id).ToListAsync(cancellationToken);
+        return rows
+            .Select(r => Enum.TryParse<HolderOrigin>(r.ForOrigin, ignoreCase: true, out var origin)
+                ? new KeptLoan(r.NodeId, r.GpuIndex, r.Lender, r.ForLeaseId, r.ForHolder, r.ForService, origin, r.Mb)
+                : null)
+            .OfType<KeptLoan>()
+            .ToList();
+    }
+
+    public void KeepLoans(IReadOnlyList<KeptLoan> loans)
+    {
+        ArgumentNullException.ThrowIfNull(loans);
+        Enqueue(new Work.KeepLoans(loans));
+    }
+
     /// <summary>Waits until everything queued before the call is written (tests; shutdown).</summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
@@ -332,9 +350,14 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
             }
         }
 
-        if (lastByKey.Count > 0)
+        var loans = batch.OfType<Work.KeepLoans>().LastOrDefault();
+        if (lastByKey.Count > 0 || loans is not null)
         {
             await db.Database.UseTransactionAsync(transaction);
+        }
+
+        if (lastByKey.Count > 0)
+        {
             foreach (var (key, work) in lastByKey)
             {
                 await db.ManagedInstances.Where(x => x.Service == key.Service && x.NodeId == key.NodeId && x.GpuIndex == key.GpuIndex).ExecuteDeleteAsync();
@@ -344,6 +367,24 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
                 }
             }
 
+            await db.SaveChangesAsync();
+        }
+
+        // The loans are kept whole: only the batch's last list counts.
+        if (loans is not null)
+        {
+            await db.LeaseLoans.ExecuteDeleteAsync();
+            db.LeaseLoans.AddRange(loans.Loans.Select(k => new LeaseLoanRow
+            {
+                NodeId = k.NodeId,
+                GpuIndex = k.GpuIndex,
+                Lender = k.Lender,
+                ForLeaseId = k.ForLeaseId,
+                ForHolder = k.ForHolder,
+                ForService = k.ForService,
+                ForOrigin = k.ForOrigin.ToString().ToLowerInvariant(),
+                Mb = k.Mb,
+            }));
             await db.SaveChangesAsync();
         }
 
@@ -463,5 +504,7 @@ public sealed partial class HistoryWriter(IDbContextFactory<CfOrchDb> dbFactory,
         public sealed record RemoveInstance(InstanceKey Key) : Work;
 
         public sealed record Flush(TaskCompletionSource Done) : Work;
+
+        public sealed record KeepLoans(IReadOnlyList<KeptLoan> Loans) : Work;
     }
 }

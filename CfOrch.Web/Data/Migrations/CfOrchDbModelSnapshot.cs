@@ -168,6 +168,46 @@ namespace CfOrch.Web.Data.Migrations
                     b.ToTable("lease_events", (string)null);
                 });
 
+            modelBuilder.Entity("CfOrch.Web.Data.LeaseLoanRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ForHolder")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ForLeaseId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ForOrigin")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ForService")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("GpuIndex")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Lender")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Mb")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("NodeId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("lease_loans", (string)null);
+                });
+
             modelBuilder.Entity("CfOrch.Web.Data.ManagedInstanceRow", b =>
                 {
                     b.Property<string>("Service")
