@@ -25,9 +25,10 @@ public sealed partial class InstanceStopper(
     /// (a stop never lands between a start's registration and its spawn). A stop, once begun, runs to its end even when
     /// the caller stops waiting: its process gets SIGTERM, the grace, SIGKILL, and the instance ends with its lease
     /// released — it never stays "stopping". <paramref name="onlyIf"/> is checked again once the stop may begin (the
-    /// idle sweep stops only what is still idle).
+    /// idle sweep stops only what is still idle). <paramref name="grace"/>: the wait between SIGTERM and SIGKILL, when not
+    /// the profile's <c>eviction_timeout_s</c>.
     /// </summary>
-    public async Task<StopOutcome> StopAsync(InstanceKey key, HistoryKind kind, string reason, CancellationToken cancellationToken, Func<InstanceSnapshot, bool>? onlyIf = null)
+    public async Task<StopOutcome> StopAsync(InstanceKey key, HistoryKind kind, string reason, CancellationToken cancellationToken, Func<InstanceSnapshot, bool>? onlyIf = null, TimeSpan? grace = null)
     {
         using var serviceLock = await locks.AcquireAsync(key.Service, cancellationToken);
         var instance = registry.Get(key) ?? throw new OrchestrationException(OrchestrationError.NotFound, $"no instance {key}");
@@ -50,12 +51,11 @@ public sealed partial class InstanceStopper(
             return new StopOutcome(registry.Get(key)!, $"{key} is already {registry.Get(key)!.State.ToString().ToLowerInvariant()}");
         }
 
-        var grace = TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS);
         try
         {
             if (runtimes.Of(key) is { } runtime)
             {
-                await runtime.StopAsync(instance, grace, CancellationToken.None);
+                await runtime.StopAsync(instance, grace ?? TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
             }
         }
         finally

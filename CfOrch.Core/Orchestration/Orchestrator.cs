@@ -115,11 +115,11 @@ public sealed class Orchestrator(
     }
 
     /// <summary>
-    /// Stops the service's instances (on one GPU when given). A managed one gets SIGTERM, a grace of the profile's
-    /// eviction_timeout_s, then SIGKILL; an adopted one is only released from tracking — its process keeps running; a
+    /// Stops the service's instances (on one GPU when given). A managed one gets SIGTERM, a grace (<paramref name="grace"/>,
+    /// else the profile's eviction_timeout_s), then SIGKILL; an adopted one is only released from tracking — its process keeps running; a
     /// crashed one waiting for its automatic restart is not restarted.
     /// </summary>
-    public async Task<IReadOnlyList<StopOutcome>> StopAsync(string service, int? gpuIndex, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<StopOutcome>> StopAsync(string service, int? gpuIndex, CancellationToken cancellationToken, TimeSpan? grace = null)
     {
         var outcomes = new List<StopOutcome>(await crashes.CancelForStopAsync(service, gpuIndex, cancellationToken));
         var targets = registry.ForService(service).Where(i => i.IsActive && (gpuIndex is null || i.Key.GpuIndex == gpuIndex)).ToList();
@@ -130,7 +130,7 @@ public sealed class Orchestrator(
 
         foreach (var instance in targets)
         {
-            outcomes.Add(await stopper.StopAsync(instance.Key, HistoryKind.Stopped, "stopped on request", cancellationToken));
+            outcomes.Add(await stopper.StopAsync(instance.Key, HistoryKind.Stopped, "stopped on request", cancellationToken, grace: grace));
         }
 
         return outcomes;

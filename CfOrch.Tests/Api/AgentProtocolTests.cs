@@ -18,7 +18,9 @@ public sealed class AgentProtocolTests
     {
         var port = EngineApp.FreePort();
         await using var host = ApiTestHost.Start(
-            EngineApp.Profile(EngineApp.StandInService("whisper", 1000, 2, port, "service --port {port}", "/health")),
+            EngineApp.Profile(
+                EngineApp.StandInService("whisper", 1000, 2, port, "service --port {port}", "/health"),
+                EngineApp.StandInService("stubborn", 1000, 2, EngineApp.FreePort(), "service --port {port} --ignore-sigterm", "/health")),
             new()
             {
                 ["CfOrch:Role"] = "agent",
@@ -51,13 +53,27 @@ public sealed class AgentProtocolTests
         Assert.Equal(["whisper"], (await host.GetAsync("/services")).Json.GetProperty("running").EnumerateArray().Select(e => e.GetString()));
         Assert.True((await host.GetAsync("/services/whisper")).Json.GetProperty("running").GetBoolean());
 
-        // Evict: only a process of a service it started.
+        // Evict: only a process of a service it started, answered with the original agent's methods.
         var refused = Fields((await host.PostAsync("/evict", new { pid = 1, grace_period_s = 1.0 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json, "success", "method", "message");
-        Assert.False(refused.GetProperty("success").GetBoolean());
+        Assert.Equal((false, "error"), (refused.GetProperty("success").GetBoolean(), refused.GetProperty("method").GetString()));
+        var missing = (await host.PostAsync("/evict", new { pid = 999_999_999, grace_period_s = 1.0 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json;
+        Assert.Equal((false, "not_found", "PID 999999999 not found"), (missing.GetProperty("success").GetBoolean(), missing.GetProperty("method").GetString(), missing.GetProperty("message").GetString()));
         var pid = host.Orchestrator.Instances.Single().Pid!.Value;
-        var evicted = (await host.PostAsync("/evict", new { pid, grace_period_s = 1.0 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json;
-        Assert.True(evicted.GetProperty("success").GetBoolean());
+        var badGrace = await host.PostAsync("/evict", new { pid, grace_period_s = -1 }, remote: "10.0.0.5", bearer: Token);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, badGrace.Status);
+        Assert.Contains("grace_period_s must be between 0 and 600 seconds (got -1)", badGrace.Detail, StringComparison.Ordinal);
+        Assert.True((await host.GetAsync("/services/whisper")).Json.GetProperty("running").GetBoolean());
+        var evicted = (await host.PostAsync("/evict", new { pid, grace_period_s = 10.0 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json;
+        Assert.Equal((true, "sigterm"), (evicted.GetProperty("success").GetBoolean(), evicted.GetProperty("method").GetString()));
         Assert.False((await host.GetAsync("/services/whisper")).Json.GetProperty("running").GetBoolean());
+
+        // A process that ignores SIGTERM is killed once the caller's grace (not the profile's 3 s) has passed.
+        (await host.PostAsync("/services/stubborn/start", new { gpu_id = 0, @params = new { } }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK);
+        var stubborn = host.Orchestrator.Instances.Single(i => i.Service == "stubborn" && i.IsActive).Pid!.Value;
+        var killed = (await host.PostAsync("/evict", new { pid = stubborn, grace_period_s = 0.3 }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json;
+        Assert.Equal((true, "sigkill"), (killed.GetProperty("success").GetBoolean(), killed.GetProperty("method").GetString()));
+        Assert.False(Core.Processes.ProcFs.IsRunning(stubborn));
+        Assert.Contains(host.App.Factory.Log.Lines, l => l.Text.StartsWith($"stubborn: PID {stubborn} did not stop within 00:00:00.3000000 of SIGTERM", StringComparison.Ordinal));
 
         (await host.PostAsync("/services/whisper/start", new { gpu_id = 0, @params = new { } }, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK);
         var stopped = Fields((await host.PostAsync("/services/whisper/stop", null, remote: "10.0.0.5", bearer: Token)).Is(HttpStatusCode.OK).Json, "service", "stopped");

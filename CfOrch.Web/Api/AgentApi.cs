@@ -57,19 +57,34 @@ public static class AgentApi
         });
 
         // Only a process of a service cf-orch started here: an agent never signals a PID it does not own. Its processes
-        // are those its VRAM is measured by (a container's: every process in its cgroup, docker exec's too).
-        control.MapPost("/evict", async (HttpRequest request, Orchestrator o, Core.Measurement.UsageMeter meter, CancellationToken ct) =>
+        // are those its VRAM is measured by (a container's: every process in its cgroup, docker exec's too). The answer's
+        // method is the original agent's: not_found (no such PID), error (not allowed), sigterm or sigkill (how it ended).
+        control.MapPost("/evict", async (HttpRequest request, Orchestrator o, Core.Measurement.UsageMeter meter, TimeProvider time, CancellationToken ct) =>
         {
             var body = await ApiBodies.ReadBodyAsync<AgentEvictBody>(request, ct);
+            if (!double.IsFinite(body.GracePeriodS) || body.GracePeriodS is < 0 or > AgentEvictBody.MaxGracePeriodS)
+            {
+                throw new ApiException(422, string.Create(CultureInfo.InvariantCulture, $"grace_period_s must be between 0 and {AgentEvictBody.MaxGracePeriodS} seconds (got {body.GracePeriodS})"));
+            }
+
+            if (body.Pid <= 0 || !Core.Processes.ProcFs.IsRunning(body.Pid))
+            {
+                return TypedResults.Ok(new AgentEvictAnswer(false, "not_found", string.Create(CultureInfo.InvariantCulture, $"PID {body.Pid} not found")));
+            }
+
             var owner = o.Instances.FirstOrDefault(i => i is { IsActive: true, Origin: InstanceOrigin.Managed } && meter.ProcessesOf(i).Contains(body.Pid));
             if (owner is null)
             {
-                return TypedResults.Ok(new AgentEvictAnswer(false, "none",
+                return TypedResults.Ok(new AgentEvictAnswer(false, "error",
                     string.Create(CultureInfo.InvariantCulture, $"PID {body.Pid} is not a process of a service cf-orch started on {o.NodeId}; cf-orch never signals other processes")));
             }
 
-            var outcomes = await o.StopAsync(owner.Service, owner.Key.GpuIndex, ct);
-            return TypedResults.Ok(new AgentEvictAnswer(true, "sigterm", string.Join("; ", outcomes.Select(x => x.Message))));
+            // The stop sends SIGTERM and SIGKILL only once the grace has passed: a stop that ends sooner ended on SIGTERM.
+            var grace = TimeSpan.FromSeconds(body.GracePeriodS);
+            var began = time.GetTimestamp();
+            var outcomes = await o.StopAsync(owner.Service, owner.Key.GpuIndex, ct, grace);
+            var method = time.GetElapsedTime(began) < grace ? "sigterm" : "sigkill";
+            return TypedResults.Ok(new AgentEvictAnswer(true, method, string.Join("; ", outcomes.Select(x => x.Message))));
         }).DocumentsBody<AgentEvictBody>("application/json");
 
         // No dashboard on an agent: one page that says what it is.
@@ -102,8 +117,12 @@ public sealed class AgentStartBody
 
 public sealed class AgentEvictBody
 {
+    /// <summary>The longest wait between SIGTERM and SIGKILL a caller may ask for.</summary>
+    public const double MaxGracePeriodS = 600;
+
     public int Pid { get; set; }
 
+    /// <summary>Seconds between SIGTERM and SIGKILL (the original agent's default: 5).</summary>
     public double GracePeriodS { get; set; } = 5;
 }
 
