@@ -121,9 +121,15 @@ public sealed record InstanceSnapshot
     /// <summary>Which automatic restart this run is (1 = the first after a crash); 0 when it was started on request.</summary>
     public int RestartNumber { get; init; }
 
+    /// <summary>The less important instances evicted (stopped) to make room for this run's start: what undoing it starts again.</summary>
+    public IReadOnlyList<Displaced> Displaced { get; init; } = [];
+
     /// <summary>Starting, running, unhealthy or idle: it holds (or should hold) its lease.</summary>
     public bool IsActive => State is InstanceState.Starting or InstanceState.Running or InstanceState.Unhealthy or InstanceState.Idle or InstanceState.Stopping or InstanceState.Unknown;
 
     /// <summary>Can take allocations now.</summary>
     public bool IsServing => State is InstanceState.Running or InstanceState.Idle;
 }
+
+/// <summary>An instance a start evicted: which, and the model it ran (for its start again).</summary>
+public sealed record Displaced(InstanceKey Key, string? Model);

@@ -9,7 +9,8 @@ namespace CfOrch.Core.Orchestration;
 /// <summary>
 /// cf-orch's allocate, once the instance is ensured: the model picked from the caller's candidates (room made for it
 /// by unloading idle models), the claim added under the instance's lock, and — when the claim is refused after this
-/// allocation started the instance — the start undone, so that a refused allocation leaves no service behind.
+/// allocation started the instance — the start undone, so that a refused allocation leaves no service behind, and what
+/// that start evicted is started again.
 /// </summary>
 public sealed class Allocator(
     ServiceLocks locks,
@@ -19,6 +20,8 @@ public sealed class Allocator(
     InstanceStopper stopper,
     ModelResolver models,
     IdleModelEviction idleModels,
+    ServiceStarter starter,
+    Profiles.ProfileRegistry profiles,
     TimeProvider time,
     IOptions<CfOrchOptions> options)
 {
@@ -79,7 +82,10 @@ public sealed class Allocator(
             // nothing would ever stop it). The stop runs to its end whatever the caller's token says.
             try
             {
-                await StopStartedAsync(ensured.Instance, "started for an allocation whose caller hung up", elsewhere);
+                if (await StopStartedAsync(ensured.Instance, "started for an allocation whose caller hung up", elsewhere) == UndoOutcome.Stopped)
+                {
+                    await StartDisplacedAsync(ensured.Instance);
+                }
             }
             catch (OrchestrationException)
             {
@@ -117,13 +123,18 @@ public sealed class Allocator(
         string what;
         try
         {
-            what = await StopStartedAsync(started, $"started for an allocation that was refused: {refused.Message}", elsewhere) switch
+            var outcome = await StopStartedAsync(started, $"started for an allocation that was refused: {refused.Message}", elsewhere);
+            what = outcome switch
             {
                 UndoOutcome.Stopped => $"{started.Service}, started for it, is stopped again",
                 UndoOutcome.Allocated => $"{started.Service} was started for it and is left running, allocated meanwhile",
                 UndoOutcome.Replaced => $"{started.Service} was started for it and ended meanwhile; the one running now was started since and is left as it is",
                 _ => $"{started.Service} was started for it and ended meanwhile",
             };
+            if (outcome == UndoOutcome.Stopped && started.Displaced.Count > 0)
+            {
+                what += "; " + await StartDisplacedAsync(started);
+            }
         }
         catch (OrchestrationException ex)
         {
@@ -131,6 +142,39 @@ public sealed class Allocator(
         }
 
         return new OrchestrationException(refused.Error, $"{refused.Message}; {what}");
+    }
+
+    /// <summary>
+    /// Starts again what the undone start of <paramref name="started"/> evicted (on this node): each displaced service
+    /// that does not run again by now and is still in the profile, on its GPU, by the usual rules (a start on request
+    /// would be the same) — launched, not waited for. Says what became of each.
+    /// </summary>
+    private async Task<string> StartDisplacedAsync(InstanceSnapshot started)
+    {
+        var said = new List<string>();
+        foreach (var displaced in started.Displaced)
+        {
+            var name = displaced.Key.Service;
+            try
+            {
+                var profile = ActiveServices.Get(profiles, name);
+                using var held = await locks.AcquireAsync(name, CancellationToken.None);
+                if (registry.ForService(name).Any(i => i.IsActive))
+                {
+                    said.Add($"{name}, stopped to make room for it, runs again already");
+                    continue;
+                }
+
+                await starter.StartNewAsync(profile, displaced.Key.GpuIndex, displaced.Model, CancellationToken.None);
+                said.Add($"{name}, stopped to make room for it, is starting again");
+            }
+            catch (OrchestrationException ex)
+            {
+                said.Add($"{name}, stopped to make room for it, could not be started again: {ex.Message}");
+            }
+        }
+
+        return string.Join("; ", said);
     }
 
     /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile, ended meanwhile or another run by now; says which.</summary>

@@ -23,8 +23,11 @@ public sealed class GpuPlacer(
     IOptions<CfOrchOptions> options)
 {
 
-    /// <summary>The GPU and lease for a start of <paramref name="profile"/>; no lease (and not on a GPU) for a service that needs no VRAM on a node without GPUs.</summary>
-    public async Task<(int Gpu, string? LeaseId, bool OnGpu)> LeaseForStartAsync(ServiceProfile profile, int? gpuIndex, CancellationToken cancellationToken)
+    /// <summary>
+    /// The GPU and lease for a start of <paramref name="profile"/>, and the instances evicted for it; no lease (and not on
+    /// a GPU) for a service that needs no VRAM on a node without GPUs.
+    /// </summary>
+    public async Task<(int Gpu, string? LeaseId, bool OnGpu, IReadOnlyList<Displaced> Evicted)> LeaseForStartAsync(ServiceProfile profile, int? gpuIndex, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(profile);
 
@@ -38,7 +41,7 @@ public sealed class GpuPlacer(
                 throw new OrchestrationException(OrchestrationError.NoCapacity, Placement.WhyNone(profile, all)!);
             }
 
-            return (0, null, false);
+            return (0, null, false, []);
         }
 
         var allowed = Placement.Candidates(profile, all);
@@ -71,7 +74,7 @@ public sealed class GpuPlacer(
             switch (leases.Request(Request(profile, gpu.Index)))
             {
                 case Admission.Granted granted:
-                    return (gpu.Index, granted.Lease.LeaseId, true);
+                    return (gpu.Index, granted.Lease.LeaseId, true, []);
                 case Admission.NeedsEviction plan:
                     eviction ??= (gpu.Index, plan);
                     refusals.Add(plan.Reason);
@@ -90,7 +93,7 @@ public sealed class GpuPlacer(
             {
                 if (await idleModels.LeaseByUnloadingAsync(Request(profile, gpu.Index), cancellationToken) is { } unloadedFor)
                 {
-                    return (gpu.Index, unloadedFor.LeaseId, true);
+                    return (gpu.Index, unloadedFor.LeaseId, true, []);
                 }
             }
             catch (OrchestrationException ex) when (ex.Error == OrchestrationError.NoCapacity)
@@ -104,10 +107,12 @@ public sealed class GpuPlacer(
             throw new OrchestrationException(OrchestrationError.NoCapacity, string.Join("; ", refusals));
         }
 
-        return (evict.Gpu, await EvictAndLeaseAsync(profile, evict.Gpu, evict.Plan, cancellationToken), true);
+        var evicted = new List<Displaced>();
+        var leaseId = await EvictAndLeaseAsync(profile, evict.Gpu, evict.Plan, evicted, cancellationToken);
+        return (evict.Gpu, leaseId, true, evicted);
     }
 
-    private async Task<string> EvictAndLeaseAsync(ServiceProfile profile, int gpu, Admission.NeedsEviction plan, CancellationToken cancellationToken)
+    private async Task<string> EvictAndLeaseAsync(ServiceProfile profile, int gpu, Admission.NeedsEviction plan, List<Displaced> evicted, CancellationToken cancellationToken)
     {
         foreach (var victim in plan.Victims)
         {
@@ -115,6 +120,7 @@ public sealed class GpuPlacer(
             if (registry.All.FirstOrDefault(i => i.LeaseId == victim.LeaseId) is { } instance)
             {
                 await stopper.StopAsync(instance.Key, HistoryKind.Evicted, reason, cancellationToken);
+                evicted.Add(new Displaced(instance.Key, instance.Model));
             }
             else
             {

@@ -31,8 +31,14 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
             throw new OrchestrationException(OrchestrationError.NotStartable, $"{profile.Name} cannot start: {why}");
         }
 
-        var (gpu, leaseId, onGpu) = await placer.LeaseForStartAsync(profile, gpuIndex, cancellationToken);
+        var (gpu, leaseId, onGpu, evicted) = await placer.LeaseForStartAsync(profile, gpuIndex, cancellationToken);
         var instance = await runtime.StartAsync(new RuntimeStart(profile, gpu, onGpu, leaseId, model, restartNumber), cancellationToken);
+        if (evicted.Count > 0)
+        {
+            var run = instance.Since;
+            instance = registry.Update(instance.Key, i => i with { Displaced = evicted }, i => i.Since == run) ?? instance;
+        }
+
         health.ProbeSoon(instance.Key);
         if (instance.State == InstanceState.Failed)
         {

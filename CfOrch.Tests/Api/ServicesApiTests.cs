@@ -163,6 +163,29 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task An_allocate_whose_start_evicted_a_service_and_is_then_refused_starts_that_service_again()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(
+            EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags"),
+            EngineApp.StandInService("worker", 5000, 3, EngineApp.FreePort(), "service --port {port}", "/health")));
+        (await host.PostAsync("/api/services/worker/start", new { })).Is(HttpStatusCode.OK);
+        var before = host.Orchestrator.Instances.Single(i => i is { Service: "worker", IsActive: true });
+
+        // 4,096 MB for Ollama do not fit beside the worker's 5,000 MB on 8 GB: the less important worker is evicted for
+        // the start, and Ollama, asked once it runs, has none of the candidates.
+        var refused = (await host.PostAsync("/api/services/ollama/allocate", new { model_candidates = new[] { "mistral:7b" }, caller = "t" })).Is(HttpStatusCode.UnprocessableEntity).Detail;
+
+        Assert.Contains("ollama, started for it, is stopped again; worker, stopped to make room for it, is starting again", refused, StringComparison.Ordinal);
+        Assert.DoesNotContain(host.Orchestrator.Instances, i => i.Service == "ollama" && i.IsActive);
+        var again = await host.App.WaitForAsync("worker", i => i.State == InstanceState.Running);
+        Assert.NotEqual(before.Pid, again.Pid);
+        Assert.Equal(["worker"], host.Orchestrator.Leases.Select(l => l.Service));
+        await host.Get<CfOrch.Web.Data.HistoryWriter>().FlushAsync(Ct);
+        var evicted = (await host.GetAsync("/api/leases/history?kind=evicted")).Json.GetProperty("events")[0];
+        Assert.Equal("evicted from GPU 0 for ollama (priority 1 over 3)", evicted.GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task An_allocate_that_found_warm_an_ollama_another_allocate_started_and_then_stopped_again_is_refused_not_handed_a_dead_url()
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")));
