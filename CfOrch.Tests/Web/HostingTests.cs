@@ -101,6 +101,34 @@ public sealed class HostingTests
     }
 
     [Fact]
+    public async Task A_port_another_program_holds_stops_start_up_with_exit_code_1_and_one_line_that_names_it_and_who_holds_it()
+    {
+        using var data = new TempDir();
+        using var holder = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((IPEndPoint)holder.LocalEndpoint).Port;
+
+        // The real app, as the README runs it, told to listen where something already does.
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "CfOrch.Web.dll"), "--urls", $"http://127.0.0.1:{port}" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["CfOrch__DataDir"] = data.Path;
+        start.Environment["CfOrch__Gpus__Mode"] = "none";
+        using var app = System.Diagnostics.Process.Start(start)!;
+        var output = app.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errors = app.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await app.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, app.ExitCode);
+        var said = await output + await errors;
+        Assert.Contains($"cf-orch cannot start: Failed to bind to address http://127.0.0.1:{port}: address already in use. Port {port} is held by PID {Environment.ProcessId} (", said, StringComparison.Ordinal);
+        Assert.Contains("choose another address with --urls", said, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_agent_command_becomes_configuration_keys_and_other_arguments_pass_through()
     {
         Assert.Equal(

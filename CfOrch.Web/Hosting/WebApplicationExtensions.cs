@@ -41,6 +41,15 @@ public static partial class WebApplicationExtensions
             await app.DisposeAsync();
             return 1;
         }
+        catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException)
+        {
+            // Kestrel could not listen (the port is taken, or may not be used): one line that says where and what to do,
+            // not a crash with a stack trace.
+            var (problem, hint) = (ex.Message.TrimEnd('.'), ListenHint(ex.Message));
+            LogCannotListen(logger, problem, hint);
+            await app.DisposeAsync();
+            return 1;
+        }
         catch (OptionsValidationException ex)
         {
             var failures = string.Join(Environment.NewLine, ex.Failures.Select(f => "  " + f));
@@ -153,6 +162,26 @@ public static partial class WebApplicationExtensions
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "{Message}")]
     private static partial void LogDataDirectory(ILogger logger, string message);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: {Problem}. {Hint}")]
+    private static partial void LogCannotListen(ILogger logger, string problem, string hint);
+
+    /// <summary>What to do about an address Kestrel could not listen on (its message names it): who holds the port, and how to choose another.</summary>
+    private static string ListenHint(string message)
+    {
+        const string advice = "choose another address with --urls (for example --urls http://0.0.0.0:7701) or the Urls setting";
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"address (?<url>\S+?):? address already in use", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        if (!match.Success || !Uri.TryCreate(match.Groups["url"].Value, UriKind.Absolute, out var uri))
+        {
+            return $"Check the address, or {advice}";
+        }
+
+        var holders = Core.Processes.ProcFs.ListeningPids(uri.Port)
+            .Select(pid => $"PID {pid} ({Core.Processes.ProcFs.ProcessName(pid) ?? "unknown"})")
+            .ToList();
+        var who = holders.Count == 0 ? "Another program listens on port " + uri.Port : $"Port {uri.Port} is held by {string.Join(", ", holders)}";
+        return $"{who} (another cf-orch?): stop it, or {advice}";
+    }
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: the configuration is invalid.\n{Failures}")]
     private static partial void LogInvalidConfiguration(ILogger logger, string failures);
