@@ -484,8 +484,25 @@ public sealed class LeaseManager
     /// <summary><paramref name="lease"/> as it would be with the kept loans in <paramref name="borrowing"/> whose lender it is made again.</summary>
     private Lease Borrowed(Lease lease, IReadOnlyList<KeptLoan> borrowing)
     {
-        var mine = borrowing.Where(k => LenderOf(k)?.LeaseId == lease.LeaseId).ToList();
-        return mine.Count == 0 ? lease : lease with { Loans = [.. lease.Loans, .. mine.Select(k => new LeaseLoan(NewToken(), k.ForHolder, null, k.Mb))] };
+        foreach (var kept in borrowing)
+        {
+            if (LenderOf(kept)?.LeaseId == lease.LeaseId)
+            {
+                lease = WithLoan(lease, kept, kept.ForHolder, null) ?? lease;
+            }
+        }
+
+        return lease;
+    }
+
+    /// <summary>
+    /// <paramref name="lender"/> lending what <paramref name="kept"/> lent again, to <paramref name="forLeaseId"/> — never
+    /// more than its budget has left to lend; null when nothing is left.
+    /// </summary>
+    private static Lease? WithLoan(Lease lender, KeptLoan kept, string forHolder, string? forLeaseId)
+    {
+        var mb = Math.Min(kept.Mb, lender.Mb - lender.LentMb);
+        return mb > 0 ? lender with { Loans = [.. lender.Loans, new LeaseLoan(NewToken(), forHolder, forLeaseId, mb)] } : null;
     }
 
     /// <summary>Adds <paramref name="lease"/> with the kept loans it completes made again, on it and on its lenders. Called under the lock.</summary>
@@ -501,16 +518,15 @@ public sealed class LeaseManager
         foreach (var kept in borrowing)
         {
             _expectedLoans.Remove(kept);
-            if (LenderOf(kept) is { } lender && Math.Min(kept.Mb, lender.Mb - lender.LentMb) > 0)
-            {
-                var updated = lender with { Loans = [.. lender.Loans, new LeaseLoan(NewToken(), request.Holder, lease.LeaseId, Math.Min(kept.Mb, lender.Mb - lender.LentMb))] };
-                _leases[lender.LeaseId] = updated;
-                _stream.Publish(new LeaseUpdated(updated));
-            }
-            else
+            if (LenderOf(kept) is not { } lender)
             {
                 // Its lender is still away: the loan now waits for it, made for this lease.
                 _expectedLoans.Add(kept with { ForLeaseId = lease.LeaseId });
+            }
+            else if (WithLoan(lender, kept, request.Holder, lease.LeaseId) is { } updated)
+            {
+                _leases[lender.LeaseId] = updated;
+                _stream.Publish(new LeaseUpdated(updated));
             }
         }
 
