@@ -116,8 +116,8 @@ public sealed class Orchestrator(
 
     /// <summary>
     /// Stops the service's instances (on one GPU when given). A managed one gets SIGTERM, a grace (<paramref name="grace"/>,
-    /// else the profile's eviction_timeout_s), then SIGKILL; an adopted one is only released from tracking — its process keeps running; a
-    /// crashed one waiting for its automatic restart is not restarted.
+    /// else the profile's eviction_timeout_s), then SIGKILL; an adopted one is only released from tracking — its process
+    /// keeps running; a crashed one waiting for its automatic restart is not restarted.
     /// </summary>
     public async Task<IReadOnlyList<StopOutcome>> StopAsync(string service, int? gpuIndex, CancellationToken cancellationToken, TimeSpan? grace = null)
     {
