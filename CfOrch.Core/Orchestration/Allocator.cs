@@ -21,7 +21,6 @@ public sealed class Allocator(
     ModelResolver models,
     IdleModelEviction idleModels,
     ServiceStarter starter,
-    Profiles.ProfileRegistry profiles,
     TimeProvider time,
     IOptions<CfOrchOptions> options)
 {
@@ -84,7 +83,7 @@ public sealed class Allocator(
             {
                 if (await StopStartedAsync(ensured.Instance, "started for an allocation whose caller hung up", elsewhere) == UndoOutcome.Stopped)
                 {
-                    await StartDisplacedAsync(ensured.Instance);
+                    await starter.StartDisplacedAsync(ensured.Instance);
                 }
             }
             catch (OrchestrationException)
@@ -133,7 +132,7 @@ public sealed class Allocator(
             };
             if (outcome == UndoOutcome.Stopped && started.Displaced.Count > 0)
             {
-                what += "; " + await StartDisplacedAsync(started);
+                what += "; " + await starter.StartDisplacedAsync(started);
             }
         }
         catch (OrchestrationException ex)
@@ -142,39 +141,6 @@ public sealed class Allocator(
         }
 
         return new OrchestrationException(refused.Error, $"{refused.Message}; {what}");
-    }
-
-    /// <summary>
-    /// Starts again what the undone start of <paramref name="started"/> evicted (on this node): each displaced service
-    /// that does not run again by now and is still in the profile, on its GPU, by the usual rules (a start on request
-    /// would be the same) — launched, not waited for. Says what became of each.
-    /// </summary>
-    private async Task<string> StartDisplacedAsync(InstanceSnapshot started)
-    {
-        var said = new List<string>();
-        foreach (var displaced in started.Displaced)
-        {
-            var name = displaced.Key.Service;
-            try
-            {
-                var profile = ActiveServices.Get(profiles, name);
-                using var held = await locks.AcquireAsync(name, CancellationToken.None);
-                if (registry.ForService(name).Any(i => i.IsActive))
-                {
-                    said.Add($"{name}, stopped to make room for it, runs again already");
-                    continue;
-                }
-
-                await starter.StartNewAsync(profile, displaced.Key.GpuIndex, displaced.Model, CancellationToken.None);
-                said.Add($"{name}, stopped to make room for it, is starting again");
-            }
-            catch (OrchestrationException ex)
-            {
-                said.Add($"{name}, stopped to make room for it, could not be started again: {ex.Message}");
-            }
-        }
-
-        return string.Join("; ", said);
     }
 
     /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile, ended meanwhile or another run by now; says which.</summary>

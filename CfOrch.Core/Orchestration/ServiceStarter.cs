@@ -7,8 +7,12 @@ using Microsoft.Extensions.Options;
 
 namespace CfOrch.Core.Orchestration;
 
-/// <summary>Starts a new instance of a service from its process spec (placed and leased by <see cref="GpuPlacer"/>) and waits until it serves.</summary>
-public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, HealthMonitor health, InstanceRegistry registry, ProfileRegistry profiles, IOptions<CfOrchOptions> options)
+/// <summary>
+/// Starts a new instance of a service from its process spec (placed and leased by <see cref="GpuPlacer"/>) and waits
+/// until it serves. A start that evicted less important services and then fails for good (no automatic restart will
+/// try again) starts them again: a failed start leaves the GPU as it found it.
+/// </summary>
+public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, HealthMonitor health, InstanceRegistry registry, ProfileRegistry profiles, ServiceLocks locks, IOptions<CfOrchOptions> options)
 {
     /// <summary>Places, leases and launches; the instance is Starting (or the start is refused with why). Call under the service's lock.</summary>
     public async Task<InstanceSnapshot> StartNewAsync(ServiceProfile profile, int? gpuIndex, string? model, CancellationToken cancellationToken, int restartNumber = 0)
@@ -42,11 +46,52 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
         health.ProbeSoon(instance.Key);
         if (instance.State == InstanceState.Failed)
         {
-            throw new OrchestrationException(OrchestrationError.StartFailed, $"{profile.Name} cannot start: {instance.Message}");
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"{profile.Name} cannot start: {instance.Message}{await AfterFailureAsync(profile, instance)}");
         }
 
         return instance;
     }
+
+    /// <summary>
+    /// Starts again what the start of <paramref name="undone"/> evicted (on this node), now that it is undone or failed:
+    /// each displaced service that does not run again by now and is still in the profile, on its GPU, by the usual rules
+    /// (as a start on request would) — launched, not waited for. Says what became of each.
+    /// </summary>
+    public async Task<string> StartDisplacedAsync(InstanceSnapshot undone)
+    {
+        ArgumentNullException.ThrowIfNull(undone);
+        var said = new List<string>();
+        foreach (var displaced in undone.Displaced)
+        {
+            var name = displaced.Key.Service;
+            try
+            {
+                var profile = ActiveServices.Get(profiles, name);
+                using var held = await locks.AcquireAsync(name, CancellationToken.None);
+                if (registry.ForService(name).Any(i => i.IsActive))
+                {
+                    said.Add($"{name}, stopped to make room for it, runs again already");
+                    continue;
+                }
+
+                await StartNewAsync(profile, displaced.Key.GpuIndex, displaced.Model, CancellationToken.None);
+                said.Add($"{name}, stopped to make room for it, is starting again");
+            }
+            catch (OrchestrationException ex)
+            {
+                said.Add($"{name}, stopped to make room for it, could not be started again: {ex.Message}");
+            }
+        }
+
+        return string.Join("; ", said);
+    }
+
+    /// <summary>
+    /// After a start of <paramref name="profile"/> failed for good: what it evicted started again, said as the failure's
+    /// last words ("" when it evicted nothing, or when <c>restart: on-failure</c> will try it again and needs the room).
+    /// </summary>
+    private async Task<string> AfterFailureAsync(ServiceProfile profile, InstanceSnapshot failed) =>
+        failed.Displaced.Count == 0 || profile.Managed?.Restart != RestartPolicy.Never ? "" : "; " + await StartDisplacedAsync(failed);
 
     /// <summary>Waits until <paramref name="starting"/> serves; throws with why when it fails, is stopped first, or takes too long.</summary>
     public async Task<InstanceSnapshot> WaitUntilServingAsync(InstanceSnapshot starting, CancellationToken cancellationToken)
@@ -71,7 +116,8 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
             { State: InstanceState.Stopping or InstanceState.Stopped } => throw new OrchestrationException(OrchestrationError.StartFailed,
                 $"{starting.Service} was stopped before it was ready ({done.Message})"),
             _ => throw new OrchestrationException(OrchestrationError.StartFailed,
-                $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code ? $" (exit code {code})" : "")}"),
+                $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code ? $" (exit code {code})" : "")}"
+                + (done.Since == starting.Since && profiles.Active.Profile.Services.GetValueOrDefault(starting.Service) is { } profile ? await AfterFailureAsync(profile, done) : "")),
         };
     }
 }

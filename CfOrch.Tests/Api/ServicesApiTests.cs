@@ -186,6 +186,25 @@ public sealed class ServicesApiTests
     }
 
     [Fact]
+    public async Task A_start_that_evicted_a_service_and_then_fails_starts_that_service_again()
+    {
+        await using var host = ApiTestHost.Start(EngineApp.Profile(
+            EngineApp.StandInService("vllm", 4096, 1, EngineApp.FreePort(), "service --port {port} --exit-after-ms 50 --exit-code 3", "/health"),
+            EngineApp.StandInService("worker", 5000, 3, EngineApp.FreePort(), "service --port {port}", "/health")));
+        (await host.PostAsync("/api/services/worker/start", new { })).Is(HttpStatusCode.OK);
+        var before = host.Orchestrator.Instances.Single(i => i is { Service: "worker", IsActive: true });
+
+        // vllm (priority 1) evicts the worker for its start, then exits before it is ready (restart: never).
+        var failed = (await host.PostAsync("/api/services/vllm/start", new { })).Is(HttpStatusCode.ServiceUnavailable).Detail;
+
+        Assert.Contains("vllm failed to start", failed, StringComparison.Ordinal);
+        Assert.Contains("worker, stopped to make room for it, is starting again", failed, StringComparison.Ordinal);
+        var again = await host.App.WaitForAsync("worker", i => i.State == InstanceState.Running);
+        Assert.NotEqual(before.Pid, again.Pid);
+        Assert.Equal(["worker"], host.Orchestrator.Leases.Select(l => l.Service));
+    }
+
+    [Fact]
     public async Task An_allocate_that_found_warm_an_ollama_another_allocate_started_and_then_stopped_again_is_refused_not_handed_a_dead_url()
     {
         await using var host = ApiTestHost.Start(EngineApp.Profile(EngineApp.StandInService("ollama", 4096, 1, EngineApp.FreePort(), "ollama --port {port}", "/api/tags")));
