@@ -116,7 +116,7 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
             { State: InstanceState.Stopping or InstanceState.Stopped } => throw new OrchestrationException(OrchestrationError.StartFailed,
                 $"{starting.Service} was stopped before it was ready ({done.Message})"),
             _ => throw new OrchestrationException(OrchestrationError.StartFailed,
-                $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code ? $" (exit code {code})" : "")}"
+                $"{starting.Service} failed to start: {done.Message}{(done.ExitCode is { } code && done.Message?.Contains($"code {code}", StringComparison.Ordinal) != true ? $" (exit code {code})" : "")}"
                 + (done.Since == starting.Since && profiles.Active.Profile.Services.GetValueOrDefault(starting.Service) is { } profile ? await AfterFailureAsync(profile, done) : "")),
         };
     }

@@ -197,7 +197,7 @@ public sealed class ServicesApiTests
         // vllm (priority 1) evicts the worker for its start, then exits before it is ready (restart: never).
         var failed = (await host.PostAsync("/api/services/vllm/start", new { })).Is(HttpStatusCode.ServiceUnavailable).Detail;
 
-        Assert.Contains("vllm failed to start", failed, StringComparison.Ordinal);
+        Assert.Contains("vllm failed to start: the process exited with code 3 while starting; ", failed, StringComparison.Ordinal);
         Assert.Contains("worker, stopped to make room for it, is starting again", failed, StringComparison.Ordinal);
         var again = await host.App.WaitForAsync("worker", i => i.State == InstanceState.Running);
         Assert.NotEqual(before.Pid, again.Pid);
