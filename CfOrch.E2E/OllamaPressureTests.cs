@@ -74,14 +74,19 @@ public sealed class OllamaPressureTests(BrowserFixture browser)
             await Assertions.Expect(card.GetByTestId("vram-used")).ToContainTextAsync("6,391 MB of 8,192 MB used", new() { Timeout = 15_000 });
             await UntilIdleAsync(http, ct);
 
+            // The Services page offers Start although the GPU's books are full: the idle models give way first, and
+            // nothing would be evicted. Started there, in a second tab.
+            var services = await context.NewPageAsync();
+            await services.GotoInteractiveAsync(new Uri(app.BaseAddress, "services"));
+            var row = services.GetByRole(AriaRole.Row).Filter(new() { Has = services.Locator("[data-service=vllm]") });
+            await Assertions.Expect(row.GetByTestId("start")).ToBeEnabledAsync(new() { Timeout = 15_000 });
+            await row.GetByTestId("start").ClickAsync();
+            await services.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).Last.ClickAsync();
+
             // The open dashboard says which model went and why while the start goes on (the snackbar shows for 8 s), and
             // the card shows its memory back.
-            var start = http.PostAsJsonAsync(new Uri("api/services/vllm/start", UriKind.Relative), new { }, ct);
             await Assertions.Expect(page.Locator(".mud-snackbar")).ToContainTextAsync("Unloaded qwen2.5:7b (4.7 GB) from ollama for vllm, priority 1 over 2", new() { Timeout = 15_000 });
-            using (var started = await start)
-            {
-                Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync(ct));
-            }
+            await Assertions.Expect(row.Locator("[data-state]")).ToHaveAttributeAsync("data-state", "running", new() { Timeout = 30_000 });
 
             await Assertions.Expect(card.GetByTestId("vram-used")).ToContainTextAsync("1,925 MB of 8,192 MB used", new() { Timeout = 15_000 });
             await Assertions.Expect(card.GetByTestId("lease-legend")).ToContainTextAsync("lent to vllm");

@@ -52,6 +52,28 @@ public sealed class StartCheckTests
             StartCheck.WhyNot(Pinned, With(Gpu(0), Gpu(1, "NVML_ERROR_GPU_IS_LOST")), "whisper"));
     }
 
+    [Fact]
+    public void A_gpu_whose_books_are_full_still_offers_start_when_unloading_idle_models_would_make_room_there()
+    {
+        var full = Gpu(1) with { UsedMb = 8192 };
+        var state = With(Gpu(0), full) with
+        {
+            Accounts = [new() { GpuIndex = 0, TotalMb = 8192, UsedMb = 0, FreeMb = 8192, ReserveMb = 0, LeasedMb = 0, MeasuredMb = 0, HeldMb = 8192, ExternalMb = 0 },
+                        new() { GpuIndex = 1, TotalMb = 8192, UsedMb = 8192, FreeMb = 0, ReserveMb = 0, LeasedMb = 8192, MeasuredMb = 8192, HeldMb = 8192, ExternalMb = 0 }],
+        };
+        Assert.StartsWith("No GPU has room for 1,000 MB", StartCheck.WhyNot(Pinned, state, "whisper"), StringComparison.Ordinal);
+        Assert.StartsWith("No GPU has room for 1,000 MB", StartCheck.WhyNot(Pinned, state, "whisper", roomByUnloading: gpu => gpu == 0), StringComparison.Ordinal);
+
+        // Asked only for the GPUs it may run on (its pin: GPU 1).
+        var asked = new List<int>();
+        Assert.Null(StartCheck.WhyNot(Pinned, state, "whisper", roomByUnloading: gpu =>
+        {
+            asked.Add(gpu);
+            return gpu == 1;
+        }));
+        Assert.Equal([1], asked);
+    }
+
     private static ServiceProfile Container(string pull) => ProfileParser.Parse($"""
         schema_version: 1
         name: containers

@@ -8,7 +8,12 @@ namespace CfOrch.Web.Components.Controls;
 /// <summary>Why a service cannot be started from the dashboard now, in words, or null when it can.</summary>
 public static class StartCheck
 {
-    public static string? WhyNot(ServiceProfile? service, EngineSnapshot state, string name)
+    /// <summary>
+    /// Why <paramref name="service"/> cannot be started now, or null. <paramref name="roomByUnloading"/>: whether
+    /// unloading a less important Ollama's idle models would make room for it on a GPU of this node (the engine's own
+    /// plan, which a start follows before it evicts anything); null when that cannot be asked.
+    /// </summary>
+    public static string? WhyNot(ServiceProfile? service, EngineSnapshot state, string name, Func<int, bool>? roomByUnloading = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (service is null)
@@ -50,7 +55,7 @@ public static class StartCheck
             var evictable = leases.Where(l => l.GpuIndex == g.Index && l.Origin == HolderOrigin.Managed && l.Priority > service.Priority).Sum(l => l.HeldMb);
             return (Gpu: g.Index, Room: (account?.AvailableMb ?? g.FreeMb) + evictable);
         }).ToList();
-        if (room.Any(r => r.Room >= service.MaxMb))
+        if (room.Any(r => r.Room >= service.MaxMb) || (roomByUnloading is not null && gpus.Any(g => roomByUnloading(g.Index))))
         {
             return null;
         }
