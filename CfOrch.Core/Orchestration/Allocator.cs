@@ -83,7 +83,7 @@ public sealed class Allocator(
             {
                 if (await StopStartedAsync(ensured.Instance, "started for an allocation whose caller hung up", elsewhere) == UndoOutcome.Stopped)
                 {
-                    await starter.StartDisplacedAsync(ensured.Instance);
+                    await StartDisplacedAsync(ensured.Instance, elsewhere);
                 }
             }
             catch (OrchestrationException)
@@ -132,7 +132,7 @@ public sealed class Allocator(
             };
             if (outcome == UndoOutcome.Stopped && started.Displaced.Count > 0)
             {
-                what += "; " + await starter.StartDisplacedAsync(started);
+                what += "; " + await StartDisplacedAsync(started, elsewhere);
             }
         }
         catch (OrchestrationException ex)
@@ -142,6 +142,10 @@ public sealed class Allocator(
 
         return new OrchestrationException(refused.Error, $"{refused.Message}; {what}");
     }
+
+    /// <summary>Starts again what the undone start of <paramref name="started"/> evicted, on the node it ran on.</summary>
+    private Task<string> StartDisplacedAsync(InstanceSnapshot started, IRemoteInstances? elsewhere) =>
+        elsewhere is not null ? elsewhere.StartDisplacedAsync(started) : starter.StartDisplacedAsync(started);
 
     /// <summary>Stops an instance an allocation started, unless it is allocated meanwhile, ended meanwhile or another run by now; says which.</summary>
     private Task<UndoOutcome> StopStartedAsync(InstanceSnapshot started, string reason, IRemoteInstances? elsewhere) =>

@@ -19,4 +19,7 @@ public interface IRemoteInstances
     /// it is allocated meanwhile, ended meanwhile or is another run by now; says which.
     /// </summary>
     Task<UndoOutcome> UndoStartAsync(Instances.InstanceSnapshot started, string reason);
+
+    /// <summary>Starts again, through the agent, what the undone or failed start of <paramref name="undone"/> evicted there; says what became of each.</summary>
+    Task<string> StartDisplacedAsync(Instances.InstanceSnapshot undone);
 }

@@ -57,33 +57,21 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
     /// each displaced service that does not run again by now and is still in the profile, on its GPU, by the usual rules
     /// (as a start on request would) — launched, not waited for. Says what became of each.
     /// </summary>
-    public async Task<string> StartDisplacedAsync(InstanceSnapshot undone)
+    public Task<string> StartDisplacedAsync(InstanceSnapshot undone)
     {
         ArgumentNullException.ThrowIfNull(undone);
-        var said = new List<string>();
-        foreach (var displaced in undone.Displaced)
+        return Displacement.StartAgainAsync(undone.Displaced, async displaced =>
         {
-            var name = displaced.Key.Service;
-            try
+            var profile = ActiveServices.Get(profiles, displaced.Key.Service);
+            using var held = await locks.AcquireAsync(profile.Name, CancellationToken.None);
+            if (registry.ForService(profile.Name).Any(i => i.IsActive))
             {
-                var profile = ActiveServices.Get(profiles, name);
-                using var held = await locks.AcquireAsync(name, CancellationToken.None);
-                if (registry.ForService(name).Any(i => i.IsActive))
-                {
-                    said.Add($"{name}, stopped to make room for it, runs again already");
-                    continue;
-                }
-
-                await StartNewAsync(profile, displaced.Key.GpuIndex, displaced.Model, CancellationToken.None);
-                said.Add($"{name}, stopped to make room for it, is starting again");
+                return false;
             }
-            catch (OrchestrationException ex)
-            {
-                said.Add($"{name}, stopped to make room for it, could not be started again: {ex.Message}");
-            }
-        }
 
-        return string.Join("; ", said);
+            await StartNewAsync(profile, displaced.Key.GpuIndex, displaced.Model, CancellationToken.None);
+            return true;
+        });
     }
 
     /// <summary>

@@ -214,6 +214,24 @@ public sealed class PythonAgentTests
     }
 
     [Fact]
+    public async Task An_ollama_that_evicted_a_service_on_an_agent_and_lacks_the_model_is_stopped_again_and_that_service_started_again_there()
+    {
+        await using var agent = await AgentListingNoResidentsAsync();
+        await using var host = await CoordinatorOfAsync(agent);
+        (await AllocateThereAsync(host, "comfyui", "sdxl")).Is(HttpStatusCode.OK);
+
+        // 4,096 MB for Ollama (priority 1) do not fit beside comfyui's 22,000 MB (priority 4) on the 24 GB card there:
+        // comfyui is evicted through the agent, Ollama started, and asked: it lacks the model.
+        var refused = (await AllocateThereAsync(host, "ollama", "mistral:7b")).Is(HttpStatusCode.UnprocessableEntity).Detail;
+
+        Assert.Contains("ollama, started for it, is stopped again; comfyui, stopped to make room for it, is starting again", refused, StringComparison.Ordinal);
+        Assert.Equal((2, 1), (agent.CallsTo("POST /services/comfyui/start"), agent.CallsTo("POST /services/comfyui/stop")));
+        Assert.Equal((1, 1), (agent.CallsTo("POST /services/ollama/start"), agent.CallsTo("POST /services/ollama/stop")));
+        Assert.Equal(["comfyui"], Placed(host, InstanceState.Running));
+        Assert.Equal(["comfyui"], LeasedOnHeimdall(host));
+    }
+
+    [Fact]
     public async Task An_allocate_that_found_warm_what_another_allocate_started_and_then_stopped_again_is_refused_not_handed_a_dead_url()
     {
         // A starts the Ollama there; B finds it warm, and is still asking for its models when A's undo stops it.

@@ -87,7 +87,8 @@ public sealed partial class RemoteServices(
             throw new OrchestrationException(OrchestrationError.NoCapacity, $"{existing.Key} is unknown: node '{nodeId}' does not answer ({node.Problem ?? "offline"})");
         }
 
-        var (gpu, leaseId) = await LeaseAsync(profile, nodeId, gpuIndex, cancellationToken);
+        var evicted = new List<Displaced>();
+        var (gpu, leaseId) = await LeaseAsync(profile, nodeId, gpuIndex, evicted, cancellationToken);
         var now = time.GetUtcNow();
         var key = new InstanceKey(profile.Name, nodeId, gpu);
         var starting = new InstanceSnapshot
@@ -104,6 +105,7 @@ public sealed partial class RemoteServices(
             Since = now,
             StateSince = now,
             Message = $"starting through the agent of {nodeId}",
+            Displaced = evicted,
         };
         Put(starting);
         AgentStartAnswer answer;
@@ -124,7 +126,9 @@ public sealed partial class RemoteServices(
                 throw;
             }
 
-            throw new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not start {profile.Name}: {ex.Message}");
+            // A start that fails for good leaves the node as it found it: what it evicted there starts again.
+            var restarted = evicted.Count == 0 || profile.Managed?.Restart != RestartPolicy.Never ? "" : "; " + await StartDisplacedAsync(starting);
+            throw new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not start {profile.Name}: {ex.Message}{restarted}");
         }
 
         var ready = time.GetUtcNow();
@@ -181,6 +185,14 @@ public sealed partial class RemoteServices(
         await StoppingAsync([current], () => TellStopAsync(node, started.Service, why => new OrchestrationException(OrchestrationError.StartFailed, $"node '{started.Key.NodeId}' did not stop {started.Service}: {why}; its lease stays until it answers or you release it"), CancellationToken.None));
         End(current, HistoryKind.Stopped, reason);
         return UndoOutcome.Stopped;
+    }
+
+    /// <inheritdoc/>
+    public Task<string> StartDisplacedAsync(InstanceSnapshot undone)
+    {
+        ArgumentNullException.ThrowIfNull(undone);
+        return Displacement.StartAgainAsync(undone.Displaced, async displaced =>
+            (await EnsureAsync(ActiveServices.Get(profiles, displaced.Key.Service), displaced.Key.NodeId, displaced.Key.GpuIndex, displaced.Model, CancellationToken.None)).Started);
     }
 
     /// <summary>
@@ -556,7 +568,7 @@ public sealed partial class RemoteServices(
     /// coordinator placed there makes room, they are stopped through the agent first, and the lease is granted once the
     /// agent reports the memory free (bounded by the profile's <c>eviction_timeout_s</c> + 10 s).
     /// </summary>
-    private async Task<(int Gpu, string LeaseId)> LeaseAsync(ServiceProfile profile, string nodeId, int? gpuIndex, CancellationToken cancellationToken)
+    private async Task<(int Gpu, string LeaseId)> LeaseAsync(ServiceProfile profile, string nodeId, int? gpuIndex, List<Displaced> evicted, CancellationToken cancellationToken)
     {
         var accounts = leases.Accounts(nodeId);
 
@@ -611,6 +623,7 @@ public sealed partial class RemoteServices(
         foreach (var victim in evict.Plan.Victims.Select(v => HolderOf(v.LeaseId)).OfType<InstanceSnapshot>())
         {
             await StopOneAsync(victim, HistoryKind.Evicted, $"evicted from GPU {evict.Gpu} of {nodeId} for {profile.Name} (priority {profile.Priority} over {victim.Priority})", cancellationToken);
+            evicted.Add(new Displaced(victim.Key, victim.Model));
         }
 
         var lease = await room.LeaseOnceFreedAsync(GpuPlacer.Request(profile, evict.Gpu, nodeId), RoomWaiter.Evicted(evict.Plan.Victims), $"GPU {evict.Gpu} of {nodeId}",
