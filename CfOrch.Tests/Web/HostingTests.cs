@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CfOrch.Web.Data;
+using CfOrch.Web.Hosting;
 using Microsoft.Data.Sqlite;
 
 namespace CfOrch.Tests.Web;
@@ -103,14 +104,65 @@ public sealed class HostingTests
     [Fact]
     public async Task A_port_another_program_holds_stops_start_up_with_exit_code_1_and_one_line_that_names_it_and_who_holds_it()
     {
-        using var data = new TempDir();
         using var holder = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         holder.Start();
         var port = ((IPEndPoint)holder.LocalEndpoint).Port;
 
-        // The real app, as the README runs it, told to listen where something already does.
+        var (exitCode, said) = await RunAppToExitAsync($"http://127.0.0.1:{port}");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"cf-orch cannot start: Failed to bind to address http://127.0.0.1:{port}: address already in use. Port {port} is held by PID {Environment.ProcessId} (", said, StringComparison.Ordinal);
+        Assert.Contains("choose another address with --urls", said, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_address_that_is_not_this_machines_stops_start_up_with_exit_code_1_and_one_line_that_says_so()
+    {
+        // 192.0.2.1 is reserved for documentation (RFC 5737): no machine has it.
+        var (exitCode, said) = await RunAppToExitAsync("http://192.0.2.1:7799");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("cf-orch cannot start: it cannot listen on http://192.0.2.1:7799: ", said, StringComparison.Ordinal);
+        Assert.Contains("No network interface of this machine has that address", said, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_malformed_address_stops_start_up_instead_of_listening_on_every_address_at_port_80()
+    {
+        var (exitCode, said) = await RunAppToExitAsync("http://127.0.0.1:7700;http://127.0.0.1:notaport");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("cf-orch cannot start: the Urls setting 'http://127.0.0.1:notaport' is not an address to listen on: its port 'notaport' is not a number from 0 to 65535", said, StringComparison.Ordinal);
+        Assert.DoesNotContain("Now listening on", said, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://*:7700")]
+    [InlineData("http://+:7700")]
+    [InlineData("http://0.0.0.0:7700")]
+    [InlineData("http://[::]:7700/")]
+    [InlineData("https://gpu-box.lan:7443")]
+    [InlineData("http://localhost")]
+    [InlineData("http://127.0.0.1:0; http://[::1]:7700")]
+    [InlineData("http://unix:/run/cf-orch.sock")]
+    [InlineData(null)]
+    public void Addresses_kestrel_can_listen_on_pass_the_check(string? urls) => Assert.Null(ListenAddresses.Problem(urls));
+
+    [Theory]
+    [InlineData("127.0.0.1:7700", "'127.0.0.1:7700' is not an address to listen on: write it as http://HOST:PORT")]
+    [InlineData("ftp://0.0.0.0:7700", "'ftp://0.0.0.0:7700' is not an address to listen on")]
+    [InlineData("http://0.0.0.0:77000", "its port '77000' is not a number from 0 to 65535")]
+    [InlineData("http://0.0.0.0:", "its port '' is not a number from 0 to 65535")]
+    [InlineData("http://0.0.0.0:7700/cf-orch", "'http://0.0.0.0:7700/cf-orch' is not an address to listen on")]
+    public void Addresses_kestrel_would_misread_are_refused_naming_them(string urls, string expected) =>
+        Assert.Contains(expected, ListenAddresses.Problem(urls), StringComparison.Ordinal);
+
+    /// <summary>Runs the real app, as the README does, told to listen on <paramref name="urls"/>, until it exits; its exit code and output.</summary>
+    private static async Task<(int ExitCode, string Output)> RunAppToExitAsync(string urls)
+    {
+        using var data = new TempDir();
         var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "CfOrch.Web.dll"), "--urls", $"http://127.0.0.1:{port}" })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "CfOrch.Web.dll"), "--urls", urls })
         {
             start.ArgumentList.Add(arg);
         }
@@ -120,12 +172,19 @@ public sealed class HostingTests
         using var app = System.Diagnostics.Process.Start(start)!;
         var output = app.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var errors = app.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        await app.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        try
+        {
+            await app.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            if (!app.HasExited)
+            {
+                app.Kill(entireProcessTree: true);
+            }
+        }
 
-        Assert.Equal(1, app.ExitCode);
-        var said = await output + await errors;
-        Assert.Contains($"cf-orch cannot start: Failed to bind to address http://127.0.0.1:{port}: address already in use. Port {port} is held by PID {Environment.ProcessId} (", said, StringComparison.Ordinal);
-        Assert.Contains("choose another address with --urls", said, StringComparison.Ordinal);
+        return (app.ExitCode, await output + await errors);
     }
 
     [Fact]

@@ -21,11 +21,21 @@ public static partial class WebApplicationExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CfOrch");
+
+        // Read now: a host that failed to start is disposed, its configuration with it.
+        var urls = app.Configuration[WebHostDefaults.ServerUrlsKey];
         try
         {
             // Resolving the options validates them: a bad value stops here, naming its key.
             var options = app.Services.GetRequiredService<IOptions<CfOrchOptions>>().Value;
             var dataDir = options.ResolvedDataDir();
+            if (ListenAddresses.Problem(urls) is { } badUrls)
+            {
+                LogBadUrls(logger, badUrls);
+                await app.DisposeAsync();
+                return 1;
+            }
+
             LogStarting(logger, options.NodeId, dataDir);
             await app.Services.MigrateDatabaseAsync(app.Lifetime.ApplicationStopping);
 
@@ -41,12 +51,11 @@ public static partial class WebApplicationExtensions
             await app.DisposeAsync();
             return 1;
         }
-        catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ListenAddresses.Failure(ex, urls) is { } failure)
         {
-            // Kestrel could not listen (the port is taken, or may not be used): one line that says where and what to do,
-            // not a crash with a stack trace.
-            var (problem, hint) = (ex.Message.TrimEnd('.'), ListenHint(ex.Message));
-            LogCannotListen(logger, problem, hint);
+            // Kestrel could not listen (the port is taken, the address is not this machine's, the port may not be used):
+            // one line that says where and what to do, not a crash with a stack trace.
+            LogCannotListen(logger, failure.Problem, failure.Hint);
             await app.DisposeAsync();
             return 1;
         }
@@ -166,22 +175,8 @@ public static partial class WebApplicationExtensions
     [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: {Problem}. {Hint}")]
     private static partial void LogCannotListen(ILogger logger, string problem, string hint);
 
-    /// <summary>What to do about an address Kestrel could not listen on (its message names it): who holds the port, and how to choose another.</summary>
-    private static string ListenHint(string message)
-    {
-        const string advice = "choose another address with --urls (for example --urls http://0.0.0.0:7701) or the Urls setting";
-        var match = System.Text.RegularExpressions.Regex.Match(message, @"address (?<url>\S+?):? address already in use", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
-        if (!match.Success || !Uri.TryCreate(match.Groups["url"].Value, UriKind.Absolute, out var uri))
-        {
-            return $"Check the address, or {advice}";
-        }
-
-        var holders = Core.Processes.ProcFs.ListeningPids(uri.Port)
-            .Select(pid => $"PID {pid} ({Core.Processes.ProcFs.ProcessName(pid) ?? "unknown"})")
-            .ToList();
-        var who = holders.Count == 0 ? "Another program listens on port " + uri.Port : $"Port {uri.Port} is held by {string.Join(", ", holders)}";
-        return $"{who} (another cf-orch?): stop it, or {advice}";
-    }
+    [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: the Urls setting {Problem}")]
+    private static partial void LogBadUrls(ILogger logger, string problem);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "cf-orch cannot start: the configuration is invalid.\n{Failures}")]
     private static partial void LogInvalidConfiguration(ILogger logger, string failures);
