@@ -399,6 +399,23 @@ public sealed class LeaseManagerTests : IDisposable
     }
 
     [Fact]
+    public void A_kept_loan_lends_no_more_than_the_lenders_budget_when_the_profile_lowered_it_meanwhile()
+    {
+        Leases.ExpectLoans([new KeptLoan(Leases.NodeId, 0, "ollama", "lease-batch", "batch", null, HolderOrigin.Client, 2808)]);
+        Granted(new LeaseRequest("batch", null, 0, 5000, 1, HolderOrigin.Client)
+        {
+            Restoring = new Lease { LeaseId = "lease-batch", NodeId = Leases.NodeId, GpuIndex = 0, Holder = "batch", Mb = 5000, Priority = 1, Origin = HolderOrigin.Client, GrantedAt = _engine.Time.GetUtcNow() },
+            AlreadyRunning = true,
+        });
+
+        // The profile now gives Ollama 2,000 MB: it lends all of it, not the 2,808 MB it lent before, and holds nothing more.
+        var ollama = Granted(Adopted("ollama", 2000, 2));
+
+        Assert.Equal((2000L, 0L), (ollama.LentMb, ollama.HeldMb));
+        Assert.Equal([new KeptLoan(Leases.NodeId, 0, "ollama", "lease-batch", "batch", null, HolderOrigin.Client, 2000)], _store.Kept);
+    }
+
+    [Fact]
     public void A_lease_revoked_for_a_more_important_one_ends_the_loan_it_was_given()
     {
         var (ollama, batch) = Lent();
