@@ -18,6 +18,7 @@ public sealed partial class InstanceStopper(
     ServiceRuntimes runtimes,
     AdoptionService adoption,
     ProfileRegistry profiles,
+    TimeProvider time,
     ILogger<InstanceStopper> logger)
 {
     /// <summary>
@@ -51,11 +52,14 @@ public sealed partial class InstanceStopper(
             return new StopOutcome(registry.Get(key)!, $"{key} is already {registry.Get(key)!.State.ToString().ToLowerInvariant()}");
         }
 
+        TimeSpan? took = null;
         try
         {
             if (runtimes.Of(key) is { } runtime)
             {
+                var began = time.GetTimestamp();
                 await runtime.StopAsync(instance, grace ?? TimeSpan.FromSeconds(profiles.Active.Profile.EvictionTimeoutS), CancellationToken.None);
+                took = time.GetElapsedTime(began);
             }
         }
         finally
@@ -65,7 +69,7 @@ public sealed partial class InstanceStopper(
 
         var stopped = registry.Get(key)!;
         LogStopped(key, reason);
-        return new StopOutcome(stopped, $"{key.Service} stopped ({reason})");
+        return new StopOutcome(stopped, $"{key.Service} stopped ({reason})") { StopTook = took };
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key} stopped: {Reason}")]

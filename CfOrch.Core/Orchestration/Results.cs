@@ -10,7 +10,11 @@ public sealed record EnsureResult(InstanceSnapshot Instance, bool Started, bool 
 public sealed record AllocationResult(Allocation Allocation, InstanceSnapshot Instance, bool Started, bool Warm);
 
 /// <summary>What stopping did to one instance, in words (an adopted one is only released from tracking).</summary>
-public sealed record StopOutcome(InstanceSnapshot Instance, string Message);
+public sealed record StopOutcome(InstanceSnapshot Instance, string Message)
+{
+    /// <summary>How long its runtime took to stop it (SIGTERM, the grace, SIGKILL when needed); null when nothing was signalled.</summary>
+    public TimeSpan? StopTook { get; init; }
+}
 
 /// <summary>What undoing a start an allocation made and then refused did.</summary>
 public enum UndoOutcome

@@ -59,7 +59,7 @@ public static class AgentApi
         // Only a process of a service cf-orch started here: an agent never signals a PID it does not own. Its processes
         // are those its VRAM is measured by (a container's: every process in its cgroup, docker exec's too). The answer's
         // method is the original agent's: not_found (no such PID), error (not allowed), sigterm or sigkill (how it ended).
-        control.MapPost("/evict", async (HttpRequest request, Orchestrator o, Core.Measurement.UsageMeter meter, TimeProvider time, CancellationToken ct) =>
+        control.MapPost("/evict", async (HttpRequest request, Orchestrator o, Core.Measurement.UsageMeter meter, CancellationToken ct) =>
         {
             var body = await ApiBodies.ReadBodyAsync<AgentEvictBody>(request, ct);
             if (!double.IsFinite(body.GracePeriodS) || body.GracePeriodS is < 0 or > AgentEvictBody.MaxGracePeriodS)
@@ -79,11 +79,11 @@ public static class AgentApi
                     string.Create(CultureInfo.InvariantCulture, $"PID {body.Pid} is not a process of a service cf-orch started on {o.NodeId}; cf-orch never signals other processes")));
             }
 
-            // The stop sends SIGTERM and SIGKILL only once the grace has passed: a stop that ends sooner ended on SIGTERM.
+            // The stop sends SIGKILL only once the grace has passed: a stop (timed from its SIGTERM) that ended sooner
+            // ended on SIGTERM.
             var grace = TimeSpan.FromSeconds(body.GracePeriodS);
-            var began = time.GetTimestamp();
             var outcomes = await o.StopAsync(owner.Service, owner.Key.GpuIndex, ct, grace);
-            var method = time.GetElapsedTime(began) < grace ? "sigterm" : "sigkill";
+            var method = outcomes.Any(x => x.StopTook >= grace) ? "sigkill" : "sigterm";
             return TypedResults.Ok(new AgentEvictAnswer(true, method, string.Join("; ", outcomes.Select(x => x.Message))));
         }).DocumentsBody<AgentEvictBody>("application/json");
 
