@@ -1,10 +1,22 @@
 using CfOrch.Core.Instances;
+using CfOrch.Core.Profiles;
 
 namespace CfOrch.Core.Orchestration;
 
 /// <summary>What a start evicted, started again once that start is undone or failed for good — on this node or an agent's.</summary>
 public static class Displacement
 {
+    /// <summary>
+    /// Whether a failed start of <paramref name="profile"/> gives back the room it took from <paramref name="displaced"/>:
+    /// it evicted something, and no automatic restart (<c>restart: on-failure</c>) will try it again and need that room.
+    /// </summary>
+    public static bool GivesRoomBack(ServiceProfile profile, IReadOnlyList<Displaced> displaced)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(displaced);
+        return displaced.Count > 0 && profile.Managed?.Restart == RestartPolicy.Never;
+    }
+
     /// <summary>
     /// Starts each of <paramref name="displaced"/> with <paramref name="start"/> (true: started; false: it runs again
     /// already) and says what became of each, in the words a refusal ends with.

@@ -79,7 +79,7 @@ public sealed class ServiceStarter(GpuPlacer placer, ServiceRuntimes runtimes, H
     /// last words ("" when it evicted nothing, or when <c>restart: on-failure</c> will try it again and needs the room).
     /// </summary>
     private async Task<string> AfterFailureAsync(ServiceProfile profile, InstanceSnapshot failed) =>
-        failed.Displaced.Count == 0 || profile.Managed?.Restart != RestartPolicy.Never ? "" : "; " + await StartDisplacedAsync(failed);
+        Displacement.GivesRoomBack(profile, failed.Displaced) ? "; " + await StartDisplacedAsync(failed) : "";
 
     /// <summary>Waits until <paramref name="starting"/> serves; throws with why when it fails, is stopped first, or takes too long.</summary>
     public async Task<InstanceSnapshot> WaitUntilServingAsync(InstanceSnapshot starting, CancellationToken cancellationToken)

@@ -60,6 +60,10 @@ public static class ProcFs
     /// <summary>The executable a process runs (the target of /proc/{pid}/exe), or null when unreadable.</summary>
     public static string? Executable(int pid) => ReadLink($"/proc/{pid}/exe");
 
+    /// <summary>Who listens on <paramref name="port"/>, in words: "PID 123 (ollama)" each (<see cref="ListeningPids"/>).</summary>
+    public static IReadOnlyList<string> ListenersOf(int port) =>
+        ListeningPids(port).Select(pid => $"PID {pid} ({ProcessName(pid) ?? "unknown"})").ToList();
+
     /// <summary>
     /// PIDs that hold a TCP socket in LISTEN state on <paramref name="port"/> (IPv4 or IPv6, any local address), found
     /// by matching the socket inodes of /proc/net/tcp and /proc/net/tcp6 with the socket:[inode] links in

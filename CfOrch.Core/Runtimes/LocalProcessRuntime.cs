@@ -122,8 +122,8 @@ public sealed partial class LocalProcessRuntime(
 
         if (spec.EffectivePort > 0 && await PortAnswersAsync(spec.Host, spec.EffectivePort, cancellationToken))
         {
-            var holder = ProcFs.ListeningPids(spec.EffectivePort).Select(pid => $"PID {pid} ({ProcFs.ProcessName(pid) ?? "unknown"})").FirstOrDefault();
-            return Fail(key, $"port {spec.EffectivePort} is already in use{(holder is null ? "" : $" by {holder}")} and it does not answer {spec.HealthPath} as {service.Name}; cf-orch will not start a second copy. Stop whatever holds the port, or set adopt: true if it is this service");
+            var holders = ProcFs.ListenersOf(spec.EffectivePort);
+            return Fail(key, $"port {spec.EffectivePort} is already in use{(holders.Count == 0 ? "" : $" by {holders[0]}")} and it does not answer {spec.HealthPath} as {service.Name}; cf-orch will not start a second copy. Stop whatever holds the port, or set adopt: true if it is this service");
         }
 
         IReadOnlyList<string> arguments;

@@ -413,28 +413,8 @@ public sealed partial class StandInTests
     }
 
     /// <summary>Runs the stand-in to its end (30 s at most): exit code, stdout, stderr.</summary>
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(CancellationToken ct, params string[] args)
-    {
-        var start = new ProcessStartInfo(StandInProcess.ExecutablePath, args)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("the stand-in did not start");
-        try
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync(ct);
-            var stderr = process.StandardError.ReadToEndAsync(ct);
-            await process.WaitForExitAsync(ct).WaitAsync(Timeout, ct);
-            return (process.ExitCode, await stdout.WaitAsync(Timeout, ct), await stderr.WaitAsync(Timeout, ct));
-        }
-        finally
-        {
-            if (!process.HasExited)
-                process.Kill(entireProcessTree: true);
-        }
-    }
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(CancellationToken ct, params string[] args) =>
+        ChildRun.ToExitAsync(new ProcessStartInfo(StandInProcess.ExecutablePath, args), Timeout, ct);
 
     // Alive and not a zombie waiting for a parent (in a container nobody may reap it).
     private static bool IsAlive(int pid)

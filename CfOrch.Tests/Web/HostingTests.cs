@@ -161,30 +161,11 @@ public sealed class HostingTests
     private static async Task<(int ExitCode, string Output)> RunAppToExitAsync(string urls)
     {
         using var data = new TempDir();
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "CfOrch.Web.dll"), "--urls", urls })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "CfOrch.Web.dll"), "--urls", urls]);
         start.Environment["CfOrch__DataDir"] = data.Path;
         start.Environment["CfOrch__Gpus__Mode"] = "none";
-        using var app = System.Diagnostics.Process.Start(start)!;
-        var output = app.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var errors = app.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        try
-        {
-            await app.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken);
-        }
-        finally
-        {
-            if (!app.HasExited)
-            {
-                app.Kill(entireProcessTree: true);
-            }
-        }
-
-        return (app.ExitCode, await output + await errors);
+        var (exitCode, stdout, stderr) = await ChildRun.ToExitAsync(start, Timeout, TestContext.Current.CancellationToken);
+        return (exitCode, stdout + stderr);
     }
 
     [Fact]

@@ -127,7 +127,7 @@ public sealed partial class RemoteServices(
             }
 
             // A start that fails for good leaves the node as it found it: what it evicted there starts again.
-            var restarted = evicted.Count == 0 || profile.Managed?.Restart != RestartPolicy.Never ? "" : "; " + await StartDisplacedAsync(starting);
+            var restarted = Displacement.GivesRoomBack(profile, evicted) ? "; " + await StartDisplacedAsync(starting) : "";
             throw new OrchestrationException(OrchestrationError.StartFailed, $"node '{nodeId}' did not start {profile.Name}: {ex.Message}{restarted}");
         }
 

@@ -79,7 +79,7 @@ public static partial class ListenAddresses
             return $"Check the address, or {Advice}";
         }
 
-        var holders = ProcFs.ListeningPids(uri.Port).Select(pid => $"PID {pid} ({ProcFs.ProcessName(pid) ?? "unknown"})").ToList();
+        var holders = ProcFs.ListenersOf(uri.Port);
         var who = holders.Count == 0 ? $"Another program listens on port {uri.Port}" : $"Port {uri.Port} is held by {string.Join(", ", holders)}";
         return $"{who} (another cf-orch?): stop it, or {Advice}";
     }
